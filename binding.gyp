@@ -1,0 +1,34 @@
+{
+  "variables": {
+    "lmdb_dir": "<!(node native/find-lmdb.js)"
+  },
+  "targets": [
+    {
+      "target_name": "txarray",
+      "sources": [
+        "native/binding.cc",
+        "native/engine/change_log.cc",
+        "native/engine/env.cc",
+        "native/engine/error.cc",
+        "native/engine/session.cc",
+        "native/engine/snapshot.cc",
+        "native/engine/strided.cc",
+        "native/engine/tracked_array.cc",
+        "<(lmdb_dir)/mdb.c",
+        "<(lmdb_dir)/midl.c"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<(lmdb_dir)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags": ["-O2", "-Wall", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "conditions": [
+        ["OS=='linux'", { "libraries": ["-lpthread"] }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,403 @@
+// The only file that knows JavaScript. It unpacks arguments, calls the native core and
+// turns txa::Error into instances of the TypeScript error classes (src/errors.ts), which
+// the library hands over once at load time with setErrorClasses().
+#include <napi.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/error.h"
+#include "engine/session.h"
+
+namespace {
+
+using txa::ErrorCode;
+
+struct AddonData {
+  std::map<std::string, Napi::FunctionReference> errorClasses;  // code -> class
+  Napi::FunctionReference arrayConstructor;
+};
+
+[[noreturn]] void throwCode(Napi::Env env, const char* code, const std::string& message) {
+  auto* data = env.GetInstanceData<AddonData>();
+  auto it = data ? data->errorClasses.find(code) : decltype(data->errorClasses)::iterator();
+  if (data && it != data->errorClasses.end()) {
+    Napi::Object error = it->second.New({Napi::String::New(env, message)});
+    throw Napi::Error(env, error);
+  }
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  throw error;
+}
+
+// Runs `body`, translating native errors into JavaScript exceptions.
+template <class Body>
+auto translated(Napi::Env env, Body body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const txa::Error& e) {
+    throwCode(env, txa::errorCodeName(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    throwCode(env, "ERR_STORAGE", "out of memory");
+  } catch (const std::exception& e) {
+    throwCode(env, "ERR_STORAGE", e.what());
+  }
+}
+
+[[noreturn]] void badArgument(Napi::Env env, const std::string& what) {
+  throwCode(env, "ERR_ARGUMENT", what);
+}
+
+uint64_t toU64(const Napi::Value& value, const char* what) {
+  if (!value.IsNumber()) badArgument(value.Env(), std::string(what) + " must be a number");
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || d != double(uint64_t(d))) {
+    badArgument(value.Env(), std::string(what) + " must be a non-negative integer");
+  }
+  return uint64_t(d);
+}
+
+int64_t toI64(const Napi::Value& value, const char* what) {
+  if (!value.IsNumber()) badArgument(value.Env(), std::string(what) + " must be a number");
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != double(int64_t(d))) {
+    badArgument(value.Env(), std::string(what) + " must be an integer");
+  }
+  return int64_t(d);
+}
+
+std::string toBytes(const Napi::Value& value, const char* what) {
+  if (!value.IsTypedArray()) badArgument(value.Env(), std::string(what) + " must be a Uint8Array");
+  auto bytes = value.As<Napi::Uint8Array>();
+  return std::string(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
+}
+
+Napi::Buffer<uint8_t> toBuffer(Napi::Env env, const std::string& bytes) {
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+}
+
+// Reads (base, counts[], strides[], itemBytes) into a Strided.
+txa::Strided toStrided(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsArray() || !info[2].IsArray()) badArgument(env, "counts and strides must be arrays");
+  auto counts = info[1].As<Napi::Array>();
+  auto strides = info[2].As<Napi::Array>();
+  if (counts.Length() != strides.Length() || counts.Length() > 32) badArgument(env, "bad selection rank");
+  txa::Strided sel;
+  sel.base = toU64(info[0], "base");
+  for (uint32_t i = 0; i < counts.Length(); ++i) {
+    sel.counts.push_back(toU64(counts.Get(i), "count"));
+    sel.strides.push_back(toI64(strides.Get(i), "stride"));
+  }
+  uint64_t item = toU64(info[3], "itemBytes");
+  if (item == 0 || item > 8) badArgument(env, "itemBytes must be 1..8");
+  sel.itemBytes = uint32_t(item);
+  return sel;
+}
+
+// The raw bytes of a TypedArray argument, checked to hold `bytes`.
+uint8_t* bufferArgument(const Napi::Value& value, uint64_t bytes) {
+  if (!value.IsTypedArray()) badArgument(value.Env(), "buffer must be a TypedArray");
+  auto array = value.As<Napi::TypedArray>();
+  if (array.ByteLength() < bytes) throwCode(value.Env(), "ERR_BOUNDS", "buffer is smaller than the selection");
+  return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+}
+
+class SessionWrap;
+
+// JavaScript handle of one TrackedArray.
+class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeArray", {
+      InstanceMethod<&ArrayWrap::Gather>("gather"),
+      InstanceMethod<&ArrayWrap::Scatter>("scatter"),
+      InstanceMethod<&ArrayWrap::Resize>("resize"),
+      InstanceMethod<&ArrayWrap::AdoptCommittedLength>("adoptCommittedLength"),
+      InstanceAccessor<&ArrayWrap::Id>("id"),
+      InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
+      InstanceAccessor<&ArrayWrap::HasChanges>("hasChanges"),
+    });
+  }
+  explicit ArrayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ArrayWrap>(info) {}
+
+  void attach(std::shared_ptr<txa::TrackedArray> array, Napi::Object session, txa::Session* native) {
+    array_ = std::move(array);
+    session_ = Napi::Persistent(session);
+    native_ = native;
+  }
+  void detach() { array_.reset(); native_ = nullptr; session_.Reset(); }
+  std::shared_ptr<txa::TrackedArray> shared() {
+    if (!array_) throwCode(Env(), "ERR_CLOSED", "the store is closed");
+    return array_;
+  }
+
+ private:
+  txa::TrackedArray& array(Napi::Env env) {
+    if (!array_ || !native_) throwCode(env, "ERR_CLOSED", "the store is closed");
+    return *array_;
+  }
+  Napi::Value Gather(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::TrackedArray& a = array(env);
+      txa::Strided sel = toStrided(info);
+      uint8_t* out = bufferArgument(info[4], sel.elementCount() * sel.itemBytes);
+      a.gather(native_->snapshot(), sel, out);
+      return env.Undefined();
+    });
+  }
+  Napi::Value Scatter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::TrackedArray& a = array(env);
+      txa::Strided sel = toStrided(info);
+      const uint8_t* in = bufferArgument(info[4], sel.elementCount() * sel.itemBytes);
+      a.scatter(native_->snapshot(), sel, in);
+      return env.Undefined();
+    });
+  }
+  Napi::Value Resize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      array(env).resize(native_->snapshot(), toU64(info[0], "byteLength"));
+      return env.Undefined();
+    });
+  }
+  Napi::Value AdoptCommittedLength(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    array(env).adoptCommittedLength(toU64(info[0], "byteLength"));
+    return env.Undefined();
+  }
+  Napi::Value Id(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(array(info.Env()).id()));
+  }
+  Napi::Value HasChanges(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), array(info.Env()).hasChanges());
+  }
+  Napi::Value ByteLength(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(array(info.Env()).byteLength()));
+  }
+
+  std::shared_ptr<txa::TrackedArray> array_;
+  Napi::ObjectReference session_;  // keeps the session alive while the array is
+  txa::Session* native_ = nullptr;
+};
+
+// JavaScript handle of one Session (one Store handle).
+class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeSession", {
+      InstanceMethod<&SessionWrap::GetRecord>("getRecord"),
+      InstanceMethod<&SessionWrap::ListRecords>("listRecords"),
+      InstanceMethod<&SessionWrap::GetMeta>("getMeta"),
+      InstanceMethod<&SessionWrap::Track>("track"),
+      InstanceMethod<&SessionWrap::Commit>("commit"),
+      InstanceMethod<&SessionWrap::Refresh>("refresh"),
+      InstanceMethod<&SessionWrap::Flush>("flush"),
+      InstanceMethod<&SessionWrap::Stats>("stats"),
+      InstanceMethod<&SessionWrap::Close>("close"),
+      InstanceAccessor<&SessionWrap::Serial>("serial"),
+    });
+  }
+
+  // new NativeSession(path, mapSize, maxReaders)
+  explicit SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) badArgument(env, "path must be a string");
+    txa::EnvOptions options;
+    if (!info[1].IsUndefined()) options.mapSize = toU64(info[1], "mapSize");
+    if (!info[2].IsUndefined()) options.maxReaders = unsigned(toU64(info[2], "maxReaders"));
+    std::string path = info[0].As<Napi::String>();
+    translated(env, [&]() {
+      session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options));
+      return 0;
+    });
+  }
+
+ private:
+  txa::Session& session(Napi::Env env) {
+    if (!session_) throwCode(env, "ERR_CLOSED", "the store is closed");
+    return *session_;
+  }
+
+  Napi::Value GetRecord(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      if (!info[0].IsString()) badArgument(env, "name must be a string");
+      txa::Record record;
+      if (!session(env).getRecord(info[0].As<Napi::String>(), &record)) return env.Null();
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("id", double(record.id));
+      out.Set("serial", double(record.serial));
+      out.Set("body", toBuffer(env, record.body));
+      return out;
+    });
+  }
+
+  Napi::Value ListRecords(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      auto names = session(env).listRecords();
+      Napi::Array out = Napi::Array::New(env, names.size());
+      for (uint32_t i = 0; i < names.size(); ++i) out.Set(i, toBuffer(env, names[i]));
+      return out;
+    });
+  }
+
+  Napi::Value GetMeta(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      if (!info[0].IsString()) badArgument(env, "key must be a string");
+      std::string value;
+      if (!session(env).getMeta(info[0].As<Napi::String>(), &value)) return env.Null();
+      return toBuffer(env, value);
+    });
+  }
+
+  // track(id, blockBytes, byteLength) -> NativeArray
+  Napi::Value Track(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t id = toU64(info[0], "id");
+      uint64_t blockBytes = toU64(info[1], "blockBytes");
+      if (blockBytes == 0 || blockBytes > (uint64_t(1) << 30)) badArgument(env, "blockBytes out of range");
+      uint64_t byteLength = toU64(info[2], "byteLength");
+      auto tracked = session(env).track(id, uint32_t(blockBytes), byteLength);
+      auto* data = env.GetInstanceData<AddonData>();
+      Napi::Object object = data->arrayConstructor.New({});
+      ArrayWrap* wrap = ArrayWrap::Unwrap(object);
+      wrap->attach(tracked, Value(), session_.get());
+      arrays_.push_back(Napi::Weak(object));
+      return object;
+    });
+  }
+
+  // commit(records: {name, expectedSerial, remove, body, array}[], meta: {key, value}[], sync)
+  Napi::Value Commit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::Session& s = session(env);
+      if (!info[0].IsArray() || !info[1].IsArray()) badArgument(env, "commit takes arrays");
+      auto recordList = info[0].As<Napi::Array>();
+      std::vector<txa::RecordChange> records;
+      for (uint32_t i = 0; i < recordList.Length(); ++i) {
+        Napi::Object r = recordList.Get(i).As<Napi::Object>();
+        txa::RecordChange change;
+        change.name = r.Get("name").As<Napi::String>();
+        change.expectedSerial = toU64(r.Get("expectedSerial"), "expectedSerial");
+        change.remove = r.Get("remove").ToBoolean();
+        if (!change.remove) change.body = toBytes(r.Get("body"), "body");
+        Napi::Value array = r.Get("array");
+        if (array.IsObject()) change.array = trackedOf(env, array.As<Napi::Object>());
+        records.push_back(std::move(change));
+      }
+      auto metaList = info[1].As<Napi::Array>();
+      std::vector<txa::MetaPut> meta;
+      for (uint32_t i = 0; i < metaList.Length(); ++i) {
+        Napi::Object m = metaList.Get(i).As<Napi::Object>();
+        meta.push_back({m.Get("key").As<Napi::String>(), toBytes(m.Get("value"), "value")});
+      }
+      return outcomeToJs(env, s.commit(records, meta, info[2].ToBoolean()));
+    });
+  }
+
+  Napi::Value Refresh(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value { return outcomeToJs(env, session(env).refresh()); });
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      session(env).flush();
+      return env.Undefined();
+    });
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const txa::SessionStats& st = session(env).stats();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("commits", double(st.commits));
+    out.Set("conflicts", double(st.conflicts));
+    out.Set("blocksWritten", double(st.blocksWritten));
+    out.Set("bytesWritten", double(st.bytesWritten));
+    out.Set("blocksRead", double(st.blocksRead));
+    return out;
+  }
+
+  Napi::Value Serial(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(session(info.Env()).snapshot().serial()));
+  }
+
+  // Idempotent: detaches every array handle, ends the snapshot, releases the environment.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    for (auto& weak : arrays_) {
+      if (weak.IsEmpty()) continue;
+      Napi::Value value = weak.Value();
+      if (value.IsObject()) ArrayWrap::Unwrap(value.As<Napi::Object>())->detach();
+    }
+    arrays_.clear();
+    session_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<txa::TrackedArray> trackedOf(Napi::Env env, Napi::Object object);
+
+  static Napi::Value outcomeToJs(Napi::Env env, const txa::Session::Outcome& outcome) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("serial", double(outcome.serial));
+    Napi::Array ids = Napi::Array::New(env, outcome.assignedIds.size());
+    for (uint32_t i = 0; i < outcome.assignedIds.size(); ++i) ids.Set(i, double(outcome.assignedIds[i]));
+    out.Set("assignedIds", ids);
+    Napi::Array changed = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const auto& [id, change] : outcome.othersChanged.byArray()) {
+      if (change.recordChanged) changed.Set(n++, double(id));
+    }
+    out.Set("recordsChanged", changed);
+    out.Set("unknown", outcome.othersUnknown);
+    return out;
+  }
+
+  std::unique_ptr<txa::Session> session_;
+  std::vector<Napi::ObjectReference> arrays_;  // weak: detached on close
+  friend class ArrayWrap;
+};
+
+}  // namespace
+
+// ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
+namespace {
+std::shared_ptr<txa::TrackedArray> SessionWrap::trackedOf(Napi::Env env, Napi::Object object) {
+  auto* data = env.GetInstanceData<AddonData>();
+  if (!object.InstanceOf(data->arrayConstructor.Value())) badArgument(env, "array must be a NativeArray");
+  return ArrayWrap::Unwrap(object)->shared();
+}
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  Napi::Function arrayClass = ArrayWrap::Define(env);
+  data->arrayConstructor = Napi::Persistent(arrayClass);
+  exports.Set("NativeSession", SessionWrap::Define(env));
+  exports.Set("NativeArray", arrayClass);
+  exports.Set("setErrorClasses", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    auto* d = info.Env().GetInstanceData<AddonData>();
+    Napi::Object classes = info[0].As<Napi::Object>();
+    Napi::Array codes = classes.GetPropertyNames();
+    for (uint32_t i = 0; i < codes.Length(); ++i) {
+      std::string code = codes.Get(i).As<Napi::String>();
+      d->errorClasses[code] = Napi::Persistent(classes.Get(code).As<Napi::Function>());
+    }
+  }));
+  return exports;
+}
+
+NODE_API_MODULE(txarray, Init)

@@ -1,0 +1,37 @@
+// The seam between storage and the virtual-memory layer.
+//
+// vmem never talks to LMDB: when it must fill a page it asks a BlockSource for the
+// committed bytes of one block. The engine implements BlockSource over an LMDB read
+// snapshot; tests implement it over RAM. (This is the "load a block" half of the
+// two-function block interface; "store a block" lives in the engine's commit path.)
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace txa {
+
+// Committed bytes of one block. `size` may be smaller than the block size (or 0 with
+// data == nullptr): the bytes past `size` read as zeros. Sparse arrays cost nothing.
+struct BlockView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+class BlockSource {
+ public:
+  virtual ~BlockSource() = default;
+
+  // Pins the current snapshot and returns block `index`. The view stays valid until the
+  // matching unpin(). Called from the fault-service thread (userfaultfd mode) or from the
+  // faulting thread inside a signal handler (SIGSEGV mode), so implementations:
+  //   - never call into JavaScript, never allocate with malloc in a way that could
+  //     deadlock a signal handler (they may take a mutex that is never held by code that
+  //     can fault on our regions), and
+  //   - must be callable from any thread.
+  // Returns false if the block cannot be read (I/O error, snapshot closed); the fault is
+  // then served with zeros and the error is recorded on the region.
+  virtual bool pin(uint64_t index, BlockView* out) = 0;
+  virtual void unpin() = 0;
+};
+
+}  // namespace txa

@@ -1,0 +1,141 @@
+#include "change_log.h"
+
+#include "error.h"
+#include "keys.h"
+
+namespace txa {
+namespace {
+
+bool rangesOverlap(const BlockRanges& a, const BlockRanges& b) {
+  for (const auto& x : a) {
+    for (const auto& y : b) {
+      if (x.first <= y.second && y.first <= x.second) return true;
+    }
+  }
+  return false;
+}
+
+void appendU32(std::string* s, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s->push_back(char(uint8_t(v >> (8 * i))));
+}
+void appendU64(std::string* s, uint64_t v) {
+  uint8_t b[8];
+  keys::putU64le(b, v);
+  s->append(reinterpret_cast<char*>(b), 8);
+}
+uint32_t readU32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+}  // namespace
+
+void ChangeSet::merge(const ChangeSet& other) {
+  for (const auto& [id, change] : other.changes_) {
+    auto& mine = changes_[id];
+    mine.recordChanged = mine.recordChanged || change.recordChanged;
+    mine.blocks.insert(mine.blocks.end(), change.blocks.begin(), change.blocks.end());
+  }
+}
+
+bool ChangeSet::conflictsWith(const ChangeSet& mine, std::string* why) const {
+  for (const auto& [id, theirs] : changes_) {
+    auto it = mine.changes_.find(id);
+    if (it == mine.changes_.end()) continue;
+    const ArrayChange& ours = it->second;
+    if (theirs.recordChanged && ours.recordChanged) {
+      *why = "another commit changed the same array's shape or attributes";
+      return true;
+    }
+    if (rangesOverlap(theirs.blocks, ours.blocks)) {
+      *why = "another commit wrote the same blocks";
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string ChangeSet::encode() const {
+  std::string out;
+  for (const auto& [id, change] : changes_) {
+    appendU64(&out, id);
+    appendU32(&out, change.recordChanged ? keys::kLogRecordChanged : 0);
+    appendU32(&out, uint32_t(change.blocks.size()));
+    for (const auto& [first, last] : change.blocks) {
+      appendU64(&out, first);
+      appendU64(&out, last);
+    }
+  }
+  return out;
+}
+
+bool ChangeSet::decode(const uint8_t* p, size_t size) {
+  size_t at = 0;
+  while (at < size) {
+    if (size - at < 16) return false;
+    uint64_t id = keys::getU64le(p + at);
+    uint32_t flags = readU32(p + at + 8);
+    uint32_t count = readU32(p + at + 12);
+    at += 16;
+    if ((size - at) / 16 < count) return false;
+    auto& change = changes_[id];
+    if (flags & keys::kLogRecordChanged) change.recordChanged = true;
+    for (uint32_t i = 0; i < count; ++i, at += 16) {
+      change.blocks.emplace_back(keys::getU64le(p + at), keys::getU64le(p + at + 8));
+    }
+  }
+  return true;
+}
+
+uint64_t latestSerial(MDB_txn* txn, MDB_dbi logDb) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, logDb, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open(log)");
+  MDB_val key, value;
+  rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
+  uint64_t serial = 0;
+  if (rc == 0 && key.mv_size == 8) serial = keys::getU64be(static_cast<uint8_t*>(key.mv_data));
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get(log)");
+  return serial;
+}
+
+bool readChangesSince(MDB_txn* txn, MDB_dbi logDb, uint64_t after, ChangeSet* out) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, logDb, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open(log)");
+  uint8_t start[8];
+  keys::putU64be(start, after + 1);
+  MDB_val key{8, start}, value;
+  bool complete = true;
+  uint64_t expected = after + 1;
+  for (rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    uint64_t serial = key.mv_size == 8 ? keys::getU64be(static_cast<uint8_t*>(key.mv_data)) : 0;
+    if (serial != expected ||
+        !out->decode(static_cast<uint8_t*>(value.mv_data), value.mv_size)) {
+      complete = false;  // pruned entries or a damaged entry: assume everything changed
+      break;
+    }
+    ++expected;
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get(log)");
+  return complete;
+}
+
+void pruneLog(MDB_txn* txn, MDB_dbi logDb, uint64_t newest) {
+  if (newest <= kLogKeep) return;
+  uint64_t keepFrom = newest - kLogKeep + 1;
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, logDb, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open(log)");
+  MDB_val key, value;
+  while ((rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)) == 0) {
+    if (key.mv_size != 8 || keys::getU64be(static_cast<uint8_t*>(key.mv_data)) >= keepFrom) break;
+    if ((rc = mdb_cursor_del(cursor, 0))) break;
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "prune log");
+}
+
+}  // namespace txa

@@ -1,0 +1,61 @@
+// The commit log: serial -> which arrays, records and blocks a commit changed.
+//
+// It drives three things: conflict detection at commit (did anyone touch what I write
+// since my snapshot?), invalidation when a handle moves to a newer snapshot (which loaded
+// pages are stale?), and the current serial (the last log key). It is pruned to the most
+// recent kLogKeep entries; a snapshot older than the oldest kept entry is treated as
+// conflicting with everything (safe: the caller retries or reloads everything).
+#pragma once
+#include <lmdb.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace txa {
+
+inline constexpr uint64_t kLogKeep = 4096;
+
+// Inclusive block index ranges; `last` == keys::kToEnd means "to the end".
+using BlockRanges = std::vector<std::pair<uint64_t, uint64_t>>;
+
+struct ArrayChange {
+  bool recordChanged = false;  // shape, attrs, creation or deletion
+  BlockRanges blocks;          // blocks written or deleted
+};
+
+// Changes of many commits merged per array id.
+class ChangeSet {
+ public:
+  void addRecord(uint64_t arrayId) { changes_[arrayId].recordChanged = true; }
+  void addBlocks(uint64_t arrayId, uint64_t first, uint64_t last) {
+    changes_[arrayId].blocks.emplace_back(first, last);
+  }
+  void merge(const ChangeSet& other);
+  bool empty() const { return changes_.empty(); }
+  const std::map<uint64_t, ArrayChange>& byArray() const { return changes_; }
+
+  // True if `mine` and this set conflict: both changed one record, or their block
+  // ranges for one array overlap. Fills `why` with a human-readable reason.
+  bool conflictsWith(const ChangeSet& mine, std::string* why) const;
+
+  std::string encode() const;
+  bool decode(const uint8_t* data, size_t size);  // merges into this set
+
+ private:
+  std::map<uint64_t, ArrayChange> changes_;
+};
+
+// The serial of the newest commit visible to `txn` (0 for a new store).
+uint64_t latestSerial(MDB_txn* txn, MDB_dbi logDb);
+
+// Merges the log entries with serial in (after, latest] into `out`. Returns false when
+// some of them were pruned (the caller must assume everything changed).
+bool readChangesSince(MDB_txn* txn, MDB_dbi logDb, uint64_t after, ChangeSet* out);
+
+// Deletes entries older than the newest kLogKeep. Throws on LMDB failure.
+void pruneLog(MDB_txn* txn, MDB_dbi logDb, uint64_t newest);
+
+}  // namespace txa

@@ -1,0 +1,131 @@
+#include "env.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "error.h"
+#include "keys.h"
+
+namespace txa {
+namespace {
+
+std::mutex gRegistryLock;
+std::condition_variable gRegistryChanged;  // an entry was closed and erased
+
+// An entry stays in the registry until its environment is closed, so that a reopen of
+// the same path waits for the close instead of opening LMDB twice in one process.
+std::map<std::string, std::weak_ptr<Env>>& registry() {
+  static auto* map = new std::map<std::string, std::weak_ptr<Env>>();  // never destroyed:
+  return *map;  // worker threads may still release Envs during process exit
+}
+
+std::string realDirectory(const std::string& path) {
+  if (mkdir(path.c_str(), 0775) != 0 && errno != EEXIST) {
+    throw Error(ErrorCode::kStorage, "cannot create store directory '" + path + "': " + strerror(errno));
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw Error(ErrorCode::kStorage, "store path '" + path + "' is not a directory");
+  }
+  char resolved[PATH_MAX];
+  if (!realpath(path.c_str(), resolved)) {
+    throw Error(ErrorCode::kStorage, "cannot resolve store path '" + path + "': " + strerror(errno));
+  }
+  return resolved;
+}
+
+}  // namespace
+
+std::shared_ptr<Env> Env::acquire(const std::string& path, const EnvOptions& options) {
+  std::string key = realDirectory(path);
+  std::unique_lock<std::mutex> guard(gRegistryLock);
+  auto& reg = registry();
+  for (;;) {
+    auto it = reg.find(key);
+    if (it == reg.end()) break;
+    if (auto existing = it->second.lock()) return existing;
+    gRegistryChanged.wait(guard);  // the last handle is closing it right now
+  }
+  std::unique_ptr<Env> fresh(new Env());
+  fresh->open(key, options);
+  std::shared_ptr<Env> env(fresh.release(), [key](Env* closing) {
+    delete closing;  // mdb_env_close, outside the registry lock
+    std::lock_guard<std::mutex> relock(gRegistryLock);
+    registry().erase(key);
+    gRegistryChanged.notify_all();
+  });
+  reg[key] = env;
+  return env;
+}
+
+void Env::open(const std::string& path, const EnvOptions& options) {
+  path_ = path;
+  int rc = mdb_env_create(&env_);
+  if (rc) throwLmdb(rc, "mdb_env_create");
+  auto fail = [&](int code, const char* what) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+    throwLmdb(code, what);
+  };
+  if ((rc = mdb_env_set_maxdbs(env_, 8))) fail(rc, "mdb_env_set_maxdbs");
+  if ((rc = mdb_env_set_maxreaders(env_, options.maxReaders))) fail(rc, "mdb_env_set_maxreaders");
+  if ((rc = mdb_env_set_mapsize(env_, options.mapSize))) fail(rc, "mdb_env_set_mapsize");
+  // MDB_NOTLS: snapshots are tied to Store handles, not threads, and the fault-service
+  // thread reads through a snapshot begun on the JavaScript thread.
+  if ((rc = mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0664))) fail(rc, "mdb_env_open");
+
+  MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(env_, nullptr, 0, &txn))) fail(rc, "mdb_txn_begin");
+  const char* names[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb};
+  MDB_dbi* handles[] = {&meta_, &arrays_, &blocks_, &log_};
+  for (int i = 0; i < 4; ++i) {
+    if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, handles[i]))) {
+      mdb_txn_abort(txn);
+      fail(rc, "mdb_dbi_open");
+    }
+  }
+  if ((rc = mdb_txn_commit(txn))) fail(rc, "mdb_txn_commit");
+}
+
+Env::~Env() {
+  if (env_) mdb_env_close(env_);
+}
+
+MDB_txn* Env::begin(unsigned flags) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
+    if (rc == 0) return txn;
+    if (rc != MDB_MAP_RESIZED) throwLmdb(rc, "mdb_txn_begin");
+    adoptMapSize();
+  }
+  throw Error(ErrorCode::kStorage, "mdb_txn_begin: map kept being resized by other processes");
+}
+
+void Env::adoptMapSize() {
+  std::unique_lock<std::shared_mutex> exclusive(mapLock);
+  int rc = mdb_env_set_mapsize(env_, 0);  // 0: adopt the size recorded by the other process
+  if (rc) throwLmdb(rc, "mdb_env_set_mapsize");
+}
+
+void Env::growMap() {
+  std::unique_lock<std::shared_mutex> exclusive(mapLock);
+  MDB_envinfo info;
+  int rc = mdb_env_info(env_, &info);
+  if (rc) throwLmdb(rc, "mdb_env_info");
+  rc = mdb_env_set_mapsize(env_, info.me_mapsize * 2);
+  if (rc) throwLmdb(rc, "mdb_env_set_mapsize");
+}
+
+void Env::flush() {
+  int rc = mdb_env_sync(env_, 1);
+  if (rc) throwLmdb(rc, "mdb_env_sync");
+}
+
+}  // namespace txa

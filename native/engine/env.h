@@ -1,0 +1,72 @@
+// One LMDB environment, shared by every open() of the same path in this process.
+//
+// LMDB forbids opening one environment twice in a process (its locks are per process),
+// so Env::acquire() keeps a process-wide registry keyed by the directory's real path:
+// two Store handles, on the main thread or in worker threads, share one Env.
+//
+// Locking rules
+//   mapLock   shared by anyone holding a pointer into LMDB's map (an MDB_val from a read
+//             transaction, e.g. a BlockView being copied); exclusive only while the map
+//             is re-mapped (growMap/adoptMapSize), which invalidates such pointers.
+//             The lock is reader-preferring (glibc's default rwlock), which the fault
+//             service relies on: a thread holding it shared may fault on a region, and
+//             the fault thread then takes it shared too.
+//   writeLock serialises write transactions inside this process (LMDB serialises
+//             processes with its own lock) and guards the NOSYNC flag toggle of commit.
+//   Order: writeLock before mapLock. Never touch region memory while holding mapLock
+//   exclusively.
+#pragma once
+#include <lmdb.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+namespace txa {
+
+struct EnvOptions {
+  uint64_t mapSize = uint64_t(64) << 30;  // initial map size; grows by doubling when full
+  unsigned maxReaders = 1022;             // snapshots open at once, all processes
+};
+
+class Env {
+ public:
+  // Opens (creating the directory and sub-databases if needed) or joins the shared
+  // environment for `path`. Throws Error(kStorage/kFormat).
+  static std::shared_ptr<Env> acquire(const std::string& path, const EnvOptions& options);
+  ~Env();
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  MDB_env* raw() const { return env_; }
+  MDB_dbi metaDb() const { return meta_; }
+  MDB_dbi arraysDb() const { return arrays_; }
+  MDB_dbi blocksDb() const { return blocks_; }
+  MDB_dbi logDb() const { return log_; }
+  const std::string& path() const { return path_; }
+
+  // Begins a transaction, adopting a map size grown by another process if needed.
+  MDB_txn* begin(unsigned flags);
+
+  // Doubles the map size after MDB_MAP_FULL. Caller holds writeLock and no write txn.
+  void growMap();
+
+  // Durably flushes commits made with sync=false.
+  void flush();
+
+  std::shared_mutex mapLock;
+  std::mutex writeLock;
+
+ private:
+  Env() = default;
+  void open(const std::string& path, const EnvOptions& options);
+  void adoptMapSize();
+
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, arrays_ = 0, blocks_ = 0, log_ = 0;
+  std::string path_;
+};
+
+}  // namespace txa

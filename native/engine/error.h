@@ -1,0 +1,42 @@
+// Errors raised by the native core. Each carries a stable code; the binding maps the
+// code to the TypeScript error class of the same code (src/errors.ts).
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace txa {
+
+enum class ErrorCode {
+  kArgument,    // ERR_ARGUMENT: malformed input that TypeScript validation should have caught
+  kNotFound,    // ERR_NOT_FOUND
+  kExists,      // ERR_EXISTS
+  kBounds,      // ERR_BOUNDS
+  kConflict,    // ERR_CONFLICT: another commit touched what this one writes; retry
+  kClosed,      // ERR_CLOSED: the store or array was closed
+  kFormat,      // ERR_FORMAT: the file is not a txarray store of a known version
+  kStorage,     // ERR_STORAGE: LMDB or the operating system failed
+  kTooLarge,    // ERR_TOO_LARGE: a view or region beyond what the platform can map
+};
+
+const char* errorCodeName(ErrorCode code);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// Raised inside a write transaction when LMDB's map is full; the commit grows the map
+// and retries, so it never reaches JavaScript.
+class MapFullError : public Error {
+ public:
+  MapFullError() : Error(ErrorCode::kStorage, "LMDB map full") {}
+};
+
+// Throws MapFullError for MDB_MAP_FULL, else ERR_STORAGE for a failed LMDB call; `what` names the operation.
+[[noreturn]] void throwLmdb(int rc, const char* what);
+
+}  // namespace txa

@@ -1,0 +1,252 @@
+#include "session.h"
+
+#include <cstring>
+#include <set>
+
+#include "error.h"
+#include "keys.h"
+
+namespace txa {
+namespace {
+
+uint64_t readU64Meta(MDB_txn* txn, MDB_dbi db, const char* key, uint64_t fallback) {
+  MDB_val k{strlen(key), const_cast<char*>(key)}, v;
+  int rc = mdb_get(txn, db, &k, &v);
+  if (rc == MDB_NOTFOUND) return fallback;
+  if (rc) throwLmdb(rc, "mdb_get(meta)");
+  if (v.mv_size != 8) throw Error(ErrorCode::kFormat, std::string("meta '") + key + "' is damaged");
+  return keys::getU64le(static_cast<uint8_t*>(v.mv_data));
+}
+
+void writeU64Meta(MDB_txn* txn, MDB_dbi db, const char* key, uint64_t value) {
+  uint8_t bytes[8];
+  keys::putU64le(bytes, value);
+  MDB_val k{strlen(key), const_cast<char*>(key)}, v{8, bytes};
+  int rc = mdb_put(txn, db, &k, &v, 0);
+  if (rc) throwLmdb(rc, "mdb_put(meta)");
+}
+
+// Serial of the record stored under `name` in the write transaction, 0 if none.
+uint64_t currentRecordSerial(MDB_txn* txn, MDB_dbi db, const std::string& name) {
+  MDB_val k{name.size(), const_cast<char*>(name.data())}, v;
+  int rc = mdb_get(txn, db, &k, &v);
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) throwLmdb(rc, "mdb_get(arrays)");
+  if (v.mv_size < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
+  return keys::getU64le(static_cast<uint8_t*>(v.mv_data) + 8);
+}
+
+class TxnGuard {
+ public:
+  explicit TxnGuard(MDB_txn* txn) : txn_(txn) {}
+  ~TxnGuard() { if (txn_) mdb_txn_abort(txn_); }
+  MDB_txn* get() const { return txn_; }
+  int commit() {
+    MDB_txn* txn = txn_;
+    txn_ = nullptr;
+    return mdb_txn_commit(txn);  // frees txn whatever the outcome
+  }
+
+ private:
+  MDB_txn* txn_;
+};
+
+}  // namespace
+
+Session::Session(std::shared_ptr<Env> env) : env_(std::move(env)) {
+  snapshot_ = std::make_shared<Snapshot>(env_);
+}
+
+bool Session::getRecord(const std::string& name, Record* out) {
+  std::string raw;
+  if (!snapshot_->get(env_->arraysDb(), name, &raw)) return false;
+  if (raw.size() < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(raw.data());
+  out->id = keys::getU64le(p);
+  out->serial = keys::getU64le(p + 8);
+  out->body = raw.substr(keys::kRecordHeader);
+  return true;
+}
+
+std::vector<std::string> Session::listRecords() {
+  std::vector<std::string> names;
+  snapshot_->listKeys(env_->arraysDb(), &names);
+  return names;
+}
+
+bool Session::getMeta(const std::string& key, std::string* out) {
+  return snapshot_->get(env_->metaDb(), key, out);
+}
+
+std::shared_ptr<TrackedArray> Session::track(uint64_t id, uint32_t blockBytes, uint64_t byteLength) {
+  auto array = std::make_shared<TrackedArray>(id, blockBytes, byteLength, &stats_);
+  // Forget arrays the JavaScript side has released, so the list stays short.
+  std::vector<std::weak_ptr<TrackedArray>> kept;
+  for (auto& weak : arrays_) if (!weak.expired()) kept.push_back(weak);
+  kept.push_back(array);
+  arrays_.swap(kept);
+  return array;
+}
+
+void Session::liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out) {
+  for (auto& weak : arrays_) if (auto array = weak.lock()) out->push_back(array);
+}
+
+void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
+                       const std::vector<MetaPut>& meta, uint64_t serial, Outcome* outcome) {
+  ChangeSet logEntry;
+  std::set<const TrackedArray*> removed;
+  uint64_t nextId = 0;
+  outcome->assignedIds.assign(records.size(), 0);
+
+  for (size_t i = 0; i < records.size(); ++i) {
+    const RecordChange& change = records[i];
+    uint64_t current = currentRecordSerial(txn, env_->arraysDb(), change.name);
+    if (current != change.expectedSerial) {
+      throw Error(ErrorCode::kConflict, "array '" + change.name + "' was " +
+                  (change.expectedSerial == 0 ? "created" : current == 0 ? "deleted" : "changed") +
+                  " by another commit");
+    }
+    MDB_val k{change.name.size(), const_cast<char*>(change.name.data())};
+    uint64_t id = change.array ? change.array->id() : 0;
+    if (change.remove) {
+      int rc = mdb_del(txn, env_->arraysDb(), &k, nullptr);
+      if (rc) throwLmdb(rc, "mdb_del(arrays)");
+      if (id) {
+        deleteBlocksFrom(txn, env_->blocksDb(), id, 0);
+        logEntry.addRecord(id);
+        logEntry.addBlocks(id, 0, keys::kToEnd);
+      }
+      if (change.array) removed.insert(change.array.get());
+      continue;
+    }
+    if (id == 0) {  // a new array: take the next id
+      if (nextId == 0) nextId = readU64Meta(txn, env_->metaDb(), "nextId", 1);
+      id = nextId++;
+    }
+    outcome->assignedIds[i] = id;
+    std::string value(keys::kRecordHeader, '\0');
+    keys::putU64le(reinterpret_cast<uint8_t*>(&value[0]), id);
+    keys::putU64le(reinterpret_cast<uint8_t*>(&value[8]), serial);
+    value += change.body;
+    MDB_val v{value.size(), &value[0]};
+    int rc = mdb_put(txn, env_->arraysDb(), &k, &v, 0);
+    if (rc) throwLmdb(rc, "mdb_put(arrays)");
+    logEntry.addRecord(id);
+  }
+  if (nextId) writeU64Meta(txn, env_->metaDb(), "nextId", nextId);
+
+  for (const MetaPut& put : meta) {
+    MDB_val k{put.key.size(), const_cast<char*>(put.key.data())};
+    MDB_val v{put.value.size(), const_cast<char*>(put.value.data())};
+    int rc = mdb_put(txn, env_->metaDb(), &k, &v, 0);
+    if (rc) throwLmdb(rc, "mdb_put(meta)");
+  }
+
+  // Blocks of every array this session changed. A new array's id comes from its record.
+  std::vector<std::shared_ptr<TrackedArray>> live;
+  liveArrays(&live);
+  for (const auto& array : live) {
+    if (!array->hasChanges() || removed.count(array.get())) continue;
+    uint64_t id = array->id();
+    for (size_t i = 0; id == 0 && i < records.size(); ++i) {
+      if (records[i].array == array) id = outcome->assignedIds[i];
+    }
+    if (id == 0) continue;  // created and dropped in this transaction: nothing to keep
+    ChangeSet blocks;
+    array->describeChanges(&blocks);
+    for (const auto& [ignoredId, change] : blocks.byArray()) {
+      for (const auto& [first, last] : change.blocks) logEntry.addBlocks(id, first, last);
+    }
+    array->store(txn, env_->blocksDb(), id, &stats_);
+  }
+
+  std::string entry = logEntry.encode();
+  uint8_t key[8];
+  keys::putU64be(key, serial);
+  MDB_val k{8, key}, v{entry.size(), &entry[0]};
+  int rc = mdb_put(txn, env_->logDb(), &k, &v, 0);
+  if (rc) throwLmdb(rc, "mdb_put(log)");
+  pruneLog(txn, env_->logDb(), serial);
+}
+
+Session::Outcome Session::commit(const std::vector<RecordChange>& records,
+                                 const std::vector<MetaPut>& meta, bool sync) {
+  std::vector<std::shared_ptr<TrackedArray>> live;
+  liveArrays(&live);
+  ChangeSet mine;
+  for (const auto& change : records) {
+    if (change.array && change.array->id()) {
+      mine.addRecord(change.array->id());
+      if (change.remove) mine.addBlocks(change.array->id(), 0, keys::kToEnd);
+    }
+  }
+  for (const auto& array : live) {
+    if (array->id() && array->hasChanges()) array->describeChanges(&mine);
+  }
+
+  Outcome outcome;
+  const uint64_t before = snapshot_->serial();
+  std::lock_guard<std::mutex> writeGuard(env_->writeLock);
+  for (;;) {
+    SessionStats counted = stats_;  // restored if this attempt is retried or fails
+    try {
+      TxnGuard txn(env_->begin(0));  // aborted by unwinding unless committed
+      uint64_t latest = latestSerial(txn.get(), env_->logDb());
+      if (latest != before) {
+        std::string why;
+        if (!readChangesSince(txn.get(), env_->logDb(), before, &outcome.othersChanged)) {
+          throw Error(ErrorCode::kConflict, "snapshot is older than the commit log reaches; retry");
+        }
+        if (outcome.othersChanged.conflictsWith(mine, &why)) throw Error(ErrorCode::kConflict, why);
+      }
+      outcome.serial = latest + 1;
+      writeAll(txn.get(), records, meta, outcome.serial, &outcome);
+      // LMDB 0.9 has no per-transaction NOSYNC; toggling the environment flag is safe
+      // because every commit of this process holds writeLock.
+      int rc = mdb_env_set_flags(env_->raw(), MDB_NOSYNC, sync ? 0 : 1);
+      if (rc) throwLmdb(rc, "mdb_env_set_flags");
+      rc = txn.commit();
+      if (rc) throwLmdb(rc, "mdb_txn_commit");
+      break;
+    } catch (const MapFullError&) {
+      stats_ = counted;
+      outcome = Outcome();
+      env_->growMap();  // the write transaction is gone: the map may be re-mapped now
+    } catch (const Error& e) {
+      stats_ = counted;
+      if (e.code() == ErrorCode::kConflict) ++stats_.conflicts;
+      throw;
+    }
+  }
+  ++stats_.commits;
+
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].array && outcome.assignedIds[i]) records[i].array->assignId(outcome.assignedIds[i]);
+  }
+  for (const auto& array : live) array->markCommitted();
+
+  // Move to the newest snapshot; what others committed after us is stale here too.
+  snapshot_ = std::make_shared<Snapshot>(env_);
+  if (snapshot_->serial() > outcome.serial &&
+      !snapshot_->changesSince(outcome.serial, &outcome.othersChanged)) {
+    outcome.othersUnknown = true;
+  }
+  return outcome;
+}
+
+Session::Outcome Session::refresh() {
+  Outcome outcome;
+  const uint64_t before = snapshot_->serial();
+  std::vector<std::shared_ptr<TrackedArray>> live;
+  liveArrays(&live);
+  for (const auto& array : live) array->discardChanges();
+  snapshot_ = std::make_shared<Snapshot>(env_);
+  outcome.serial = snapshot_->serial();
+  if (outcome.serial != before && !snapshot_->changesSince(before, &outcome.othersChanged)) {
+    outcome.othersUnknown = true;
+  }
+  return outcome;
+}
+
+}  // namespace txa

@@ -1,0 +1,87 @@
+// The native side of one Store handle: its current snapshot, the arrays it tracks, and
+// the commit that turns their uncommitted changes into one LMDB write transaction.
+//
+// Transaction model: snapshot isolation. A session reads one snapshot plus its own
+// writes. commit() writes everything in one LMDB transaction after checking the commit
+// log: if a commit since the snapshot changed a record this one changes, or wrote a
+// block this one writes or deletes, it throws Error(kConflict) and changes nothing.
+// After commit() or abort() the session moves to the newest snapshot.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "change_log.h"
+#include "env.h"
+#include "session_stats.h"
+#include "snapshot.h"
+#include "tracked_array.h"
+
+namespace txa {
+
+// A change to one array record (the arrays DB), prepared by the TypeScript layer.
+struct RecordChange {
+  std::string name;
+  uint64_t expectedSerial = 0;          // the record's serial in our snapshot; 0 = absent
+  bool remove = false;                  // delete the record (and the array's blocks)
+  std::string body;                     // msgpack body for a put
+  std::shared_ptr<TrackedArray> array;  // the array the record describes (id 0 = new)
+};
+
+struct MetaPut {
+  std::string key;
+  std::string value;
+};
+
+struct Record {
+  uint64_t id = 0;
+  uint64_t serial = 0;
+  std::string body;
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<Env> env);
+
+  Snapshot& snapshot() { return *snapshot_; }
+  std::shared_ptr<Snapshot> sharedSnapshot() { return snapshot_; }
+  const SessionStats& stats() const { return stats_; }
+  SessionStats* mutableStats() { return &stats_; }
+
+  bool getRecord(const std::string& name, Record* out);
+  std::vector<std::string> listRecords();
+  bool getMeta(const std::string& key, std::string* out);
+
+  // Starts tracking an array for this session (its changes are committed by commit()).
+  std::shared_ptr<TrackedArray> track(uint64_t id, uint32_t blockBytes, uint64_t byteLength);
+
+  // Commits records, metadata and every tracked array's changes. `newLengths` receives,
+  // for each RecordChange, the id assigned (new arrays). Returns the ids of arrays whose
+  // records other commits changed since the old snapshot (or all=true if unknown).
+  struct Outcome {
+    uint64_t serial = 0;
+    std::vector<uint64_t> assignedIds;
+    ChangeSet othersChanged;  // changes by other commits the session just moved past
+    bool othersUnknown = false;
+  };
+  Outcome commit(const std::vector<RecordChange>& records, const std::vector<MetaPut>& meta, bool sync);
+
+  // Drops uncommitted changes (arrays are reset by the caller, which knows the committed
+  // lengths) and moves to the newest snapshot; reports what others changed meanwhile.
+  Outcome refresh();
+
+  void flush() { env_->flush(); }
+
+ private:
+  void writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
+                const std::vector<MetaPut>& meta, uint64_t serial, Outcome* outcome);
+  void liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out);
+
+  std::shared_ptr<Env> env_;
+  std::shared_ptr<Snapshot> snapshot_;
+  std::vector<std::weak_ptr<TrackedArray>> arrays_;
+  SessionStats stats_;
+};
+
+}  // namespace txa

@@ -1,0 +1,16 @@
+// Counters a Store handle exposes through store.stats(): tests use them to check write
+// amplification, benchmarks to report bytes per append.
+#pragma once
+#include <cstdint>
+
+namespace txa {
+
+struct SessionStats {
+  uint64_t commits = 0;
+  uint64_t conflicts = 0;
+  uint64_t blocksWritten = 0;   // block values put by commits
+  uint64_t bytesWritten = 0;    // bytes of those values
+  uint64_t blocksRead = 0;      // block values fetched from a snapshot
+};
+
+}  // namespace txa

@@ -1,0 +1,140 @@
+/**
+ * BigArray: one persistent N-dimensional array of a Store, read and written through
+ * selections inside the store's current transaction.
+ */
+import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes } from './dtype'
+import { ArgumentError, ClosedError, NotFoundError, ShapeError } from './errors'
+import { type Selection, cStrides, resolveSelection } from './selection'
+import { checkShape, sizeOf } from './shape'
+import type { ArrayState } from './transaction'
+
+/** A dense copy of a selection: zarrita.js's chunk shape. */
+export interface Chunk<D extends DType = DType> {
+  data: TypedArrayFor[D]
+  shape: number[]
+  /** Element strides of `data` per axis (C order). */
+  stride: number[]
+}
+
+export class BigArray<D extends DType = DType> {
+  readonly #state: ArrayState
+  readonly #isClosed: () => boolean
+
+  /** @internal Use store.create() or store.array(). */
+  constructor(state: ArrayState, isClosed: () => boolean) {
+    this.#state = state
+    this.#isClosed = isClosed
+  }
+
+  #live(): ArrayState {
+    if (this.#isClosed()) throw new ClosedError('the store is closed')
+    if (this.#state.status !== 'live') throw new NotFoundError(`array '${this.#state.name}' was deleted`)
+    return this.#state
+  }
+
+  get name(): string { return this.#state.name }
+  get dtype(): D { return this.#live().meta.dtype as D }
+  /** A copy of the shape; axis 0 is the one append() grows. */
+  get shape(): number[] { return [...this.#live().meta.shape] }
+  get ndim(): number { return this.#live().meta.shape.length }
+  /** Rows along axis 0. */
+  get length(): number { return this.#live().meta.shape[0] }
+  /** Number of elements. */
+  get size(): number { return sizeOf(this.#live().meta.shape) }
+  /** Bytes of data (size × bytes per element). */
+  get nbytes(): number { return this.#live().byteLength }
+  /** Bytes per storage block. */
+  get blockBytes(): number { return this.#live().meta.blockBytes }
+  /** User attributes (a copy; change them with setAttrs). */
+  get attrs(): Record<string, unknown> { return structuredClone(this.#live().meta.attrs) }
+
+  /** Replaces the user attributes (any msgpack-encodable object) in this transaction. */
+  setAttrs(attrs: Record<string, unknown>): void {
+    const s = this.#live()
+    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
+    s.meta.attrs = structuredClone(attrs)
+    s.recordDirty = true
+  }
+
+  /**
+   * Copies the selection (default: everything) into a dense C-order TypedArray: `out`
+   * when given (at least as long as the selection), else a new one.
+   */
+  read(selection?: Selection | null, out?: TypedArrayFor[D]): Chunk<D> {
+    const s = this.#live()
+    const sel = resolveSelection(selection, s.meta.shape)
+    const n = sizeOf(sel.shape)
+    const dtype = s.meta.dtype as D
+    let data: TypedArrayFor[D]
+    if (out === undefined) {
+      data = allocate(dtype, n)
+    } else {
+      data = checkData(dtype, out, 'out')
+      if (data.length < n) throw new ShapeError(`out holds ${data.length} elements, the selection ${n}`)
+    }
+    const ib = itemBytes(dtype)
+    s.native.gather(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, data)
+    return { data, shape: sel.shape, stride: cStrides(sel.shape) }
+  }
+
+  /**
+   * Writes `data` (a TypedArray of the dtype holding exactly the selection's elements in
+   * C order, or one scalar to fill it with) into the selection, in this transaction.
+   */
+  write(selection: Selection | null, data: TypedArrayFor[D] | ScalarFor<D>): void {
+    const s = this.#live()
+    const sel = resolveSelection(selection, s.meta.shape)
+    const n = sizeOf(sel.shape)
+    const dtype = s.meta.dtype as D
+    const ib = itemBytes(dtype)
+    let src: AnyTypedArray
+    if (typeof data === 'number' || typeof data === 'bigint') {
+      src = allocate(dtype, n)
+      try {
+        ;(src as { fill(v: unknown): unknown }).fill(data)
+      } catch {
+        throw new ArgumentError(`cannot fill a ${dtype} array with ${typeof data} ${String(data)}`)
+      }
+    } else {
+      src = checkData(dtype, data)
+      if (src.length !== n) throw new ShapeError(`data holds ${src.length} elements, the selection ${n}`)
+    }
+    s.native.scatter(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, src)
+  }
+
+  /**
+   * Appends rows along axis 0. `data` holds whole rows (its length a multiple of the
+   * product of the other axes). Costs O(rows appended).
+   */
+  append(data: TypedArrayFor[D]): void {
+    const s = this.#live()
+    const src = checkData(s.meta.dtype, data)
+    const rowSize = sizeOf(s.meta.shape.slice(1))
+    if (rowSize === 0 ? src.length !== 0 : src.length % rowSize !== 0) {
+      throw new ShapeError(`data holds ${src.length} elements, not a whole number of rows of ${rowSize}`)
+    }
+    if (src.length === 0) return
+    const rows = src.length / rowSize
+    const start = s.meta.shape[0]
+    this.resize([start + rows, ...s.meta.shape.slice(1)])
+    const ib = itemBytes(s.meta.dtype)
+    s.native.scatter(start * rowSize * ib, [src.length], [ib], ib, src)
+  }
+
+  /**
+   * Changes the length of axis 0 (the other axes are fixed). O(1) in data: shrinking
+   * hides the rows past the new end, growing adds rows that read as zeros.
+   */
+  resize(shape: readonly number[]): void {
+    const s = this.#live()
+    const next = checkShape(shape)
+    const cur = s.meta.shape
+    if (next.length !== cur.length || next.some((n, i) => i > 0 && n !== cur[i])) {
+      throw new ShapeError(`only axis 0 can be resized: [${cur.join(', ')}] -> [${next.join(', ')}]`)
+    }
+    if (next[0] === cur[0]) return
+    s.native.resize(sizeOf(next) * itemBytes(s.meta.dtype))
+    s.meta.shape = next
+    s.recordDirty = true
+  }
+}

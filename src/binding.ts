@@ -1,0 +1,76 @@
+/**
+ * Loads the native addon and describes its interface. Nothing outside this file knows
+ * the addon's shape; the rest of the library talks to these interfaces.
+ */
+import * as path from 'node:path'
+import { errorClassesByCode } from './errors'
+
+export interface NativeRecord {
+  id: number
+  serial: number
+  body: Uint8Array
+}
+
+export interface NativeOutcome {
+  serial: number
+  /** For each record change of a commit, the id the array got (0 for removals). */
+  assignedIds: number[]
+  /** Ids of arrays whose records other handles changed since the previous snapshot. */
+  recordsChanged: number[]
+  /** True when the commit log no longer reaches back: assume every array changed. */
+  unknown: boolean
+}
+
+export interface NativeRecordChange {
+  name: string
+  expectedSerial: number
+  remove: boolean
+  body?: Uint8Array
+  array?: NativeArray
+}
+
+export interface NativeStats {
+  commits: number
+  conflicts: number
+  blocksWritten: number
+  bytesWritten: number
+  blocksRead: number
+}
+
+export interface NativeArray {
+  readonly id: number
+  readonly byteLength: number
+  readonly hasChanges: boolean
+  gather(base: number, counts: number[], strides: number[], itemBytes: number, out: ArrayBufferView): void
+  scatter(base: number, counts: number[], strides: number[], itemBytes: number, data: ArrayBufferView): void
+  resize(byteLength: number): void
+  adoptCommittedLength(byteLength: number): void
+}
+
+export interface NativeSession {
+  readonly serial: number
+  getRecord(name: string): NativeRecord | null
+  listRecords(): Uint8Array[]
+  getMeta(key: string): Uint8Array | null
+  track(id: number, blockBytes: number, byteLength: number): NativeArray
+  commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], sync: boolean): NativeOutcome
+  refresh(): NativeOutcome
+  flush(): void
+  stats(): NativeStats
+  close(): void
+}
+
+interface Addon {
+  NativeSession: new (path: string, mapSize?: number, maxReaders?: number) => NativeSession
+  setErrorClasses(classes: Record<string, unknown>): void
+}
+
+function load(): Addon {
+  const root = path.join(__dirname, '..')
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon: Addon = require(path.join(root, 'build', 'Release', 'txarray.node'))
+  addon.setErrorClasses(errorClassesByCode)
+  return addon
+}
+
+export const addon: Addon = load()

@@ -1,0 +1,249 @@
+/**
+ * Store: one handle on an LMDB-backed store of arrays. A handle is always inside a
+ * transaction: it reads one snapshot plus its own changes until commit() or abort().
+ */
+import { addon, type NativeSession, type NativeStats } from './binding'
+import { BigArray } from './array'
+import { type DType, checkDType } from './dtype'
+import {
+  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, NotFoundError, TransactionError,
+} from './errors'
+import { checkFormat, encodeFormat } from './metadata'
+import { checkBlockBytes, checkShape } from './shape'
+import { type ArrayState, Transaction } from './transaction'
+
+export interface OpenOptions {
+  /** Initial LMDB map size in bytes (grows by itself when full). Default 64 GiB. */
+  mapSize?: number
+  /** Most snapshots open at once across all processes. Default 1022. */
+  maxReaders?: number
+  /** Default durability of commit(): true syncs to disk. Default true. */
+  sync?: boolean
+}
+
+export interface CreateOptions<D extends DType = DType> {
+  dtype: D
+  /** Lengths per axis; axis 0 grows with append(). */
+  shape: readonly number[]
+  /** Bytes per storage block, a power of two from 4 KiB to 64 MiB. Default 64 KiB. */
+  blockBytes?: number
+  /** User attributes, any msgpack-encodable object. */
+  attrs?: Record<string, unknown>
+}
+
+export interface CommitOptions {
+  /** false: faster, survives a process crash but maybe not an OS crash until flush(). */
+  sync?: boolean
+}
+
+export interface TransactOptions extends CommitOptions {
+  /** How many times to re-run fn after a ConflictError. Default 10. */
+  retries?: number
+}
+
+export interface StoreStats extends NativeStats {
+  /** Serial of the snapshot this handle reads. */
+  serial: number
+}
+
+const MAX_NAME_BYTES = 255
+
+function checkName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) {
+    throw new ArgumentError(`an array name is a non-empty string of at most ${MAX_NAME_BYTES} UTF-8 bytes`)
+  }
+  return name
+}
+
+// A short blocking pause between conflict retries, so contending writers spread out.
+const pauseCell = new Int32Array(new SharedArrayBuffer(4))
+function pause(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms)
+}
+
+export class Store {
+  readonly path: string
+  #session: NativeSession | null
+  readonly #txn: Transaction
+  readonly #handles = new WeakMap<ArrayState, BigArray>()
+  readonly #sync: boolean
+  #inTransact = false
+
+  /** @internal Use open(). */
+  constructor(path: string, options: OpenOptions = {}) {
+    if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
+    if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
+    for (const key of ['mapSize', 'maxReaders'] as const) {
+      const v = options[key]
+      if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
+    }
+    this.path = path
+    this.#sync = options.sync ?? true
+    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders)
+    this.#txn = new Transaction(this.#session)
+    try {
+      this.#stampFormat()
+    } catch (e) {
+      this.close()
+      throw e
+    }
+  }
+
+  #stampFormat(): void {
+    const stamp = this.#native().getMeta('format')
+    if (stamp) return checkFormat(stamp)
+    this.#txn.commit(true, [{ key: 'format', value: encodeFormat() }])
+  }
+
+  #native(): NativeSession {
+    if (!this.#session) throw new ClosedError('the store is closed')
+    return this.#session
+  }
+
+  #handle(state: ArrayState): BigArray {
+    let handle = this.#handles.get(state)
+    if (!handle) {
+      handle = new BigArray(state, () => this.#session === null)
+      this.#handles.set(state, handle)
+    }
+    return handle
+  }
+
+  /** Creates an array in this transaction. Throws AlreadyExistsError if the name is taken. */
+  create<D extends DType>(name: string, options: CreateOptions<D>): BigArray<D> {
+    this.#native()
+    checkName(name)
+    if (options === null || typeof options !== 'object') throw new ArgumentError('create() needs options { dtype, shape }')
+    const dtype = checkDType(options.dtype)
+    const shape = checkShape(options.shape)
+    const blockBytes = checkBlockBytes(options.blockBytes)
+    const attrs = options.attrs ?? {}
+    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
+    if (this.#txn.open(name)) throw new AlreadyExistsError(`array '${name}' already exists`)
+    const state = this.#txn.create(name, { dtype, shape, blockBytes, attrs: structuredClone(attrs), created: Date.now() })
+    return this.#handle(state) as BigArray<D>
+  }
+
+  /** The array called `name`. Throws NotFoundError. */
+  array<D extends DType = DType>(name: string): BigArray<D> {
+    this.#native()
+    const state = this.#txn.open(checkName(name))
+    if (!state) throw new NotFoundError(`no array named '${name}'`)
+    return this.#handle(state) as BigArray<D>
+  }
+
+  /** True if an array called `name` exists in this transaction. */
+  has(name: string): boolean {
+    this.#native()
+    return this.#txn.open(checkName(name)) !== null
+  }
+
+  /** Names of the arrays in this transaction, sorted. */
+  list(): string[] {
+    this.#native()
+    return this.#txn.names()
+  }
+
+  /** Deletes an array (and its data) in this transaction. Throws NotFoundError. */
+  delete(name: string): void {
+    this.#native()
+    const state = this.#txn.open(checkName(name))
+    if (!state) throw new NotFoundError(`no array named '${name}'`)
+    this.#txn.remove(state)
+  }
+
+  /**
+   * Atomically saves every change of this transaction and moves to the newest snapshot.
+   * Throws ConflictError (changing nothing) if another commit since this snapshot
+   * changed the same blocks or the same array's shape: abort() and retry.
+   */
+  commit(options: CommitOptions = {}): void {
+    this.#native()
+    this.#txn.commit(options.sync ?? this.#sync)
+  }
+
+  /** Drops every change of this transaction and moves to the newest snapshot. */
+  abort(): void {
+    this.#native()
+    this.#txn.abort()
+  }
+
+  /** Moves to the newest snapshot. Throws TransactionError if there are uncommitted changes. */
+  refresh(): void {
+    this.#native()
+    if (this.#txn.hasChanges()) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
+    this.#txn.abort()
+  }
+
+  /** True if this transaction has uncommitted changes. */
+  get dirty(): boolean {
+    return this.#txn.hasChanges()
+  }
+
+  /**
+   * Runs fn(store) and commits; on ConflictError aborts and runs it again (up to
+   * `retries` times); on any other error aborts and rethrows. fn must be synchronous.
+   */
+  transact<T>(fn: (store: Store) => T, options: TransactOptions = {}): T {
+    this.#native()
+    if (typeof fn !== 'function') throw new ArgumentError('transact() takes a function')
+    if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
+    if (this.#txn.hasChanges()) throw new TransactionError('transact() with uncommitted changes: commit() or abort() first')
+    const retries = options.retries ?? 10
+    this.#inTransact = true
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = fn(this)
+          if (result && typeof (result as { then?: unknown }).then === 'function') {
+            throw new TransactionError('transact() takes a synchronous function')
+          }
+          this.commit(options)
+          return result
+        } catch (e) {
+          if (this.#session) this.#txn.abort()
+          if (!(e instanceof ConflictError) || attempt >= retries) throw e
+          pause(Math.random() * Math.min(50, 2 ** attempt))
+        }
+      }
+    } finally {
+      this.#inTransact = false
+    }
+  }
+
+  /** Forces commits made with sync: false to disk. */
+  flush(): void {
+    this.#native().flush()
+  }
+
+  /** Counters of this handle: commits, conflicts, blocks and bytes written, blocks read. */
+  stats(): StoreStats {
+    const session = this.#native()
+    return { ...session.stats(), serial: session.serial }
+  }
+
+  /** Serial of the commit this handle's snapshot shows. */
+  get serial(): number {
+    return this.#native().serial
+  }
+
+  get closed(): boolean {
+    return this.#session === null
+  }
+
+  /** Drops uncommitted changes and releases the store. Idempotent. */
+  close(): void {
+    const session = this.#session
+    this.#session = null
+    session?.close()
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+}
+
+/** Opens (creating if needed) the store in directory `path`. */
+export function open(path: string, options?: OpenOptions): Store {
+  return new Store(path, options)
+}

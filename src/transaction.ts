@@ -1,0 +1,157 @@
+/**
+ * The transaction state of one Store handle: which arrays it has open, which records it
+ * created, changed or deleted, and how commit, abort and refresh move it to the next
+ * snapshot. Block data is tracked natively; this file keeps the records.
+ */
+import type { NativeArray, NativeOutcome, NativeRecordChange, NativeSession } from './binding'
+import { itemBytes } from './dtype'
+import { type ArrayMeta, decodeMeta, encodeMeta } from './metadata'
+
+/** One array as this handle sees it in its current transaction. */
+export class ArrayState {
+  /** live: usable; gone: deleted (by this handle's commit or another's), or never committed. */
+  status: 'live' | 'deleted' | 'gone' = 'live'
+  /** The record changed in this transaction (shape or attrs, or a new array). */
+  recordDirty: boolean
+
+  constructor(
+    readonly name: string,
+    public serial: number,
+    public meta: ArrayMeta,
+    public committed: ArrayMeta | null,
+    readonly native: NativeArray,
+  ) {
+    this.recordDirty = committed === null
+  }
+
+  get byteLength(): number {
+    return byteLengthOf(this.meta)
+  }
+}
+
+export function byteLengthOf(meta: ArrayMeta): number {
+  return meta.shape.reduce((a, b) => a * b, 1) * itemBytes(meta.dtype)
+}
+
+function cloneMeta(meta: ArrayMeta): ArrayMeta {
+  return { ...meta, shape: [...meta.shape], attrs: structuredClone(meta.attrs) }
+}
+
+export class Transaction {
+  readonly #session: NativeSession
+  readonly #states = new Map<string, ArrayState>()
+  #removed: ArrayState[] = []
+
+  constructor(session: NativeSession) {
+    this.#session = session
+  }
+
+  /** The live state of `name`, opening it from the snapshot on first use; null if none. */
+  open(name: string): ArrayState | null {
+    const cached = this.#states.get(name)
+    if (cached) return cached
+    if (this.#removed.some((s) => s.name === name)) return null
+    const record = this.#session.getRecord(name)
+    if (!record) return null
+    const meta = decodeMeta(name, record.body)
+    const native = this.#session.track(record.id, meta.blockBytes, byteLengthOf(meta))
+    const state = new ArrayState(name, record.serial, meta, cloneMeta(meta), native)
+    this.#states.set(name, state)
+    return state
+  }
+
+  /** Names of the arrays visible in this transaction, sorted. */
+  names(): string[] {
+    const names = new Set(this.#session.listRecords().map((b) => Buffer.from(b).toString('utf8')))
+    for (const s of this.#removed) names.delete(s.name)
+    for (const name of this.#states.keys()) names.add(name)
+    return [...names].sort()
+  }
+
+  /** Adds a new array (the caller checked that the name is free). */
+  create(name: string, meta: ArrayMeta): ArrayState {
+    const native = this.#session.track(0, meta.blockBytes, byteLengthOf(meta))
+    const state = new ArrayState(name, 0, meta, null, native)
+    this.#states.set(name, state)
+    return state
+  }
+
+  /** Deletes an array in this transaction. */
+  remove(state: ArrayState): void {
+    this.#states.delete(state.name)
+    if (state.committed) {
+      state.status = 'deleted'
+      this.#removed.push(state)
+    } else {
+      state.status = 'gone'
+    }
+  }
+
+  hasChanges(): boolean {
+    if (this.#removed.length > 0) return true
+    for (const s of this.#states.values()) if (s.recordDirty || s.native.hasChanges) return true
+    return false
+  }
+
+  /** Commits (throws ConflictError and keeps the transaction as it was on conflict). */
+  commit(sync: boolean, meta: { key: string; value: Uint8Array }[] = []): void {
+    if (!this.hasChanges() && meta.length === 0) {
+      this.#follow(this.#session.refresh())
+      return
+    }
+    const changes: NativeRecordChange[] = this.#removed.map((s) => ({
+      name: s.name, expectedSerial: s.serial, remove: true, array: s.native,
+    }))
+    const written = [...this.#states.values()].filter((s) => s.recordDirty)
+    for (const s of written) {
+      changes.push({ name: s.name, expectedSerial: s.serial, remove: false, body: encodeMeta(s.meta), array: s.native })
+    }
+    const outcome = this.#session.commit(changes, meta, sync)
+    for (const s of this.#removed) s.status = 'gone'
+    this.#removed = []
+    for (const s of written) {
+      s.serial = outcome.serial
+      s.committed = cloneMeta(s.meta)
+      s.recordDirty = false
+    }
+    this.#follow(outcome)
+  }
+
+  /** Drops every uncommitted change and moves to the newest snapshot. */
+  abort(): void {
+    const outcome = this.#session.refresh()
+    for (const [name, s] of this.#states) {
+      if (!s.committed) {
+        s.status = 'gone'
+        this.#states.delete(name)
+      } else if (s.recordDirty) {
+        s.meta = cloneMeta(s.committed)
+        s.recordDirty = false
+      }
+    }
+    for (const s of this.#removed) {
+      s.status = 'live'
+      this.#states.set(s.name, s)
+    }
+    this.#removed = []
+    this.#follow(outcome)
+  }
+
+  /** Reloads the records that other handles changed between the two snapshots. */
+  #follow(outcome: NativeOutcome): void {
+    const changed = new Set(outcome.recordsChanged)
+    for (const [name, s] of this.#states) {
+      if (!outcome.unknown && !changed.has(s.native.id)) continue
+      const record = this.#session.getRecord(name)
+      if (!record || record.id !== s.native.id) {
+        s.status = 'gone'
+        this.#states.delete(name)
+        continue
+      }
+      s.meta = decodeMeta(name, record.body)
+      s.committed = cloneMeta(s.meta)
+      s.serial = record.serial
+      s.native.adoptCommittedLength(byteLengthOf(s.meta))
+    }
+  }
+}
