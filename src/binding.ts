@@ -66,9 +66,13 @@ interface Addon {
 }
 
 function load(): Addon {
-  const root = path.join(__dirname, '..')
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const addon: Addon = require(path.join(root, 'build', 'Release', 'txarray.node'))
+  const file = path.join(__dirname, '..', 'build', 'Release', 'txarray.node')
+  let addon: Addon
+  try {
+    addon = require(file)
+  } catch (e) {
+    throw new Error(`txarray's native addon failed to load from ${file} (run \`npm install\` to build it): ${(e as Error).message}`)
+  }
   addon.setErrorClasses(errorClassesByCode)
   return addon
 }

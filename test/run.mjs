@@ -1,0 +1,50 @@
+// Runs every test suite and ends with the line CI reads: "N passed, N failed".
+//   - the uvu TypeScript suites (test/*.test.ts), once per fault mode the machine offers
+//   - the native vmem test program (plain C++), when it is present
+// Usage: node test/run.mjs [file-pattern]
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const pattern = process.argv[2] ?? '\\.test\\.ts$'
+let passed = 0
+let failed = 0
+
+function run(label, command, args, env = {}) {
+  console.log(`\n=== ${label}`)
+  const r = spawnSync(command, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 })
+  const out = (r.stdout ?? '') + (r.stderr ?? '')
+  process.stdout.write(out)
+  return { status: r.status, signal: r.signal, out }
+}
+
+// uvu: "Total: N", "Passed: N", "Skipped: N"
+function uvu(label, env) {
+  const { status, signal, out } = run(label, process.execPath, ['node_modules/uvu/bin.js', '-r', 'tsx/cjs', 'test', pattern], env)
+  const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
+  const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
+  passed += ok
+  failed += total - ok
+  if (status !== 0 && total - ok === 0) {
+    console.log(`suite ${label} exited with ${signal ?? status} without a failing test: counted as one failure`)
+    failed += 1
+  }
+}
+
+uvu('TypeScript tests', {})
+
+const nativeTest = join(root, 'native', 'test', 'run.sh')
+if (existsSync(nativeTest) && !process.argv[2]) {
+  const { status, out } = run('native vmem tests', 'bash', [nativeTest])
+  const m = /(\d+) passed, (\d+) failed/.exec(out)
+  if (m) {
+    passed += Number(m[1])
+    failed += Number(m[2])
+  }
+  if (status !== 0 && !(m && Number(m[2]) > 0)) failed += 1
+}
+
+console.log(`\n${passed} passed, ${failed} failed`)
+process.exit(failed > 0 ? 1 : 0)
