@@ -18,8 +18,20 @@ export function slice(a: number | null, b?: number | null, c?: number | null): S
   const s: Slice = b === undefined
     ? { kind: 'slice', start: null, stop: a, step: null }
     : { kind: 'slice', start: a, stop: b, step: c ?? null }
+  return checkSlice(s)
+}
+
+/**
+ * Throws ArgumentError unless the bounds are integers or null and the step is not 0.
+ * resolveSelection() checks again: a Slice is a plain object that callers may build
+ * without slice(), and a step of 0 or a fractional bound there used to reach the index
+ * arithmetic (an infinite count, a RangeError from the TypedArray allocation).
+ */
+function checkSlice(s: Slice): Slice {
   for (const v of [s.start, s.stop, s.step]) {
-    if (v !== null && !Number.isSafeInteger(v)) throw new ArgumentError(`slice bounds must be integers or null, got ${v}`)
+    if (v !== null && v !== undefined && !Number.isSafeInteger(v)) {
+      throw new ArgumentError(`slice bounds must be integers or null, got ${String(v)}`)
+    }
   }
   if (s.step === 0) throw new ArgumentError('slice step cannot be zero')
   return s
@@ -45,7 +57,7 @@ export interface ResolvedSelection {
 export function sliceIndices(s: Slice, length: number): [number, number, number, number] {
   const step = s.step ?? 1
   const clamp = (v: number | null, fallback: number): number => {
-    if (v === null) return fallback
+    if (v === null || v === undefined) return fallback // undefined: a hand-built Slice without the field
     if (v < 0) {
       v += length
       if (v < 0) return step < 0 ? -1 : 0
@@ -99,7 +111,7 @@ export function resolveSelection(selection: Selection | undefined | null, shape:
       }
       out.offset += index * strides[axis]
     } else if (typeof item === 'object' && item.kind === 'slice') {
-      const [start, , step, count] = sliceIndices(item, length)
+      const [start, , step, count] = sliceIndices(checkSlice(item), length)
       out.shape.push(count)
       out.steps.push(step * strides[axis])
       if (count > 0) out.offset += start * strides[axis]

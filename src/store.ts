@@ -117,7 +117,8 @@ export class Store {
     const dtype = checkDType(options.dtype)
     const shape = checkShape(options.shape)
     const blockBytes = checkBlockBytes(options.blockBytes)
-    const attrs = options.attrs ?? {}
+    // Only a missing attrs means {}: null is rejected below, as setAttrs(null) is.
+    const attrs = options.attrs === undefined ? {} : options.attrs
     if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
     if (this.#txn.open(name)) throw new AlreadyExistsError(`array '${name}' already exists`)
     const state = this.#txn.create(name, { dtype, shape, blockBytes, attrs: structuredClone(attrs), created: Date.now() })
@@ -177,6 +178,10 @@ export class Store {
 
   /** True if this transaction has uncommitted changes. */
   get dirty(): boolean {
+    // Check first: after close() the Transaction still lists pending deletes (so this
+    // answered true for changes close() had dropped) while tracked arrays threw from
+    // native code; a closed store now always throws ClosedError, like `serial`.
+    this.#native()
     return this.#txn.hasChanges()
   }
 

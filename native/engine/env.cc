@@ -79,6 +79,7 @@ void Env::open(const std::string& path, const EnvOptions& options) {
   // MDB_NOTLS: snapshots are tied to Store handles, not threads, and the fault-service
   // thread reads through a snapshot begun on the JavaScript thread.
   if ((rc = mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0664))) fail(rc, "mdb_env_open");
+  clearStaleReaders();
 
   MDB_txn* txn = nullptr;
   if ((rc = mdb_txn_begin(env_, nullptr, 0, &txn))) fail(rc, "mdb_txn_begin");
@@ -102,6 +103,10 @@ MDB_txn* Env::begin(unsigned flags) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
     if (rc == 0) return txn;
+    if (rc == MDB_READERS_FULL && attempt == 0) {  // maybe slots of dead processes
+      clearStaleReaders();
+      continue;
+    }
     if (rc != MDB_MAP_RESIZED) throwLmdb(rc, "mdb_txn_begin");
     adoptMapSize();
   }
@@ -121,6 +126,12 @@ void Env::growMap() {
   if (rc) throwLmdb(rc, "mdb_env_info");
   rc = mdb_env_set_mapsize(env_, info.me_mapsize * 2);
   if (rc) throwLmdb(rc, "mdb_env_set_mapsize");
+}
+
+void Env::clearStaleReaders() {
+  // Best effort: on failure the slots stay, which is what happened before.
+  int dead = 0;
+  mdb_reader_check(env_, &dead);
 }
 
 void Env::flush() {

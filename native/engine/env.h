@@ -56,6 +56,12 @@ class Env {
   // Durably flushes commits made with sync=false.
   void flush();
 
+  // Frees the reader-table slots of processes that died with a snapshot open (kill -9,
+  // crash). LMDB only clears them when asked: a dead reader otherwise pins its old
+  // snapshot forever, so freed pages are never reused (the file grows on every commit)
+  // and, after enough crashes, mdb_txn_begin fails with MDB_READERS_FULL.
+  void clearStaleReaders();
+
   std::shared_mutex mapLock;
   std::mutex writeLock;
 

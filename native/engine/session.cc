@@ -188,6 +188,9 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
   Outcome outcome;
   const uint64_t before = snapshot_->serial();
   std::lock_guard<std::mutex> writeGuard(env_->writeLock);
+  // Commits are where pinned snapshots cost (pages they pin cannot be reused), so free
+  // the slots of crashed readers here: a few fcntl() calls, one per other process.
+  env_->clearStaleReaders();
   for (;;) {
     SessionStats counted = stats_;  // restored if this attempt is retried or fails
     try {

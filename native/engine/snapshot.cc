@@ -35,6 +35,22 @@ bool Snapshot::block(uint64_t arrayId, uint64_t index, BlockView* out) {
   return true;
 }
 
+int Snapshot::tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept {
+  keys::BlockKey key(arrayId, index);
+  MDB_val k{sizeof key.bytes, key.bytes}, v;
+  int rc;
+  {
+    std::lock_guard<std::mutex> guard(txnLock_);
+    rc = mdb_get(txn_, env_->blocksDb(), &k, &v);
+  }
+  *out = BlockView{};
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return rc;
+  out->data = static_cast<const uint8_t*>(v.mv_data);
+  out->size = v.mv_size;
+  return 0;
+}
+
 bool Snapshot::get(MDB_dbi db, const std::string& key, std::string* value) {
   MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
   std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);

@@ -34,6 +34,10 @@ class Snapshot {
   // Caller holds env().mapLock shared for as long as it uses out->data.
   bool block(uint64_t arrayId, uint64_t index, BlockView* out);
 
+  // Like block(), without throwing (for the fault path): 0, or the LMDB error code.
+  // A missing block is 0 with an empty view. Caller holds env().mapLock shared.
+  int tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept;
+
   // Copies the value stored under `key` in `db`; false if absent.
   bool get(MDB_dbi db, const std::string& key, std::string* value);
 

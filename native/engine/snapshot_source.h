@@ -1,0 +1,64 @@
+// BlockSource over a Store handle's current snapshot: how vmem fills a page of one array.
+//
+// The handle moves to a new snapshot at every commit/abort/refresh, while the fault
+// service may be filling a page of one of its arrays. SnapshotHolder is the one place
+// that pointer changes: pin() copies the shared_ptr under a short mutex, so the old
+// snapshot lives until the fill that pinned it is done.
+//
+// pin() runs inside a fault (service thread, or a SIGSEGV handler on the faulting
+// thread): it takes no lock that code touching region memory may hold (swap mutex,
+// Snapshot::txnLock: both only held for pointer copies and mdb_get) except Env::mapLock,
+// which it takes shared and which is reader-preferring (see env.h). It never throws.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "../block_source.h"
+#include "snapshot.h"
+
+namespace txa {
+
+class SnapshotHolder {
+ public:
+  explicit SnapshotHolder(std::shared_ptr<Snapshot> snapshot) : snapshot_(std::move(snapshot)) {}
+  std::shared_ptr<Snapshot> get() {
+    std::lock_guard<std::mutex> guard(mu_);
+    return snapshot_;
+  }
+  void set(std::shared_ptr<Snapshot> snapshot) {
+    std::shared_ptr<Snapshot> old;
+    {
+      std::lock_guard<std::mutex> guard(mu_);
+      old.swap(snapshot_);
+      snapshot_ = std::move(snapshot);
+    }
+    // `old` is released here, outside the mutex (ending a read transaction).
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<Snapshot> snapshot_;
+};
+
+class SnapshotSource : public BlockSource {
+ public:
+  SnapshotSource(std::shared_ptr<SnapshotHolder> holder, uint64_t arrayId)
+      : holder_(std::move(holder)), arrayId_(arrayId) {}
+
+  // A new array gets its id at commit; until then it has no committed blocks.
+  void setArrayId(uint64_t id) { arrayId_.store(id, std::memory_order_release); }
+  uint64_t arrayId() const { return arrayId_.load(std::memory_order_acquire); }
+
+  bool pin(uint64_t index, BlockView* out) override;
+  void unpin() override;
+
+ private:
+  std::shared_ptr<SnapshotHolder> holder_;
+  std::atomic<uint64_t> arrayId_;
+  // The pin in progress (vmem has at most one outstanding per region).
+  std::shared_ptr<Snapshot> pinned_;
+  bool mapLocked_ = false;
+};
+
+}  // namespace txa

@@ -1,0 +1,223 @@
+// Writers conflict only when they touch the same blocks or the same array's record; the
+// loser's commit throws ConflictError and changes nothing; transact() retries.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { ConflictError, type Store, open } from '../src/index'
+import { throwsCode } from './helpers/expect'
+import { tempDir } from './helpers/tmp'
+
+// float64 [64, 64] in 4096-byte blocks: block k holds rows 8k..8k+7.
+function setup() {
+  const dir = tempDir()
+  const s1 = open(dir)
+  const a = s1.create('a', { dtype: 'float64', shape: [64, 64], blockBytes: 4096, attrs: { v: 0 } })
+  a.write(null, Float64Array.from({ length: 4096 }, (_, k) => k))
+  s1.create('b', { dtype: 'float64', shape: [8] })
+  s1.commit()
+  const s2 = open(dir)
+  return { dir, s1, s2 }
+}
+
+function committed(dir: string, name = 'a') {
+  const s = open(dir)
+  try {
+    const a = s.array<'float64'>(name)
+    return { shape: a.shape, data: [...a.read().data], attrs: a.attrs }
+  } finally {
+    s.close()
+  }
+}
+
+function closeAll(...stores: Store[]) {
+  for (const s of stores) s.close()
+}
+
+test('two handles writing the same block: the second commit throws ERR_CONFLICT and changes nothing', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').write([1, 2], 100) // block 0
+  s2.array<'float64'>('a').write([7, 63], 200) // block 0 too, another element
+  s2.array<'float64'>('b').write([0], 1) // and something unrelated in the same transaction
+  s1.commit()
+  const before = committed(dir)
+  const statsBefore = s2.stats()
+  const err = throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.match(err.message, /block/)
+  assert.equal(committed(dir), before, 'the losing commit wrote nothing')
+  assert.equal([...committed(dir, 'b').data], new Array(8).fill(0), 'not even its other changes')
+  assert.is(s2.stats().conflicts, statsBefore.conflicts + 1)
+  assert.is(s2.stats().commits, statsBefore.commits)
+  assert.is(s2.stats().bytesWritten, statsBefore.bytesWritten)
+  // the loser keeps its transaction until it aborts; then it sees the winner's write
+  assert.is(s2.dirty, true)
+  assert.is(s2.array<'float64'>('a').read([7, 63]).data[0], 200)
+  s2.abort()
+  assert.is(s2.array<'float64'>('a').read([1, 2]).data[0], 100)
+  assert.is(s2.array<'float64'>('a').read([7, 63]).data[0], 7 * 64 + 63)
+  // and a retry now succeeds
+  s2.array<'float64'>('a').write([7, 63], 200)
+  s2.commit()
+  const after = committed(dir)
+  assert.is(after.data[1 * 64 + 2], 100)
+  assert.is(after.data[7 * 64 + 63], 200)
+  closeAll(s1, s2)
+})
+
+test('a commit conflicts even when the other commit came from a handle opened later', () => {
+  const { dir, s1, s2 } = setup()
+  s2.array<'float64'>('a').write([0, 0], 1)
+  const s3 = open(dir)
+  s3.array<'float64'>('a').write([0, 1], 2)
+  s3.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  closeAll(s1, s2, s3)
+})
+
+test('writing different blocks of the same array does not conflict', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').write([0, 0], -1) // block 0
+  s2.array<'float64'>('a').write([63, 63], -2) // block 7
+  s2.array<'float64'>('a').write([8], new Float64Array(64).fill(-3)) // block 1
+  s1.commit()
+  s2.commit()
+  const after = committed(dir)
+  assert.is(after.data[0], -1)
+  assert.is(after.data[4095], -2)
+  assert.equal(after.data.slice(512, 576), new Array(64).fill(-3))
+  assert.is(after.data[1], 1)
+  // s2 committed last and reads both changes; s1 sees s2's once it moves on
+  assert.is(s2.array<'float64'>('a').read([0, 0]).data[0], -1)
+  assert.is(s1.array<'float64'>('a').read([63, 63]).data[0], 4095)
+  s1.refresh()
+  assert.is(s1.array<'float64'>('a').read([63, 63]).data[0], -2)
+  closeAll(s1, s2)
+})
+
+test('changes to different arrays do not conflict', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').append(new Float64Array(64).fill(1))
+  s2.array<'float64'>('b').append(new Float64Array(3).fill(2))
+  s1.commit()
+  s2.commit()
+  assert.equal(committed(dir).shape, [65, 64])
+  assert.equal(committed(dir, 'b').shape, [11])
+  closeAll(s1, s2)
+})
+
+test('writing blocks far from where another handle appended does not conflict', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').append(new Float64Array(64).fill(1)) // touches block 8 and the record
+  s2.array<'float64'>('a').write([0, 0], -1) // block 0 only
+  s1.commit()
+  s2.commit()
+  const after = committed(dir)
+  assert.equal(after.shape, [65, 64])
+  assert.is(after.data[0], -1)
+  assert.equal(after.data.slice(4096), new Array(64).fill(1))
+  // s2 now sees the appended row too
+  assert.is(s2.array('a').length, 65)
+  assert.equal([...s2.array<'float64'>('a').read([-1]).data], new Array(64).fill(1))
+  assert.is(s2.array<'float64'>('a').read([0, 0]).data[0], -1)
+  closeAll(s1, s2)
+})
+
+test('concurrent appends to the same array conflict', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').append(new Float64Array(64).fill(1))
+  s2.array<'float64'>('a').append(new Float64Array(128).fill(2))
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.equal(committed(dir).shape, [65, 64])
+  closeAll(s1, s2)
+})
+
+test('concurrent resizes of the same array conflict, and so do resize vs append', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array('a').resize([10, 64])
+  s2.array('a').resize([100, 64])
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  s2.abort()
+  assert.equal(s2.array('a').shape, [10, 64])
+  s2.array<'float64'>('a').append(new Float64Array(64))
+  s1.array('a').resize([5, 64])
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.equal(committed(dir).shape, [5, 64])
+  closeAll(s1, s2)
+})
+
+test('concurrent attribute changes of the same array conflict', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array('a').setAttrs({ v: 1 })
+  s2.array('a').setAttrs({ v: 2 })
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.equal(committed(dir).attrs, { v: 1 })
+  closeAll(s1, s2)
+})
+
+test('deleting an array conflicts with a concurrent write to it, either way round', () => {
+  const { dir, s1, s2 } = setup()
+  s1.delete('a')
+  s2.array<'float64'>('a').write([5, 5], 1)
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  s2.abort()
+  assert.is(s2.has('a'), false)
+  s1.create('a', { dtype: 'int8', shape: [1] })
+  s1.commit()
+  s2.refresh()
+  s2.array<'int8'>('a').write([0], 1)
+  s1.delete('a')
+  s2.commit()
+  throwsCode(() => s1.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.equal(committed(dir).data, [1])
+  closeAll(s1, s2)
+})
+
+test('two handles creating the same name: the second commit conflicts', () => {
+  const { dir, s1, s2 } = setup()
+  s1.create('c', { dtype: 'int8', shape: [1] }).write([0], 1)
+  s2.create('c', { dtype: 'int8', shape: [1] }).write([0], 2)
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.equal(committed(dir, 'c').data, [1])
+  closeAll(s1, s2)
+})
+
+test('transact() retries after a conflict and both increments land', () => {
+  const { dir, s1, s2 } = setup()
+  const increment = (s: Store) => {
+    const a = s.array<'float64'>('a')
+    a.write([0, 0], a.read([0, 0]).data[0] + 1)
+  }
+  let attempts = 0
+  s1.transact((s) => {
+    attempts++
+    increment(s)
+    if (attempts === 1) s2.transact(increment) // commits in between: s1's first try must conflict
+  })
+  assert.is(attempts, 2)
+  assert.is(s1.stats().conflicts, 1)
+  assert.is(committed(dir).data[0], 2)
+  closeAll(s1, s2)
+})
+
+test('transact() gives up after `retries` and throws the ConflictError, leaving nothing behind', () => {
+  const { dir, s1, s2 } = setup()
+  let attempts = 0
+  throwsCode(() => s1.transact((s) => {
+    attempts++
+    s.array<'float64'>('a').write([0, 0], 100 + attempts)
+    s2.array<'float64'>('a').write([0, 1], attempts) // same block, committed first every time
+    s2.commit()
+  }, { retries: 2 }), ConflictError, 'ERR_CONFLICT')
+  assert.is(attempts, 3)
+  assert.is(s1.dirty, false)
+  const after = committed(dir)
+  assert.is(after.data[0], 0)
+  assert.is(after.data[1], 3)
+  closeAll(s1, s2)
+})
+
+test.run()

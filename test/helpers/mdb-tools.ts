@@ -1,0 +1,37 @@
+/**
+ * The standard LMDB command-line tools, compiled on first use from the C sources bundled
+ * in the lmdb npm package (no system package needed) into a temporary directory.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import * as path from 'node:path'
+import { tempDir } from './tmp'
+
+const root = path.join(__dirname, '..', '..')
+let bin: string | null = null
+
+function build(): string {
+  const sources = path.join(root, execFileSync(process.execPath, [path.join(root, 'native', 'find-lmdb.js')], { encoding: 'utf8' }).trim())
+  const dir = tempDir('txarray-mdb-tools-')
+  const cc = (args: string[]) => execFileSync('cc', args, { cwd: dir, stdio: 'pipe' })
+  cc(['-O1', '-c', '-o', 'mdb.o', path.join(sources, 'mdb.c'), `-I${sources}`])
+  cc(['-O1', '-c', '-o', 'midl.o', path.join(sources, 'midl.c'), `-I${sources}`])
+  for (const tool of ['mdb_stat', 'mdb_dump']) {
+    cc(['-O1', '-o', tool, path.join(sources, `${tool}.c`), 'mdb.o', 'midl.o', `-I${sources}`, '-lpthread'])
+  }
+  return dir
+}
+
+/** Runs mdb_stat or mdb_dump; returns stdout, throws if it printed nothing. */
+export function mdbTool(name: 'mdb_stat' | 'mdb_dump', args: string[]): string {
+  bin ??= build()
+  const r = spawnSync(path.join(bin, name), args, { encoding: 'utf8' })
+  // mdb_stat -r exits with 1 even when it listed the readers: judge by the output
+  if (r.error || (r.status !== 0 && !r.stdout)) throw new Error(`${name} ${args.join(' ')} failed: ${r.stderr}`)
+  return r.stdout
+}
+
+/** Pids holding a slot in the store's reader table (mdb_stat -r). */
+export function readerPids(dir: string): number[] {
+  const out = mdbTool('mdb_stat', ['-r', dir])
+  return [...out.matchAll(/^\s+(\d+)\s+[0-9a-f]+\s+(\d+|-)\s*$/gm)].map((m) => Number(m[1]))
+}
