@@ -117,6 +117,8 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::Scatter>("scatter"),
       InstanceMethod<&ArrayWrap::Resize>("resize"),
       InstanceMethod<&ArrayWrap::AdoptCommittedLength>("adoptCommittedLength"),
+      InstanceMethod<&ArrayWrap::View>("view"),
+      InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
       InstanceAccessor<&ArrayWrap::HasChanges>("hasChanges"),
@@ -156,16 +158,32 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       txa::TrackedArray& a = array(env);
       txa::Strided sel = toStrided(info);
       const uint8_t* in = bufferArgument(info[4], sel.elementCount() * sel.itemBytes);
-      a.scatter(native_->snapshot(), sel, in);
+      a.scatter(sel, in);
       return env.Undefined();
     });
   }
   Napi::Value Resize(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
-      array(env).resize(native_->snapshot(), toU64(info[0], "byteLength"));
+      array(env).resize(toU64(info[0], "byteLength"));
       return env.Undefined();
     });
+  }
+  // view(byteOffset, byteLength) -> ArrayBuffer over the array's region. The buffer keeps
+  // the array (and so its mapping) alive; close() detaches it before unmapping.
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    txa::TrackedArray& a = array(env);
+    txa::vmem::RegionStats st = a.region()->stats();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("faults", double(st.faults));
+    out.Set("bytesLoaded", double(st.bytesLoaded));
+    out.Set("writeFaults", double(st.writeFaults));
+    out.Set("residentBytes", double(st.residentBytes));
+    out.Set("evictions", double(st.evictions));
+    out.Set("reservedBytes", double(a.reservedBytes()));
+    return out;
   }
   Napi::Value AdoptCommittedLength(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -185,6 +203,8 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   std::shared_ptr<txa::TrackedArray> array_;
   Napi::ObjectReference session_;  // keeps the session alive while the array is
   txa::Session* native_ = nullptr;
+  SessionWrap* sessionWrap_ = nullptr;
+  friend class SessionWrap;
 };
 
 // JavaScript handle of one Session (one Store handle).
@@ -212,9 +232,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     txa::EnvOptions options;
     if (!info[1].IsUndefined()) options.mapSize = toU64(info[1], "mapSize");
     if (!info[2].IsUndefined()) options.maxReaders = unsigned(toU64(info[2], "maxReaders"));
+    if (!info[3].IsNumber()) badArgument(env, "cacheBytes must be a number");
+    uint64_t cacheBytes = toU64(info[3], "cacheBytes");
     std::string path = info[0].As<Napi::String>();
     translated(env, [&]() {
-      session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options));
+      session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options), cacheBytes);
       return 0;
     });
   }
@@ -272,6 +294,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       Napi::Object object = data->arrayConstructor.New({});
       ArrayWrap* wrap = ArrayWrap::Unwrap(object);
       wrap->attach(tracked, Value(), session_.get());
+      wrap->sessionWrap_ = this;
+      txa::TrackedArray* raw = tracked.get();
+      tracked->setBeforeRelocate([this, raw]() { detachViews(raw); });
       arrays_.push_back(Napi::Weak(object));
       return object;
     });
@@ -328,6 +353,10 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("blocksWritten", double(st.blocksWritten));
     out.Set("bytesWritten", double(st.bytesWritten));
     out.Set("blocksRead", double(st.blocksRead));
+    txa::vmem::BudgetStats budget = session(env).budget().stats();
+    out.Set("cacheBytes", double(budget.limitBytes));
+    out.Set("cachedBytes", double(budget.chargedBytes));
+    out.Set("evictedBytes", double(budget.evictedBytes));
     return out;
   }
 
@@ -335,8 +364,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return Napi::Number::New(info.Env(), double(session(info.Env()).snapshot().serial()));
   }
 
-  // Idempotent: detaches every array handle, ends the snapshot, releases the environment.
+  // Idempotent: detaches every view and array handle, unmaps the arrays' regions, ends
+  // the snapshot, releases the environment.
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    detachViews(nullptr);
+    if (session_) session_->closeArrays();
     for (auto& weak : arrays_) {
       if (weak.IsEmpty()) continue;
       Napi::Value value = weak.Value();
@@ -348,6 +380,39 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
   }
 
   std::shared_ptr<txa::TrackedArray> trackedOf(Napi::Env env, Napi::Object object);
+
+ public:
+  // Remembers a view so that close() (or a relocation of its array) can detach it.
+  void addView(txa::TrackedArray* array, Napi::ArrayBuffer buffer) {
+    if (++viewsSinceSweep_ >= 1024) {  // forget views the GC already collected
+      viewsSinceSweep_ = 0;
+      std::vector<ViewEntry> kept;
+      for (auto& v : views_) if (!v.buffer.Value().IsEmpty()) kept.push_back(std::move(v));
+      views_.swap(kept);
+    }
+    views_.push_back({array, Napi::Weak(buffer)});
+  }
+  // Detaches the views of `array` (all views when null): their byteLength becomes 0.
+  void detachViews(txa::TrackedArray* array) {
+    std::vector<ViewEntry> kept;
+    for (auto& v : views_) {
+      if (array && v.array != array) {
+        kept.push_back(std::move(v));
+        continue;
+      }
+      Napi::ArrayBuffer buffer = v.buffer.Value();
+      if (!buffer.IsEmpty() && !buffer.IsDetached()) buffer.Detach();
+    }
+    views_.swap(kept);
+  }
+
+ private:
+  struct ViewEntry {
+    txa::TrackedArray* array;
+    Napi::Reference<Napi::ArrayBuffer> buffer;
+  };
+  std::vector<ViewEntry> views_;
+  size_t viewsSinceSweep_ = 0;
 
   static Napi::Value outcomeToJs(Napi::Env env, const txa::Session::Outcome& outcome) {
     Napi::Object out = Napi::Object::New(env);
@@ -374,6 +439,31 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
 // ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
 namespace {
+Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return translated(env, [&]() -> Napi::Value {
+    txa::TrackedArray& a = array(env);
+    uint64_t offset = toU64(info[0], "byteOffset");
+    uint64_t length = toU64(info[1], "byteLength");
+    if (offset > a.reservedBytes() || length > a.reservedBytes() - offset) {
+      throwCode(env, "ERR_BOUNDS", "view outside the array's reservation");
+    }
+    auto* keepAlive = new std::shared_ptr<txa::TrackedArray>(array_);
+    Napi::ArrayBuffer buffer;
+    try {
+      buffer = Napi::ArrayBuffer::New(
+          env, a.base() + offset, size_t(length),
+          [](Napi::Env, void*, std::shared_ptr<txa::TrackedArray>* hint) { delete hint; }, keepAlive);
+    } catch (...) {
+      // node-addon-api frees nothing on failure; the hint is ours to delete.
+      delete keepAlive;
+      throwCode(env, "ERR_TOO_LARGE", "the platform refused a view of " + std::to_string(length) + " bytes");
+    }
+    sessionWrap_->addView(array_.get(), buffer);
+    return buffer;
+  });
+}
+
 std::shared_ptr<txa::TrackedArray> SessionWrap::trackedOf(Napi::Env env, Napi::Object object) {
   auto* data = env.GetInstanceData<AddonData>();
   if (!object.InstanceOf(data->arrayConstructor.Value())) badArgument(env, "array must be a NativeArray");
@@ -388,6 +478,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->arrayConstructor = Napi::Persistent(arrayClass);
   exports.Set("NativeSession", SessionWrap::Define(env));
   exports.Set("NativeArray", arrayClass);
+  exports.Set("faultMode", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const txa::vmem::SystemInfo& sys = txa::vmem::systemInfo();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("mode", txa::vmem::faultModeName(sys.defaultMode));
+    out.Set("writeProtect", sys.defaultMode == txa::vmem::FaultMode::Uffd ? txa::vmem::wpModeName(sys.defaultWp) : "per-block");
+    out.Set("userfaultfd", sys.uffd);
+    out.Set("asyncWriteProtect", sys.uffdAsyncWp);
+    out.Set("pageBytes", double(sys.pageBytes));
+    if (sys.envError.status != txa::vmem::Status::Ok) out.Set("error", txa::vmem::describe(sys.envError));
+    return out;
+  }));
   exports.Set("setErrorClasses", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     auto* d = info.Env().GetInstanceData<AddonData>();
     Napi::Object classes = info[0].As<Napi::Object>();

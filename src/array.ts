@@ -2,9 +2,9 @@
  * BigArray: one persistent N-dimensional array of a Store, read and written through
  * selections inside the store's current transaction.
  */
-import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes } from './dtype'
-import { ArgumentError, ClosedError, NotFoundError, ShapeError } from './errors'
-import { type Selection, cStrides, resolveSelection } from './selection'
+import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, wrap } from './dtype'
+import { ArgumentError, ClosedError, NotFoundError, ShapeError, TooLargeError } from './errors'
+import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
 import { checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
 
@@ -15,6 +15,12 @@ export interface Chunk<D extends DType = DType> {
   /** Element strides of `data` per axis (C order). */
   stride: number[]
 }
+
+/**
+ * Largest view: Node 20's N-API refuses external buffers above 4 GiB (and a TypedArray
+ * holds at most 2^32 elements). Larger spans are reached through views().
+ */
+export const MAX_VIEW_BYTES = 2 ** 32
 
 export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
@@ -54,6 +60,51 @@ export class BigArray<D extends DType = DType> {
     if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
     s.meta.attrs = structuredClone(attrs)
     s.recordDirty = true
+  }
+
+  /**
+   * A TypedArray over rows [start, stop) of axis 0 (Python slice bounds: negative counts
+   * from the end, out of range is clipped; default all rows), in O(1): pages are loaded
+   * from the store when touched, and writes are tracked and belong to this transaction
+   * (commit() saves them, abort() drops them). The view keeps its length if the array
+   * is resized, and becomes empty (byteLength 0) when the store is closed.
+   * Throws TooLargeError above MAX_VIEW_BYTES: use views() then.
+   */
+  view(start: number | null = null, stop: number | null = null): TypedArrayFor[D] {
+    const s = this.#live()
+    const [first, , , count] = sliceIndices(slice(start, stop), s.meta.shape[0])
+    return this.#rowsView(s, first, count)
+  }
+
+  /**
+   * Views covering the whole array in order, each of `rowsPerView` rows (the last may be
+   * shorter; default: as many rows as fit in one view). For arrays of any size.
+   */
+  *views(rowsPerView?: number): Generator<TypedArrayFor[D], void, undefined> {
+    const s = this.#live()
+    const rowBytes = this.#rowBytes(s)
+    const perView = rowsPerView ?? Math.max(1, Math.floor(MAX_VIEW_BYTES / Math.max(1, rowBytes)))
+    if (!Number.isSafeInteger(perView) || perView < 1) throw new ArgumentError('rowsPerView must be a positive integer')
+    const rows = s.meta.shape[0]
+    for (let start = 0; start < rows; start += perView) {
+      yield this.#rowsView(this.#live(), start, Math.min(perView, rows - start))
+    }
+  }
+
+  #rowBytes(s: ArrayState): number {
+    return sizeOf(s.meta.shape.slice(1)) * itemBytes(s.meta.dtype)
+  }
+
+  #rowsView(s: ArrayState, first: number, count: number): TypedArrayFor[D] {
+    const dtype = s.meta.dtype as D
+    const rowBytes = this.#rowBytes(s)
+    const byteLength = count * rowBytes
+    if (byteLength === 0) return allocate(dtype, 0)
+    if (byteLength > MAX_VIEW_BYTES) {
+      throw new TooLargeError(`a view of ${byteLength} bytes is larger than ${MAX_VIEW_BYTES}: use views(rowsPerView)`)
+    }
+    const buffer = s.native.view(first * rowBytes, byteLength)
+    return wrap(dtype, buffer, 0, byteLength / itemBytes(dtype))
   }
 
   /**

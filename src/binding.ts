@@ -35,6 +35,30 @@ export interface NativeStats {
   blocksWritten: number
   bytesWritten: number
   blocksRead: number
+  /** The RAM budget for loaded pages (the store's cacheBytes). */
+  cacheBytes: number
+  /** Bytes of pages loaded now, all arrays of the handle. */
+  cachedBytes: number
+  /** Bytes of clean pages evicted to stay within cacheBytes. */
+  evictedBytes: number
+}
+
+export interface NativeMemoryStats {
+  faults: number
+  bytesLoaded: number
+  writeFaults: number
+  residentBytes: number
+  evictions: number
+  reservedBytes: number
+}
+
+export interface NativeFaultMode {
+  mode: 'uffd' | 'sigsegv'
+  writeProtect: 'sync' | 'async' | 'per-block'
+  userfaultfd: boolean
+  asyncWriteProtect: boolean
+  pageBytes: number
+  error?: string
 }
 
 export interface NativeArray {
@@ -45,6 +69,8 @@ export interface NativeArray {
   scatter(base: number, counts: number[], strides: number[], itemBytes: number, data: ArrayBufferView): void
   resize(byteLength: number): void
   adoptCommittedLength(byteLength: number): void
+  view(byteOffset: number, byteLength: number): ArrayBuffer
+  memoryStats(): NativeMemoryStats
 }
 
 export interface NativeSession {
@@ -61,7 +87,8 @@ export interface NativeSession {
 }
 
 interface Addon {
-  NativeSession: new (path: string, mapSize?: number, maxReaders?: number) => NativeSession
+  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, cacheBytes: number) => NativeSession
+  faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
 }
 

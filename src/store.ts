@@ -2,6 +2,7 @@
  * Store: one handle on an LMDB-backed store of arrays. A handle is always inside a
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
+import * as os from 'node:os'
 import { addon, type NativeSession, type NativeStats } from './binding'
 import { BigArray } from './array'
 import { type DType, checkDType } from './dtype'
@@ -13,6 +14,8 @@ import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
 
 export interface OpenOptions {
+  /** RAM budget for the pages views have loaded; clean pages beyond it are evicted. Default: a quarter of RAM. */
+  cacheBytes?: number
   /** Initial LMDB map size in bytes (grows by itself when full). Default 64 GiB. */
   mapSize?: number
   /** Most snapshots open at once across all processes. Default 1022. */
@@ -73,13 +76,14 @@ export class Store {
   constructor(path: string, options: OpenOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
     if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
-    for (const key of ['mapSize', 'maxReaders'] as const) {
+    for (const key of ['mapSize', 'maxReaders', 'cacheBytes'] as const) {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
     this.path = path
     this.#sync = options.sync ?? true
-    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders)
+    const cacheBytes = options.cacheBytes ?? Math.floor(os.totalmem() / 4)
+    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, cacheBytes)
     this.#txn = new Transaction(this.#session)
     try {
       this.#stampFormat()

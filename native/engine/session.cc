@@ -53,8 +53,22 @@ class TxnGuard {
 
 }  // namespace
 
-Session::Session(std::shared_ptr<Env> env) : env_(std::move(env)) {
+Session::Session(std::shared_ptr<Env> env, uint64_t cacheBytes)
+    : env_(std::move(env)), budget_(std::make_shared<vmem::Budget>(cacheBytes)) {
   snapshot_ = std::make_shared<Snapshot>(env_);
+  holder_ = std::make_shared<SnapshotHolder>(snapshot_);
+}
+
+void Session::closeArrays() {
+  std::vector<std::shared_ptr<TrackedArray>> live;
+  liveArrays(&live);
+  for (const auto& array : live) array->close();
+  arrays_.clear();
+}
+
+void Session::adopt(std::shared_ptr<Snapshot> snapshot) {
+  snapshot_ = snapshot;
+  holder_->set(std::move(snapshot));
 }
 
 bool Session::getRecord(const std::string& name, Record* out) {
@@ -79,7 +93,7 @@ bool Session::getMeta(const std::string& key, std::string* out) {
 }
 
 std::shared_ptr<TrackedArray> Session::track(uint64_t id, uint32_t blockBytes, uint64_t byteLength) {
-  auto array = std::make_shared<TrackedArray>(id, blockBytes, byteLength, &stats_);
+  auto array = std::make_shared<TrackedArray>(holder_, id, blockBytes, byteLength, budget_, stats_);
   // Forget arrays the JavaScript side has released, so the list stays short.
   std::vector<std::weak_ptr<TrackedArray>> kept;
   for (auto& weak : arrays_) if (!weak.expired()) kept.push_back(weak);
@@ -158,7 +172,7 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     for (const auto& [ignoredId, change] : blocks.byArray()) {
       for (const auto& [first, last] : change.blocks) logEntry.addBlocks(id, first, last);
     }
-    array->store(txn, env_->blocksDb(), id, &stats_);
+    array->store(txn, env_->blocksDb(), id, stats_.get());
   }
 
   std::string entry = logEntry.encode();
@@ -192,7 +206,7 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
   // the slots of crashed readers here: a few fcntl() calls, one per other process.
   env_->clearStaleReaders();
   for (;;) {
-    SessionStats counted = stats_;  // restored if this attempt is retried or fails
+    SessionStats counted = *stats_;  // restored if this attempt is retried or fails
     try {
       TxnGuard txn(env_->begin(0));  // aborted by unwinding unless committed
       uint64_t latest = latestSerial(txn.get(), env_->logDb());
@@ -213,27 +227,29 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       if (rc) throwLmdb(rc, "mdb_txn_commit");
       break;
     } catch (const MapFullError&) {
-      stats_ = counted;
+      *stats_ = counted;
       outcome = Outcome();
       env_->growMap();  // the write transaction is gone: the map may be re-mapped now
     } catch (const Error& e) {
-      stats_ = counted;
-      if (e.code() == ErrorCode::kConflict) ++stats_.conflicts;
+      *stats_ = counted;
+      if (e.code() == ErrorCode::kConflict) ++stats_->conflicts;
       throw;
     }
   }
-  ++stats_.commits;
-
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].array && outcome.assignedIds[i]) records[i].array->assignId(outcome.assignedIds[i]);
-  }
-  for (const auto& array : live) array->markCommitted();
+  ++stats_->commits;
 
   // Move to the newest snapshot; what others committed after us is stale here too.
-  snapshot_ = std::make_shared<Snapshot>(env_);
+  adopt(std::make_shared<Snapshot>(env_));
   if (snapshot_->serial() > outcome.serial &&
       !snapshot_->changesSince(outcome.serial, &outcome.othersChanged)) {
     outcome.othersUnknown = true;
+  }
+  for (const auto& array : live) {
+    uint64_t assigned = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].array == array) assigned = outcome.assignedIds[i];
+    }
+    array->afterCommit(array->id() ? 0 : assigned, outcome.othersChanged, outcome.othersUnknown);
   }
   return outcome;
 }
@@ -243,12 +259,13 @@ Session::Outcome Session::refresh() {
   const uint64_t before = snapshot_->serial();
   std::vector<std::shared_ptr<TrackedArray>> live;
   liveArrays(&live);
-  for (const auto& array : live) array->discardChanges();
-  snapshot_ = std::make_shared<Snapshot>(env_);
+  for (const auto& array : live) array->discardChanges();  // under the old snapshot
+  adopt(std::make_shared<Snapshot>(env_));
   outcome.serial = snapshot_->serial();
   if (outcome.serial != before && !snapshot_->changesSince(before, &outcome.othersChanged)) {
     outcome.othersUnknown = true;
   }
+  for (const auto& array : live) array->afterRefresh(outcome.othersChanged, outcome.othersUnknown);
   return outcome;
 }
 

@@ -16,7 +16,9 @@
 #include "env.h"
 #include "session_stats.h"
 #include "snapshot.h"
+#include "snapshot_source.h"
 #include "tracked_array.h"
+#include "../vmem/vmem.h"
 
 namespace txa {
 
@@ -42,12 +44,14 @@ struct Record {
 
 class Session {
  public:
-  Session(std::shared_ptr<Env> env);
+  // cacheBytes: RAM budget for the loaded pages of all this session's arrays.
+  Session(std::shared_ptr<Env> env, uint64_t cacheBytes);
+  // Leaves arrays alive: a view (holding its array) may outlive the session object.
+  ~Session() = default;
 
   Snapshot& snapshot() { return *snapshot_; }
   std::shared_ptr<Snapshot> sharedSnapshot() { return snapshot_; }
-  const SessionStats& stats() const { return stats_; }
-  SessionStats* mutableStats() { return &stats_; }
+  const SessionStats& stats() const { return *stats_; }
 
   bool getRecord(const std::string& name, Record* out);
   std::vector<std::string> listRecords();
@@ -55,6 +59,11 @@ class Session {
 
   // Starts tracking an array for this session (its changes are committed by commit()).
   std::shared_ptr<TrackedArray> track(uint64_t id, uint32_t blockBytes, uint64_t byteLength);
+
+  const vmem::Budget& budget() const { return *budget_; }
+
+  // Unmaps every array's region (the binding detached the views). Idempotent.
+  void closeArrays();
 
   // Commits records, metadata and every tracked array's changes. `newLengths` receives,
   // for each RecordChange, the id assigned (new arrays). Returns the ids of arrays whose
@@ -77,11 +86,15 @@ class Session {
   void writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
                 const std::vector<MetaPut>& meta, uint64_t serial, Outcome* outcome);
   void liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out);
+  // Moves to a new snapshot: the JS-thread pointer and the fault path's holder together.
+  void adopt(std::shared_ptr<Snapshot> snapshot);
 
   std::shared_ptr<Env> env_;
   std::shared_ptr<Snapshot> snapshot_;
+  std::shared_ptr<SnapshotHolder> holder_;
+  std::shared_ptr<vmem::Budget> budget_;  // shared with the arrays: views may outlive us
   std::vector<std::weak_ptr<TrackedArray>> arrays_;
-  SessionStats stats_;
+  std::shared_ptr<SessionStats> stats_ = std::make_shared<SessionStats>();  // shared with arrays
 };
 
 }  // namespace txa

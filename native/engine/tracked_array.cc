@@ -9,51 +9,115 @@
 #include "session_stats.h"
 
 namespace txa {
+namespace {
 
-TrackedArray::TrackedArray(uint64_t id, uint32_t blockBytes, uint64_t byteLength, SessionStats* stats)
-    : id_(id), blockBytes_(blockBytes), byteLength_(byteLength), committedLength_(byteLength), stats_(stats) {
+// Address space reserved per array: room to grow without moving views. MAP_NORESERVE
+// makes it free until touched; 64 GiB leaves room for ~2000 open arrays in 47 bits.
+constexpr uint64_t kMinReserve = uint64_t(64) << 30;
+
+uint64_t reserveFor(uint64_t byteLength, uint32_t blockBytes) {
+  uint64_t want = std::max(kMinReserve, byteLength * 2);
+  return (want + blockBytes - 1) / blockBytes * blockBytes;
+}
+
+// Invalidating more blocks than this one by one costs more than dropping everything.
+constexpr uint64_t kMaxInvalidateList = 1 << 16;
+
+}  // namespace
+
+TrackedArray::TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, uint32_t blockBytes,
+                           uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats)
+    : holder_(holder),
+      source_(holder, id),
+      blockBytes_(blockBytes),
+      byteLength_(byteLength),
+      committedLength_(byteLength),
+      budget_(std::move(budget)),
+      stats_(std::move(stats)) {
   if (blockBytes == 0) throw Error(ErrorCode::kArgument, "blockBytes must be positive");
+  openRegion(reserveFor(byteLength, blockBytes));
+}
+
+TrackedArray::~TrackedArray() { close(); }
+
+void TrackedArray::openRegion(uint64_t reserveBytes) {
+  vmem::RegionOptions options;
+  options.reserveBytes = reserveBytes;
+  options.blockBytes = blockBytes_;
+  options.budget = budget_.get();
+  vmem::Error err;
+  region_ = vmem::Region::open(&source_, options, &err);
+  if (!region_) {
+    throw Error(err.status == vmem::Status::InvalidArgument ? ErrorCode::kTooLarge : ErrorCode::kStorage,
+                "cannot reserve memory for the array: " + vmem::describe(err));
+  }
+}
+
+void TrackedArray::close() {
+  if (region_) region_->close();
+  region_.reset();
+}
+
+void TrackedArray::checkOpen() const {
+  if (!region_) throw Error(ErrorCode::kClosed, "the store is closed");
+}
+
+void TrackedArray::raiseError(const vmem::Error& e) const {
+  throw Error(ErrorCode::kStorage, "array memory: " + vmem::describe(e));
+}
+
+uint8_t* TrackedArray::base() const {
+  checkOpen();
+  return region_->base();
+}
+
+uint64_t TrackedArray::reservedBytes() const {
+  checkOpen();
+  return region_->reserveBytes();
+}
+
+bool TrackedArray::hasChanges() {
+  if (!region_) return false;
+  return staleFrom_ != kNone || !region_->dirtyBlocks().empty();
 }
 
 BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
   BlockView view;
-  if (id_ == 0) return view;  // created in this transaction: nothing committed
+  uint64_t id = source_.arrayId();
+  if (id == 0) return view;  // created in this transaction: nothing committed
   uint64_t start = index * blockBytes_;
   if (start >= staleFrom_) return view;
-  if (snap.block(id_, index, &view)) ++stats_->blocksRead;
+  if (snap.block(id, index, &view)) ++stats_->blocksRead;
   if (staleFrom_ != kNone) view.size = std::min<uint64_t>(view.size, staleFrom_ - start);
   return view;
 }
 
-std::vector<uint8_t>& TrackedArray::dirtyBlock(Snapshot& snap, uint64_t index) {
-  auto it = dirty_.find(index);
-  if (it != dirty_.end()) return it->second;
-  std::vector<uint8_t> copy(blockBytes_, 0);
-  BlockView committed = committedBlock(snap, index);
-  if (committed.size) memcpy(copy.data(), committed.data, std::min<size_t>(committed.size, blockBytes_));
-  return dirty_.emplace(index, std::move(copy)).first->second;
-}
-
 void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst) {
+  checkOpen();
   sel.checkWithin(byteLength_);
+  // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
+  // array), so copying may fault; the fault path takes this lock shared too (env.h).
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  // One-entry cache: consecutive runs mostly fall in the same block.
   uint64_t cachedIndex = kNone;
   BlockView cached;
+  bool cachedInRegion = false;
   sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) {
     while (bytes > 0) {
       uint64_t index = offset / blockBytes_;
       uint64_t within = offset % blockBytes_;
       uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
       if (index != cachedIndex) {
-        auto it = dirty_.find(index);
-        cached = it != dirty_.end() ? BlockView{it->second.data(), blockBytes_}
-                                    : committedBlock(snap, index);
+        cachedInRegion = region_->isDirty(index);
+        cached = cachedInRegion ? BlockView{region_->blockPtr(index), blockBytes_} : committedBlock(snap, index);
         cachedIndex = index;
       }
-      uint64_t have = cached.size > within ? std::min<uint64_t>(n, cached.size - within) : 0;
-      if (have) memcpy(dst + at, cached.data + within, have);
-      if (have < n) memset(dst + at + have, 0, n - have);
+      if (cachedInRegion) {
+        memmove(dst + at, cached.data + within, n);  // dst may be a view of this region
+      } else {
+        uint64_t have = cached.size > within ? std::min<uint64_t>(n, cached.size - within) : 0;
+        if (have) memcpy(dst + at, cached.data + within, have);
+        if (have < n) memset(dst + at + have, 0, n - have);
+      }
       offset += n;
       at += n;
       bytes -= n;
@@ -61,52 +125,55 @@ void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst) {
   });
 }
 
-void TrackedArray::scatter(Snapshot& snap, const Strided& sel, const uint8_t* src) {
+void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
+  checkOpen();
   sel.checkWithin(byteLength_);
-  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  uint64_t cachedIndex = kNone;
-  uint8_t* cached = nullptr;
-  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) {
-    while (bytes > 0) {
-      uint64_t index = offset / blockBytes_;
-      uint64_t within = offset % blockBytes_;
-      uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
-      if (index != cachedIndex) {
-        cached = dirtyBlock(snap, index).data();
-        cachedIndex = index;
-      }
-      memcpy(cached + within, src + at, n);
-      offset += n;
-      at += n;
-      bytes -= n;
-    }
-  });
+  uint8_t* base = region_->base();
+  // Plain stores into the region: the fault service loads what is missing and marks the
+  // blocks dirty. No lock is held here (THE RULE).
+  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { memmove(base + offset, src + at, bytes); });
+  vmem::Error err;
+  if (region_->takeError(&err)) raiseError(err);
 }
 
-void TrackedArray::resize(Snapshot& snap, uint64_t byteLength) {
-  if (byteLength >= byteLength_) {
-    byteLength_ = byteLength;
-    return;
+void TrackedArray::resize(uint64_t byteLength) {
+  checkOpen();
+  if (byteLength > region_->reserveBytes()) {
+    // Move to a bigger reservation: views of the old one are detached first, dirty
+    // blocks are carried over, the shrink limit too.
+    if (beforeRelocate_) beforeRelocate_();
+    std::vector<uint64_t> dirty = region_->dirtyBlocks();
+    std::vector<uint8_t> saved(dirty.size() * size_t(blockBytes_));
+    for (size_t i = 0; i < dirty.size(); ++i) {
+      vmem::Error err;
+      if (region_->copyBlock(dirty[i], saved.data() + i * blockBytes_, &err) != vmem::Status::Ok) raiseError(err);
+    }
+    uint64_t limit = region_->sourceLimit();
+    std::unique_ptr<vmem::Region> old = std::move(region_);
+    old->close();
+    openRegion(reserveFor(byteLength, blockBytes_));
+    if (limit != UINT64_MAX) region_->setSourceLimit(limit);
+    for (size_t i = 0; i < dirty.size(); ++i) {
+      memcpy(region_->blockPtr(dirty[i]), saved.data() + i * blockBytes_, blockBytes_);
+    }
   }
-  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  uint64_t boundary = byteLength / blockBytes_;
-  uint64_t within = byteLength % blockBytes_;
-  // Keep the surviving prefix of the boundary block as a dirty copy before hiding the
-  // snapshot's bytes, then clear its tail.
-  if (within) dirtyBlock(snap, boundary);
-  dirty_.erase(dirty_.lower_bound(within ? boundary + 1 : boundary), dirty_.end());
-  if (within) {
-    auto& block = dirty_.at(boundary);
-    memset(block.data() + within, 0, blockBytes_ - within);
+  if (byteLength < byteLength_) {
+    vmem::Error err;
+    if (region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
+    staleFrom_ = std::min(staleFrom_, byteLength);
   }
-  staleFrom_ = std::min(staleFrom_, byteLength);
   byteLength_ = byteLength;
 }
 
-void TrackedArray::describeChanges(ChangeSet* out) const {
-  for (const auto& entry : dirty_) out->addBlocks(id_, entry.first, entry.first);
+void TrackedArray::describeChanges(ChangeSet* out) {
+  checkOpen();
+  vmem::Error err;
+  // A fault that could not read LMDB served zeros: never let them reach a commit.
+  if (region_->takeError(&err)) raiseError(err);
+  uint64_t id = source_.arrayId();
+  for (uint64_t index : region_->dirtyBlocks()) out->addBlocks(id, index, index);
   if (staleFrom_ != kNone) {
-    out->addBlocks(id_, (staleFrom_ + blockBytes_ - 1) / blockBytes_, keys::kToEnd);
+    out->addBlocks(id, (staleFrom_ + blockBytes_ - 1) / blockBytes_, keys::kToEnd);
   }
 }
 
@@ -125,14 +192,20 @@ void deleteBlocksFrom(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t first) {
   if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "delete blocks");
 }
 
-void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* counters) const {
+void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* counters) {
+  checkOpen();
   if (staleFrom_ != kNone) deleteBlocksFrom(txn, db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
-  for (const auto& [index, bytes] : dirty_) {
+  scratch_.resize(blockBytes_);
+  for (uint64_t index : region_->dirtyBlocks()) {
     // Store only up to the array's end and drop trailing zeros: a growing tail block costs
     // what it holds, and an all-zero block is no block at all (it reads as zeros).
     uint64_t start = index * blockBytes_;
     size_t size = start >= byteLength_ ? 0 : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
-    while (size > 0 && bytes[size - 1] == 0) --size;
+    if (size) {
+      vmem::Error err;  // copyBlock never faults: we may hold locks the fault path needs
+      if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+    }
+    while (size > 0 && scratch_[size - 1] == 0) --size;
     keys::BlockKey key(id, index);
     MDB_val k{sizeof key.bytes, key.bytes};
     int rc;
@@ -140,7 +213,7 @@ void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* co
       rc = mdb_del(txn, db, &k, nullptr);
       if (rc == MDB_NOTFOUND) rc = 0;
     } else {
-      MDB_val v{size, const_cast<uint8_t*>(bytes.data())};
+      MDB_val v{size, scratch_.data()};
       rc = mdb_put(txn, db, &k, &v, 0);
       ++counters->blocksWritten;
       counters->bytesWritten += size;
@@ -149,21 +222,54 @@ void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* co
   }
 }
 
-void TrackedArray::markCommitted() {
-  dirty_.clear();
+void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown) {
+  if (othersUnknown) {
+    region_->invalidateAll();
+    return;
+  }
+  auto it = others.byArray().find(source_.arrayId());
+  if (it == others.byArray().end() || source_.arrayId() == 0) return;
+  uint64_t lastBlock = region_->blockCount() - 1;
+  std::vector<uint64_t> blocks;
+  for (const auto& [first, last] : it->second.blocks) {
+    uint64_t end = std::min(last, lastBlock);
+    if (first > end) continue;
+    if (blocks.size() + (end - first + 1) > kMaxInvalidateList) {
+      region_->invalidateAll();
+      return;
+    }
+    for (uint64_t b = first; b <= end; ++b) blocks.push_back(b);
+  }
+  if (!blocks.empty()) region_->invalidate(blocks.data(), blocks.size());
+}
+
+void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown) {
+  if (!region_) return;
+  if (assignedId) source_.setArrayId(assignedId);
+  std::vector<uint64_t> dirty = region_->dirtyBlocks();
+  region_->markClean(dirty.data(), dirty.size());
+  if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);  // stale blocks are gone now
   staleFrom_ = kNone;
   committedLength_ = byteLength_;
+  invalidateChanged(others, othersUnknown);
 }
 
 void TrackedArray::discardChanges() {
-  dirty_.clear();
-  staleFrom_ = kNone;
+  if (!region_) return;
+  region_->dropDirty();
   byteLength_ = committedLength_;
+}
+
+void TrackedArray::afterRefresh(const ChangeSet& others, bool othersUnknown) {
+  if (!region_) return;
+  if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
+  staleFrom_ = kNone;
+  invalidateChanged(others, othersUnknown);
 }
 
 void TrackedArray::adoptCommittedLength(uint64_t byteLength) {
   committedLength_ = byteLength;
-  if (dirty_.empty() && staleFrom_ == kNone) byteLength_ = byteLength;
+  if (!hasChanges()) byteLength_ = byteLength;
 }
 
 }  // namespace txa

@@ -1,20 +1,28 @@
 // One array as seen by one Store handle inside its current transaction: the committed
-// bytes of the snapshot plus this transaction's uncommitted changes.
+// bytes of the handle's snapshot plus this transaction's uncommitted changes.
 //
-// Uncommitted data lives in whole-block copies ("dirty blocks"). Reads take a dirty
-// block when there is one, else the snapshot's block, else zeros. Bytes of the snapshot
-// at or past `staleFrom` (the smallest length the array was shrunk to in this
-// transaction) read as zeros: growing after shrinking never shows stale data.
+// Every array has a vmem Region: a reserved address range where byte o of the array
+// lives at base() + o. Views are windows of it. Uncommitted data lives there too: a
+// write (through a view, write() or append()) dirties the blocks it touches, and commit
+// stores exactly the dirty blocks. Reads of clean blocks skip the region and copy
+// straight from LMDB's map (no page is loaded for a read()).
 //
-// Not thread-safe: a Store handle is used by one JavaScript thread.
+// Shrinking hides the snapshot's bytes past the new end (the region's source limit):
+// growing again reads zeros, never stale data; the stale blocks are deleted at commit.
+//
+// Threads: a Store handle is used by one JavaScript thread; the fault service fills pages
+// concurrently through the SnapshotSource. Never touch region memory while holding a
+// lock the fault path takes (vmem.h, THE RULE).
 #pragma once
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include "../vmem/vmem.h"
 #include "change_log.h"
 #include "snapshot.h"
+#include "snapshot_source.h"
 #include "strided.h"
 
 namespace txa {
@@ -26,52 +34,73 @@ void deleteBlocksFrom(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t firs
 
 class TrackedArray {
  public:
-  TrackedArray(uint64_t id, uint32_t blockBytes, uint64_t byteLength, SessionStats* stats);
+  // Throws Error(kStorage/kTooLarge) if the region cannot be reserved.
+  TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, uint32_t blockBytes,
+               uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats);
+  ~TrackedArray();
 
-  uint64_t id() const { return id_; }
+  uint64_t id() const { return source_.arrayId(); }
   uint32_t blockBytes() const { return blockBytes_; }
   uint64_t byteLength() const { return byteLength_; }
-  bool hasChanges() const { return !dirty_.empty() || staleFrom_ != kNone; }
+  bool hasChanges();
+  bool closed() const { return !region_; }
+
+  // The region, for views: byte o of the array is at base() + o, up to reservedBytes().
+  uint8_t* base() const;
+  uint64_t reservedBytes() const;
+  vmem::Region* region() const { return region_.get(); }
+
+  // Called before the region moves to a bigger reservation (the binding detaches views).
+  void setBeforeRelocate(std::function<void()> hook) { beforeRelocate_ = std::move(hook); }
 
   // Copies the selection into dst (dense, C order) / from src into the selection.
   // Throws Error(kBounds) if it reaches past byteLength().
   void gather(Snapshot& snap, const Strided& sel, uint8_t* dst);
-  void scatter(Snapshot& snap, const Strided& sel, const uint8_t* src);
+  void scatter(const Strided& sel, const uint8_t* src);
 
-  // Sets the logical length. Shrinking drops uncommitted bytes past the new end and hides
-  // the snapshot's; the block holding the new end is copied so its tail can be cleared.
-  void resize(Snapshot& snap, uint64_t byteLength);
+  // Sets the logical length (see above); may relocate the region when growing past it.
+  void resize(uint64_t byteLength);
 
   // --- commit support (used by Session) ---
-  void assignId(uint64_t id) { id_ = id; }
   // Blocks this transaction writes or deletes, for conflict detection and the log.
-  void describeChanges(ChangeSet* out) const;
-  // Writes dirty blocks under array id `id` (assigned at commit for a new array) and
+  void describeChanges(ChangeSet* out);
+  // Writes dirty blocks under array id `id` (a new array's id is assigned at commit) and
   // deletes stale ones inside the write transaction `txn`; counts what it wrote.
-  void store(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, SessionStats* counters) const;
-  // After a successful commit: the current state is now the committed one.
-  void markCommitted();
-  // Abort: forget uncommitted changes, back to the committed length.
+  void store(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, SessionStats* counters);
+  // After a successful commit, once the session has moved to the new snapshot: dirty
+  // blocks become clean, and blocks other commits changed are dropped from the region.
+  void afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown);
+  // Abort, part 1 (before the snapshot moves): drop dirty pages.
   void discardChanges();
+  // Abort/refresh, part 2 (after): forget the shrink limit, drop what others changed.
+  void afterRefresh(const ChangeSet& others, bool othersUnknown);
   // Another handle changed the array's length: adopt the newly committed length.
   void adoptCommittedLength(uint64_t byteLength);
+  // Unmaps the region (views must be detached first). Idempotent.
+  void close();
 
  private:
   static constexpr uint64_t kNone = UINT64_MAX;
 
-  // Committed bytes of block `index` as this transaction must see them (clipped at
+  void openRegion(uint64_t reserveBytes);
+  void checkOpen() const;
+  void invalidateChanged(const ChangeSet& others, bool othersUnknown);
+  // Committed bytes of block `index` as this transaction sees them (clipped at
   // staleFrom). Caller holds the map lock shared.
   BlockView committedBlock(Snapshot& snap, uint64_t index);
-  // The dirty copy of block `index`, created from the committed bytes on first write.
-  std::vector<uint8_t>& dirtyBlock(Snapshot& snap, uint64_t index);
+  void raiseError(const vmem::Error& e) const;
 
-  uint64_t id_;
+  std::shared_ptr<SnapshotHolder> holder_;
+  SnapshotSource source_;
   uint32_t blockBytes_;
   uint64_t byteLength_;
   uint64_t committedLength_;
   uint64_t staleFrom_ = kNone;
-  std::map<uint64_t, std::vector<uint8_t>> dirty_;
-  SessionStats* stats_;
+  std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
+  std::unique_ptr<vmem::Region> region_;
+  std::function<void()> beforeRelocate_;
+  std::vector<uint8_t> scratch_;  // one block, for commit
+  std::shared_ptr<SessionStats> stats_;
 };
 
 }  // namespace txa

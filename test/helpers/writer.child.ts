@@ -52,7 +52,7 @@ function main(args: string[]): void {
     const { addon } = require('../../src/binding') as typeof import('../../src/binding')
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { pack } = require('msgpackr') as typeof import('msgpackr')
-    const session = new addon.NativeSession(dir)
+    const session = new addon.NativeSession(dir, undefined, undefined, 64 << 20)
     session.commit([], [{ key: 'format', value: pack(JSON.parse(args[2])) }], true)
     session.close()
   } else if (mode === 'crash-loop') {

@@ -1,0 +1,861 @@
+// Tests and micro-benchmarks of native/vmem, over a RAM-backed BlockSource.
+//
+//   vmem_test                 run every test in every available mode
+//   vmem_test --mode=NAME     only uffd-sync, uffd-async or sigsegv
+//   vmem_test --bench         first-touch scan and write-fault figures
+//   vmem_test --child=...     helpers run in a fresh process (fork+exec) by the tests
+//
+// Ends with "N passed, N failed"; exit status 0 only if nothing failed.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../vmem/vmem.h"
+
+using namespace txa;
+using namespace txa::vmem;
+
+// ---------------------------------------------------------------------------------------
+// Tiny test harness.
+
+static int g_passed = 0, g_failed = 0;
+static std::string g_ctx;
+
+#define CHECK(cond)                                                                   \
+  do {                                                                                \
+    if (cond) {                                                                       \
+      g_passed++;                                                                     \
+    } else {                                                                          \
+      g_failed++;                                                                     \
+      fprintf(stderr, "FAIL %s:%d [%s] %s\n", __FILE__, __LINE__, g_ctx.c_str(), #cond); \
+    }                                                                                 \
+  } while (0)
+
+#define CHECK_OK(expr)                                                                \
+  do {                                                                                \
+    Error e_;                                                                         \
+    Status s_ = (expr);                                                               \
+    if (s_ == Status::Ok) {                                                           \
+      g_passed++;                                                                     \
+    } else {                                                                          \
+      g_failed++;                                                                     \
+      fprintf(stderr, "FAIL %s:%d [%s] %s -> %s\n", __FILE__, __LINE__, g_ctx.c_str(), \
+              #expr, statusName(s_));                                                 \
+    }                                                                                 \
+  } while (0)
+
+// ---------------------------------------------------------------------------------------
+// A BlockSource over RAM. pin() allocates nothing (it may run in a signal handler).
+
+static uint8_t pat(uint64_t block, uint64_t off, uint8_t gen = 0) {
+  return static_cast<uint8_t>(block * 131 + off * 7 + 1 + gen * 29 + (off >> 12));
+}
+
+class RamSource : public BlockSource {
+ public:
+  explicit RamSource(uint64_t blockBytes, uint64_t nBlocks) : blockBytes_(blockBytes) {
+    blocks_.resize(nBlocks);
+  }
+  // Block `b` holds `size` bytes of pattern generation `gen` (size 0 = missing).
+  void set(uint64_t b, uint64_t size, uint8_t gen = 0) {
+    if (b >= blocks_.size()) blocks_.resize(b + 1);
+    blocks_[b].assign(size, 0);
+    for (uint64_t i = 0; i < size; i++) blocks_[b][i] = pat(b, i, gen);
+  }
+  void fillAll(uint8_t gen = 0) {
+    for (uint64_t b = 0; b < blocks_.size(); b++) set(b, blockBytes_, gen);
+  }
+  // Expected byte at array offset `o` (zeros past a block's size and for missing blocks).
+  uint8_t expect(uint64_t o) const {
+    uint64_t b = o / blockBytes_, i = o % blockBytes_;
+    if (b >= blocks_.size() || i >= blocks_[b].size()) return 0;
+    return blocks_[b][i];
+  }
+  bool pin(uint64_t index, BlockView* out) override {
+    pins.fetch_add(1, std::memory_order_relaxed);
+    if (static_cast<int64_t>(index) == failIndex.load()) return false;
+    if (index < blocks_.size() && !blocks_[index].empty()) {
+      out->data = blocks_[index].data();
+      out->size = blocks_[index].size();
+    } else {
+      out->data = nullptr;
+      out->size = 0;
+    }
+    outstanding.fetch_add(1);
+    return true;
+  }
+  void unpin() override { outstanding.fetch_sub(1); }
+
+  std::atomic<uint64_t> pins{0};
+  std::atomic<int64_t> failIndex{-1};
+  std::atomic<int> outstanding{0};
+
+ private:
+  uint64_t blockBytes_;
+  std::vector<std::vector<uint8_t>> blocks_;
+};
+
+// One uniformly patterned 1 MiB buffer for every block: for benchmarks of big regions.
+class SharedSource : public BlockSource {
+ public:
+  explicit SharedSource(uint64_t blockBytes) : buf_(blockBytes) {
+    for (uint64_t i = 0; i < blockBytes; i++) buf_[i] = static_cast<uint8_t>(i * 7 + 3);
+  }
+  bool pin(uint64_t, BlockView* out) override {
+    out->data = buf_.data();
+    out->size = buf_.size();
+    return true;
+  }
+  void unpin() override {}
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+struct Config {
+  const char* name;
+  FaultMode mode;
+  WpMode wp;
+};
+
+static const Config kConfigs[] = {
+    {"uffd-sync", FaultMode::Uffd, WpMode::Sync},
+    {"uffd-async", FaultMode::Uffd, WpMode::Async},
+    {"sigsegv", FaultMode::Sigsegv, WpMode::Auto},
+};
+
+static bool available(const Config& c) {
+  const SystemInfo& si = systemInfo();
+  if (c.mode == FaultMode::Uffd) return c.wp == WpMode::Async ? si.uffdAsyncWp : si.uffd;
+  return true;
+}
+
+static std::unique_ptr<Region> openRegion(const Config& c, BlockSource* src, uint64_t reserve,
+                                          uint64_t block, uint64_t fault = 0,
+                                          Budget* budget = nullptr) {
+  RegionOptions o;
+  o.reserveBytes = reserve;
+  o.blockBytes = block;
+  o.faultBytes = fault;
+  o.mode = c.mode;
+  o.wp = c.wp;
+  o.budget = budget;
+  Error err;
+  auto r = Region::open(src, o, &err);
+  if (!r) fprintf(stderr, "open failed [%s]: %s\n", c.name, describe(err).c_str());
+  return r;
+}
+
+static bool sameAsSource(Region& r, const RamSource& src, uint64_t from, uint64_t to) {
+  const volatile uint8_t* p = r.base();
+  for (uint64_t o = from; o < to; o++)
+    if (p[o] != src.expect(o)) {
+      fprintf(stderr, "  mismatch at %llu: %u != %u\n", (unsigned long long)o, p[o],
+              src.expect(o));
+      return false;
+    }
+  return true;
+}
+
+static std::string listStr(const std::vector<uint64_t>& v) {
+  std::string s = "{";
+  for (size_t i = 0; i < v.size(); i++) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "}";
+}
+
+static bool sameList(const std::vector<uint64_t>& a, std::vector<uint64_t> b) {
+  if (a != b) fprintf(stderr, "  got %s want %s\n", listStr(a).c_str(), listStr(b).c_str());
+  return a == b;
+}
+
+static uint64_t residentBytes(const uint8_t* base, uint64_t len) {
+  const uint64_t page = systemInfo().pageBytes;
+  std::vector<unsigned char> vec(len / page);
+  if (mincore(const_cast<uint8_t*>(base), len, vec.data()) != 0) return UINT64_MAX;
+  uint64_t n = 0;
+  for (unsigned char c : vec) n += c & 1;
+  return n * page;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests. Each takes the configuration; block size 64 KiB, fault unit 16 KiB unless noted.
+
+constexpr uint64_t KiB = 1024, MiB = 1024 * 1024;
+
+static void testLazyLoad(const Config& c) {
+  g_ctx = std::string(c.name) + " lazy load";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 8);
+  src.set(0, B);
+  src.set(1, 1000);         // short: partial first page
+  src.set(2, 8192 + 100);   // short: two full pages, a partial one
+  src.set(3, 0);            // missing
+  src.set(4, B);
+  src.set(5, 16 * KiB + 4096);  // ends exactly at a page, inside the second unit
+  src.set(6, B - 1);
+  auto r = openRegion(c, &src, 16 * MiB, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  CHECK(r->mode() == c.mode);
+  CHECK(src.pins == 0);
+  CHECK(!r->isLoaded(0));
+  CHECK(sameAsSource(*r, src, 0, 8 * B));
+  CHECK(r->isLoaded(0));
+  RegionStats st = r->stats();
+  CHECK(st.faults == 8 * 4);  // 8 blocks, 4 units each
+  CHECK(st.residentBytes == 8 * B);
+  CHECK(st.writeFaults == 0);
+  CHECK(r->dirtyBlocks().empty());
+  CHECK(src.outstanding == 0);
+  // The far end of the reservation reads zeros too.
+  CHECK(r->base()[16 * MiB - 1] == 0);
+  // Default fault unit.
+  auto r2 = openRegion(c, &src, 1 * MiB, B);
+  if (!r2) { CHECK(false); return; }
+  CHECK(r2->faultBytes() == (c.mode == FaultMode::Uffd ? kDefaultUffdFaultBytes : B));
+  CHECK(sameAsSource(*r2, src, 0, 8 * B));
+}
+
+static void testFaultWindow(const Config& c) {
+  g_ctx = std::string(c.name) + " fault window spanning blocks";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 16);
+  src.fillAll();
+  src.set(2, 100);
+  src.set(6, 0);
+  auto r = openRegion(c, &src, 16 * B, B, 4 * B);  // a fault loads 4 blocks
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  CHECK(r->faultBytes() == 4 * B);
+  CHECK(p[B + 5] == src.expect(B + 5));
+  CHECK(r->isLoaded(0) && r->isLoaded(3 * B) && !r->isLoaded(4 * B));
+  CHECK(r->stats().faults == 4);
+  CHECK(sameAsSource(*r, src, 0, 4 * B));
+  CHECK(r->stats().faults == 4);  // no further fault
+  p[5 * B + 9] = 0x99;            // write fault: loads 4..7, only block 5 dirty
+  CHECK(r->isLoaded(7 * B));
+  CHECK(sameList(r->dirtyBlocks(), {5}));
+  CHECK(p[5 * B + 9] == 0x99 && p[5 * B + 10] == src.expect(5 * B + 10));
+  CHECK(sameAsSource(*r, src, 6 * B, 8 * B));
+  // Invalidate one block of a window: only it reloads, the window's others stay.
+  uint64_t one = 1;
+  src.set(1, B, 3);
+  CHECK_OK(r->invalidate(&one, 1));
+  CHECK(!r->isLoaded(B) && r->isLoaded(0));
+  uint64_t f = r->stats().faults;
+  CHECK(sameAsSource(*r, src, 0, 4 * B));
+  CHECK(r->stats().faults == f + 1);
+  // Dropping the dirty block reloads it alone, clean.
+  CHECK_OK(r->dropDirty());
+  CHECK(sameAsSource(*r, src, 4 * B, 8 * B));
+  CHECK(r->dirtyBlocks().empty());
+  // Budget smaller than... a few windows: still bounded, still correct.
+  Budget budget(512 * KiB);
+  auto r2 = openRegion(c, &src, 64 * B, B, 4 * B, &budget);
+  if (!r2) { CHECK(false); return; }
+  bool ok = true, under = true;
+  for (int pass = 0; pass < 2; pass++)
+    for (uint64_t b = 0; b < 16; b++) {
+      ok &= sameAsSource(*r2, src, b * B, (b + 1) * B);
+      under &= budget.chargedBytes() <= 512 * KiB;
+    }
+  CHECK(ok);
+  CHECK(under);
+}
+
+static void testDirty(const Config& c) {
+  g_ctx = std::string(c.name) + " dirty tracking";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 32);
+  src.fillAll();
+  auto r = openRegion(c, &src, 32 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  CHECK(sameAsSource(*r, src, 0, 32 * B));  // everything loaded clean
+  CHECK(r->dirtyBlocks().empty());
+  p[3 * B + 5] = 0xAB;
+  p[7 * B + B - 1] = 0xCD;
+  memset(p + 10 * B - 100, 0xEE, 200);  // spans blocks 9 and 10
+  CHECK(sameList(r->dirtyBlocks(), {3, 7, 9, 10}));
+  CHECK(r->isDirty(3) && !r->isDirty(4));
+  // A write into a block never touched before (write fault on a missing unit).
+  auto r2 = openRegion(c, &src, 32 * B, B, 16 * KiB);
+  if (!r2) { CHECK(false); return; }
+  r2->base()[12 * B + 20000] = 1;
+  CHECK(r2->base()[12 * B + 20001] == src.expect(12 * B + 20001));
+  CHECK(r2->base()[12 * B + 100] == src.expect(12 * B + 100));  // another unit of it
+  CHECK(sameList(r2->dirtyBlocks(), {12}));
+  CHECK(r2->stats().writeFaults == 1);
+  // Bytes read back as written.
+  CHECK(p[3 * B + 5] == 0xAB && p[7 * B + B - 1] == 0xCD && p[10 * B + 99] == 0xEE);
+  CHECK(p[3 * B + 4] == src.expect(3 * B + 4));
+
+  g_ctx = std::string(c.name) + " markClean";
+  std::vector<uint64_t> d = r->dirtyBlocks();
+  CHECK_OK(r->markClean(d.data(), d.size()));
+  CHECK(r->dirtyBlocks().empty());
+  CHECK(p[3 * B + 5] == 0xAB);  // still there, clean now
+  p[7 * B + 3] = 1;             // re-dirties
+  CHECK(sameList(r->dirtyBlocks(), {7}));
+  p[7 * B + 40000] = 2;  // another unit of the same dirty block: no new write fault
+  uint64_t wf = r->stats().writeFaults;
+  CHECK(sameList(r->dirtyBlocks(), {7}));
+  CHECK(r->stats().writeFaults == wf);
+  uint64_t seven = 7;
+  CHECK_OK(r->markClean(&seven, 1));
+  p[3 * B + 6] = 3;
+  CHECK(sameList(r->dirtyBlocks(), {3}));
+}
+
+static void testDropDirty(const Config& c) {
+  g_ctx = std::string(c.name) + " dropDirty";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 16);
+  src.fillAll();
+  src.set(5, 3000);
+  auto r = openRegion(c, &src, 16 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  CHECK(sameAsSource(*r, src, 0, 2 * B));  // blocks 0,1 loaded clean
+  memset(p + 2 * B, 0x11, B);               // block 2 fully written
+  p[5 * B + 4000] = 7;                      // block 5 (short in the source)
+  p[9 * B + 1] = 9;                         // block 9, not loaded before
+  CHECK(sameList(r->dirtyBlocks(), {2, 5, 9}));
+  CHECK_OK(r->dropDirty());
+  CHECK(r->dirtyBlocks().empty());
+  CHECK(r->isLoaded(0) && r->isLoaded(B));  // clean blocks stay loaded
+  CHECK(!r->isLoaded(2 * B));
+  CHECK(sameAsSource(*r, src, 0, 16 * B));
+  // After an abort, writing again works and is tracked again.
+  p[2 * B] = 5;
+  CHECK(sameList(r->dirtyBlocks(), {2}));
+  CHECK_OK(r->dropDirty());
+  CHECK(p[2 * B] == src.expect(2 * B));
+}
+
+static void testInvalidate(const Config& c) {
+  g_ctx = std::string(c.name) + " invalidate";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 8);
+  src.fillAll();
+  auto r = openRegion(c, &src, 8 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  CHECK(sameAsSource(*r, src, 0, 8 * B));
+  // Another "process" commits new bytes for blocks 2 and 3 (3 gets shorter).
+  std::vector<uint8_t> old2(p + 2 * B, p + 3 * B);
+  src.set(2, B, 1);
+  src.set(3, 5000, 1);
+  CHECK(memcmp(p + 2 * B, old2.data(), B) == 0);  // still the old snapshot
+  p[6 * B] = 0x66;                                   // block 6 is dirty here
+  uint64_t list[] = {2, 3, 6, 1000000};
+  size_t skipped = 0;
+  CHECK_OK(r->invalidate(list, 4, &skipped));
+  CHECK(skipped == 1);
+  CHECK(sameAsSource(*r, src, 2 * B, 4 * B));
+  CHECK(p[6 * B] == 0x66);  // dirty block untouched
+  src.set(0, B, 2);
+  src.set(4, 0);
+  CHECK_OK(r->invalidateAll(&skipped));
+  CHECK(skipped == 1);
+  CHECK(sameAsSource(*r, src, 0, 6 * B));
+  CHECK(p[6 * B] == 0x66);
+  CHECK(sameList(r->dirtyBlocks(), {6}));
+}
+
+static void testDiscard(const Config& c) {
+  g_ctx = std::string(c.name) + " discard";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 16);
+  src.fillAll();
+  auto r = openRegion(c, &src, 16 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  CHECK(sameAsSource(*r, src, 0, 3 * B));
+  memset(p + B + 100, 0x42, 10000);  // dirty block 1, inside the cut unit and before it
+  p[5 * B + 7] = 0x55;               // dirty block 5, entirely past the cut
+  const uint64_t cut = B + 5000 + 3;
+  CHECK_OK(r->discard(cut));
+  CHECK(r->sourceLimit() == cut);
+  bool ok = true;
+  for (uint64_t o = 0; o < B; o++) ok &= p[o] == src.expect(o);
+  for (uint64_t o = B; o < cut; o++)
+    ok &= p[o] == ((o >= B + 100 && o < B + 10100) ? 0x42 : src.expect(o));
+  CHECK(ok);
+  ok = true;
+  for (uint64_t o = cut; o < 16 * B; o++) ok &= p[o] == 0;  // includes not-loaded blocks
+  CHECK(ok);
+  CHECK(sameList(r->dirtyBlocks(), {1}));
+  // Grow again in the same transaction: still zeros past the cut, writable.
+  p[8 * B] = 8;
+  CHECK(p[8 * B + 1] == 0);
+  CHECK(sameList(r->dirtyBlocks(), {1, 8}));
+  // Abort: drop the dirty blocks and lift the limit: the committed bytes come back.
+  CHECK_OK(r->dropDirty());
+  CHECK_OK(r->setSourceLimit(UINT64_MAX));
+  CHECK(sameAsSource(*r, src, 0, 16 * B));
+  // Block-aligned cut: no block becomes dirty.
+  CHECK_OK(r->discard(4 * B));
+  CHECK(r->dirtyBlocks().empty());
+  CHECK(p[4 * B] == 0 && p[4 * B - 1] == src.expect(4 * B - 1));
+  // A cut inside a unit that is not loaded: the unit loads prefix + zeros.
+  CHECK_OK(r->setSourceLimit(UINT64_MAX));
+  auto r2 = openRegion(c, &src, 16 * B, B, 16 * KiB);
+  if (!r2) { CHECK(false); return; }
+  CHECK_OK(r2->discard(2 * B + 777));
+  CHECK(!r2->isLoaded(2 * B));
+  CHECK(sameList(r2->dirtyBlocks(), {2}));
+  CHECK(r2->base()[2 * B + 776] == src.expect(2 * B + 776));
+  CHECK(r2->base()[2 * B + 777] == 0);
+}
+
+static void testSourceError(const Config& c) {
+  g_ctx = std::string(c.name) + " source error";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 4);
+  src.fillAll();
+  src.failIndex = 2;
+  auto r = openRegion(c, &src, 4 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  CHECK(p[B] == src.expect(B));
+  bool zeros = true;
+  for (uint64_t o = 2 * B; o < 3 * B; o++) zeros &= p[o] == 0;
+  CHECK(zeros);
+  Error e;
+  CHECK(r->takeError(&e));
+  CHECK(e.status == Status::SourceError && e.block == 2);
+  CHECK(!r->takeError(&e));
+  CHECK(r->stats().sourceErrors == 4);  // one per unit
+  std::vector<uint8_t> buf(B);
+  CHECK(r->copyBlock(3, buf.data()) == Status::Ok);
+  src.failIndex = 3;
+  CHECK(r->copyBlock(3, buf.data()) == Status::SourceError);
+}
+
+static void testCopyBlock(const Config& c) {
+  g_ctx = std::string(c.name) + " copyBlock";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 4);
+  src.fillAll();
+  src.set(3, 20000);
+  auto r = openRegion(c, &src, 4 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  p[B + 17000] = 0x77;  // loads unit 1 of block 1 and dirties it
+  uint64_t faults = r->stats().faults;
+  std::vector<uint8_t> buf(B);
+  CHECK_OK(r->copyBlock(1, buf.data()));
+  CHECK(r->stats().faults == faults);  // no fault taken
+  bool ok = true;
+  for (uint64_t i = 0; i < B; i++)
+    ok &= buf[i] == (i == 17000 ? 0x77 : src.expect(B + i));
+  CHECK(ok);
+  CHECK(!r->isLoaded(B));  // unit 0 of block 1 was read from the source, not faulted
+  CHECK_OK(r->copyBlock(3, buf.data()));
+  ok = true;
+  for (uint64_t i = 0; i < B; i++) ok &= buf[i] == src.expect(3 * B + i);
+  CHECK(ok);
+  CHECK_OK(r->discard(3 * B + 100));
+  CHECK_OK(r->copyBlock(3, buf.data()));
+  CHECK(buf[99] == src.expect(3 * B + 99) && buf[100] == 0 && buf[19999] == 0);
+}
+
+static void testBudget(const Config& c) {
+  g_ctx = std::string(c.name) + " budget";
+  const uint64_t B = 64 * KiB;
+  const uint64_t limit = 1 * MiB;
+  Budget budget(limit);
+  RamSource src(B, 128);
+  src.fillAll();
+  auto r = openRegion(c, &src, 128 * B, B, 16 * KiB, &budget);  // 8 MiB = 8x the budget
+  auto r2 = openRegion(c, &src, 32 * B, B, 0, &budget);
+  if (!r || !r2) { CHECK(false); return; }
+  bool underBudget = true, dataOk = true;
+  uint64_t maxResident = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (uint64_t b = 0; b < 128; b++) {
+      dataOk &= sameAsSource(*r, src, b * B, (b + 1) * B);
+      if (b % 4 == 0) dataOk &= sameAsSource(*r2, src, (b / 4) * B, (b / 4 + 1) * B);
+      uint64_t res = residentBytes(r->base(), 128 * B) + residentBytes(r2->base(), 32 * B);
+      maxResident = std::max(maxResident, res);
+      underBudget &= budget.chargedBytes() <= limit && res <= limit;
+    }
+  }
+  CHECK(dataOk);
+  CHECK(underBudget);
+  if (!underBudget) fprintf(stderr, "  max resident %llu\n", (unsigned long long)maxResident);
+  BudgetStats bs = budget.stats();
+  CHECK(bs.evictions > 0 && bs.regions == 2);
+  CHECK(r->stats().evictions > 0);
+  // Dirty blocks are never evicted: write 4 blocks, scan everything, they keep their bytes.
+  uint8_t* p = r->base();
+  for (uint64_t b : {3, 50, 90, 120}) p[b * B + 1] = 0xF0;
+  for (uint64_t b = 0; b < 128; b++) dataOk &= p[b * B + 2] == src.expect(b * B + 2);
+  CHECK(dataOk);
+  CHECK(p[3 * B + 1] == 0xF0 && p[50 * B + 1] == 0xF0 && p[120 * B + 1] == 0xF0);
+  CHECK(sameList(r->dirtyBlocks(), {3, 50, 90, 120}));
+  CHECK(budget.chargedBytes() <= limit);
+  // Shrinking the limit and trimming.
+  budget.setLimit(256 * KiB);
+  budget.trim();
+  CHECK(budget.chargedBytes() <= 256 * KiB);
+  CHECK(r->stats().residentBytes + r2->stats().residentBytes == budget.chargedBytes());
+  // Closing a region takes its charge off the budget.
+  r2->close();
+  CHECK(budget.chargedBytes() == r->stats().residentBytes);
+  r->close();
+  CHECK(budget.chargedBytes() == 0);
+}
+
+static void testSyscalls(const Config& c) {
+  if (c.mode != FaultMode::Uffd) return;  // EFAULT in Sigsegv mode, by design
+  g_ctx = std::string(c.name) + " syscalls on untouched pages";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 8);
+  src.fillAll();
+  auto r = openRegion(c, &src, 8 * B, B, 16 * KiB);
+  if (!r) { CHECK(false); return; }
+  uint8_t* p = r->base();
+  char path[] = "/tmp/vmem_test_XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  if (fd < 0) return;
+  unlink(path);
+  // write(fd, untouched region memory): the kernel faults inside copy_from_user.
+  ssize_t n = write(fd, p + B + 123, 3 * B);
+  CHECK(n == static_cast<ssize_t>(3 * B));
+  std::vector<uint8_t> back(3 * B);
+  CHECK(pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(3 * B));
+  bool ok = true;
+  for (uint64_t i = 0; i < 3 * B; i++) ok &= back[i] == src.expect(B + 123 + i);
+  CHECK(ok);
+  CHECK(r->dirtyBlocks().empty());
+  // read(fd, into untouched region memory): a write fault inside copy_to_user.
+  std::vector<uint8_t> data(B + 500);
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<uint8_t>(i * 13);
+  CHECK(pwrite(fd, data.data(), data.size(), 0) == static_cast<ssize_t>(data.size()));
+  n = pread(fd, p + 5 * B + 1000, data.size(), 0);
+  CHECK(n == static_cast<ssize_t>(data.size()));
+  CHECK(memcmp(p + 5 * B + 1000, data.data(), data.size()) == 0);
+  CHECK(p[5 * B + 999] == src.expect(5 * B + 999));
+  CHECK(sameList(r->dirtyBlocks(), {5, 6}));
+  close(fd);
+}
+
+static void testConcurrency(const Config& c) {
+  g_ctx = std::string(c.name) + " concurrent touch + invalidate";
+  const uint64_t B = 64 * KiB;
+  const uint64_t N = 64;
+  RamSource src(B, N);
+  src.fillAll();
+  Budget budget(1 * MiB);
+  auto r = openRegion(c, &src, N * B, B, 16 * KiB, &budget);
+  if (!r) { CHECK(false); return; }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> mismatches{0}, reads{0};
+  auto reader = [&](uint64_t seed) {
+    const volatile uint8_t* p = r->base();
+    uint64_t x = seed;
+    while (!stop.load()) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      uint64_t o = (x >> 17) % (N * B);
+      if (p[o] != src.expect(o)) mismatches++;
+      reads++;
+    }
+  };
+  std::thread t1(reader, 1), t2(reader, 2);
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
+  uint64_t rounds = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    uint64_t list[3] = {rounds % N, (rounds * 7) % N, (rounds * 13) % N};
+    Status s1 = r->invalidate(list, 3);
+    Status s2 = rounds % 8 == 0 ? r->invalidateAll() : Status::Ok;
+    if (s1 != Status::Ok || s2 != Status::Ok) mismatches += 1000000;
+    rounds++;
+  }
+  stop = true;
+  t1.join();
+  t2.join();
+  CHECK(mismatches == 0);
+  CHECK(reads > 1000);
+  // Sigsegv: each concurrently faulting thread may overshoot by one fault window (vmem.h).
+  const uint64_t slack = c.mode == FaultMode::Sigsegv ? 2 * r->faultBytes() : 0;
+  CHECK(budget.chargedBytes() <= 1 * MiB + slack);
+}
+
+static void testManyRegions(const Config& c) {
+  g_ctx = std::string(c.name) + " open/close many";
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 4);
+  src.fillAll();
+  bool ok = true;
+  for (int i = 0; i < 200; i++) {
+    auto r = openRegion(c, &src, (1ull << 30) + i * B, B);  // 1 GiB reservations
+    if (!r) {
+      ok = false;
+      break;
+    }
+    ok &= r->base()[B + i] == src.expect(B + i);
+    if (i % 2) r->base()[i] = 1;
+  }
+  CHECK(ok);
+  // Parameter validation.
+  RegionOptions o;
+  o.reserveBytes = 1 * MiB;
+  o.blockBytes = 3 * 4096;
+  o.mode = c.mode;
+  Error e;
+  CHECK(!Region::open(&src, o, &e) && e.status == Status::InvalidArgument);
+  o.blockBytes = 64 * KiB;
+  o.faultBytes = 96 * KiB;  // not a power of two
+  CHECK(!Region::open(&src, o, &e) && e.status == Status::InvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------
+// SIGSEGV chaining, in fresh processes (so that the previous handler is the one we set up).
+
+static int runChild(const char* arg, const char* faultModeEnv = nullptr) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (faultModeEnv) setenv("TXARRAY_FAULT_MODE", faultModeEnv, 1);
+    execl("/proc/self/exe", "vmem_test", arg, static_cast<char*>(nullptr));
+    _exit(99);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+static void chainHandler(int) { _exit(42); }
+
+static int childMain(const std::string& what) {
+  const uint64_t B = 64 * KiB;
+  RamSource src(B, 4);
+  src.fillAll();
+  if (what == "auto-mode") {  // exit status: 10 + the mode Auto resolved to; 2 = refused
+    RegionOptions o;
+    o.reserveBytes = 4 * B;
+    Error e;
+    auto r = Region::open(&src, o, &e);
+    if (!r) return e.status == Status::InvalidArgument ? 2 : 3;
+    if (r->base()[B + 3] != src.expect(B + 3)) return 4;
+    return 10 + static_cast<int>(r->mode());
+  }
+  if (what == "segv-chain") {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = chainHandler;
+    sigaction(SIGSEGV, &sa, nullptr);
+  }
+  Config c{"sigsegv", FaultMode::Sigsegv, WpMode::Auto};
+  auto r = openRegion(c, &src, 4 * B, B);
+  if (!r) return 3;
+  if (r->base()[B + 1] != src.expect(B + 1)) return 4;  // our faults still work
+  r->base()[2 * B] = 1;
+  // An unrelated segfault: a write to an address nobody maps.
+  volatile uintptr_t bad = 16;
+  *reinterpret_cast<volatile int*>(bad) = 1;
+  return 5;  // not reached
+}
+
+static void testAutoMode() {
+  g_ctx = "TXARRAY_FAULT_MODE";
+  int st = runChild("--child=auto-mode", "sigsegv");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 10 + static_cast<int>(FaultMode::Sigsegv));
+  st = runChild("--child=auto-mode", "nonsense");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+  if (systemInfo().uffd) {
+    st = runChild("--child=auto-mode", "uffd");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 10 + static_cast<int>(FaultMode::Uffd));
+    st = runChild("--child=auto-mode", "");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 10 + static_cast<int>(FaultMode::Uffd));
+  }
+}
+
+static void testSegvChain() {
+  g_ctx = "sigsegv chaining";
+  int st = runChild("--child=segv-default");
+  CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+  if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV))
+    fprintf(stderr, "  child status 0x%x\n", st);
+  st = runChild("--child=segv-chain");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42);
+  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 42)) fprintf(stderr, "  child status 0x%x\n", st);
+}
+
+// ---------------------------------------------------------------------------------------
+// Benchmarks.
+
+static double now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void benchScan(const Config& c, uint64_t unit, uint64_t total) {
+  const uint64_t B = 1 * MiB;
+  SharedSource src(B);
+  double best = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    auto r = openRegion(c, &src, total, B, unit);
+    if (!r) return;
+    const volatile uint8_t* p = r->base();
+    const uint64_t page = systemInfo().pageBytes;
+    uint64_t sum = 0;
+    double t0 = now();
+    for (uint64_t o = 0; o < total; o += page) sum += p[o];
+    double dt = now() - t0;
+    if (sum == 1) printf(" ");
+    best = std::max(best, total / dt / 1e9);
+  }
+  printf("  first-touch scan %-10s 1 MiB blocks, window %5llu KiB: %6.2f GB/s\n", c.name,
+         (unsigned long long)(unit / KiB), best);
+}
+
+static void benchSmallBlocks(const Config& c, uint64_t window, uint64_t total) {
+  const uint64_t B = 64 * KiB;  // small storage blocks, bigger fault windows
+  SharedSource src(B);
+  double best = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    auto r = openRegion(c, &src, total, B, window);
+    if (!r) return;
+    const volatile uint8_t* p = r->base();
+    const uint64_t page = systemInfo().pageBytes;
+    uint64_t sum = 0;
+    double t0 = now();
+    for (uint64_t o = 0; o < total; o += page) sum += p[o];
+    double dt = now() - t0;
+    if (sum == 1) printf(" ");
+    best = std::max(best, total / dt / 1e9);
+  }
+  printf("  first-touch scan %-10s 64 KiB blocks, window %5llu KiB: %6.2f GB/s\n", c.name,
+         (unsigned long long)(window / KiB), best);
+}
+
+static void benchWrite(const Config& c, uint64_t blockBytes) {
+  const uint64_t total = 256 * MiB;
+  SharedSource src(blockBytes);
+  auto r = openRegion(c, &src, total, blockBytes, std::min<uint64_t>(blockBytes, 256 * KiB));
+  if (!r) return;
+  volatile uint8_t* p = r->base();
+  const uint64_t page = systemInfo().pageBytes;
+  uint64_t sum = 0;
+  for (uint64_t o = 0; o < total; o += page) sum += p[o];  // load everything clean
+  if (sum == 1) printf(" ");
+  const uint64_t pages = total / page, blocks = total / blockBytes;
+  // First write to every page (first write of a block takes the fault in Sync/Sigsegv).
+  double t0 = now();
+  for (uint64_t o = 0; o < total; o += page) p[o] = 1;
+  double tw = now() - t0;
+  t0 = now();
+  auto d = r->dirtyBlocks();
+  double ts = now() - t0;
+  t0 = now();
+  r->markClean(d.data(), d.size());
+  double tc = now() - t0;
+  printf("  write %-10s block %5llu KiB: %6.2f us/block, %5.2f us/page first write; "
+         "dirtyBlocks %7.3f ms, markClean %7.3f ms (%zu blocks)\n",
+         c.name, (unsigned long long)(blockBytes / KiB), tw / blocks * 1e6, tw / pages * 1e6,
+         ts * 1e3, tc * 1e3, d.size());
+}
+
+static void benchEvict(const Config& c) {
+  const uint64_t B = 1 * MiB, total = 1024 * MiB;
+  SharedSource src(B);
+  for (uint64_t batch : {uint64_t(0), 16 * MiB}) {
+    Budget budget(128 * MiB);
+    budget.setBatchBytes(batch);
+    auto r = openRegion(c, &src, total, B, 256 * KiB, &budget);
+    if (!r) return;
+    const volatile uint8_t* p = r->base();
+    const uint64_t page = systemInfo().pageBytes;
+    uint64_t sum = 0;
+    double t0 = now();
+    for (uint64_t o = 0; o < total; o += page) sum += p[o];
+    double dt = now() - t0;
+    if (sum == 1) printf(" ");
+    printf("  scan 1 GiB under 128 MiB budget %-10s batch %3llu MiB: %6.2f GB/s (%llu passes)\n",
+           c.name, (unsigned long long)(batch / MiB), total / dt / 1e9,
+           (unsigned long long)budget.stats().passes);
+  }
+}
+
+static void bench() {
+  const SystemInfo& si = systemInfo();
+  printf("system: uffd=%d asyncWp=%d procSelfMemWrite=%d page=%zu default=%s/%s cpus=%u\n",
+         si.uffd, si.uffdAsyncWp, si.procSelfMemWrite, si.pageBytes,
+         faultModeName(si.defaultMode), wpModeName(si.defaultWp),
+         std::thread::hardware_concurrency());
+  for (const Config& c : kConfigs) {
+    if (!available(c)) continue;
+    for (uint64_t unit : {64 * KiB, 256 * KiB, 1 * MiB}) benchScan(c, unit, 1024 * MiB);
+  }
+  for (const Config& c : kConfigs) {
+    if (!available(c)) continue;
+    for (uint64_t w : {256 * KiB, 1 * MiB}) benchSmallBlocks(c, w, 1024 * MiB);
+  }
+  for (const Config& c : kConfigs) {
+    if (!available(c)) continue;
+    for (uint64_t bb : {64 * KiB, 1 * MiB}) benchWrite(c, bb);
+  }
+  for (const Config& c : kConfigs)
+    if (available(c)) benchEvict(c);
+}
+
+// ---------------------------------------------------------------------------------------
+
+int main(int argc, char** argv) {
+  std::string only;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a.rfind("--child=", 0) == 0) return childMain(a.substr(8));
+    if (a == "--bench") {
+      bench();
+      return 0;
+    }
+    if (a.rfind("--mode=", 0) == 0) only = a.substr(7);
+  }
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  const SystemInfo& si = systemInfo();
+  printf("system: uffd=%d asyncWp=%d procSelfMemWrite=%d page=%zu default=%s/%s\n", si.uffd,
+         si.uffdAsyncWp, si.procSelfMemWrite, si.pageBytes, faultModeName(si.defaultMode),
+         wpModeName(si.defaultWp));
+  for (const Config& c : kConfigs) {
+    if (!only.empty() && only != c.name) continue;
+    if (!available(c)) {
+      printf("mode %s: not available, skipped\n", c.name);
+      continue;
+    }
+    int before = g_failed;
+    testLazyLoad(c);
+    testFaultWindow(c);
+    testDirty(c);
+    testDropDirty(c);
+    testInvalidate(c);
+    testDiscard(c);
+    testSourceError(c);
+    testCopyBlock(c);
+    testBudget(c);
+    testSyscalls(c);
+    testConcurrency(c);
+    testManyRegions(c);
+    printf("mode %s: %s\n", c.name, g_failed == before ? "ok" : "FAILED");
+  }
+  if (only.empty() || only == "sigsegv") testSegvChain();
+  if (only.empty()) testAutoMode();
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}

@@ -1,0 +1,141 @@
+// Internals shared by the vmem source files. Not part of the contract (see vmem.h).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "futex_mutex.h"
+#include "vmem.h"
+
+namespace txa {
+namespace vmem {
+
+// Per-block state, guarded by RegionImpl::mu.
+struct BlockMeta {
+  uint32_t loadedUnits;  // units of this block that are loaded
+  uint8_t dirty;         // holds writes not yet marked clean
+  uint8_t ref;           // clock reference bit: set on load, cleared by the clock hand
+  uint16_t pad;
+};
+
+struct RegionImpl {
+  // ---- immutable after open ----
+  BlockSource* source = nullptr;
+  uint8_t* base = nullptr;
+  uint64_t reserve = 0;
+  uint64_t blockBytes = 0;
+  uint64_t unitBytes = 0;    // state granularity: min(faultBytes, blockBytes)
+  uint64_t faultBytes = 0;   // what one fault loads (a window of units, aligned)
+  uint64_t windowUnits = 1;  // faultBytes / unitBytes
+  uint64_t pageBytes = 0;
+  uint64_t blockCount = 0;
+  uint64_t unitCount = 0;
+  uint64_t unitsPerBlock = 0;
+  FaultMode mode = FaultMode::Sigsegv;
+  WpMode wp = WpMode::Sync;
+  int uffd = -1;  // the service's fd this region is registered with (Uffd mode)
+  BudgetImpl* budget = nullptr;
+  int slot = -1;  // registry slot
+
+  // ---- guarded by mu ----
+  FutexMutex mu;
+  uint8_t* unitLoaded = nullptr;  // unitCount bytes, 1 = loaded (mmap'd, NORESERVE)
+  BlockMeta* blocks = nullptr;    // blockCount entries (mmap'd, NORESERVE)
+  size_t unitMapBytes = 0, blockMapBytes = 0;
+  uint64_t loadedLo = 0, loadedHi = 0;  // all blocks with loaded units are in [lo, hi)
+  uint64_t dirtyLo = 0, dirtyHi = 0;    // all dirty blocks are in [lo, hi)
+  uint64_t dirtyCount = 0;
+  uint64_t clockHand = 0;
+  uint64_t sourceLimit = UINT64_MAX;
+  bool closing = false;
+  bool budgetAttached = false;
+  bool hasError = false;
+  Error error;
+  RegionStats st;
+
+  uint64_t unitOf(uint64_t off) const { return off / unitBytes; }
+  uint64_t blockOfUnit(uint64_t u) const { return u / unitsPerBlock; }
+  uint8_t* unitAddr(uint64_t u) const { return base + u * unitBytes; }
+};
+
+struct BudgetImpl {
+  FutexMutex mu;                    // guards regions, hand
+  std::vector<RegionImpl*> regions;  // modified only outside fault paths
+  size_t hand = 0;
+  std::atomic<uint64_t> limit{0};
+  std::atomic<uint64_t> batch{0};
+  std::atomic<bool> batchSet{false};
+  std::atomic<uint64_t> charged{0};
+  std::atomic<uint64_t> evictions{0}, evictedBytes{0}, passes{0};
+};
+
+// The fault paths peek at a unit's loaded byte without the lock (to decide whether to make
+// room in the budget first), so every access to these bytes is atomic (relaxed: under the
+// lock, the lock orders them; the unlocked peek is only a hint).
+inline bool unitIsLoaded(const RegionImpl* R, uint64_t u) {
+  return __atomic_load_n(&R->unitLoaded[u], __ATOMIC_RELAXED) != 0;
+}
+inline void setUnitLoaded(RegionImpl* R, uint64_t u, bool v) {
+  __atomic_store_n(&R->unitLoaded[u], static_cast<uint8_t>(v ? 1 : 0), __ATOMIC_RELAXED);
+}
+
+// ---- region.cc: state transitions (all "Locked" functions require R->mu held) ----
+void recordErrorLocked(RegionImpl* R, Status s, int err, uint64_t block, const char* what);
+// Serves a missing fault on unit u. writeFault: the access was a write (the block becomes
+// dirty before the fill, so the unit is loaded writable). Returns 0, or the errno of the
+// fill that failed (recorded on the region; the unit stays not loaded).
+int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault);
+// Serves a missing fault on unit u: loads u, then the other units of its fault window
+// (faultBytes-aligned) that are not loaded yet, as clean. Returns the result for u, and the
+// window [*w0, *w1) in units (to wake).
+int loadWindowLocked(RegionImpl* R, uint64_t u, bool writeFault, uint64_t* w0, uint64_t* w1);
+// A write hit a loaded unit of block b (Sync WP fault or SIGSEGV on a read-only unit).
+void markDirtyLocked(RegionImpl* R, uint64_t b);
+// Async mode: PAGEMAP_SCAN the loaded range, mark blocks holding written pages dirty.
+void scanWrittenLocked(RegionImpl* R);
+// Evicts clean blocks by the clock until `want` bytes are freed or none is left.
+uint64_t evictLocked(RegionImpl* R, uint64_t want, uint64_t* blocksEvicted);
+// Budget charge bookkeeping (atomics; callable with R->mu held).
+void chargeLocked(RegionImpl* R, int64_t delta);
+
+// ---- uffd_service.cc ----
+struct UffdProbe {
+  bool sync = false, async = false;
+};
+UffdProbe probeUffd();
+// Returns the fd of the (started) process-wide service for this WP flavour, or -1 with
+// errno set.
+int uffdServiceFd(WpMode wp);
+// Fill [dst, dst+len) (page-aligned) of an uffd region: `avail` bytes from src, zeros after.
+// Returns 0 or an errno. Runs on the service thread only (it owns the bounce buffer).
+int uffdFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src, uint64_t avail,
+             bool wp);
+int uffdWriteProtect(int uffd, uint8_t* addr, uint64_t len, bool protect);
+int uffdWake(int uffd, uint8_t* addr, uint64_t len);
+int pagemapFd();  // /proc/self/pagemap, opened once; -1 if unavailable
+
+// ---- sigsegv_service.cc ----
+// Installs the process-wide SIGSEGV handler once. Returns 0 or an errno.
+int sigsegvServiceStart();
+bool procSelfMemWritable();
+// Fill a PROT_NONE, unpopulated unit with `avail` bytes of src (zeros after are already
+// there). Returns 0 or an errno.
+int sigsegvFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src,
+                uint64_t avail, bool writable);
+
+// ---- registry.cc ----
+// Lock-free lookup for the fault paths: returns the region containing addr with its slot's
+// use count raised (release with registryRelease), or nullptr.
+RegionImpl* registryAcquire(uintptr_t addr, int* slot);
+void registryRelease(int slot);
+int registryInsert(RegionImpl* R);  // slot or -1 (full)
+void registryRemove(int slot);      // waits until no fault path uses the slot
+
+// ---- budget.cc ----
+// Called by the fault path WITHOUT R->mu held, before loading `need` bytes.
+void budgetMakeRoom(BudgetImpl* B, uint64_t need);
+void budgetAttach(BudgetImpl* B, RegionImpl* R);
+void budgetDetach(BudgetImpl* B, RegionImpl* R);
+
+}  // namespace vmem
+}  // namespace txa

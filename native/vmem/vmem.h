@@ -1,0 +1,355 @@
+// vmem — the virtual-memory layer of txarray.
+//
+// A Region is one reserved address range per open array (per snapshot). Byte `o` of the
+// array lives at base() + o. Pages are loaded lazily from a BlockSource when touched,
+// writes are tracked, and the engine asks which blocks were written when it commits.
+// Plain C++17, Linux only, no Node/N-API here: the binding wraps this.
+//
+// ---------------------------------------------------------------------------------------
+// Vocabulary
+//   page   — the kernel page (sysconf(_SC_PAGESIZE), 4 KiB here).
+//   fault window (faultBytes) — what one missing fault loads: the faultBytes-aligned
+//            window around the faulting address (a power of two, a multiple of the page).
+//            It may be smaller than a block or span several blocks: small blocks keep
+//            appends cheap (little write amplification), big windows keep scans cheap (the
+//            fault round trip, not the copy, dominates small faults).
+//   unit   — min(faultBytes, blockBytes): the granularity of the "loaded" state. A unit
+//            lies in exactly one block. A fault loads the faulting unit, then the other
+//            units of its window that are not loaded yet.
+//   block  — the storage unit of the BlockSource (blockBytes, a power of two, a multiple
+//            of the unit). Dirtiness is kept per BLOCK, because the engine stores blocks:
+//            the first write to a clean block makes all of its loaded pages writable, so
+//            one write fault per block per transaction is all we ever take (measured:
+//            a synchronous write-protect fault costs 7-34 µs, so per-page tracking would
+//            cost more than it saves, and per-page mprotect in SIGSEGV mode exhausts
+//            vm.max_map_count).
+//
+// Page state machine (per unit for "loaded", per block for "dirty")
+//
+//     NOT_LOADED --read fault: fill from source, map write-protected--> CLEAN
+//     NOT_LOADED --write fault: fill, block becomes DIRTY-------------> DIRTY
+//     CLEAN      --write fault: block becomes DIRTY, unprotect block--> DIRTY
+//     CLEAN      --eviction / invalidate / invalidateAll--------------> NOT_LOADED
+//     DIRTY      --markClean (after the engine stored the block)------> CLEAN
+//     DIRTY      --dropDirty (abort) / discard (shrink)---------------> NOT_LOADED
+//
+//   A unit of a DIRTY block that is not loaded stays NOT_LOADED until touched; when it is
+//   touched it is loaded writable (the block already is dirty). Dirty blocks are never
+//   evicted and never invalidated: they are the only copy of this transaction's writes.
+//
+// What a fill reads. Unit u of block b gets bytes [off, off+unitBytes) of the view the
+//   source returns for b, where bytes past view.size read as zeros, and bytes at or past
+//   sourceLimit() read as zeros whatever the source holds (see discard()). A source that
+//   fails (pin() returns false) yields zeros and records an Error on the region.
+//
+// ---------------------------------------------------------------------------------------
+// Fault services (FaultMode) — chosen per region when it is opened.
+//
+//   Uffd     userfaultfd. One process-wide service thread reads one userfaultfd (two if
+//            both write-protect flavours are in use) and serves every uffd region: the
+//            faulting thread sleeps in the kernel until the service thread has copied the
+//            unit in (UFFDIO_COPY straight from the source's memory). Faults taken inside
+//            system calls (write(fd, base+o, n), read(fd, base+o, n)) are served the same
+//            way, because we never ask for UFFD_USER_MODE_ONLY (root, or
+//            vm.unprivileged_userfaultfd=1, or access to /dev/userfaultfd, is needed).
+//   Sigsegv  fallback: the region starts PROT_NONE; the faulting thread itself serves the
+//            fault inside our SIGSEGV handler (SA_SIGINFO|SA_ONSTACK), which chains to the
+//            handler installed before ours (Node's, V8's) for addresses that are not in a
+//            region, so an unrelated segfault still crashes exactly as before. A fill
+//            writes through /proc/self/mem (the kernel's FOLL_FORCE path writes into the
+//            PROT_NONE pages) and only then opens the unit with mprotect: other threads
+//            never see a half-filled unit. Where /proc/self/mem is not writable, the fill
+//            falls back to mprotect(RW)+memcpy (another thread may then observe a
+//            half-filled unit for the duration of the copy). System calls on untouched
+//            pages fail with EFAULT in this mode (as the kernel never raises signals for
+//            them): the binding must touch pages first.
+//
+// Dirty tracking in Uffd mode (WpMode)
+//   Sync   write-protect faults reach the service thread (UFFDIO_WRITEPROTECT); it marks
+//          the block dirty and removes the protection of the whole block.
+//   Async  UFFD_FEATURE_WP_ASYNC: the kernel resolves write-protect faults itself, without
+//          waking anybody, and PAGEMAP_SCAN on /proc/self/pagemap (PAGE_IS_WRITTEN and
+//          PAGE_IS_PRESENT: an unpopulated page otherwise reads as "written") tells which
+//          pages were written. We scan before answering dirtyBlocks() and before evicting,
+//          invalidating, dropping or discarding.
+//          KNOWN RACE: between that scan and the MADV_DONTNEED of an eviction, a write by
+//          ANOTHER thread to the clean block being evicted is lost (the kernel offers no
+//          "drop unless written"). Sync mode has no such window. Use Async only where one
+//          thread writes a region and eviction runs on that same thread or not at all.
+//
+// Mode choice (FaultMode::Auto): env TXARRAY_FAULT_MODE=uffd|sigsegv|auto, else uffd if a
+//   userfaultfd can be opened (/dev/userfaultfd USERFAULTFD_IOC_NEW, then the
+//   userfaultfd(2) system call), else sigsegv. WpMode::Auto: env TXARRAY_WP_MODE=sync|async,
+//   else Sync. Why Sync, although Async is available here: with dirtiness per block and the
+//   service thread's short busy-poll, Sync measured 13-24 µs per first write to a 64 KiB
+//   block (Async 12-16 µs: ~1 µs per written page plus a PAGEMAP_SCAN of ~1 ms per 256 MiB
+//   loaded) and 37-72 µs per 1 MiB block (Async ~200 µs), and Sync has no eviction race.
+//   Forcing a mode that is not available fails with Status::Unsupported.
+//
+// ---------------------------------------------------------------------------------------
+// Threads and locks
+//
+//   registry    process-wide table of regions, looked up by address from the fault path
+//               without locks (a per-slot use count makes unregistration wait for lookups
+//               that are still using the region). Insert/remove take a plain mutex.
+//   Region::mu  one futex-based mutex per region. It protects the unit/block states, the
+//               clock hand, sourceLimit, the error slot and the kernel-side page states
+//               (present, write-protected, mprotect) of that region. It is held while a
+//               fault is served, including while BlockSource::pin()/unpin() run.
+//   Budget::mu  one per Budget: protects its list of regions and its round-robin hand.
+//
+//   Lock order: Budget::mu before Region::mu. Nothing takes Budget::mu while holding a
+//   Region::mu.
+//
+//   THE RULE: no thread may touch region memory while holding a Region::mu, a Budget::mu,
+//   or any lock that a BlockSource's pin() may take. In Uffd mode the touch would wait for
+//   the service thread, which waits for that lock: deadlock. In Sigsegv mode the handler
+//   would try to take it on the same thread. Every Region/Budget method obeys it (they
+//   never touch region memory with a lock held; discard() writes zeros after unlocking).
+//   The engine must obey it too: e.g. do not hold the LMDB/engine mutex that pin() takes
+//   while reading a block through blockPtr() — use copyBlock(), which does not fault.
+//
+//   What runs inside a fault (service thread, or a signal handler in Sigsegv mode):
+//   BlockSource::pin()/unpin(), memcpy, system calls, atomics, Region::mu and Budget::mu.
+//   Never malloc/free, never C++ exceptions, never stdio, never JavaScript.
+//
+//   BlockSource: pin()/unpin() may be called from the service thread, from any faulting
+//   thread (Sigsegv mode), and from the caller of copyBlock(); they are called with the
+//   region's mu held and one pin is outstanding at a time per fault. unpin() is called
+//   only after a pin() that returned true.
+//
+//   Region methods are thread-safe (they take Region::mu) unless noted. A region must not
+//   be closed while another thread still touches its memory or calls its methods (the
+//   binding detaches views first).
+//
+// Errors: methods return Status; details are in Error. No exception crosses the fault
+//   path. open() reports failure through its Error out-parameter. Methods returning
+//   std::vector may throw std::bad_alloc on the caller's thread.
+//
+// fork(): regions are not served in a child process (their memory is a plain private
+//   copy there, not registered with the parent's userfaultfd). Do not use them in a child.
+// ---------------------------------------------------------------------------------------
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../block_source.h"
+
+namespace txa {
+namespace vmem {
+
+enum class FaultMode : int { Auto = 0, Uffd = 1, Sigsegv = 2 };
+enum class WpMode : int { Auto = 0, Sync = 1, Async = 2 };  // meaningful in Uffd mode only
+
+enum class Status : int {
+  Ok = 0,
+  InvalidArgument,  // a parameter breaks a documented precondition
+  Unsupported,      // the forced mode is not available on this system
+  SystemError,      // a system call failed; Error::sysErrno says which errno
+  SourceError,      // BlockSource::pin() failed during a fault; zeros were served
+  TooManyRegions,   // the process-wide registry is full (kMaxRegions)
+};
+
+struct Error {
+  Status status = Status::Ok;
+  int sysErrno = 0;       // errno of the failed call, when status == SystemError
+  uint64_t block = 0;     // block concerned, when there is one
+  const char* what = "";  // static text naming the operation (never freed, never owned)
+};
+std::string describe(const Error& e);  // "what: strerror (block N)"
+const char* statusName(Status s);
+const char* faultModeName(FaultMode m);  // "auto" "uffd" "sigsegv"
+const char* wpModeName(WpMode m);        // "auto" "sync" "async"
+
+constexpr size_t kMaxRegions = 4096;  // registry slots (lookup cost is linear in use)
+
+// What this system offers. Probes once (opens and closes userfaultfds), then caches.
+struct SystemInfo {
+  bool uffd = false;          // a userfaultfd with MISSING+WP registration can be opened
+  bool uffdAsyncWp = false;   // ... with UFFD_FEATURE_WP_ASYNC, and PAGEMAP_SCAN works
+  bool procSelfMemWrite = false;  // Sigsegv fills can write PROT_NONE pages atomically
+  size_t pageBytes = 0;
+  FaultMode defaultMode = FaultMode::Sigsegv;  // what Auto resolves to (env included)
+  WpMode defaultWp = WpMode::Sync;             // what Auto resolves to (env included)
+  Error envError;  // set when TXARRAY_FAULT_MODE / TXARRAY_WP_MODE hold an unknown value
+};
+const SystemInfo& systemInfo();
+
+class Budget;
+struct RegionImpl;
+struct BudgetImpl;
+
+struct RegionOptions {
+  // Address space to reserve (rounded up to blockBytes). Costs no memory: MAP_NORESERVE.
+  // The array may grow up to this size without moving. Per-unit and per-block state is
+  // reserved the same way (1 byte per unit, 8 per block; touched lazily).
+  uint64_t reserveBytes = 0;
+  uint64_t blockBytes = 64 << 10;  // power of two, multiple of the page
+  uint64_t faultBytes = 0;         // fault window; 0 = default for the mode (see below)
+  FaultMode mode = FaultMode::Auto;
+  WpMode wp = WpMode::Auto;
+  Budget* budget = nullptr;  // optional; must outlive the region
+};
+
+// Default fault window: kDefaultUffdFaultBytes in Uffd mode (the wake-up round trip,
+// ~10-60 µs, dominates small faults; `vmem_test --bench` measured 1.2-1.5 GB/s first-touch
+// at 64 KiB, 2.2-2.9 at 256 KiB, 3.8-4.1 at 1 MiB; 256 KiB bounds the read amplification of
+// random small reads), the block in Sigsegv mode (a signal costs less than a uffd round
+// trip: 1.7 GB/s at 64 KiB, 2.0 at 1 MiB).
+constexpr uint64_t kDefaultUffdFaultBytes = 256 << 10;
+constexpr uint64_t kMaxFaultBytes = 64 << 20;
+// After serving a fault the uffd service thread busy-polls this long for the next one
+// before sleeping (env TXARRAY_UFFD_SPIN_US overrides; 0 disables). Faults come in bursts,
+// and a sleep/wake-up across CPUs costs ~50 µs: measured, a write-protect fault on a
+// 64 KiB block costs 68 µs without spinning, 20 µs with 20 µs, 13 µs with 100 µs. The
+// price is up to this much CPU time per burst of faults.
+constexpr uint64_t kDefaultUffdSpinMicros = 50;
+
+struct RegionStats {
+  uint64_t faults = 0;         // units loaded by faults (read-ahead of the window included)
+  uint64_t bytesLoaded = 0;    // bytes loaded by faults (cumulative)
+  uint64_t writeFaults = 0;    // blocks that went CLEAN/NOT_LOADED -> DIRTY
+  uint64_t residentBytes = 0;  // bytes of loaded units now (clean + dirty)
+  uint64_t evictions = 0;      // blocks evicted by the budget
+  uint64_t evictedBytes = 0;   // bytes evicted by the budget
+  uint64_t droppedBytes = 0;   // bytes dropped by invalidate/dropDirty/discard/limit
+  uint64_t scans = 0;          // PAGEMAP_SCAN passes (Async mode)
+  uint64_t sourceErrors = 0;   // pin() failures (zeros served)
+  uint64_t spurious = 0;       // faults that found the unit already served
+};
+
+class Region {
+ public:
+  // Reserves, registers with the fault service, attaches to the budget.
+  // Preconditions: reserveBytes > 0; blockBytes and faultBytes (if non-zero) powers of two,
+  // page <= blockBytes, page <= faultBytes <= kMaxFaultBytes; `source` outlives the region.
+  // reserveBytes is rounded up to a multiple of max(blockBytes, faultBytes).
+  // Returns nullptr and fills *err (if non-null) on failure.
+  static std::unique_ptr<Region> open(BlockSource* source, const RegionOptions& options,
+                                      Error* err);
+  ~Region();  // close()
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  // Idempotent. Detaches from the budget, unregisters from the kernel (waking any thread
+  // still waiting on a fault there: it then sees plain zero memory), removes the region
+  // from the registry (waiting until no fault path uses it), unmaps. After close() returns
+  // no fault-service code touches the range. Touching the range afterwards is a bug of the
+  // caller (it segfaults).
+  void close();
+
+  uint8_t* base() const;
+  uint64_t reserveBytes() const;
+  uint64_t blockBytes() const;
+  uint64_t faultBytes() const;  // the fault window
+  FaultMode mode() const;  // Uffd or Sigsegv, never Auto
+  WpMode wpMode() const;   // Sync or Async in Uffd mode; Sync in Sigsegv mode (per block)
+  uint64_t blockCount() const;                    // reserveBytes / blockBytes
+  uint8_t* blockPtr(uint64_t index) const;        // base + index * blockBytes (no check)
+
+  // Sorted indexes of blocks holding writes not yet marked clean. Async mode scans first.
+  std::vector<uint64_t> dirtyBlocks();
+  bool isDirty(uint64_t block);
+  // Whether the unit holding byte `offset` is loaded (touching it will not fault for a read).
+  bool isLoaded(uint64_t offset);
+
+  // Copies block `index` (blockBytes bytes) to `dst` WITHOUT faulting: loaded units from
+  // region memory, the others straight from the source (pin on this thread), honouring
+  // sourceLimit. For the engine's commit, which may hold locks pin() needs... except that
+  // pin() itself is called here, so the caller must not hold a lock that pin() takes.
+  // `dst` must not lie inside any region. Returns SourceError if pin() failed (dst then
+  // holds zeros for those units).
+  Status copyBlock(uint64_t index, uint8_t* dst, Error* err = nullptr);
+
+  // DIRTY -> CLEAN for the given blocks (the engine has stored them): write-protects their
+  // loaded pages again. Blocks that are not dirty are left as they are.
+  Status markClean(const uint64_t* blocks, size_t count, Error* err = nullptr);
+  // Abort: every dirty block -> NOT_LOADED; the next touch reloads committed bytes.
+  Status dropDirty(Error* err = nullptr);
+  // Another process changed these blocks: their loaded CLEAN units -> NOT_LOADED so they
+  // refault from the source's new snapshot. A DIRTY block is left untouched (it holds this
+  // transaction's writes; the engine should treat it as a conflict) and counted in
+  // *skippedDirty if given. Blocks past blockCount() are ignored.
+  Status invalidate(const uint64_t* blocks, size_t count, size_t* skippedDirty = nullptr,
+                    Error* err = nullptr);
+  Status invalidateAll(size_t* skippedDirty = nullptr, Error* err = nullptr);
+
+  // Shrink to `fromByte` bytes. Afterwards:
+  //  - every byte at or past fromByte reads as zero, whether loaded, dirty or in the
+  //    source: the units entirely past fromByte are dropped (dirty or not) and the blocks
+  //    entirely past it are no longer dirty; the tail [fromByte, end of its unit) of the
+  //    unit containing fromByte is zeroed in place (after unlocking; this touches the
+  //    region, so the caller must obey THE RULE);
+  //  - the bytes before fromByte are unchanged;
+  //  - if fromByte is not block-aligned, the block containing it is DIRTY (its stored value
+  //    must be rewritten without its tail);
+  //  - sourceLimit() becomes min(sourceLimit(), fromByte): a later read past fromByte
+  //    (e.g. after growing again in the same transaction) yields zeros, not the stale
+  //    committed bytes. At commit the engine must delete/truncate stored blocks past
+  //    fromByte (other than the dirty ones it writes) and may then raise the limit again.
+  Status discard(uint64_t fromByte, Error* err = nullptr);
+
+  // Bytes at or past the limit are filled with zeros instead of the source's bytes.
+  // Default: UINT64_MAX (no limit). Changing it drops the loaded CLEAN units overlapping
+  // [min(old,new), max(old,new)) so that they refault under the new limit; dirty blocks
+  // keep their units. Typical: after abort, dropDirty() then setSourceLimit(UINT64_MAX).
+  Status setSourceLimit(uint64_t bytes, Error* err = nullptr);
+  uint64_t sourceLimit();
+
+  // The first error recorded by the fault path since the last call (source failures,
+  // failed fills). Returns false if there was none. Clears it.
+  bool takeError(Error* out);
+  RegionStats stats();
+
+  RegionImpl* impl() const { return impl_; }
+
+ private:
+  explicit Region(RegionImpl* impl) : impl_(impl) {}
+  RegionImpl* impl_;
+};
+
+struct BudgetStats {
+  uint64_t limitBytes = 0;
+  uint64_t chargedBytes = 0;  // loaded bytes of all attached regions (clean + dirty)
+  uint64_t evictions = 0;     // blocks evicted
+  uint64_t evictedBytes = 0;
+  uint64_t passes = 0;        // eviction passes (each frees a batch)
+  uint64_t regions = 0;
+};
+
+// A RAM budget (cacheBytes) shared by a group of regions. Before a fault loads a unit that
+// would take the group over the limit, CLEAN blocks are evicted (MADV_DONTNEED, in batches
+// of batchBytes, least-recently-loaded first by a per-region clock with a reference bit,
+// round-robin over the regions). Dirty blocks are never evicted, so a transaction that
+// dirties more than the limit goes over it. With several threads faulting at once in
+// Sigsegv mode the charge may exceed the limit by one unit per concurrent fault.
+// Must outlive its regions (Budget's destructor requires that none is attached).
+class Budget {
+ public:
+  explicit Budget(uint64_t limitBytes);
+  ~Budget();
+  Budget(const Budget&) = delete;
+  Budget& operator=(const Budget&) = delete;
+
+  void setLimit(uint64_t limitBytes);  // takes effect at the next fault or trim()
+  uint64_t limit() const;
+  // Eviction frees at least this much below the limit each time it runs (hysteresis:
+  // batching is ~3x cheaper than evicting one block per fault). Default limit/16, capped
+  // at 64 MiB; 0 = evict just enough.
+  void setBatchBytes(uint64_t bytes);
+  uint64_t chargedBytes() const;
+  // Evicts clean blocks now until the charge is at most the limit (or nothing is left).
+  void trim();
+  BudgetStats stats() const;
+
+  BudgetImpl* impl() const { return impl_; }
+
+ private:
+  BudgetImpl* impl_;
+};
+
+}  // namespace vmem
+}  // namespace txa
