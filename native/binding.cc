@@ -118,6 +118,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::Resize>("resize"),
       InstanceMethod<&ArrayWrap::AdoptCommittedLength>("adoptCommittedLength"),
       InstanceMethod<&ArrayWrap::View>("view"),
+      InstanceMethod<&ArrayWrap::Take>("take"),
       InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
@@ -166,6 +167,48 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
       array(env).resize(toU64(info[0], "byteLength"));
+      return env.Undefined();
+    });
+  }
+  // take(startRows, windowRows, rowBytes, out): windows of rows copied back to back.
+  // startRows: an Array of numbers, or a Float64Array / Int32Array / Uint32Array.
+  Napi::Value Take(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::TrackedArray& a = array(env);
+      uint64_t rows = toU64(info[1], "rows");
+      uint64_t rowBytes = toU64(info[2], "rowBytes");
+      uint64_t windowBytes = rows * rowBytes;
+      std::vector<uint64_t> offsets;
+      auto addStart = [&](double start) {
+        if (!(start >= 0) || start != double(uint64_t(start))) badArgument(env, "window starts must be non-negative integers");
+        offsets.push_back(uint64_t(start) * rowBytes);
+      };
+      Napi::Value starts = info[0];
+      if (starts.IsTypedArray()) {
+        auto typed = starts.As<Napi::TypedArray>();
+        const uint8_t* raw = static_cast<const uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();
+        size_t n = typed.ElementLength();
+        offsets.reserve(n);
+        switch (typed.TypedArrayType()) {
+          case napi_float64_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const double*>(raw)[i]); break;
+          case napi_int32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const int32_t*>(raw)[i]); break;
+          case napi_uint32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const uint32_t*>(raw)[i]); break;
+          default: badArgument(env, "starts must be an Array, Float64Array, Int32Array or Uint32Array");
+        }
+      } else if (starts.IsArray()) {
+        auto list = starts.As<Napi::Array>();
+        offsets.reserve(list.Length());
+        for (uint32_t i = 0; i < list.Length(); ++i) {
+          Napi::Value v = list.Get(i);
+          if (!v.IsNumber()) badArgument(env, "window starts must be numbers");
+          addStart(v.As<Napi::Number>().DoubleValue());
+        }
+      } else {
+        badArgument(env, "starts must be an Array, Float64Array, Int32Array or Uint32Array");
+      }
+      uint8_t* out = bufferArgument(info[3], offsets.size() * windowBytes);
+      a.take(native_->snapshot(), offsets.data(), offsets.size(), windowBytes, out);
       return env.Undefined();
     });
   }

@@ -108,6 +108,32 @@ export class BigArray<D extends DType = DType> {
   }
 
   /**
+   * Copies many windows of `rows` rows each, starting at rows `starts[i]` of axis 0, back
+   * to back into one dense output (`out` when given, else a new TypedArray), in one native
+   * call that allocates nothing per window: the random-window workload. Returns a chunk of
+   * shape [starts.length, rows, ...other axes]. Throws BoundsError if a window reaches past
+   * the end.
+   */
+  take(starts: ArrayLike<number>, rows: number, out?: TypedArrayFor[D]): Chunk<D> {
+    const s = this.#live()
+    if (!Number.isSafeInteger(rows) || rows < 0) throw new ArgumentError('rows must be a non-negative integer')
+    const dtype = s.meta.dtype as D
+    const n = starts?.length
+    if (typeof n !== 'number') throw new ArgumentError('starts must be an array of row indexes')
+    const shape = [n, rows, ...s.meta.shape.slice(1)]
+    const total = sizeOf(shape)
+    let data: TypedArrayFor[D]
+    if (out === undefined) {
+      data = allocate(dtype, total)
+    } else {
+      data = checkData(dtype, out, 'out')
+      if (data.length < total) throw new ShapeError(`out holds ${data.length} elements, the windows ${total}`)
+    }
+    s.native.take(starts, rows, this.#rowBytes(s), data)
+    return { data, shape, stride: cStrides(shape) }
+  }
+
+  /**
    * Copies the selection (default: everything) into a dense C-order TypedArray: `out`
    * when given (at least as long as the selection), else a new one.
    */

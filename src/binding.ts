@@ -70,6 +70,7 @@ export interface NativeArray {
   resize(byteLength: number): void
   adoptCommittedLength(byteLength: number): void
   view(byteOffset: number, byteLength: number): ArrayBuffer
+  take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView): void
   memoryStats(): NativeMemoryStats
 }
 

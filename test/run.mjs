@@ -38,7 +38,7 @@ uvu('TypeScript tests', {})
 const nativeTest = join(root, 'native', 'test', 'run.sh')
 if (existsSync(nativeTest) && !process.argv[2]) {
   const { status, out } = run('native vmem tests', 'bash', [nativeTest])
-  const m = /(\d+) passed, (\d+) failed/.exec(out)
+  const m = [...out.matchAll(/^(\d+) passed, (\d+) failed$/gm)].at(-1)  // the combined line
   if (m) {
     passed += Number(m[1])
     failed += Number(m[2])

@@ -92,37 +92,53 @@ BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
   return view;
 }
 
+// Copies [offset, offset + bytes) of the array as this transaction sees it to dst:
+// dirty blocks from the region, clean ones straight from LMDB's map. `cache` remembers the
+// last block, as consecutive copies mostly fall in the same one. Caller holds the map
+// lock shared and has checked the bounds.
+void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache) {
+  while (bytes > 0) {
+    uint64_t index = offset / blockBytes_;
+    uint64_t within = offset % blockBytes_;
+    uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
+    if (index != cache.index) {
+      cache.inRegion = region_->isDirty(index);
+      cache.view = cache.inRegion ? BlockView{region_->blockPtr(index), blockBytes_} : committedBlock(snap, index);
+      cache.index = index;
+    }
+    if (cache.inRegion) {
+      memmove(dst, cache.view.data + within, n);  // dst may be a view of this region
+    } else {
+      uint64_t have = cache.view.size > within ? std::min<uint64_t>(n, cache.view.size - within) : 0;
+      if (have) memcpy(dst, cache.view.data + within, have);
+      if (have < n) memset(dst + have, 0, n - have);
+    }
+    offset += n;
+    dst += n;
+    bytes -= n;
+  }
+}
+
 void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst) {
   checkOpen();
   sel.checkWithin(byteLength_);
   // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
   // array), so copying may fault; the fault path takes this lock shared too (env.h).
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  uint64_t cachedIndex = kNone;
-  BlockView cached;
-  bool cachedInRegion = false;
-  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) {
-    while (bytes > 0) {
-      uint64_t index = offset / blockBytes_;
-      uint64_t within = offset % blockBytes_;
-      uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
-      if (index != cachedIndex) {
-        cachedInRegion = region_->isDirty(index);
-        cached = cachedInRegion ? BlockView{region_->blockPtr(index), blockBytes_} : committedBlock(snap, index);
-        cachedIndex = index;
-      }
-      if (cachedInRegion) {
-        memmove(dst + at, cached.data + within, n);  // dst may be a view of this region
-      } else {
-        uint64_t have = cached.size > within ? std::min<uint64_t>(n, cached.size - within) : 0;
-        if (have) memcpy(dst + at, cached.data + within, have);
-        if (have < n) memset(dst + at + have, 0, n - have);
-      }
-      offset += n;
-      at += n;
-      bytes -= n;
+  BlockCache cache;
+  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { copyOut(snap, offset, bytes, dst + at, cache); });
+}
+
+void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst) {
+  checkOpen();
+  for (size_t i = 0; i < count; ++i) {
+    if (offsets[i] > byteLength_ || windowBytes > byteLength_ - offsets[i]) {
+      throw Error(ErrorCode::kBounds, "window " + std::to_string(i) + " reaches past the end of the array");
     }
-  });
+  }
+  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
+  BlockCache cache;
+  for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, dst + i * windowBytes, cache);
 }
 
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {

@@ -57,6 +57,9 @@ class TrackedArray {
   // Throws Error(kBounds) if it reaches past byteLength().
   void gather(Snapshot& snap, const Strided& sel, uint8_t* dst);
   void scatter(const Strided& sel, const uint8_t* src);
+  // Copies `count` windows of `windowBytes` bytes starting at byte offsets[i] into dst,
+  // back to back, in one pass (the random-window workload). Throws Error(kBounds).
+  void take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst);
 
   // Sets the logical length (see above); may relocate the region when growing past it.
   void resize(uint64_t byteLength);
@@ -82,6 +85,12 @@ class TrackedArray {
  private:
   static constexpr uint64_t kNone = UINT64_MAX;
 
+  struct BlockCache {
+    uint64_t index = UINT64_MAX;
+    BlockView view;
+    bool inRegion = false;
+  };
+  void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
   void openRegion(uint64_t reserveBytes);
   void checkOpen() const;
   void invalidateChanged(const ChangeSet& others, bool othersUnknown);
