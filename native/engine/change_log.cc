@@ -124,7 +124,11 @@ bool readChangesSince(MDB_txn* txn, MDB_dbi logDb, uint64_t after, ChangeSet* ou
 }
 
 void pruneLog(MDB_txn* txn, MDB_dbi logDb, uint64_t newest) {
-  if (newest <= kLogKeep) return;
+  // Prune every kLogPruneEvery commits, not every commit: deleting one old entry per
+  // commit dirties the log's first leaf (and its branch) each time, pages a commit must
+  // then write; in batches the cost is shared. Between prunes up to kLogKeep +
+  // kLogPruneEvery entries are kept, never fewer than kLogKeep.
+  if (newest <= kLogKeep || newest % kLogPruneEvery != 0) return;
   uint64_t keepFrom = newest - kLogKeep + 1;
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn, logDb, &cursor);

@@ -17,6 +17,7 @@
 namespace txa {
 
 inline constexpr uint64_t kLogKeep = 4096;
+inline constexpr uint64_t kLogPruneEvery = 64;
 
 // Inclusive block index ranges; `last` == keys::kToEnd means "to the end".
 using BlockRanges = std::vector<std::pair<uint64_t, uint64_t>>;
