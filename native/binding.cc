@@ -120,6 +120,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::View>("view"),
       InstanceMethod<&ArrayWrap::Take>("take"),
       InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
+      InstanceMethod<&ArrayWrap::Release>("release"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
       InstanceAccessor<&ArrayWrap::HasChanges>("hasChanges"),
@@ -228,6 +229,13 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     out.Set("reservedBytes", double(a.reservedBytes()));
     return out;
   }
+  // release(): the array is gone for this handle (its delete was committed, by this handle
+  // or another; or it was created and then aborted or deleted). Why: its views used to stay
+  // mapped, so writes through them made dirty blocks that the next commit of any other
+  // change stored under the dead array's id (orphan blocks nobody deletes, invisible to
+  // store.dirty), and reads showed data of an array that no longer exists. Now its views are
+  // detached, as close() does, and its region is unmapped. Idempotent.
+  Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value AdoptCommittedLength(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     array(env).adoptCommittedLength(toU64(info[0], "byteLength"));
@@ -505,6 +513,15 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
     sessionWrap_->addView(array_.get(), buffer);
     return buffer;
   });
+}
+
+Napi::Value ArrayWrap::Release(const Napi::CallbackInfo& info) {
+  if (array_) {
+    if (sessionWrap_) sessionWrap_->detachViews(array_.get());
+    array_->close();
+  }
+  detach();
+  return info.Env().Undefined();
 }
 
 std::shared_ptr<txa::TrackedArray> SessionWrap::trackedOf(Napi::Env env, Napi::Object object) {

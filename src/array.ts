@@ -80,12 +80,18 @@ export class BigArray<D extends DType = DType> {
    * Views covering the whole array in order, each of `rowsPerView` rows (the last may be
    * shorter; default: as many rows as fit in one view). For arrays of any size.
    */
-  *views(rowsPerView?: number): Generator<TypedArrayFor[D], void, undefined> {
+  views(rowsPerView?: number): Generator<TypedArrayFor[D], void, undefined> {
+    // Checked here, not in the generator: a generator's body only runs at the first
+    // next(), so views(0) or views() of a closed store or deleted array used to return
+    // an iterator that threw later (or, never iterated, never threw at all).
     const s = this.#live()
     const rowBytes = this.#rowBytes(s)
     const perView = rowsPerView ?? Math.max(1, Math.floor(MAX_VIEW_BYTES / Math.max(1, rowBytes)))
     if (!Number.isSafeInteger(perView) || perView < 1) throw new ArgumentError('rowsPerView must be a positive integer')
-    const rows = s.meta.shape[0]
+    return this.#viewsFrom(s.meta.shape[0], perView)
+  }
+
+  *#viewsFrom(rows: number, perView: number): Generator<TypedArrayFor[D], void, undefined> {
     for (let start = 0; start < rows; start += perView) {
       yield this.#rowsView(this.#live(), start, Math.min(perView, rows - start))
     }

@@ -72,6 +72,8 @@ export interface NativeArray {
   view(byteOffset: number, byteLength: number): ArrayBuffer
   take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView): void
   memoryStats(): NativeMemoryStats
+  /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */
+  release(): void
 }
 
 export interface NativeSession {

@@ -33,6 +33,17 @@ export function byteLengthOf(meta: ArrayMeta): number {
   return meta.shape.reduce((a, b) => a * b, 1) * itemBytes(meta.dtype)
 }
 
+/**
+ * The array is gone for this handle for good: a committed delete (ours or another
+ * handle's), or an array created in this transaction and then aborted or deleted. Its
+ * views are detached (byteLength 0) and its memory unmapped, so a write through a stale
+ * view can never reach a later commit (it used to be stored under the dead array's id).
+ */
+function release(state: ArrayState): void {
+  state.status = 'gone'
+  state.native.release()
+}
+
 function cloneMeta(meta: ArrayMeta): ArrayMeta {
   return { ...meta, shape: [...meta.shape], attrs: structuredClone(meta.attrs) }
 }
@@ -83,7 +94,7 @@ export class Transaction {
       state.status = 'deleted'
       this.#removed.push(state)
     } else {
-      state.status = 'gone'
+      release(state)
     }
   }
 
@@ -107,7 +118,7 @@ export class Transaction {
       changes.push({ name: s.name, expectedSerial: s.serial, remove: false, body: encodeMeta(s.meta), array: s.native })
     }
     const outcome = this.#session.commit(changes, meta, sync)
-    for (const s of this.#removed) s.status = 'gone'
+    for (const s of this.#removed) release(s)
     this.#removed = []
     for (const s of written) {
       s.serial = outcome.serial
@@ -122,7 +133,7 @@ export class Transaction {
     const outcome = this.#session.refresh()
     for (const [name, s] of this.#states) {
       if (!s.committed) {
-        s.status = 'gone'
+        release(s)
         this.#states.delete(name)
       } else if (s.recordDirty) {
         s.meta = cloneMeta(s.committed)
@@ -144,7 +155,7 @@ export class Transaction {
       if (!outcome.unknown && !changed.has(s.native.id)) continue
       const record = this.#session.getRecord(name)
       if (!record || record.id !== s.native.id) {
-        s.status = 'gone'
+        release(s)
         this.#states.delete(name)
         continue
       }

@@ -1,5 +1,7 @@
 // Runs every test suite and ends with the line CI reads: "N passed, N failed".
-//   - the uvu TypeScript suites (test/*.test.ts), once per fault mode the machine offers
+//   - the uvu TypeScript suites (test/*.test.ts), twice: once with TXARRAY_FAULT_MODE=uffd
+//     and once with TXARRAY_FAULT_MODE=sigsegv, so that both fault services pass the same
+//     tests (TXARRAY_FAULT_MODE set by the caller runs that mode only)
 //   - the native vmem test program (plain C++), when it is present
 // Usage: node test/run.mjs [file-pattern]
 import { spawnSync } from 'node:child_process'
@@ -33,7 +35,13 @@ function uvu(label, env) {
   }
 }
 
-uvu('TypeScript tests', {})
+const modes = process.env.TXARRAY_FAULT_MODE ? [process.env.TXARRAY_FAULT_MODE] : ['uffd', 'sigsegv']
+const perMode = []
+for (const mode of modes) {
+  const before = { passed, failed }
+  uvu(`TypeScript tests, TXARRAY_FAULT_MODE=${mode}`, { TXARRAY_FAULT_MODE: mode })
+  perMode.push(`${mode}: ${passed - before.passed} passed, ${failed - before.failed} failed`)
+}
 
 const nativeTest = join(root, 'native', 'test', 'run.sh')
 if (existsSync(nativeTest) && !process.argv[2]) {
@@ -46,5 +54,6 @@ if (existsSync(nativeTest) && !process.argv[2]) {
   if (status !== 0 && !(m && Number(m[2]) > 0)) failed += 1
 }
 
+for (const line of perMode) console.log(`TypeScript tests, ${line}`)
 console.log(`\n${passed} passed, ${failed} failed`)
 process.exit(failed > 0 ? 1 : 0)

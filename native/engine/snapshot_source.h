@@ -26,19 +26,25 @@ class SnapshotHolder {
     std::lock_guard<std::mutex> guard(mu_);
     return snapshot_;
   }
+  // Swaps in a new snapshot. The previous one is kept until the next swap: a fault in
+  // flight may still hold it pinned, and if its unpin() dropped the last reference it
+  // would end an LMDB transaction and free memory inside the fault (a signal handler in
+  // SIGSEGV mode). This way the last reference goes here, on the swapping thread.
   void set(std::shared_ptr<Snapshot> snapshot) {
-    std::shared_ptr<Snapshot> old;
+    std::shared_ptr<Snapshot> expired;
     {
       std::lock_guard<std::mutex> guard(mu_);
-      old.swap(snapshot_);
+      expired = std::move(retired_);
+      retired_ = std::move(snapshot_);
       snapshot_ = std::move(snapshot);
     }
-    // `old` is released here, outside the mutex (ending a read transaction).
+    // `expired` is released here, outside the mutex (ending a read transaction).
   }
 
  private:
   std::mutex mu_;
   std::shared_ptr<Snapshot> snapshot_;
+  std::shared_ptr<Snapshot> retired_;  // the previous snapshot, see set()
 };
 
 class SnapshotSource : public BlockSource {
@@ -59,6 +65,9 @@ class SnapshotSource : public BlockSource {
   // The pin in progress (vmem has at most one outstanding per region).
   std::shared_ptr<Snapshot> pinned_;
   bool mapLocked_ = false;
+  // The LMDB map range the pinned block lives in, unmapped from this process at unpin().
+  const uint8_t* pinnedData_ = nullptr;
+  size_t pinnedSize_ = 0;
 };
 
 }  // namespace txa

@@ -625,6 +625,364 @@ static void testManyRegions(const Config& c) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Region::write(): fault-free stores. A shadow copy (`ref`) holds what the region must read
+// as; every check compares the whole region with it.
+
+static std::vector<uint8_t> shadowOf(const RamSource& src, uint64_t bytes) {
+  std::vector<uint8_t> ref(bytes);
+  for (uint64_t o = 0; o < bytes; o++) ref[o] = src.expect(o);
+  return ref;
+}
+
+static bool sameAsShadow(Region& r, const std::vector<uint8_t>& ref) {
+  const volatile uint8_t* p = r.base();
+  for (uint64_t o = 0; o < ref.size(); o++)
+    if (p[o] != ref[o]) {
+      fprintf(stderr, "  mismatch at %llu (block %llu +%llu): %u != %u\n",
+              (unsigned long long)o, (unsigned long long)(o / (64 * KiB)),
+              (unsigned long long)(o % (64 * KiB)), p[o], ref[o]);
+      return false;
+    }
+  return true;
+}
+
+static std::vector<uint8_t> noise(uint64_t n, uint64_t seed) {
+  std::vector<uint8_t> v(n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+  for (uint64_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    v[i] = static_cast<uint8_t>(x | 1);  // never 0: a lost write is never mistaken for zeros
+  }
+  return v;
+}
+
+// Writes `data` at `off` through write() and into the shadow; checks no fault was taken.
+static bool writeBoth(Region& r, std::vector<uint8_t>& ref, uint64_t off,
+                      const std::vector<uint8_t>& data, Status want = Status::Ok) {
+  uint64_t faults = r.stats().faults;
+  Error e;
+  Status s = r.write(off, data.data(), data.size(), &e);
+  memcpy(ref.data() + off, data.data(), data.size());
+  bool ok = s == want && r.stats().faults == faults;
+  if (!ok)
+    fprintf(stderr, "  write(%llu, %zu) -> %s (%s), faults %llu -> %llu\n",
+            (unsigned long long)off, data.size(), statusName(s), describe(e).c_str(),
+            (unsigned long long)faults, (unsigned long long)r.stats().faults);
+  return ok;
+}
+
+static void testWrite(const Config& c) {
+  g_ctx = std::string(c.name) + " write: missing units";
+  const uint64_t B = 64 * KiB, U = 16 * KiB, N = 32;
+  RamSource src(B, N);
+  src.fillAll();
+  src.set(13, 1000);      // short: ends inside the first page
+  src.set(14, 0);         // missing
+  src.set(15, U + 4096);  // ends at a page boundary inside unit 1
+  auto r = openRegion(c, &src, N * B, B, U);
+  if (!r) { CHECK(false); return; }
+  std::vector<uint8_t> ref = shadowOf(src, N * B);
+  // Whole units of a block never touched: no pin, no fault, only those units loaded.
+  CHECK(writeBoth(*r, ref, 2 * B, noise(2 * U, 1)));
+  CHECK(src.pins == 0);
+  CHECK(r->isLoaded(2 * B) && r->isLoaded(2 * B + U) && !r->isLoaded(2 * B + 2 * U));
+  CHECK(r->stats().writeFills == 2 && r->stats().residentBytes == 2 * U);
+  CHECK(sameList(r->dirtyBlocks(), {2}));
+  CHECK(r->stats().writeFaults == 1);
+  // Part of a unit, with committed bytes around it (pages mixing both, whole pages of
+  // each), and odd sizes.
+  CHECK(writeBoth(*r, ref, 3 * B + 100, noise(4900, 2)));
+  CHECK(writeBoth(*r, ref, 3 * B + U + 4096, noise(8192, 3)));  // page-aligned middle
+  CHECK(writeBoth(*r, ref, 3 * B + 2 * U + 4095, noise(2, 4)));  // straddles two pages
+  CHECK(writeBoth(*r, ref, 3 * B + 4 * U - 1, noise(1, 5)));     // the block's last byte
+  CHECK(src.outstanding == 0);
+  // Short and missing source blocks: zeros around the written bytes.
+  CHECK(writeBoth(*r, ref, 13 * B + 3000, noise(2000, 6)));
+  CHECK(writeBoth(*r, ref, 13 * B + 500, noise(100, 7)));
+  CHECK(writeBoth(*r, ref, 14 * B + 5, noise(10, 8)));
+  CHECK(writeBoth(*r, ref, 15 * B + U + 100, noise(100, 9)));
+  CHECK(writeBoth(*r, ref, 15 * B + U + 5000, noise(100, 10)));
+  // Spanning blocks: partial units, whole units, whole blocks.
+  CHECK(writeBoth(*r, ref, 4 * B + 10000, noise(3 * B + 3000 - 10000, 11)));
+  CHECK(sameList(r->dirtyBlocks(), {2, 3, 4, 5, 6, 7, 13, 14, 15}));
+  CHECK(r->stats().faults == 0);
+  CHECK(sameAsShadow(*r, ref));  // reads fault in the remaining units, clean data around
+
+  g_ctx = std::string(c.name) + " write: loaded clean / dirty units";
+  // Loaded clean: no fault, the block becomes dirty.
+  CHECK(r->isLoaded(8 * B) && !r->isDirty(8));
+  CHECK(writeBoth(*r, ref, 8 * B + 7, noise(3 * U, 12)));
+  CHECK(r->isDirty(8));
+  // Loaded dirty.
+  CHECK(writeBoth(*r, ref, 8 * B + 9, noise(B - 9, 13)));
+  // A block with one unit loaded and the others not (the loaded one between them).
+  uint64_t nine[] = {9, 10};
+  CHECK_OK(r->invalidate(nine, 2));
+  CHECK(r->base()[9 * B + U + 3] == ref[9 * B + U + 3]);  // loads unit 1 only
+  CHECK(r->isLoaded(9 * B + U) && !r->isLoaded(9 * B) && !r->isLoaded(9 * B + 2 * U));
+  uint64_t fills = r->stats().writeFills;
+  CHECK(writeBoth(*r, ref, 9 * B + 10, noise(B + 20000, 14)));  // 9 whole-ish, 10 partly
+  CHECK(r->stats().writeFills == fills + 3 + 2);
+  CHECK(sameAsShadow(*r, ref));
+
+  g_ctx = std::string(c.name) + " write: markClean, then write again";
+  std::vector<uint64_t> d = r->dirtyBlocks();
+  CHECK_OK(r->markClean(d.data(), d.size()));
+  CHECK(r->dirtyBlocks().empty());
+  uint64_t wf = r->stats().writeFaults;
+  CHECK(writeBoth(*r, ref, 3 * B + 50, noise(70, 15)));
+  CHECK(writeBoth(*r, ref, 3 * B + 5000, noise(70, 16)));
+  CHECK(sameList(r->dirtyBlocks(), {3}));
+  CHECK(r->stats().writeFaults == wf + 1);
+  CHECK(sameAsShadow(*r, ref));
+  // A plain store still works after write() and is still tracked.
+  r->base()[20 * B + 3] = 0x33;
+  ref[20 * B + 3] = 0x33;
+  CHECK(sameList(r->dirtyBlocks(), {3, 20}));
+  std::vector<uint8_t> block(B);
+  CHECK_OK(r->copyBlock(3, block.data()));
+  CHECK(memcmp(block.data(), ref.data() + 3 * B, B) == 0);
+  CHECK(r->stats().faults > 0);  // (the shadow comparisons faulted; write() did not)
+
+  g_ctx = std::string(c.name) + " write: dropDirty";
+  CHECK_OK(r->dropDirty());
+  for (uint64_t b : {3, 20})
+    for (uint64_t o = b * B; o < (b + 1) * B; o++) ref[o] = src.expect(o);
+  CHECK(sameAsShadow(*r, ref));
+
+  g_ctx = std::string(c.name) + " write: discard / sourceLimit";
+  {
+    auto r3 = openRegion(c, &src, N * B, B, U);
+    if (!r3) { CHECK(false); return; }
+    std::vector<uint8_t> ref3 = shadowOf(src, N * B);
+    const uint64_t cut = 10 * B + 777;
+    CHECK_OK(r3->discard(cut));
+    std::fill(ref3.begin() + cut, ref3.end(), 0);
+    CHECK(writeBoth(*r3, ref3, 10 * B + 5000, noise(1000, 20)));  // past the cut, same unit
+    CHECK(writeBoth(*r3, ref3, 10 * B + 100, noise(200, 21)));    // before it
+    CHECK(writeBoth(*r3, ref3, 12 * B + 8000, noise(300, 22)));   // blocks past the cut
+    CHECK(writeBoth(*r3, ref3, 9 * B + U + 1, noise(10, 23)));    // a block before the cut
+    CHECK(sameList(r3->dirtyBlocks(), {9, 10, 12}));
+    CHECK(sameAsShadow(*r3, ref3));
+    // Lifting the limit keeps the dirty bytes; clean units refault with the source again.
+    CHECK_OK(r3->setSourceLimit(UINT64_MAX));
+    for (uint64_t o = 11 * B; o < 12 * B; o++) ref3[o] = src.expect(o);
+    for (uint64_t o = 13 * B; o < N * B; o++) ref3[o] = src.expect(o);
+    CHECK(sameAsShadow(*r3, ref3));
+  }
+
+  g_ctx = std::string(c.name) + " write: src inside a region";
+  {
+    auto r4 = openRegion(c, &src, N * B, B, U);
+    auto other = openRegion(c, &src, N * B, B, U);
+    if (!r4 || !other) { CHECK(false); return; }
+    std::vector<uint8_t> ref4 = shadowOf(src, N * B);
+    // Same region, overlapping forwards and backwards: memmove semantics.
+    Error e;
+    CHECK_OK(r4->write(2 * B + 100, r4->base() + 2 * B, B + 5000, &e));
+    memmove(ref4.data() + 2 * B + 100, ref4.data() + 2 * B, B + 5000);
+    CHECK_OK(r4->write(5 * B, r4->base() + 5 * B + 3333, 2 * B, &e));
+    memmove(ref4.data() + 5 * B, ref4.data() + 5 * B + 3333, 2 * B);
+    // Another region, not loaded there, across its blocks: bounced, no fault here.
+    uint64_t f = r4->stats().faults;
+    CHECK_OK(r4->write(9 * B + 17, other->base() + 3 * B + 5, 3 * B, &e));
+    const std::vector<uint8_t> otherRef = shadowOf(src, N * B);
+    memcpy(ref4.data() + 9 * B + 17, otherRef.data() + 3 * B + 5, 3 * B);
+    CHECK(r4->stats().faults == f);
+    CHECK(other->stats().faults > 0);
+    CHECK(other->dirtyBlocks().empty());
+    // Bigger than the bounce buffer (1 MiB): several chunks.
+    CHECK_OK(r4->write(16 * B + 1, other->base() + 1, 16 * B - 2, &e));
+    memcpy(ref4.data() + 16 * B + 1, otherRef.data() + 1, 16 * B - 2);
+    CHECK(r4->stats().faults == f);
+    CHECK(sameAsShadow(*r4, ref4));
+    CHECK(sameList(r4->dirtyBlocks(), {2, 3, 5, 6, 9, 10, 11, 12, 16, 17, 18, 19, 20, 21,
+                                       22, 23, 24, 25, 26, 27, 28, 29, 30, 31}));
+  }
+
+  g_ctx = std::string(c.name) + " write: arguments, source errors";
+  {
+    Error e;
+    uint8_t x = 1;
+    CHECK(r->write(r->reserveBytes(), &x, 1, &e) == Status::InvalidArgument);
+    CHECK(r->write(r->reserveBytes() - 1, &x, 2, &e) == Status::InvalidArgument);
+    CHECK(r->write(0, nullptr, 1, &e) == Status::InvalidArgument);
+    CHECK_OK(r->write(r->reserveBytes(), &x, 0, &e));
+    CHECK_OK(r->write(r->reserveBytes() - 1, &x, 1, &e));
+    ref[r->reserveBytes() - 1] = 1;
+    auto r5 = openRegion(c, &src, N * B, B, U);
+    if (!r5) { CHECK(false); return; }
+    src.failIndex = 6;
+    std::vector<uint8_t> ref5 = shadowOf(src, N * B);
+    std::fill(ref5.begin() + 6 * B, ref5.begin() + 7 * B, 0);
+    // Whole units need no pin: no error.
+    CHECK(writeBoth(*r5, ref5, 6 * B, noise(U, 30)));
+    CHECK(!r5->takeError(&e));
+    CHECK(writeBoth(*r5, ref5, 6 * B + U + 10, noise(10, 31), Status::SourceError));
+    CHECK(r5->takeError(&e) && e.status == Status::SourceError && e.block == 6);
+    src.failIndex = -1;
+    bool ok = true;  // the unit read zeros around the written bytes
+    for (uint64_t o = 6 * B + U; o < 6 * B + 2 * U; o++) ok &= r5->base()[o] == ref5[o];
+    CHECK(ok);
+  }
+}
+
+// Budget: write() charges its fills and makes room first; dirty blocks stay.
+static void testWriteBudget(const Config& c) {
+  g_ctx = std::string(c.name) + " write: budget";
+  const uint64_t B = 64 * KiB, U = 16 * KiB, N = 128;
+  const uint64_t limit = 2 * MiB;  // the 16 blocks dirtied below take 1 MiB of it
+  Budget budget(limit);
+  RamSource src(B, N);
+  src.fillAll();
+  auto r = openRegion(c, &src, N * B, B, U, &budget);
+  if (!r) { CHECK(false); return; }
+  std::vector<uint8_t> ref = shadowOf(src, N * B);
+  bool ok = true, under = true;
+  // Load everything clean (the budget evicts as it goes), then write into 8 blocks spread
+  // over the region, part missing and part loaded, while scanning again.
+  ok &= sameAsShadow(*r, ref);
+  for (uint64_t i = 0; i < 8; i++) {
+    uint64_t b = i * 15 + 1;
+    ok &= writeBoth(*r, ref, b * B + 1000 * i, noise(B + 3 * U - 1000 * i, 40 + i));
+    under &= budget.chargedBytes() <= limit;
+    ok &= sameAsShadow(*r, ref);  // a scan evicts every clean block in turn
+    under &= budget.chargedBytes() <= limit;
+  }
+  CHECK(ok);
+  CHECK(under);
+  CHECK(r->stats().evictions > 0);
+  CHECK(r->stats().residentBytes == budget.chargedBytes());
+  CHECK(sameList(r->dirtyBlocks(), {1, 2, 16, 17, 31, 32, 46, 47, 61, 62, 76, 77, 91, 92,
+                                    106, 107}));
+  // Dirty bytes over the limit: write() goes over it (dirty blocks are never evicted) and
+  // the charge stays exact.
+  budget.setLimit(256 * KiB);
+  ok &= writeBoth(*r, ref, 40 * B, noise(8 * B, 50));
+  CHECK(ok);
+  CHECK(r->stats().residentBytes == budget.chargedBytes());
+  budget.trim();
+  CHECK(sameAsShadow(*r, ref));
+  r->close();
+  CHECK(budget.chargedBytes() == 0);
+}
+
+// The same random sequence through write() and through memcpy into a twin region: same
+// bytes, same dirty blocks, and write() never faults.
+static void testWriteVsMemcpy(const Config& c, uint64_t fault) {
+  g_ctx = std::string(c.name) + " write vs memcpy, fault window " + std::to_string(fault / KiB) +
+          " KiB";
+  const uint64_t B = 64 * KiB, N = 24;
+  RamSource src(B, N);
+  src.fillAll();
+  src.set(5, 30000);
+  src.set(6, 0);
+  auto a = openRegion(c, &src, N * B, B, fault);
+  auto m = openRegion(c, &src, N * B, B, fault);
+  if (!a || !m) { CHECK(false); return; }
+  uint64_t x = 12345 + fault;
+  auto rnd = [&](uint64_t n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (x >> 17) % n;
+  };
+  bool ok = true;
+  uint64_t writeFaults = 0;
+  for (int step = 0; step < 300 && ok; step++) {
+    const uint64_t what = rnd(20);
+    if (what == 0) {  // commit
+      std::vector<uint64_t> da = a->dirtyBlocks(), dm = m->dirtyBlocks();
+      ok &= sameList(da, dm);
+      CHECK_OK(a->markClean(da.data(), da.size()));
+      CHECK_OK(m->markClean(dm.data(), dm.size()));
+    } else if (what == 1) {  // read somewhere (loads clean units)
+      uint64_t o = rnd(N * B);
+      ok &= a->base()[o] == m->base()[o];
+    } else if (what == 2) {  // another process changed some blocks
+      uint64_t bl[2] = {rnd(N), rnd(N)};
+      CHECK_OK(a->invalidate(bl, 2));
+      CHECK_OK(m->invalidate(bl, 2));
+    } else {
+      uint64_t len = rnd(4) == 0 ? 1 + rnd(3 * B) : 1 + rnd(5000);
+      uint64_t off = rnd(N * B - len);
+      std::vector<uint8_t> data = noise(len, step);
+      uint64_t f = a->stats().faults;
+      CHECK_OK(a->write(off, data.data(), len));
+      ok &= a->stats().faults == f;
+      memcpy(m->base() + off, data.data(), len);
+    }
+  }
+  CHECK(ok);
+  CHECK(sameList(a->dirtyBlocks(), m->dirtyBlocks()));  // (Async: scans m's writes first)
+  // Every block went clean -> dirty as often through write() as through stores.
+  writeFaults = a->stats().writeFaults;
+  CHECK(writeFaults == m->stats().writeFaults);
+  if (writeFaults != m->stats().writeFaults)
+    fprintf(stderr, "  writeFaults %llu (write) vs %llu (memcpy)\n",
+            (unsigned long long)writeFaults, (unsigned long long)m->stats().writeFaults);
+  CHECK(memcmp(a->base(), m->base(), N * B) == 0);  // m faults everything in, a too
+  CHECK(src.outstanding == 0);
+}
+
+// Writers use write() on their own blocks while a reader scans and the budget evicts.
+static void testWriteConcurrent(const Config& c) {
+  g_ctx = std::string(c.name) + " write: concurrent writers, reader, eviction";
+  const uint64_t B = 64 * KiB, N = 64;
+  RamSource src(B, N);
+  src.fillAll();
+  Budget budget(1 * MiB);
+  auto r = openRegion(c, &src, N * B, B, 16 * KiB, &budget);
+  if (!r) { CHECK(false); return; }
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> bad{0};
+  // Writer w owns blocks b with b % 4 == w (w < 2); the reader checks blocks with b % 4 >= 2.
+  auto writer = [&](uint64_t w) {
+    for (int round = 0; round < 40; round++)
+      for (uint64_t b = w; b < N; b += 4) {
+        std::vector<uint8_t> data(1000 + round * 37, static_cast<uint8_t>(round + 1));
+        uint64_t off = b * B + (round * 1531) % (B - data.size());
+        if (r->write(off, data.data(), data.size()) != Status::Ok) bad += 1000000;
+      }
+  };
+  auto reader = [&]() {
+    const volatile uint8_t* p = r->base();
+    uint64_t x = 7;
+    while (!stop.load()) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      uint64_t b = ((x >> 20) % (N / 4)) * 4 + 2 + ((x >> 40) & 1);
+      uint64_t o = b * B + (x >> 33) % B;
+      if (p[o] != src.expect(o)) bad++;
+    }
+  };
+  std::thread rd(reader), w0(writer, 0), w1(writer, 1);
+  w0.join();
+  w1.join();
+  stop = true;
+  rd.join();
+  CHECK(bad == 0);
+  // Each writer's last round is what its blocks hold.
+  bool ok = true;
+  for (uint64_t b = 0; b < N; b++) {
+    if (b % 4 >= 2) continue;
+    std::vector<uint8_t> ref(B);
+    for (uint64_t i = 0; i < B; i++) ref[i] = src.expect(b * B + i);
+    for (int round = 0; round < 40; round++) {
+      uint64_t len = 1000 + round * 37;
+      uint64_t off = (round * 1531) % (B - len);
+      memset(ref.data() + off, round + 1, len);
+    }
+    ok &= memcmp(r->base() + b * B, ref.data(), B) == 0;
+  }
+  CHECK(ok);
+  std::vector<uint64_t> want;
+  for (uint64_t b = 0; b < N; b++)
+    if (b % 4 < 2) want.push_back(b);
+  CHECK(sameList(r->dirtyBlocks(), want));
+  CHECK(r->stats().residentBytes == budget.chargedBytes());
+}
+
+// ---------------------------------------------------------------------------------------
 // SIGSEGV chaining, in fresh processes (so that the previous handler is the one we set up).
 
 static int runChild(const char* arg, const char* faultModeEnv = nullptr) {
@@ -637,6 +995,29 @@ static int runChild(const char* arg, const char* faultModeEnv = nullptr) {
   int status = 0;
   if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
   return status;
+}
+
+// Runs this program's own tests in a child with one more environment variable; stdout
+// (the progress lines) is dropped, FAIL lines reach stderr. Returns the child's status.
+static int runSelfWithEnv(const char* arg, const char* name, const char* value) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv(name, value, 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 1);
+    execl("/proc/self/exe", "vmem_test", arg, static_cast<char*>(nullptr));
+    _exit(99);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return status;
+}
+
+static void testNoProcSelfMem() {
+  if (!systemInfo().procSelfMemWrite) return;  // the fallback is what the main run tested
+  g_ctx = "sigsegv, mprotect+memcpy fills (TXARRAY_VMEM_NO_PROC_MEM=1)";
+  int st = runSelfWithEnv("--mode=sigsegv", "TXARRAY_VMEM_NO_PROC_MEM", "1");
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static void chainHandler(int) { _exit(42); }
@@ -793,6 +1174,45 @@ static void benchEvict(const Config& c) {
   }
 }
 
+// The S2 append pattern at the vmem level: batches of `batch` bytes appended at the end,
+// then the commit's share (dirtyBlocks, copyBlock of each dirty block, markClean), through
+// stores (memcpy, faulting) or write(). Per batch: append µs, commit µs.
+static void benchAppend(const Config& c, bool useWrite, uint64_t batch, uint64_t blockBytes,
+                        uint64_t tinyRuns = 0) {
+  const uint64_t batches = 2000, total = batch * batches;
+  RamSource src(blockBytes, 0);  // nothing committed: like a new array
+  auto r = openRegion(c, &src, total + blockBytes, blockBytes);
+  if (!r) return;
+  std::vector<uint8_t> data = noise(batch, 1), scratch(blockBytes);
+  double tAppend = 0, tCommit = 0;
+  for (uint64_t i = 0; i < batches; i++) {
+    double t0 = now();
+    if (tinyRuns) {  // a strided write: runs of tinyRuns bytes, every other one
+      for (uint64_t o = 0; o + tinyRuns <= batch; o += 2 * tinyRuns) {
+        if (useWrite) r->write(i * batch + o, data.data() + o, tinyRuns);
+        else memcpy(r->base() + i * batch + o, data.data() + o, tinyRuns);
+      }
+    } else if (useWrite) {
+      r->write(i * batch, data.data(), batch);
+    } else {
+      memcpy(r->base() + i * batch, data.data(), batch);
+    }
+    double t1 = now();
+    std::vector<uint64_t> d = r->dirtyBlocks();
+    for (uint64_t b : d) r->copyBlock(b, scratch.data());
+    r->markClean(d.data(), d.size());
+    double t2 = now();
+    tAppend += t1 - t0;
+    tCommit += t2 - t1;
+  }
+  printf("  append %-10s %-7s %6llu B batches, %5llu KiB blocks%s: %7.2f us append, %6.2f us "
+         "commit share per batch\n",
+         c.name, useWrite ? "write()" : "memcpy", (unsigned long long)batch,
+         (unsigned long long)(blockBytes / KiB),
+         tinyRuns ? (" runs of " + std::to_string(tinyRuns) + " B").c_str() : "",
+         tAppend / batches * 1e6, tCommit / batches * 1e6);
+}
+
 static void bench() {
   const SystemInfo& si = systemInfo();
   printf("system: uffd=%d asyncWp=%d procSelfMemWrite=%d page=%zu default=%s/%s cpus=%u\n",
@@ -813,6 +1233,12 @@ static void bench() {
   }
   for (const Config& c : kConfigs)
     if (available(c)) benchEvict(c);
+  for (const Config& c : kConfigs) {
+    if (!available(c)) continue;
+    for (bool w : {false, true}) benchAppend(c, w, 64000, 64 * KiB);
+    for (bool w : {false, true}) benchAppend(c, w, 64000, 1 * MiB);
+    for (bool w : {false, true}) benchAppend(c, w, 64000, 64 * KiB, 16);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -824,6 +1250,16 @@ int main(int argc, char** argv) {
     if (a.rfind("--child=", 0) == 0) return childMain(a.substr(8));
     if (a == "--bench") {
       bench();
+      return 0;
+    }
+    if (a == "--bench-append") {
+      for (const Config& c : kConfigs) {
+        if (!available(c)) continue;
+        for (bool w : {false, true}) benchAppend(c, w, 64000, 64 * KiB);
+        for (bool w : {false, true}) benchAppend(c, w, 64000, 1 * MiB);
+        for (uint64_t run : {4, 16, 64, 256, 1024})
+          for (bool w : {false, true}) benchAppend(c, w, 64000, 64 * KiB, run);
+      }
       return 0;
     }
     if (a.rfind("--mode=", 0) == 0) only = a.substr(7);
@@ -852,10 +1288,15 @@ int main(int argc, char** argv) {
     testSyscalls(c);
     testConcurrency(c);
     testManyRegions(c);
+    testWrite(c);
+    testWriteBudget(c);
+    for (uint64_t fault : {16 * KiB, 64 * KiB, 256 * KiB}) testWriteVsMemcpy(c, fault);
+    testWriteConcurrent(c);
     printf("mode %s: %s\n", c.name, g_failed == before ? "ok" : "FAILED");
   }
   if (only.empty() || only == "sigsegv") testSegvChain();
   if (only.empty()) testAutoMode();
+  if (only.empty()) testNoProcSelfMem();
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

@@ -110,11 +110,21 @@ int uffdServiceFd(WpMode wp);
 // Returns 0 or an errno. Runs on the service thread only (it owns the bounce buffer).
 int uffdFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src, uint64_t avail,
              bool wp);
+// Region::write(): UFFDIO_COPY [src, src+len) (src nullptr: zeros) into missing pages of
+// R (dst and len page-aligned; src may be unaligned), waking threads waiting on them.
+// Callable from any thread. A page already present is an error (EEXIST), not skipped.
+int uffdCopyIn(RegionImpl* R, uint8_t* dst, const uint8_t* src, uint64_t len, bool wp);
 int uffdWriteProtect(int uffd, uint8_t* addr, uint64_t len, bool protect);
 int uffdWake(int uffd, uint8_t* addr, uint64_t len);
 int pagemapFd();  // /proc/self/pagemap, opened once; -1 if unavailable
 
 // ---- sigsegv_service.cc ----
+// `len` bytes from `src` go to unit offset `at` (segments do not overlap).
+struct FillSegment {
+  uint64_t at;
+  uint64_t len;
+  const uint8_t* src;
+};
 // Installs the process-wide SIGSEGV handler once. Returns 0 or an errno.
 int sigsegvServiceStart();
 bool procSelfMemWritable();
@@ -122,12 +132,17 @@ bool procSelfMemWritable();
 // there). Returns 0 or an errno.
 int sigsegvFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src,
                 uint64_t avail, bool writable);
+// The same with the unit's bytes given as segments (zeros between and after them).
+int sigsegvFillSegments(RegionImpl* R, uint8_t* dst, uint64_t len, const FillSegment* segs,
+                        int count, bool writable);
 
 // ---- registry.cc ----
 // Lock-free lookup for the fault paths: returns the region containing addr with its slot's
 // use count raised (release with registryRelease), or nullptr.
 RegionImpl* registryAcquire(uintptr_t addr, int* slot);
 void registryRelease(int slot);
+// Whether [lo, hi) overlaps a registered region (no use count taken: an answer only).
+bool registryOverlaps(uintptr_t lo, uintptr_t hi);
 int registryInsert(RegionImpl* R);  // slot or -1 (full)
 void registryRemove(int slot);      // waits until no fault path uses the slot
 

@@ -210,42 +210,57 @@ void markDirtyLocked(RegionImpl* R, uint64_t b) {
   }
 }
 
-int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault) {
-  const uint64_t b = R->blockOfUnit(u);
-  BlockMeta& m = R->blocks[b];
-  if (writeFault) markDirtyLocked(R, b);  // before the fill: the unit is loaded writable
-  const uint64_t unitOff = u * R->unitBytes;
-  const uint64_t blockStart = b * R->blockBytes;
-  const uint64_t offInBlock = unitOff - blockStart;
-  BlockView v;
-  bool pinned = false;
-  const uint8_t* src = nullptr;
-  uint64_t avail = 0;
-  if (unitOff < R->sourceLimit) {
-    if (R->source->pin(b, &v)) {
-      pinned = true;
-      uint64_t size = std::min<uint64_t>(v.size, R->blockBytes);
-      size = std::min(size, R->sourceLimit - blockStart);  // sourceLimit > unitOff >= start
-      if (v.data && size > offInBlock) {
-        src = v.data + offInBlock;
-        avail = std::min(size - offInBlock, R->unitBytes);
-      }
-    } else {
-      R->st.sourceErrors++;
-      recordErrorLocked(R, Status::SourceError, 0, b, "BlockSource::pin failed; zeros served");
+namespace {
+
+// The committed bytes of the units of one block, as a fill must see them: the source's view
+// of the block, cut at sourceLimit. Pins the block on first use and unpins at scope end
+// (R->mu held throughout). A failed pin is recorded and reads as no bytes (zeros served).
+class BlockSourcePin {
+ public:
+  BlockSourcePin(RegionImpl* R, uint64_t b) : R_(R), b_(b) {}
+  ~BlockSourcePin() {
+    if (pinned_) R_->source->unpin();
+  }
+  BlockSourcePin(const BlockSourcePin&) = delete;
+  BlockSourcePin& operator=(const BlockSourcePin&) = delete;
+  // Bytes [0, *avail) of unit u (a unit of this block) come from *src; the rest are zeros.
+  void unitBytes(uint64_t u, const uint8_t** src, uint64_t* avail) {
+    *src = nullptr;
+    *avail = 0;
+    const uint64_t unitOff = u * R_->unitBytes;
+    const uint64_t blockStart = b_ * R_->blockBytes;
+    const uint64_t offInBlock = unitOff - blockStart;
+    if (unitOff >= R_->sourceLimit) return;
+    if (!tried_) {
+      tried_ = true;
+      pinned_ = R_->source->pin(b_, &v_);
+      failed_ = !pinned_;
+    }
+    if (!pinned_) {
+      R_->st.sourceErrors++;
+      recordErrorLocked(R_, Status::SourceError, 0, b_, "BlockSource::pin failed; zeros served");
+      return;
+    }
+    uint64_t size = std::min<uint64_t>(v_.size, R_->blockBytes);
+    size = std::min(size, R_->sourceLimit - blockStart);  // sourceLimit > unitOff >= start
+    if (v_.data && size > offInBlock) {
+      *src = v_.data + offInBlock;
+      *avail = std::min(size - offInBlock, R_->unitBytes);
     }
   }
-  int e;
-  if (R->mode == FaultMode::Uffd)
-    e = uffdFill(R, R->unitAddr(u), R->unitBytes, src, avail,
-                 /*wp=*/R->wp == WpMode::Async || !m.dirty);
-  else
-    e = sigsegvFill(R, R->unitAddr(u), R->unitBytes, src, avail, /*writable=*/m.dirty != 0);
-  if (pinned) R->source->unpin();
-  if (e) {
-    recordErrorLocked(R, Status::SystemError, e, b, "filling a unit");
-    return e;
-  }
+  bool failed() const { return failed_; }
+
+ private:
+  RegionImpl* R_;
+  uint64_t b_;
+  BlockView v_;
+  bool tried_ = false, pinned_ = false, failed_ = false;
+};
+
+// Bookkeeping of a unit that has just been filled (R->mu held).
+void noteLoadedLocked(RegionImpl* R, uint64_t u) {
+  const uint64_t b = R->blockOfUnit(u);
+  BlockMeta& m = R->blocks[b];
   setUnitLoaded(R, u, true);
   m.loadedUnits++;
   m.ref = 1;
@@ -256,10 +271,35 @@ int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault) {
     R->loadedLo = std::min(R->loadedLo, b);
     R->loadedHi = std::max(R->loadedHi, b + 1);
   }
-  R->st.faults++;
-  R->st.bytesLoaded += R->unitBytes;
   R->st.residentBytes += R->unitBytes;
   chargeLocked(R, static_cast<int64_t>(R->unitBytes));
+}
+
+}  // namespace
+
+int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault) {
+  const uint64_t b = R->blockOfUnit(u);
+  BlockMeta& m = R->blocks[b];
+  if (writeFault) markDirtyLocked(R, b);  // before the fill: the unit is loaded writable
+  int e;
+  {
+    BlockSourcePin pin(R, b);
+    const uint8_t* src;
+    uint64_t avail;
+    pin.unitBytes(u, &src, &avail);
+    if (R->mode == FaultMode::Uffd)
+      e = uffdFill(R, R->unitAddr(u), R->unitBytes, src, avail,
+                   /*wp=*/R->wp == WpMode::Async || !m.dirty);
+    else
+      e = sigsegvFill(R, R->unitAddr(u), R->unitBytes, src, avail, /*writable=*/m.dirty != 0);
+  }
+  if (e) {
+    recordErrorLocked(R, Status::SystemError, e, b, "filling a unit");
+    return e;
+  }
+  noteLoadedLocked(R, u);
+  R->st.faults++;
+  R->st.bytesLoaded += R->unitBytes;
   return 0;
 }
 
@@ -607,6 +647,228 @@ Status Region::copyBlock(uint64_t index, uint8_t* dst, Error* err) {
     return Status::SourceError;
   }
   return Status::Ok;
+}
+
+// ---------------------------------------------------------------------------------------
+// write(): stores without faults.
+
+namespace {
+
+// write() from another region's memory copies through a buffer of at most this much.
+constexpr uint64_t kWriteBounceBytes = 1 << 20;
+
+// What a unit populated by write() must hold: the committed bytes [0, avail) from `source`,
+// overwritten by the caller's bytes at unit offsets [w0, w1) (`data` is the one for w0),
+// zeros elsewhere.
+struct UnitImage {
+  const uint8_t* source;
+  uint64_t avail;
+  const uint8_t* data;
+  uint64_t w0, w1;
+};
+
+// Uffd: UFFDIO_COPY takes whole pages, so the unit goes in by runs of pages of one kind:
+// inside the write (straight from the caller's buffer), outside it (straight from the
+// source, or zeros), and the few pages that mix them, composed in `*bounce` (one page,
+// allocated on first use; write() runs on the caller's thread, where malloc is allowed).
+int fillUnitUffd(RegionImpl* R, uint8_t* dst, const UnitImage& im, uint8_t** bounce) {
+  const uint64_t page = R->pageBytes, n = R->unitBytes;
+  enum Kind { Data, Source, Zero, Mixed };
+  auto kindOf = [&](uint64_t ps) {
+    const uint64_t pe = ps + page;
+    if (ps >= im.w0 && pe <= im.w1) return Data;
+    if (pe > im.w0 && ps < im.w1) return Mixed;
+    if (pe <= im.avail) return Source;
+    if (ps >= im.avail) return Zero;
+    return Mixed;  // the source's last bytes end inside this page
+  };
+  // Not write-protected, in every WP mode: the block is dirty (Sync: its loaded pages are
+  // writable), and in Async mode an unprotected page reads as written, which it is.
+  const bool wp = false;
+  for (uint64_t p = 0; p < n;) {
+    const Kind k = kindOf(p);
+    uint64_t q = p + page;
+    const uint8_t* from = nullptr;
+    if (k == Mixed) {
+      if (!*bounce && !(*bounce = static_cast<uint8_t*>(malloc(page)))) return ENOMEM;
+      memset(*bounce, 0, page);
+      if (im.avail > p) memcpy(*bounce, im.source + p, std::min(im.avail, q) - p);
+      const uint64_t a = std::max(p, im.w0), z = std::min(q, im.w1);
+      if (a < z) memcpy(*bounce + (a - p), im.data + (a - im.w0), z - a);
+      from = *bounce;
+    } else {
+      while (q < n && kindOf(q) == k) q += page;
+      from = k == Data ? im.data + (p - im.w0) : k == Source ? im.source + p : nullptr;
+    }
+    if (int e = uffdCopyIn(R, dst + p, from, q - p, wp)) return e;
+    p = q;
+  }
+  return 0;
+}
+
+// Sigsegv: /proc/self/mem takes any byte range, so the unit goes in as (at most) three
+// segments, then opens read-write (its block is dirty).
+int fillUnitSigsegv(RegionImpl* R, uint8_t* dst, const UnitImage& im) {
+  FillSegment segs[3];
+  int n = 0;
+  const uint64_t pre = std::min(im.avail, im.w0);
+  if (pre) segs[n++] = FillSegment{0, pre, im.source};
+  segs[n++] = FillSegment{im.w0, im.w1 - im.w0, im.data};
+  if (im.avail > im.w1) segs[n++] = FillSegment{im.w1, im.avail - im.w1, im.source + im.w1};
+  return sigsegvFillSegments(R, dst, R->unitBytes, segs, n, /*writable=*/true);
+}
+
+int fillUnitForWriteLocked(RegionImpl* R, uint64_t u, const UnitImage& im, uint8_t** bounce) {
+  if (R->mode == FaultMode::Uffd) {
+    int e = fillUnitUffd(R, R->unitAddr(u), im, bounce);
+    // A unit is loaded whole or not at all: drop the pages a failed fill did populate,
+    // or the next fill would find them present.
+    if (e) madvise(R->unitAddr(u), R->unitBytes, MADV_DONTNEED);
+    return e;
+  }
+  int e = fillUnitSigsegv(R, R->unitAddr(u), im);
+  if (e == ENOMEM) {
+    // As in the SIGSEGV handler: most likely vm.max_map_count. Dropping the region's clean
+    // blocks merges their areas back; then try once more.
+    uint64_t n;
+    evictLocked(R, UINT64_MAX, &n);
+    e = fillUnitSigsegv(R, R->unitAddr(u), im);
+  }
+  return e;
+}
+
+// write() with `src` outside every region: reading it under R->mu touches no region.
+Status writeDirect(RegionImpl* R, uint64_t offset, const uint8_t* src, uint64_t len,
+                   Error* err) {
+  const uint64_t end = offset + len;
+  uint8_t* bounce = nullptr;
+  Status result = Status::Ok;
+  // Parts of the write that land in units loaded before it: copied after unlocking (THE
+  // RULE), into a block that is already dirty, so the copy takes no fault. Nothing can
+  // unload them meanwhile: eviction, invalidate() and setSourceLimit() leave dirty blocks
+  // alone. (dropDirty() or discard() racing with this write from another thread could;
+  // the copy then faults and the fault service reloads the unit, as for any store.)
+  struct Run {
+    uint64_t a, z;
+  };
+  constexpr int kMaxRuns = 8;
+  for (uint64_t b = offset / R->blockBytes; b * R->blockBytes < end; b++) {
+    const uint64_t bStart = b * R->blockBytes;
+    const uint64_t wS = std::max(offset, bStart), wE = std::min(end, bStart + R->blockBytes);
+    uint64_t u = wS / R->unitBytes;
+    const uint64_t uEnd = (wE - 1) / R->unitBytes + 1;
+    while (u < uEnd) {
+      if (R->budget) {
+        // As the fault path: make room without the lock (lock order), from a peek.
+        uint64_t need = 0;
+        for (uint64_t v = u; v < uEnd; v++)
+          if (!unitIsLoaded(R, v)) need += R->unitBytes;
+        if (need) budgetMakeRoom(R->budget, need);
+      }
+      Run runs[kMaxRuns];
+      int nRuns = 0;
+      {
+        FutexLock g(R->mu);
+        // Dirty first, as a write fault would: unprotects the loaded units of the block.
+        const bool wasDirty = R->blocks[b].dirty != 0;
+        markDirtyLocked(R, b);
+        BlockSourcePin pin(R, b);
+        for (; u < uEnd; u++) {
+          const uint64_t uStart = u * R->unitBytes;
+          const uint64_t a = std::max(wS, uStart), z = std::min(wE, uStart + R->unitBytes);
+          if (unitIsLoaded(R, u)) {
+            if (nRuns && runs[nRuns - 1].z == a) {
+              runs[nRuns - 1].z = z;
+            } else if (nRuns == kMaxRuns) {
+              break;  // copy these first, then go on with u
+            } else {
+              runs[nRuns++] = Run{a, z};
+            }
+            continue;
+          }
+          UnitImage im{nullptr, 0, src + (a - offset), a - uStart, z - uStart};
+          // A unit the write covers whole needs nothing from the source.
+          if (z - a < R->unitBytes) pin.unitBytes(u, &im.source, &im.avail);
+          if (int e = fillUnitForWriteLocked(R, u, im, &bounce)) {
+            recordErrorLocked(R, Status::SystemError, e, b, "filling a unit for write()");
+            if (err) *err = Error{Status::SystemError, e, b, "filling a unit for write()"};
+            result = Status::SystemError;
+            break;
+          }
+          noteLoadedLocked(R, u);
+          R->st.writeFills++;
+        }
+        if (pin.failed() && result == Status::Ok) {
+          if (err) *err = Error{Status::SourceError, 0, b, "BlockSource::pin failed; zeros served"};
+          result = Status::SourceError;
+        }
+        if (R->mode == FaultMode::Uffd && R->wp == WpMode::Async && !wasDirty) {
+          // The kernel would resolve one write-protect fault per page (~1 µs each); one
+          // ioctl per run is cheaper, for the first write to the block in a transaction
+          // (later ones may find some pages protected still: then the kernel's way is
+          // cheaper than an ioctl per call). Unprotected pages read as written, which they
+          // are about to be. A failure costs only those faults: nothing to report.
+          for (int i = 0; i < nRuns; i++) {
+            const uint64_t lo = runs[i].a & ~(R->pageBytes - 1);
+            const uint64_t hi = (runs[i].z + R->pageBytes - 1) & ~(R->pageBytes - 1);
+            (void)uffdWriteProtect(R->uffd, R->base + lo, hi - lo, false);
+          }
+        }
+      }
+      // (After a failed fill too: these runs lie before the failing unit.)
+      for (int i = 0; i < nRuns; i++)
+        memcpy(R->base + runs[i].a, src + (runs[i].a - offset), runs[i].z - runs[i].a);
+      if (result == Status::SystemError) break;
+    }
+    if (result == Status::SystemError) break;
+  }
+  free(bounce);
+  return result;
+}
+
+}  // namespace
+
+Status Region::write(uint64_t offset, const uint8_t* src, uint64_t len, Error* err) {
+  TXA_REQUIRE_OPEN();
+  RegionImpl* R = impl_;
+  if (len == 0) return Status::Ok;
+  if (!src || offset > R->reserve || len > R->reserve - offset) {
+    setErr(err, Status::InvalidArgument, 0, "write() past the reservation, or src is null");
+    return Status::InvalidArgument;
+  }
+  const uintptr_t s0 = reinterpret_cast<uintptr_t>(src), s1 = s0 + len;
+  if (!registryOverlaps(s0, s1)) return writeDirect(R, offset, src, len, err);
+  const uintptr_t r0 = reinterpret_cast<uintptr_t>(R->base), r1 = r0 + R->reserve;
+  if (s0 < r1 && r0 < s1) {
+    // From this very region: a plain memmove keeps memmove's meaning for overlapping
+    // ranges; the fault service loads and dirties as for any store (its errors are recorded
+    // on the region: takeError()).
+    memmove(R->base + offset, src, len);
+    return Status::Ok;
+  }
+  // From another region: reading it may fault, which must happen with no lock held (THE
+  // RULE), so the bytes go through a bounce buffer, a chunk at a time.
+  const uint64_t chunk = std::min<uint64_t>(len, kWriteBounceBytes);
+  uint8_t* buf = static_cast<uint8_t*>(malloc(chunk));
+  if (!buf) {
+    setErr(err, Status::SystemError, ENOMEM, "allocating the write() bounce buffer");
+    return Status::SystemError;
+  }
+  Status result = Status::Ok;
+  for (uint64_t done = 0; done < len;) {
+    const uint64_t n = std::min(chunk, len - done);
+    memcpy(buf, src + done, n);
+    Error e;
+    Status s = writeDirect(R, offset + done, buf, n, &e);
+    if (s != Status::Ok && result == Status::Ok) {
+      result = s;
+      if (err) *err = e;
+    }
+    if (s == Status::SystemError) break;
+    done += n;
+  }
+  free(buf);
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------

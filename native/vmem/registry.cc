@@ -51,6 +51,17 @@ RegionImpl* registryAcquire(uintptr_t addr, int* slot) {
 
 void registryRelease(int slot) { g_slots[slot].users.fetch_sub(1); }
 
+bool registryOverlaps(uintptr_t lo, uintptr_t hi) {
+  size_t n = g_highWater.load();
+  for (size_t i = 0; i < n; i++) {
+    const Slot& s = g_slots[i];
+    // A freed slot holds [0, 0), which overlaps nothing.
+    if (lo < s.hi.load(std::memory_order_relaxed) && s.lo.load(std::memory_order_relaxed) < hi)
+      return true;
+  }
+  return false;
+}
+
 int registryInsert(RegionImpl* R) {
   std::lock_guard<std::mutex> g(g_insertMu);
   size_t n = g_highWater.load();

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -149,6 +150,9 @@ void openProcSelfMem() {
   std::call_once(once, [] {
     g_memFd = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
     g_memWritable = g_memFd >= 0 && probeProcSelfMem(g_memFd);
+    // For tests: take the mprotect+memcpy fallback as where /proc/self/mem is read-only.
+    const char* off = getenv("TXARRAY_VMEM_NO_PROC_MEM");
+    if (off && *off && strcmp(off, "0") != 0) g_memWritable = false;
   });
 }
 
@@ -177,27 +181,33 @@ int sigsegvServiceStart() {
 
 int sigsegvFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src,
                 uint64_t avail, bool writable) {
+  FillSegment seg{0, avail, src};
+  return sigsegvFillSegments(R, dst, len, &seg, avail ? 1 : 0, writable);
+}
+
+int sigsegvFillSegments(RegionImpl* R, uint8_t* dst, uint64_t len, const FillSegment* segs,
+                        int count, bool writable) {
   const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
   int e = 0;
-  if (avail) {
-    if (g_memWritable) {
-      // The kernel writes into the PROT_NONE unit for us (FOLL_FORCE): no other thread can
-      // see the unit before it is complete.
-      uint64_t done = 0;
-      while (done < avail) {
-        ssize_t n = pwrite(g_memFd, src + done, avail - done,
-                           static_cast<off_t>(reinterpret_cast<uintptr_t>(dst + done)));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          e = n < 0 ? errno : EIO;
-          break;
-        }
-        done += static_cast<uint64_t>(n);
+  if (count > 0 && !g_memWritable && mprotect(dst, len, PROT_READ | PROT_WRITE) != 0) e = errno;
+  for (int i = 0; i < count && !e; i++) {
+    const FillSegment& s = segs[i];
+    if (!g_memWritable) {
+      memcpy(dst + s.at, s.src, s.len);
+      continue;
+    }
+    // The kernel writes into the PROT_NONE unit for us (FOLL_FORCE): no other thread can
+    // see the unit before it is complete.
+    uint64_t done = 0;
+    while (done < s.len) {
+      ssize_t n = pwrite(g_memFd, s.src + done, s.len - done,
+                         static_cast<off_t>(reinterpret_cast<uintptr_t>(dst + s.at + done)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        e = n < 0 ? errno : EIO;
+        break;
       }
-    } else if (mprotect(dst, len, PROT_READ | PROT_WRITE) != 0) {
-      e = errno;
-    } else {
-      memcpy(dst, src, avail);
+      done += static_cast<uint64_t>(n);
     }
   }
   if (!e && mprotect(dst, len, prot) != 0) e = errno;

@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -265,29 +266,33 @@ Service* startService() {
   return S;
 }
 
-int copyRange(int fd, uint64_t page, uint8_t* dst, const uint8_t* src, uint64_t len, bool wp) {
+// UFFDIO_COPY of [src, src+len) to [dst, dst+len) (page-aligned dst and len; src may be
+// unaligned). The fault service copies with DONTWAKE (it wakes the whole window once) and
+// keeps a page found present (EEXIST: never by design, kept for robustness: the page holds
+// what a fault would have loaded). Region::write() wakes as it goes and treats EEXIST as an
+// error: the page would keep bytes other than the caller's.
+int copyRange(int fd, uint64_t page, uint8_t* dst, const uint8_t* src, uint64_t len, bool wp,
+              bool wake = false, bool keepExisting = true) {
   while (len) {
     uffdio_copy c;
     memset(&c, 0, sizeof c);
     c.dst = reinterpret_cast<uint64_t>(dst);
     c.src = reinterpret_cast<uint64_t>(src);
     c.len = len;
-    c.mode = UFFDIO_COPY_MODE_DONTWAKE | (wp ? UFFDIO_COPY_MODE_WP : 0);
+    c.mode = (wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE) | (wp ? UFFDIO_COPY_MODE_WP : 0);
     if (ioctl(fd, UFFDIO_COPY, &c) == 0) return 0;
     const int e = errno;
     const uint64_t copied = c.copy > 0 ? static_cast<uint64_t>(c.copy) : 0;
     dst += copied;
     src += copied;
     len -= copied;
-    if (e == EEXIST) {
-      // The page at dst is already present (never by design: a unit is loaded whole;
-      // kept for robustness). Keep it, go on with the next page.
+    if (e == EEXIST && keepExisting) {
       if (len < page) return 0;
       dst += page;
       src += page;
       len -= page;
     } else if (e != EAGAIN && e != EINTR) {
-      return e;  // ENOENT/ESRCH: the range was unregistered (closing); ENOMEM; ...
+      return e;  // ENOENT/ESRCH: the range was unregistered (closing); ENOMEM; EEXIST; ...
     }
   }
   return 0;
@@ -342,6 +347,18 @@ int uffdFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src, uint
     uint64_t n = std::min(len - done, kZeroBytes);
     if (int e = copyRange(fd, page, dst + done, S->zeros, n, wp)) return e;
     done += n;
+  }
+  return 0;
+}
+
+int uffdCopyIn(RegionImpl* R, uint8_t* dst, const uint8_t* src, uint64_t len, bool wp) {
+  Service* S = g_service.load(std::memory_order_acquire);  // set before any registration
+  if (src) return copyRange(R->uffd, S->pageBytes, dst, src, len, wp, true, false);
+  while (len) {
+    const uint64_t n = std::min(len, kZeroBytes);
+    if (int e = copyRange(R->uffd, S->pageBytes, dst, S->zeros, n, wp, true, false)) return e;
+    dst += n;
+    len -= n;
   }
   return 0;
 }

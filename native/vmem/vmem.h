@@ -28,7 +28,8 @@
 //
 //     NOT_LOADED --read fault: fill from source, map write-protected--> CLEAN
 //     NOT_LOADED --write fault: fill, block becomes DIRTY-------------> DIRTY
-//     CLEAN      --write fault: block becomes DIRTY, unprotect block--> DIRTY
+//     NOT_LOADED --write(): block DIRTY, fill with source+written bytes> DIRTY
+//     CLEAN      --write fault / write(): DIRTY, unprotect block------> DIRTY
 //     CLEAN      --eviction / invalidate / invalidateAll--------------> NOT_LOADED
 //     DIRTY      --markClean (after the engine stored the block)------> CLEAN
 //     DIRTY      --dropDirty (abort) / discard (shrink)---------------> NOT_LOADED
@@ -60,9 +61,10 @@
 //            PROT_NONE pages) and only then opens the unit with mprotect: other threads
 //            never see a half-filled unit. Where /proc/self/mem is not writable, the fill
 //            falls back to mprotect(RW)+memcpy (another thread may then observe a
-//            half-filled unit for the duration of the copy). System calls on untouched
-//            pages fail with EFAULT in this mode (as the kernel never raises signals for
-//            them): the binding must touch pages first.
+//            half-filled unit for the duration of the copy; TXARRAY_VMEM_NO_PROC_MEM=1
+//            forces this fallback, for tests). System calls on untouched pages fail
+//            with EFAULT in this mode (as the kernel never raises signals for them): the
+//            binding must touch pages first.
 //
 // Dirty tracking in Uffd mode (WpMode)
 //   Sync   write-protect faults reach the service thread (UFFDIO_WRITEPROTECT); it marks
@@ -105,7 +107,8 @@
 //   or any lock that a BlockSource's pin() may take. In Uffd mode the touch would wait for
 //   the service thread, which waits for that lock: deadlock. In Sigsegv mode the handler
 //   would try to take it on the same thread. Every Region/Budget method obeys it (they
-//   never touch region memory with a lock held; discard() writes zeros after unlocking).
+//   never touch region memory with a lock held; discard() writes zeros and write() copies
+//   into loaded units after unlocking).
 //   The engine must obey it too: e.g. do not hold the LMDB/engine mutex that pin() takes
 //   while reading a block through blockPtr() — use copyBlock(), which does not fault.
 //
@@ -114,9 +117,9 @@
 //   Never malloc/free, never C++ exceptions, never stdio, never JavaScript.
 //
 //   BlockSource: pin()/unpin() may be called from the service thread, from any faulting
-//   thread (Sigsegv mode), and from the caller of copyBlock(); they are called with the
-//   region's mu held and one pin is outstanding at a time per fault. unpin() is called
-//   only after a pin() that returned true.
+//   thread (Sigsegv mode), and from the caller of copyBlock() or write(); they are called
+//   with the region's mu held and one pin is outstanding at a time per fault. unpin() is
+//   called only after a pin() that returned true.
 //
 //   Region methods are thread-safe (they take Region::mu) unless noted. A region must not
 //   be closed while another thread still touches its memory or calls its methods (the
@@ -219,6 +222,7 @@ struct RegionStats {
   uint64_t scans = 0;          // PAGEMAP_SCAN passes (Async mode)
   uint64_t sourceErrors = 0;   // pin() failures (zeros served)
   uint64_t spurious = 0;       // faults that found the unit already served
+  uint64_t writeFills = 0;     // units populated by write() (no fault; not in `faults`)
 };
 
 class Region {
@@ -263,6 +267,40 @@ class Region {
   // `dst` must not lie inside any region. Returns SourceError if pin() failed (dst then
   // holds zeros for those units).
   Status copyBlock(uint64_t index, uint8_t* dst, Error* err = nullptr);
+
+  // memcpy(base() + offset, src, len), with the dirty tracking of a store, but WITHOUT
+  // taking page faults (a fault is a round trip to the service thread, or a signal): the
+  // engine's way to write into the region. Per block touched, under Region::mu:
+  //   - the block becomes DIRTY first, exactly as a write fault would make it (its loaded
+  //     units are unprotected; writeFaults counts it);
+  //   - a unit that is not loaded is populated at once, writable, with its final bytes:
+  //     straight from `src` where the write covers it whole (the source is not even
+  //     pinned), else the source's bytes (honouring sourceLimit: zeros at and past it, and
+  //     past the source's size) with the written range over them. Uffd: UFFDIO_COPY, never
+  //     write-protected (no bounce but one page per partly written page); Sigsegv: through
+  //     /proc/self/mem, then opened read-write, so no other thread sees a partial unit;
+  //     where /proc/self/mem is not writable, mprotect+memcpy as for a fault. It is charged
+  //     to the budget as a fault's load is (room is made first, without the lock), counted
+  //     in residentBytes and writeFills (not in faults/bytesLoaded). Units of the block the
+  //     write does not reach stay not loaded. No read-ahead: faultBytes does not apply;
+  //   - the parts landing in units that were already loaded are copied AFTER unlocking
+  //     (THE RULE): the block is dirty by then, and dirty blocks are never evicted nor
+  //     invalidated, so the copy does not fault and cannot lose bytes to an eviction. (A
+  //     dropDirty()/discard() racing with the write from another thread is a caller bug;
+  //     the copy then faults and the fault service serves it, as for any store.)
+  // `src` may be anywhere, even inside a region: inside THIS region the call is a plain
+  // memmove (overlap allowed; the fault service loads and dirties, and records its errors
+  // on the region as for any store); inside another region it is read a chunk (1 MiB) at a
+  // time into a bounce buffer with no lock held, then written as above.
+  // Like copyBlock(), it calls pin() with Region::mu held: the caller must not hold a lock
+  // that pin() takes. Thread-safe; concurrent writes (or stores) to the same bytes race as
+  // plain stores would.
+  // Returns InvalidArgument if [offset, offset+len) leaves the reservation or src is null
+  // (nothing written); SourceError if pin() failed (those units got zeros around the
+  // written bytes; the error is also recorded on the region, as by a fault, so that
+  // takeError() sees it); SystemError if a fill failed (recorded too; the write stopped
+  // part way: the bytes before the failing unit are written, the rest are not).
+  Status write(uint64_t offset, const uint8_t* src, uint64_t len, Error* err = nullptr);
 
   // DIRTY -> CLEAN for the given blocks (the engine has stored them): write-protects their
   // loaded pages again. Blocks that are not dirty are left as they are.
