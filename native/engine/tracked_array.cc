@@ -190,7 +190,10 @@ void TrackedArray::resize(uint64_t byteLength) {
     openRegion(reserveFor(byteLength, blockBytes_));
     if (limit != UINT64_MAX) region_->setSourceLimit(limit);
     for (size_t i = 0; i < dirty.size(); ++i) {
-      memcpy(region_->blockPtr(dirty[i]), saved.data() + i * blockBytes_, blockBytes_);
+      vmem::Error err;  // write(): no faults, and the blocks come out dirty as they were
+      if (region_->write(dirty[i] * blockBytes_, saved.data() + i * blockBytes_, blockBytes_, &err) != vmem::Status::Ok) {
+        raiseError(err);
+      }
     }
   }
   if (byteLength < byteLength_) {
