@@ -307,6 +307,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       Napi::Object out = Napi::Object::New(env);
       out.Set("id", double(record.id));
       out.Set("serial", double(record.serial));
+      out.Set("rows", double(record.rows));
+      out.Set("rowBytes", double(record.rowBytes));
       out.Set("body", toBuffer(env, record.body));
       return out;
     });
@@ -367,7 +369,12 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         change.name = r.Get("name").As<Napi::String>();
         change.expectedSerial = toU64(r.Get("expectedSerial"), "expectedSerial");
         change.remove = r.Get("remove").ToBoolean();
-        if (!change.remove) change.body = toBytes(r.Get("body"), "body");
+        if (!change.remove) {
+          change.body = toBytes(r.Get("body"), "body");
+          change.rows = toU64(r.Get("rows"), "rows");
+          change.rowBytes = toU64(r.Get("rowBytes"), "rowBytes");
+          change.appendOnly = r.Get("appendOnly").ToBoolean();
+        }
         Napi::Value array = r.Get("array");
         if (array.IsObject()) change.array = trackedOf(env, array.As<Napi::Object>());
         records.push_back(std::move(change));

@@ -60,6 +60,7 @@ export class BigArray<D extends DType = DType> {
     if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
     s.meta.attrs = structuredClone(attrs)
     s.recordDirty = true
+    s.appendOnly = false
   }
 
   /**
@@ -199,7 +200,10 @@ export class BigArray<D extends DType = DType> {
     if (src.length === 0) return
     const rows = src.length / rowSize
     const start = s.meta.shape[0]
+    // Only appends so far: a concurrent commit to this array is rebased onto at commit.
+    const appendOnly = !s.recordDirty || s.appendOnly
     this.resize([start + rows, ...s.meta.shape.slice(1)])
+    s.appendOnly = appendOnly
     const ib = itemBytes(s.meta.dtype)
     s.native.scatter(start * rowSize * ib, [src.length], [ib], ib, src)
   }
@@ -219,5 +223,6 @@ export class BigArray<D extends DType = DType> {
     s.native.resize(sizeOf(next) * itemBytes(s.meta.dtype))
     s.meta.shape = next
     s.recordDirty = true
+    s.appendOnly = false  // an absolute length: not rebased (append() sets it back)
   }
 }

@@ -8,6 +8,9 @@ import { errorClassesByCode } from './errors'
 export interface NativeRecord {
   id: number
   serial: number
+  /** Length of axis 0 (authoritative: the body's shape[0] may be stale after a rebase). */
+  rows: number
+  rowBytes: number
   body: Uint8Array
 }
 
@@ -26,6 +29,10 @@ export interface NativeRecordChange {
   expectedSerial: number
   remove: boolean
   body?: Uint8Array
+  rows?: number
+  rowBytes?: number
+  /** The transaction only appended to this array: rebase instead of conflicting. */
+  appendOnly?: boolean
   array?: NativeArray
 }
 

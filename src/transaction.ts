@@ -3,7 +3,7 @@
  * created, changed or deleted, and how commit, abort and refresh move it to the next
  * snapshot. Block data is tracked natively; this file keeps the records.
  */
-import type { NativeArray, NativeOutcome, NativeRecordChange, NativeSession } from './binding'
+import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSession } from './binding'
 import { itemBytes } from './dtype'
 import { type ArrayMeta, decodeMeta, encodeMeta } from './metadata'
 
@@ -13,6 +13,8 @@ export class ArrayState {
   status: 'live' | 'deleted' | 'gone' = 'live'
   /** The record changed in this transaction (shape or attrs, or a new array). */
   recordDirty: boolean
+  /** The only change so far is append(): a concurrent commit to the array is rebased onto. */
+  appendOnly = false
 
   constructor(
     readonly name: string,
@@ -31,6 +33,18 @@ export class ArrayState {
 
 export function byteLengthOf(meta: ArrayMeta): number {
   return meta.shape.reduce((a, b) => a * b, 1) * itemBytes(meta.dtype)
+}
+
+/** Bytes per row of axis 0. */
+export function rowBytesOf(meta: ArrayMeta): number {
+  return meta.shape.slice(1).reduce((a, b) => a * b, 1) * itemBytes(meta.dtype)
+}
+
+/** The record's metadata, with axis 0's length from the header (see keys.h). */
+function metaOf(name: string, record: NativeRecord): ArrayMeta {
+  const meta = decodeMeta(name, record.body)
+  meta.shape[0] = record.rows
+  return meta
 }
 
 /**
@@ -64,7 +78,7 @@ export class Transaction {
     if (this.#removed.some((s) => s.name === name)) return null
     const record = this.#session.getRecord(name)
     if (!record) return null
-    const meta = decodeMeta(name, record.body)
+    const meta = metaOf(name, record)
     const native = this.#session.track(record.id, meta.blockBytes, byteLengthOf(meta))
     const state = new ArrayState(name, record.serial, meta, cloneMeta(meta), native)
     this.#states.set(name, state)
@@ -115,7 +129,10 @@ export class Transaction {
     }))
     const written = [...this.#states.values()].filter((s) => s.recordDirty)
     for (const s of written) {
-      changes.push({ name: s.name, expectedSerial: s.serial, remove: false, body: encodeMeta(s.meta), array: s.native })
+      changes.push({
+        name: s.name, expectedSerial: s.serial, remove: false, body: encodeMeta(s.meta),
+        rows: s.meta.shape[0], rowBytes: rowBytesOf(s.meta), appendOnly: s.appendOnly, array: s.native,
+      })
     }
     const outcome = this.#session.commit(changes, meta, sync)
     for (const s of this.#removed) release(s)
@@ -124,6 +141,7 @@ export class Transaction {
       s.serial = outcome.serial
       s.committed = cloneMeta(s.meta)
       s.recordDirty = false
+      s.appendOnly = false
     }
     this.#follow(outcome)
   }
@@ -139,6 +157,7 @@ export class Transaction {
         s.meta = cloneMeta(s.committed)
         s.recordDirty = false
       }
+      s.appendOnly = false
     }
     for (const s of this.#removed) {
       s.status = 'live'
@@ -159,7 +178,7 @@ export class Transaction {
         this.#states.delete(name)
         continue
       }
-      s.meta = decodeMeta(name, record.body)
+      s.meta = metaOf(name, record)
       s.committed = cloneMeta(s.meta)
       s.serial = record.serial
       s.native.adoptCommittedLength(byteLengthOf(s.meta))

@@ -2,7 +2,7 @@
 // loser's commit throws ConflictError and changes nothing; transact() retries.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ConflictError, type Store, open } from '../src/index'
+import { ConflictError, type Store, open, slice } from '../src/index'
 import { throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
 
@@ -120,17 +120,99 @@ test('writing blocks far from where another handle appended does not conflict', 
   closeAll(s1, s2)
 })
 
-test('concurrent appends to the same array conflict', () => {
+// Rows of 64 float64 are 512 bytes: 8 rows a 4096-byte block.
+const row = (v: number, n = 1) => new Float64Array(64 * n).fill(v)
+
+test('concurrent appends to the same array do not conflict: the later commit is rebased onto the newer end', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').append(new Float64Array(64).fill(1))
-  s2.array<'float64'>('a').append(new Float64Array(128).fill(2))
+  s1.array<'float64'>('a').append(row(1))
+  s2.array<'float64'>('a').append(row(2, 2))
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
-  assert.equal(committed(dir).shape, [65, 64])
+  s2.commit() // rebased: its rows go after s1's
+  const c = committed(dir)
+  assert.equal(c.shape, [67, 64])
+  assert.equal(c.data.slice(64 * 64), [...row(1), ...row(2, 2)])
+  assert.equal(c.data.slice(0, 64 * 64), Array.from({ length: 4096 }, (_, k) => k), 'old rows untouched')
+  assert.equal(s2.array('a').shape, [67, 64], 'the rebased handle sees the new length')
+  assert.equal([...s2.array<'float64'>('a').read([slice(64, 67), 0]).data], [1, 2, 2])
+  assert.equal(s2.stats().conflicts, 0)
   closeAll(s1, s2)
 })
 
-test('concurrent resizes of the same array conflict, and so do resize vs append', () => {
+test('a rebased append lands in the middle of a block, keeping the rows committed before it', () => {
+  const { dir, s1, s2 } = setup()
+  // Both start at 65 rows: the end is inside block 8.
+  s1.array<'float64'>('a').append(row(5))
+  s1.commit()
+  s2.refresh()
+  s1.array<'float64'>('a').append(row(6, 3)) // rows 65..67
+  s2.array<'float64'>('a').append(row(7, 2)) // rows 65..66 in s2's snapshot
+  s1.commit()
+  s2.commit()
+  const c = committed(dir)
+  assert.equal(c.shape, [70, 64])
+  assert.equal(c.data.slice(64 * 64), [...row(5), ...row(6, 3), ...row(7, 2)])
+  closeAll(s1, s2)
+})
+
+test('a rebase keeps attributes another commit set, and appends after a concurrent shrink', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array('a').setAttrs({ v: 9 })
+  s2.array<'float64'>('a').append(row(3))
+  s1.commit()
+  s2.commit()
+  assert.equal(committed(dir).attrs, { v: 9 })
+  assert.equal(committed(dir).shape, [65, 64])
+  s1.refresh()
+  s1.array('a').resize([5, 64])
+  s2.array<'float64'>('a').append(row(4))
+  s1.commit()
+  s2.commit()
+  const c = committed(dir)
+  assert.equal(c.shape, [6, 64])
+  assert.equal(c.data.slice(5 * 64), [...row(4)], 'appended after the new end')
+  closeAll(s1, s2)
+})
+
+test('an append is not rebased when the transaction also changed rows below the old end', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').append(row(1))
+  const a2 = s2.array<'float64'>('a')
+  a2.write([63, 0], -1) // the last committed row: same block as the append
+  a2.append(row(2))
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  s2.abort()
+  // written through a view below the end: also not an append-only change
+  s1.array<'float64'>('a').append(row(1))
+  s2.array<'float64'>('a').view(10, 11)[0] = -1
+  s2.array<'float64'>('a').append(row(2))
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  assert.equal(committed(dir).shape, [66, 64])
+  closeAll(s1, s2)
+})
+
+test('an append is not rebased onto a deleted array, nor with a resize or attrs in the same transaction', () => {
+  const { s1, s2 } = setup()
+  s1.delete('a')
+  s2.array<'float64'>('a').append(row(1))
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  s2.abort()
+  s1.create('a', { dtype: 'float64', shape: [0, 64], blockBytes: 4096 })
+  s1.commit()
+  s2.refresh()
+  s1.array<'float64'>('a').append(row(1))
+  const a2 = s2.array<'float64'>('a')
+  a2.append(row(2))
+  a2.setAttrs({ mine: true })
+  s1.commit()
+  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  closeAll(s1, s2)
+})
+
+test('concurrent resizes of the same array conflict, and so does a resize against an append', () => {
   const { dir, s1, s2 } = setup()
   s1.array('a').resize([10, 64])
   s2.array('a').resize([100, 64])
@@ -138,11 +220,12 @@ test('concurrent resizes of the same array conflict, and so do resize vs append'
   throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
   s2.abort()
   assert.equal(s2.array('a').shape, [10, 64])
-  s2.array<'float64'>('a').append(new Float64Array(64))
-  s1.array('a').resize([5, 64])
+  // resize() sets an absolute length: it is not rebased onto someone else's append
+  s1.array<'float64'>('a').append(row(1))
+  s2.array('a').resize([20, 64])
   s1.commit()
   throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
-  assert.equal(committed(dir).shape, [5, 64])
+  assert.equal(committed(dir).shape, [11, 64])
   closeAll(s1, s2)
 })
 

@@ -78,12 +78,15 @@ test('mdb_dump shows the documented key layout and little-endian block bytes', (
   store.close()
   const arrays = dump(dir, 'arrays')
   assert.equal(arrays.map(([k]) => k), [hex('a'), hex('b')])
-  // arrays value: u64le id, u64le serial, msgpack body
+  // arrays value: u64le id, serial, rows, rowBytes, then the msgpack body
   const idOf = (v: string) => Number(Buffer.from(v, 'hex').readBigUInt64LE(0))
+  const headerA = Buffer.from(arrays[0][1], 'hex')
+  assert.is(headerA.readBigUInt64LE(16), 3n, 'rows')
+  assert.is(headerA.readBigUInt64LE(24), 4n, 'rowBytes of int32 [3]')
   const idA = idOf(arrays[0][1])
   const idB = idOf(arrays[1][1])
   assert.ok(idA > 0 && idB > 0 && idA !== idB)
-  const body = unpack(Buffer.from(arrays[0][1], 'hex').subarray(16))
+  const body = unpack(Buffer.from(arrays[0][1], 'hex').subarray(32))
   assert.is(body.dtype, 'int32')
   assert.equal(body.shape, [3])
   assert.is(body.blockBytes, 4096)

@@ -40,11 +40,28 @@ struct BlockKey {
   }
 };
 
-// arrays value: u64le id, u64le serial of the commit that last changed the record, then
-// the msgpack body written by the TypeScript layer (dtype, shape, blockBytes, attrs...).
-// The engine reads only the two integers: the id to address blocks, the serial to detect
-// concurrent changes of the same record.
-inline constexpr size_t kRecordHeader = 16;
+// arrays value: a 32-byte header, then the msgpack body written by the TypeScript layer
+// (dtype, shape, blockBytes, attrs...). Header, all u64le:
+//   id        addresses the array's blocks
+//   serial    the commit that last changed the record: concurrent changes are detected
+//   rows      length of axis 0; overrides shape[0] of the body
+//   rowBytes  bytes per row (the product of the other axes times the item size)
+// The engine reads only the header: it checks versions, and rebases an append onto the
+// newest length without decoding msgpack (the body of the newest record is kept as is).
+inline constexpr size_t kRecordHeader = 32;
+
+struct RecordHeader {
+  uint64_t id = 0, serial = 0, rows = 0, rowBytes = 0;
+  void write(uint8_t* p) const {
+    putU64le(p, id);
+    putU64le(p + 8, serial);
+    putU64le(p + 16, rows);
+    putU64le(p + 24, rowBytes);
+  }
+  static RecordHeader read(const uint8_t* p) {
+    return RecordHeader{getU64le(p), getU64le(p + 8), getU64le(p + 16), getU64le(p + 24)};
+  }
+};
 
 // log: u64be serial -> sequence of entries
 //   u64le arrayId, u32le flags, u32le rangeCount, rangeCount x (u64le first, u64le last)

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -75,9 +76,11 @@ bool Session::getRecord(const std::string& name, Record* out) {
   std::string raw;
   if (!snapshot_->get(env_->arraysDb(), name, &raw)) return false;
   if (raw.size() < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
-  const uint8_t* p = reinterpret_cast<const uint8_t*>(raw.data());
-  out->id = keys::getU64le(p);
-  out->serial = keys::getU64le(p + 8);
+  auto header = keys::RecordHeader::read(reinterpret_cast<const uint8_t*>(raw.data()));
+  out->id = header.id;
+  out->serial = header.serial;
+  out->rows = header.rows;
+  out->rowBytes = header.rowBytes;
   out->body = raw.substr(keys::kRecordHeader);
   return true;
 }
@@ -107,14 +110,21 @@ void Session::liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out) {
 }
 
 void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
-                       const std::vector<MetaPut>& meta, uint64_t serial, Outcome* outcome) {
+                       const std::vector<MetaPut>& meta, uint64_t serial, const std::set<uint64_t>& rebase,
+                       std::map<uint64_t, uint64_t>* rebasedLengths, Outcome* outcome) {
   ChangeSet logEntry;
-  std::set<const TrackedArray*> removed;
+  std::set<const TrackedArray*> removed;  // and rebased: their blocks are written already
   uint64_t nextId = 0;
   outcome->assignedIds.assign(records.size(), 0);
 
   for (size_t i = 0; i < records.size(); ++i) {
     const RecordChange& change = records[i];
+    if (change.array && change.array->id() && rebase.count(change.array->id())) {
+      outcome->assignedIds[i] = change.array->id();
+      (*rebasedLengths)[change.array->id()] = rebaseAppend(txn, change, serial, &logEntry);
+      removed.insert(change.array.get());
+      continue;
+    }
     uint64_t current = currentRecordSerial(txn, env_->arraysDb(), change.name);
     if (current != change.expectedSerial) {
       throw Error(ErrorCode::kConflict, "array '" + change.name + "' was " +
@@ -140,8 +150,7 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     }
     outcome->assignedIds[i] = id;
     std::string value(keys::kRecordHeader, '\0');
-    keys::putU64le(reinterpret_cast<uint8_t*>(&value[0]), id);
-    keys::putU64le(reinterpret_cast<uint8_t*>(&value[8]), serial);
+    keys::RecordHeader{id, serial, change.rows, change.rowBytes}.write(reinterpret_cast<uint8_t*>(&value[0]));
     value += change.body;
     MDB_val v{value.size(), &value[0]};
     int rc = mdb_put(txn, env_->arraysDb(), &k, &v, 0);
@@ -184,20 +193,89 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
   pruneLog(txn, env_->logDb(), serial);
 }
 
+uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log) {
+  TrackedArray& array = *change.array;
+  const uint64_t id = array.id();
+  MDB_val k{change.name.size(), const_cast<char*>(change.name.data())}, v;
+  int rc = mdb_get(txn, env_->arraysDb(), &k, &v);
+  if (rc == MDB_NOTFOUND) throw Error(ErrorCode::kConflict, "array '" + change.name + "' was deleted by another commit");
+  if (rc) throwLmdb(rc, "mdb_get(arrays)");
+  if (v.mv_size < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + change.name + "' is damaged");
+  keys::RecordHeader latest = keys::RecordHeader::read(static_cast<uint8_t*>(v.mv_data));
+  if (latest.id != id || latest.rowBytes != change.rowBytes) {
+    throw Error(ErrorCode::kConflict, "array '" + change.name + "' was replaced by another commit");
+  }
+  // Keep the newest body (attributes another commit set survive); only the length moves.
+  std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
+
+  // Our rows [from, from + n) of the region go to [start, start + n) of the newest array,
+  // block by block; the first block keeps the newest committed bytes before `start`.
+  const uint64_t from = array.committedLength();
+  const uint64_t n = array.byteLength() - from;
+  const uint64_t start = latest.rows * latest.rowBytes;
+  const uint64_t blockBytes = array.blockBytes();
+  std::vector<uint8_t> block(blockBytes);
+  for (uint64_t at = start; at < start + n;) {
+    uint64_t index = at / blockBytes, within = at % blockBytes;
+    uint64_t take = std::min(blockBytes - within, start + n - at);
+    std::fill(block.begin(), block.end(), 0);
+    keys::BlockKey key(id, index);
+    MDB_val bk{sizeof key.bytes, key.bytes}, bv;
+    if (within) {
+      rc = mdb_get(txn, env_->blocksDb(), &bk, &bv);
+      if (rc && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_get(block)");
+      if (rc == 0) memcpy(block.data(), bv.mv_data, std::min<uint64_t>(bv.mv_size, within));
+    }
+    array.copyUncommitted(from + (at - start), take, block.data() + within);
+    size_t size = size_t(within + take);
+    while (size > 0 && block[size - 1] == 0) --size;
+    if (size == 0) {
+      rc = mdb_del(txn, env_->blocksDb(), &bk, nullptr);
+      if (rc == MDB_NOTFOUND) rc = 0;
+    } else {
+      bv = MDB_val{size, block.data()};
+      rc = mdb_put(txn, env_->blocksDb(), &bk, &bv, 0);
+      ++stats_->blocksWritten;
+      stats_->bytesWritten += size;
+    }
+    if (rc) throwLmdb(rc, "store block");
+    log->addBlocks(id, index, index);
+    at += take;
+  }
+  keys::RecordHeader{id, serial, latest.rows + n / latest.rowBytes, latest.rowBytes}
+      .write(reinterpret_cast<uint8_t*>(&value[0]));
+  MDB_val rv{value.size(), &value[0]};
+  rc = mdb_put(txn, env_->arraysDb(), &k, &rv, 0);
+  if (rc) throwLmdb(rc, "mdb_put(arrays)");
+  log->addRecord(id);
+  return start + n;
+}
+
 Session::Outcome Session::commit(const std::vector<RecordChange>& records,
                                  const std::vector<MetaPut>& meta, bool sync) {
   std::vector<std::shared_ptr<TrackedArray>> live;
   liveArrays(&live);
+  // Arrays this transaction only appended to: nothing another commit did to them
+  // conflicts (short of deleting them); they are left out of the conflict check.
+  std::set<uint64_t> appendOnly;
+  for (const auto& change : records) {
+    if (change.appendOnly && !change.remove && change.array && change.array->id() &&
+        change.array->appendOnly()) {
+      appendOnly.insert(change.array->id());
+    }
+  }
   ChangeSet mine;
   for (const auto& change : records) {
-    if (change.array && change.array->id()) {
+    if (change.array && change.array->id() && !appendOnly.count(change.array->id())) {
       mine.addRecord(change.array->id());
       if (change.remove) mine.addBlocks(change.array->id(), 0, keys::kToEnd);
     }
   }
   for (const auto& array : live) {
-    if (array->id() && array->hasChanges()) array->describeChanges(&mine);
+    if (array->id() && !appendOnly.count(array->id()) && array->hasChanges()) array->describeChanges(&mine);
   }
+  std::set<uint64_t> rebase;                    // append-only arrays others changed meanwhile
+  std::map<uint64_t, uint64_t> rebasedLengths;  // their new byte lengths
 
   Outcome outcome;
   const uint64_t before = snapshot_->serial();
@@ -217,8 +295,13 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
         }
         if (outcome.othersChanged.conflictsWith(mine, &why)) throw Error(ErrorCode::kConflict, why);
       }
+      rebase.clear();
+      rebasedLengths.clear();
+      for (uint64_t id : appendOnly) {
+        if (outcome.othersChanged.byArray().count(id)) rebase.insert(id);
+      }
       outcome.serial = latest + 1;
-      writeAll(txn.get(), records, meta, outcome.serial, &outcome);
+      writeAll(txn.get(), records, meta, outcome.serial, rebase, &rebasedLengths, &outcome);
       // LMDB 0.9 has no per-transaction NOSYNC; toggling the environment flag is safe
       // because every commit of this process holds writeLock.
       int rc = mdb_env_set_flags(env_->raw(), MDB_NOSYNC, sync ? 0 : 1);

@@ -8,7 +8,9 @@
 // After commit() or abort() the session moves to the newest snapshot.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,12 @@ struct RecordChange {
   uint64_t expectedSerial = 0;          // the record's serial in our snapshot; 0 = absent
   bool remove = false;                  // delete the record (and the array's blocks)
   std::string body;                     // msgpack body for a put
+  uint64_t rows = 0;                    // length of axis 0 after this transaction
+  uint64_t rowBytes = 0;                // bytes per row
+  // The transaction's only change to this array is appending rows (TypeScript's view;
+  // the engine checks the data side). Then another commit's change to the same array
+  // does not conflict: the rows are re-laid at the newest end ("rebased").
+  bool appendOnly = false;
   std::shared_ptr<TrackedArray> array;  // the array the record describes (id 0 = new)
 };
 
@@ -39,6 +47,8 @@ struct MetaPut {
 struct Record {
   uint64_t id = 0;
   uint64_t serial = 0;
+  uint64_t rows = 0;
+  uint64_t rowBytes = 0;
   std::string body;
 };
 
@@ -83,8 +93,12 @@ class Session {
   void flush() { env_->flush(); }
 
  private:
+  // Writes everything; arrays whose ids are in `rebase` get their appended rows re-laid
+  // at the newest end (rebaseAppend), their new lengths in `rebasedLengths`.
   void writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
-                const std::vector<MetaPut>& meta, uint64_t serial, Outcome* outcome);
+                const std::vector<MetaPut>& meta, uint64_t serial, const std::set<uint64_t>& rebase,
+                std::map<uint64_t, uint64_t>* rebasedLengths, Outcome* outcome);
+  uint64_t rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log);
   void liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out);
   // Moves to a new snapshot: the JS-thread pointer and the fault path's holder together.
   void adopt(std::shared_ptr<Snapshot> snapshot);

@@ -282,6 +282,52 @@ void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown
   if (!blocks.empty()) region_->invalidate(blocks.data(), blocks.size());
 }
 
+bool TrackedArray::appendOnly() {
+  if (!region_ || id() == 0 || staleFrom_ != kNone || byteLength_ <= committedLength_) return false;
+  const uint64_t boundary = committedLength_ / blockBytes_;
+  std::vector<uint64_t> dirty = region_->dirtyBlocks();
+  if (!dirty.empty() && dirty.front() < boundary) return false;
+  const uint64_t within = committedLength_ % blockBytes_;
+  if (within == 0 || !region_->isDirty(boundary)) return true;
+  // The boundary block is dirty: an append dirties it, so does a write below the old end.
+  scratch_.resize(blockBytes_);
+  vmem::Error err;
+  if (region_->copyBlock(boundary, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+  std::shared_ptr<Snapshot> snap = holder_->get();
+  std::shared_lock<std::shared_mutex> mapGuard(snap->env().mapLock);
+  BlockView committed = committedBlock(*snap, boundary);
+  uint64_t have = std::min<uint64_t>(committed.size, within);
+  if (have && memcmp(scratch_.data(), committed.data, have) != 0) return false;
+  for (uint64_t i = have; i < within; ++i) {
+    if (scratch_[i] != 0) return false;
+  }
+  return true;
+}
+
+void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst) {
+  checkOpen();
+  scratch_.resize(blockBytes_);
+  while (bytes > 0) {
+    uint64_t index = offset / blockBytes_, within = offset % blockBytes_;
+    uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
+    vmem::Error err;
+    if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+    memcpy(dst, scratch_.data() + within, n);
+    offset += n;
+    dst += n;
+    bytes -= n;
+  }
+}
+
+void TrackedArray::afterRebase(uint64_t byteLength) {
+  if (!region_) return;
+  region_->dropDirty();
+  region_->invalidateAll();
+  if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
+  staleFrom_ = kNone;
+  committedLength_ = byteLength_ = byteLength;
+}
+
 void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown) {
   if (!region_) return;
   if (assignedId) source_.setArrayId(assignedId);

@@ -42,7 +42,11 @@ class TrackedArray {
   uint64_t id() const { return source_.arrayId(); }
   uint32_t blockBytes() const { return blockBytes_; }
   uint64_t byteLength() const { return byteLength_; }
+  uint64_t committedLength() const { return committedLength_; }
   bool hasChanges();
+  // True if this transaction only appended: it grew, shrank nothing, and changed no byte
+  // below the committed length (checked against the snapshot for the boundary block).
+  bool appendOnly();
   bool closed() const { return !region_; }
 
   // The region, for views: byte o of the array is at base() + o, up to reservedBytes().
@@ -73,6 +77,12 @@ class TrackedArray {
   // After a successful commit, once the session has moved to the new snapshot: dirty
   // blocks become clean, and blocks other commits changed are dropped from the region.
   void afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown);
+  // Copies uncommitted bytes [offset, offset + bytes) out of the region without faulting
+  // (Region::copyBlock), for a rebase inside the write transaction.
+  void copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst);
+  // After a commit that re-laid this transaction's appended rows at the newest end: the
+  // region's copy is at the old place, so drop it all; the new length is committed.
+  void afterRebase(uint64_t byteLength);
   // Abort, part 1 (before the snapshot moves): drop dirty pages.
   void discardChanges();
   // Abort/refresh, part 2 (after): forget the shrink limit, drop what others changed.
