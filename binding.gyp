@@ -8,6 +8,7 @@
       "sources": [
         "native/binding.cc",
         "native/engine/change_log.cc",
+        "native/engine/commit_signal.cc",
         "native/engine/env.cc",
         "native/engine/error.cc",
         "native/engine/session.cc",

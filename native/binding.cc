@@ -270,6 +270,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::Commit>("commit"),
       InstanceMethod<&SessionWrap::Refresh>("refresh"),
       InstanceMethod<&SessionWrap::Flush>("flush"),
+      InstanceMethod<&SessionWrap::WaitForCommit>("waitForCommit"),
+      InstanceMethod<&SessionWrap::NextCommit>("nextCommit"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
       InstanceMethod<&SessionWrap::Close>("close"),
       InstanceAccessor<&SessionWrap::Serial>("serial"),
@@ -402,6 +404,20 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
+  // waitForCommit(timeoutMs): blocks this thread until a commit newer than the snapshot
+  // exists (true) or the timeout passes (false). timeoutMs < 0 waits forever.
+  Napi::Value WaitForCommit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::Session& s = session(env);
+      int64_t timeout = toI64(info[0], "timeoutMs");
+      return Napi::Boolean::New(env, s.env()->waitForCommitAfter(s.snapshot().serial(), timeout));
+    });
+  }
+
+  // nextCommit(timeoutMs) -> Promise<boolean>: the same wait on a libuv pool thread.
+  Napi::Value NextCommit(const Napi::CallbackInfo& info);
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const txa::SessionStats& st = session(env).stats();
@@ -497,6 +513,43 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
 // ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
 namespace {
+// Waits for a commit off the JavaScript thread. Holds the environment, not the session:
+// the store may be closed while it waits.
+class CommitWaiter : public Napi::AsyncWorker {
+ public:
+  CommitWaiter(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Napi::Boolean::New(Env(), committed_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<txa::Env> store_;
+  uint64_t serial_;
+  int64_t timeoutMs_;
+  bool committed_ = false;
+};
+
+Napi::Value SessionWrap::NextCommit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return translated(env, [&]() -> Napi::Value {
+    txa::Session& s = session(env);
+    auto* worker = new CommitWaiter(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();  // deletes itself when done
+    return promise;
+  });
+}
+
 Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return translated(env, [&]() -> Napi::Value {

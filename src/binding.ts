@@ -92,6 +92,8 @@ export interface NativeSession {
   commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], sync: boolean): NativeOutcome
   refresh(): NativeOutcome
   flush(): void
+  waitForCommit(timeoutMs: number): boolean
+  nextCommit(timeoutMs: number): Promise<boolean>
   stats(): NativeStats
   close(): void
 }

@@ -58,6 +58,13 @@ function checkName(name: unknown): string {
   return name
 }
 
+// Milliseconds for the native wait: -1 is "forever".
+function checkTimeout(ms: number): number {
+  if (ms === Infinity) return -1
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new ArgumentError('timeoutMs must be a non-negative number or Infinity')
+  return Math.ceil(ms)
+}
+
 // A short blocking pause between conflict retries, so contending writers spread out.
 const pauseCell = new Int32Array(new SharedArrayBuffer(4))
 function pause(ms: number): void {
@@ -218,6 +225,27 @@ export class Store {
     } finally {
       this.#inTransact = false
     }
+  }
+
+  /**
+   * Blocks this thread until some handle, in any process, has committed since this
+   * handle's snapshot (true), or `timeoutMs` passes (false). Then refresh() to see it.
+   * For a worker thread or a script; on a main thread that serves other work, use
+   * nextCommit(). Default: wait forever.
+   */
+  waitForCommit(timeoutMs = Infinity): boolean {
+    return this.#native().waitForCommit(checkTimeout(timeoutMs))
+  }
+
+  /**
+   * Resolves true once some handle, in any process, has committed since this handle's
+   * snapshot, or false after `timeoutMs`. The wait runs on a libuv pool thread (it holds
+   * one while waiting: keep the number of concurrent waits below UV_THREADPOOL_SIZE).
+   *
+   *     while (await store.nextCommit()) { store.refresh(); ...read the new rows... }
+   */
+  nextCommit(timeoutMs = Infinity): Promise<boolean> {
+    return this.#native().nextCommit(checkTimeout(timeoutMs))
   }
 
   /** Forces commits made with sync: false to disk. */

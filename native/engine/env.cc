@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <climits>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <map>
 
 #include "error.h"
+#include "change_log.h"
 #include "keys.h"
 
 namespace txa {
@@ -66,6 +68,7 @@ std::shared_ptr<Env> Env::acquire(const std::string& path, const EnvOptions& opt
 
 void Env::open(const std::string& path, const EnvOptions& options) {
   path_ = path;
+  signal_ = std::make_unique<CommitSignal>(path);
   int rc = mdb_env_create(&env_);
   if (rc) throwLmdb(rc, "mdb_env_create");
   auto fail = [&](int code, const char* what) {
@@ -132,6 +135,34 @@ void Env::clearStaleReaders() {
   // Best effort: on failure the slots stay, which is what happened before.
   int dead = 0;
   mdb_reader_check(env_, &dead);
+}
+
+uint64_t Env::currentSerial() {
+  MDB_txn* txn = begin(MDB_RDONLY);
+  uint64_t serial = 0;
+  try {
+    std::shared_lock<std::shared_mutex> mapGuard(mapLock);
+    serial = latestSerial(txn, log_);
+  } catch (...) {
+    mdb_txn_abort(txn);
+    throw;
+  }
+  mdb_txn_abort(txn);
+  return serial;
+}
+
+bool Env::waitForCommitAfter(uint64_t serial, int64_t timeoutMs) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = timeoutMs < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeoutMs);
+  for (;;) {
+    uint32_t seen = signal_->sample();  // sample first: a commit after this wakes us
+    if (currentSerial() > serial) return true;
+    auto now = Clock::now();
+    if (now >= deadline) return false;
+    // Re-check LMDB at least every second, in case a committer died before ringing.
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+    signal_->wait(seen, std::max<int64_t>(1, std::min<int64_t>(ms, 1000)));
+  }
 }
 
 void Env::flush() {

@@ -24,6 +24,8 @@
 #include <shared_mutex>
 #include <string>
 
+#include "commit_signal.h"
+
 namespace txa {
 
 struct EnvOptions {
@@ -56,6 +58,14 @@ class Env {
   // Durably flushes commits made with sync=false.
   void flush();
 
+  // The newest commit serial, from a fresh read transaction.
+  uint64_t currentSerial();
+  // After a commit of this process: wakes waiters in every process.
+  void signalCommit() { signal_->ring(); }
+  // Blocks until a commit newer than `serial` exists (true) or `timeoutMs` passes
+  // (false; negative waits forever). Callable from any thread.
+  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs);
+
   // Frees the reader-table slots of processes that died with a snapshot open (kill -9,
   // crash). LMDB only clears them when asked: a dead reader otherwise pins its old
   // snapshot forever, so freed pages are never reused (the file grows on every commit)
@@ -70,6 +80,7 @@ class Env {
   void open(const std::string& path, const EnvOptions& options);
   void adoptMapSize();
 
+  std::unique_ptr<CommitSignal> signal_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, arrays_ = 0, blocks_ = 0, log_ = 0;
   std::string path_;

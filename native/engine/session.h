@@ -91,6 +91,7 @@ class Session {
   Outcome refresh();
 
   void flush() { env_->flush(); }
+  std::shared_ptr<Env> env() const { return env_; }
 
  private:
   // Writes everything; arrays whose ids are in `rebase` get their appended rows re-laid
