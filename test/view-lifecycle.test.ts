@@ -3,6 +3,8 @@
 // covers any array in order; a view too large for one TypedArray throws TooLargeError;
 // growing past the array's address-space reservation moves it (old views detached, the
 // transaction's data kept).
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ArgumentError, ClosedError, MAX_VIEW_BYTES, NotFoundError, TooLargeError, open, slice } from '../src/index'
@@ -56,6 +58,28 @@ test('close() detaches every view: length and byteLength 0, touching them never 
   throwsCode(() => gen.next(), ClosedError, 'ERR_CLOSED')
   throwsCode(() => a.views(), ClosedError, 'ERR_CLOSED')
   store.close() // idempotent
+})
+
+test('close() ends the snapshot even while detached views are alive: other writers reuse freed pages', () => {
+  const dir = tempDir()
+  const s = open(dir)
+  const a = s.create('a', { dtype: 'float64', shape: [1024, 8] }) // one 64 KiB block
+  a.write(null, 1)
+  s.commit()
+  const kept = a.view(0, 1) // stays referenced (not collected) for the whole test
+  s.close()
+  assert.is(kept.byteLength, 0)
+  const w = open(dir)
+  for (let i = 0; i < 200; i++) {
+    w.array<'float64'>('a').write(null, i)
+    w.commit({ sync: false })
+  }
+  w.close()
+  // A reader pinned at the first snapshot would keep all 200 old versions of the block
+  // (17 pages each: ~13 MB); without it LMDB reuses the same few pages.
+  const size = fs.statSync(path.join(dir, 'data.mdb')).size
+  assert.ok(size < 2 * 2 ** 20, `data.mdb grew to ${size} bytes`)
+  assert.is(kept.length, 0)
 })
 
 test('a store closed with uncommitted view writes stores nothing', () => {

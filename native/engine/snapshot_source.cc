@@ -8,6 +8,7 @@ namespace txa {
 bool SnapshotSource::pin(uint64_t index, BlockView* out) {
   *out = BlockView{};
   uint64_t id = arrayId();
+  if (!holder_) return false;  // released: the region is closed
   pinned_ = holder_->get();
   if (!pinned_) return false;
   pinned_->env().mapLock.lock_shared();

@@ -56,6 +56,11 @@ class SnapshotSource : public BlockSource {
   void setArrayId(uint64_t id) { arrayId_.store(id, std::memory_order_release); }
   uint64_t arrayId() const { return arrayId_.load(std::memory_order_acquire); }
 
+  // Drops the reference to the handle's snapshots (the region is closed: no more fills).
+  // Without it a detached view, alive until the GC collects it, would keep an LMDB read
+  // transaction open, and with it every page freed since (the file grows).
+  void release() { holder_.reset(); }
+
   bool pin(uint64_t index, BlockView* out) override;
   void unpin() override;
 

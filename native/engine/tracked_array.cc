@@ -56,6 +56,9 @@ void TrackedArray::openRegion(uint64_t reserveBytes) {
 void TrackedArray::close() {
   if (region_) region_->close();
   region_.reset();
+  // Views may keep this object alive until the GC runs: let go of the snapshot now.
+  source_.release();
+  holder_.reset();
 }
 
 void TrackedArray::checkOpen() const {
