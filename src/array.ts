@@ -22,6 +22,14 @@ export interface Chunk<D extends DType = DType> {
  */
 export const MAX_VIEW_BYTES = 2 ** 32
 
+/** The destination of a copy of `n` elements: `out` (checked) when given, else a new array. */
+function output<D extends DType>(dtype: D, n: number, out: TypedArrayFor[D] | undefined): TypedArrayFor[D] {
+  if (out === undefined) return allocate(dtype, n)
+  const data = checkData(dtype, out, 'out')
+  if (data.length < n) throw new ShapeError(`out holds ${data.length} elements, the copy needs ${n}`)
+  return data
+}
+
 export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
   readonly #isClosed: () => boolean
@@ -128,14 +136,7 @@ export class BigArray<D extends DType = DType> {
     const n = starts?.length
     if (typeof n !== 'number') throw new ArgumentError('starts must be an array of row indexes')
     const shape = [n, rows, ...s.meta.shape.slice(1)]
-    const total = sizeOf(shape)
-    let data: TypedArrayFor[D]
-    if (out === undefined) {
-      data = allocate(dtype, total)
-    } else {
-      data = checkData(dtype, out, 'out')
-      if (data.length < total) throw new ShapeError(`out holds ${data.length} elements, the windows ${total}`)
-    }
+    const data = output(dtype, sizeOf(shape), out)
     s.native.take(starts, rows, this.#rowBytes(s), data)
     return { data, shape, stride: cStrides(shape) }
   }
@@ -147,15 +148,8 @@ export class BigArray<D extends DType = DType> {
   read(selection?: Selection | null, out?: TypedArrayFor[D]): Chunk<D> {
     const s = this.#live()
     const sel = resolveSelection(selection, s.meta.shape)
-    const n = sizeOf(sel.shape)
     const dtype = s.meta.dtype as D
-    let data: TypedArrayFor[D]
-    if (out === undefined) {
-      data = allocate(dtype, n)
-    } else {
-      data = checkData(dtype, out, 'out')
-      if (data.length < n) throw new ShapeError(`out holds ${data.length} elements, the selection ${n}`)
-    }
+    const data = output(dtype, sizeOf(sel.shape), out)
     const ib = itemBytes(dtype)
     s.native.gather(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, data)
     return { data, shape: sel.shape, stride: cStrides(sel.shape) }
