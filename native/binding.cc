@@ -179,11 +179,20 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       txa::TrackedArray& a = array(env);
       uint64_t rows = toU64(info[1], "rows");
       uint64_t rowBytes = toU64(info[2], "rowBytes");
+      if (rowBytes && rows > UINT64_MAX / rowBytes) throwCode(env, "ERR_BOUNDS", "windows larger than the array");
       uint64_t windowBytes = rows * rowBytes;
       std::vector<uint64_t> offsets;
       auto addStart = [&](double start) {
-        if (!(start >= 0) || start != double(uint64_t(start))) badArgument(env, "window starts must be non-negative integers");
-        offsets.push_back(uint64_t(start) * rowBytes);
+        // Range first: casting a double >= 2^64 is undefined, and a product past 2^64
+        // would wrap into a valid-looking offset.
+        if (!(start >= 0 && start <= 9007199254740991.0) || start != double(uint64_t(start))) {
+          badArgument(env, "window starts must be non-negative safe integers");
+        }
+        uint64_t row = uint64_t(start);
+        if (rowBytes && row > (UINT64_MAX - windowBytes) / rowBytes) {
+          throwCode(env, "ERR_BOUNDS", "a window starts past the end of the array");
+        }
+        offsets.push_back(row * rowBytes);
       };
       Napi::Value starts = info[0];
       if (starts.IsTypedArray()) {
@@ -218,7 +227,11 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value { return memoryStats(env); });
+  }
+  Napi::Value memoryStats(Napi::Env env) {
     txa::TrackedArray& a = array(env);
+    if (a.closed()) throwCode(env, "ERR_CLOSED", "the array's memory is released");
     txa::vmem::RegionStats st = a.region()->stats();
     Napi::Object out = Napi::Object::New(env);
     out.Set("faults", double(st.faults));
@@ -236,19 +249,26 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   // store.dirty), and reads showed data of an array that no longer exists. Now its views are
   // detached, as close() does, and its region is unmapped. Idempotent.
   Napi::Value Release(const Napi::CallbackInfo& info);
+  // Every callback goes through translated(): a native exception escaping a callback
+  // would terminate the process.
   Napi::Value AdoptCommittedLength(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    array(env).adoptCommittedLength(toU64(info[0], "byteLength"));
-    return env.Undefined();
+    return translated(env, [&]() -> Napi::Value {
+      array(env).adoptCommittedLength(toU64(info[0], "byteLength"));
+      return env.Undefined();
+    });
   }
   Napi::Value Id(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(array(info.Env()).id()));
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value { return Napi::Number::New(env, double(array(env).id())); });
   }
   Napi::Value HasChanges(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), array(info.Env()).hasChanges());
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value { return Napi::Boolean::New(env, array(env).hasChanges()); });
   }
   Napi::Value ByteLength(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), double(array(info.Env()).byteLength()));
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value { return Napi::Number::New(env, double(array(env).byteLength())); });
   }
 
   std::shared_ptr<txa::TrackedArray> array_;
@@ -501,6 +521,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     }
     out.Set("recordsChanged", changed);
     out.Set("unknown", outcome.othersUnknown);
+    if (!outcome.stale.empty()) out.Set("stale", outcome.stale);
     return out;
   }
 

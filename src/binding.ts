@@ -22,6 +22,8 @@ export interface NativeOutcome {
   recordsChanged: number[]
   /** True when the commit log no longer reaches back: assume every array changed. */
   unknown: boolean
+  /** Set when a commit succeeded but the handle could not move to the new snapshot: why. */
+  stale?: string
 }
 
 export interface NativeRecordChange {

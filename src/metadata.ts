@@ -9,7 +9,8 @@ import { FormatError } from './errors'
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 export const FORMAT_NAME = 'txarray'
-export const FORMAT_VERSION = 1
+// 2: array records carry rows and row size in their header (append rebase).
+export const FORMAT_VERSION = 2
 
 export interface ArrayMeta {
   dtype: DType

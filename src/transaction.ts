@@ -5,6 +5,7 @@
  */
 import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSession } from './binding'
 import { itemBytes } from './dtype'
+import { StorageError } from './errors'
 import { type ArrayMeta, decodeMeta, encodeMeta } from './metadata'
 
 /** One array as this handle sees it in its current transaction. */
@@ -143,6 +144,10 @@ export class Transaction {
       s.recordDirty = false
       s.appendOnly = false
     }
+    if (outcome.stale) {
+      // Durable, but this handle still reads its old snapshot; it must not pretend otherwise.
+      throw new StorageError(`the commit succeeded, but this handle could not move to the new snapshot (${outcome.stale}): call refresh() to see it`)
+    }
     this.#follow(outcome)
   }
 
@@ -160,7 +165,11 @@ export class Transaction {
       s.appendOnly = false
     }
     for (const s of this.#removed) {
+      // Deleted after other changes: those are undone too (native already did its part).
       s.status = 'live'
+      if (s.recordDirty && s.committed) s.meta = cloneMeta(s.committed)
+      s.recordDirty = false
+      s.appendOnly = false
       this.#states.set(s.name, s)
     }
     this.#removed = []

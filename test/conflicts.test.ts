@@ -303,4 +303,22 @@ test('transact() gives up after `retries` and throws the ConflictError, leaving 
   closeAll(s1, s2)
 })
 
+test('after a rebase, the rebased handle\'s views and writes see the committed rows, not its old copy', () => {
+  const { dir, s1, s2 } = setup()
+  s1.array<'float64'>('a').append(row(1))
+  const a2 = s2.array<'float64'>('a')
+  a2.append(row(2, 2))
+  const early = a2.view(64, 66) // rows s2 appended, at their pre-rebase places
+  s1.commit()
+  s2.commit() // rebased: rows 64 (s1), 65..66 (s2)
+  assert.equal([...early.subarray(0, 1)], [1], 'an old view shows what is committed at its rows now')
+  const v = a2.view(64, 67)
+  assert.equal([v[0], v[64], v[128]], [1, 2, 2])
+  v[128] = 7 // row 66 through a view after the rebase
+  s2.commit()
+  const c = committed(dir)
+  assert.equal([c.data[64 * 64], c.data[65 * 64], c.data[66 * 64]], [1, 2, 7])
+  closeAll(s1, s2)
+})
+
 test.run()

@@ -11,6 +11,7 @@ import {
 } from '../src/index'
 import { runChild } from './helpers/child'
 import { throwsCode } from './helpers/expect'
+import { mdbLoad } from './helpers/mdb-tools'
 import { tempDir } from './helpers/tmp'
 
 function fresh() {
@@ -202,19 +203,30 @@ test('ERR_TRANSACTION: nested transact, async function, refresh with pending cha
 test('ERR_FORMAT: a store stamped with another format version, or not a txarray store', () => {
   const { dir, store } = fresh()
   store.close()
-  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 2 })])
+  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 3 })])
   const e = throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
-  assert.match(e.message, /version 2/)
+  assert.match(e.message, /version 3/)
+  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 1 })])
+  assert.match(throwsCode(() => open(dir), FormatError, 'ERR_FORMAT').message, /version 1/, 'older formats too')
   throwsCode(() => open(dir), FormatError, 'ERR_FORMAT') // a failed open leaves nothing half open
   runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'something-else', version: 1 })])
   throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
   runChild('writer.child.ts', ['format', dir, JSON.stringify('just a string')])
   throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
   // with the right stamp back, the data is all there
-  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 1 })])
+  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 2 })])
   const again = open(dir)
   assert.equal(again.array('a').shape, [4, 3])
   again.close()
+})
+
+test('ERR_FORMAT: another program\'s LMDB environment is refused and left exactly as it was', () => {
+  const dir = tempDir()
+  mdbLoad(dir, [['hello', 'world']])
+  const before = fs.readFileSync(path.join(dir, 'data.mdb'))
+  const e = throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
+  assert.match(e.message, /not a txarray store/)
+  assert.ok(before.equals(fs.readFileSync(path.join(dir, 'data.mdb'))), 'not one byte written')
 })
 
 test('ERR_FORMAT: a directory whose data.mdb is not an LMDB file', () => {

@@ -148,4 +148,15 @@ test('take() of 64-bit and 3-D arrays: window shape follows the trailing axes', 
   store.close()
 })
 
+test('take() rejects starts so large that their byte offset would wrap around', () => {
+  const s = open(tempDir())
+  const a = s.create('a', { dtype: 'uint8', shape: [4, 65536] })
+  a.write(null, 1)
+  throwsCode(() => a.take([2 ** 48], 1), BoundsError, 'ERR_BOUNDS')
+  throwsCode(() => a.take([2 ** 48 + 1], 1), BoundsError, 'ERR_BOUNDS')
+  throwsCode(() => a.take([2 ** 60], 1), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => a.take(new Float64Array([2 ** 70]), 1), ArgumentError, 'ERR_ARGUMENT')
+  s.close()
+})
+
 test.run()

@@ -296,4 +296,42 @@ test('a move to a bigger reservation in an uncommitted new array keeps its data;
   store.close()
 })
 
+test('another handle grows the array past our reservation: our writes and views follow it', () => {
+  const dir = tempDir()
+  const s1 = open(dir)
+  const a1 = s1.create('big', { dtype: 'uint8', shape: [0, 2 ** 20] })
+  s1.commit()
+  const s2 = open(dir)
+  const a2 = s2.array<'uint8'>('big') // reserved for an empty array: 64 GiB
+  a1.resize([2 ** 17, 2 ** 20]) // 128 GiB, sparse
+  a1.write([2 ** 17 - 1, 5], 9)
+  s1.commit()
+  s2.refresh()
+  assert.equal(a2.shape, [2 ** 17, 2 ** 20])
+  a2.write([2 ** 17 - 1, 6], 7) // past the old reservation: must not touch unmapped memory
+  const v = a2.view(2 ** 17 - 1, 2 ** 17)
+  assert.equal([v[5], v[6]], [9, 7])
+  s2.commit()
+  s1.refresh()
+  assert.equal([...a1.read([2 ** 17 - 1, slice(5, 7)]).data], [9, 7])
+  s1.close()
+  s2.close()
+})
+
+test('a resize whose new reservation cannot be made fails cleanly and keeps the transaction', () => {
+  const s = open(tempDir())
+  const a = s.create('x', { dtype: 'uint8', shape: [16, 4096] })
+  s.commit()
+  a.write([0, 0], 42)
+  const v = a.view(0, 1)
+  throwsCode(() => a.resize([2 ** 36, 4096]), TooLargeError, 'ERR_TOO_LARGE') // 256 TiB
+  assert.equal(a.shape, [16, 4096])
+  assert.is(v[0], 42, 'views still work')
+  assert.is(a.read([0, 0]).data[0], 42)
+  assert.is(s.dirty, true)
+  s.commit()
+  assert.is(a.read([0, 0]).data[0], 42)
+  s.close()
+})
+
 test.run()

@@ -87,4 +87,20 @@ test('a worker that exits without close() leaves the main handle working', async
   again.close()
 })
 
+test('terminating a worker in the middle of txarray calls does not take the process down', async () => {
+  const dir = tempDir()
+  const s = open(dir)
+  s.create('s', { dtype: 'int32', shape: [0, 4] })
+  s.commit()
+  for (let round = 0; round < 5; round++) {
+    const worker = startWorker('writer.child.ts', ['spin', dir, 's'])
+    await new Promise<void>((resolve) => worker.once('message', () => resolve()))
+    await new Promise((r) => setTimeout(r, 20 + round * 15))
+    await worker.terminate()
+  }
+  s.refresh()
+  assert.ok(s.array('s').length >= 0)
+  s.close()
+})
+
 test.run()

@@ -84,9 +84,11 @@ void Env::open(const std::string& path, const EnvOptions& options) {
   if ((rc = mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0664))) fail(rc, "mdb_env_open");
   clearStaleReaders();
 
+  const char* names[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb};
+  refuseForeignData(names, 4);
+
   MDB_txn* txn = nullptr;
   if ((rc = mdb_txn_begin(env_, nullptr, 0, &txn))) fail(rc, "mdb_txn_begin");
-  const char* names[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb};
   MDB_dbi* handles[] = {&meta_, &arrays_, &blocks_, &log_};
   for (int i = 0; i < 4; ++i) {
     if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, handles[i]))) {
@@ -97,15 +99,57 @@ void Env::open(const std::string& path, const EnvOptions& options) {
   if ((rc = mdb_txn_commit(txn))) fail(rc, "mdb_txn_commit");
 }
 
+// A txarray store's main database holds exactly our sub-databases. Anything else means
+// another program's LMDB environment: refuse it before writing a single page to it.
+void Env::refuseForeignData(const char* const* names, int count) {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+    throwLmdb(rc, "mdb_txn_begin");
+  }
+  MDB_dbi main = 0;
+  MDB_cursor* cursor = nullptr;
+  std::string foreign;
+  rc = mdb_dbi_open(txn, nullptr, 0, &main);
+  if (rc == 0) rc = mdb_cursor_open(txn, main, &cursor);
+  MDB_val k, v;
+  if (rc == 0) {
+    for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0 && foreign.empty();
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
+      bool ours = false;
+      for (int i = 0; i < count; ++i) ours = ours || key == names[i];
+      if (!ours) foreign = key;
+    }
+    mdb_cursor_close(cursor);
+    if (rc == MDB_NOTFOUND) rc = 0;
+  }
+  mdb_txn_abort(txn);
+  if (rc == 0 && foreign.empty()) return;
+  mdb_env_close(env_);
+  env_ = nullptr;
+  if (rc) throwLmdb(rc, "reading the main database");
+  throw Error(ErrorCode::kFormat, "'" + path_ + "' holds an LMDB environment that is not a txarray store (key '" +
+                                      foreign.substr(0, 64) + "')");
+}
+
 Env::~Env() {
   if (env_) mdb_env_close(env_);
 }
 
-MDB_txn* Env::begin(unsigned flags) {
+MDB_txn* Env::begin(unsigned flags, std::shared_lock<std::shared_mutex>* keepMapLock) {
   for (int attempt = 0; attempt < 4; ++attempt) {
     MDB_txn* txn = nullptr;
+    // mdb_txn_begin reads the meta pages in the map: no re-map may run meanwhile.
+    std::shared_lock<std::shared_mutex> guard(mapLock);
     int rc = mdb_txn_begin(env_, nullptr, flags, &txn);
-    if (rc == 0) return txn;
+    if (rc == 0) {
+      if (keepMapLock) *keepMapLock = std::move(guard);
+      return txn;
+    }
+    guard.unlock();
     if (rc == MDB_READERS_FULL && attempt == 0) {  // maybe slots of dead processes
       clearStaleReaders();
       continue;
@@ -138,10 +182,10 @@ void Env::clearStaleReaders() {
 }
 
 uint64_t Env::currentSerial() {
-  MDB_txn* txn = begin(MDB_RDONLY);
+  std::shared_lock<std::shared_mutex> mapGuard(mapLock, std::defer_lock);
+  MDB_txn* txn = begin(MDB_RDONLY, &mapGuard);
   uint64_t serial = 0;
   try {
-    std::shared_lock<std::shared_mutex> mapGuard(mapLock);
     serial = latestSerial(txn, log_);
   } catch (...) {
     mdb_txn_abort(txn);

@@ -49,8 +49,11 @@ class Env {
   MDB_dbi logDb() const { return log_; }
   const std::string& path() const { return path_; }
 
-  // Begins a transaction, adopting a map size grown by another process if needed.
-  MDB_txn* begin(unsigned flags);
+  // Begins a transaction, adopting a map size grown by another process if needed. With
+  // keepMapLock (a deferred lock on mapLock), returns with mapLock held shared in it: for
+  // a caller that goes on reading through the transaction (a write transaction keeps it
+  // to its end: a re-map must never run under an LMDB transaction that is using the map).
+  MDB_txn* begin(unsigned flags, std::shared_lock<std::shared_mutex>* keepMapLock = nullptr);
 
   // Doubles the map size after MDB_MAP_FULL. Caller holds writeLock and no write txn.
   void growMap();
@@ -79,6 +82,7 @@ class Env {
   Env() = default;
   void open(const std::string& path, const EnvOptions& options);
   void adoptMapSize();
+  void refuseForeignData(const char* const* names, int count);
 
   std::unique_ptr<CommitSignal> signal_;
   MDB_env* env_ = nullptr;

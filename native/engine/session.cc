@@ -286,7 +286,10 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
   for (;;) {
     SessionStats counted = *stats_;  // restored if this attempt is retried or fails
     try {
-      TxnGuard txn(env_->begin(0));  // aborted by unwinding unless committed
+      // Held through the write transaction: LMDB must not be re-mapped under it (by a
+      // growMap or adoptMapSize of another thread). Released before growMap below.
+      std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock, std::defer_lock);
+      TxnGuard txn(env_->begin(0, &mapGuard));  // aborted by unwinding unless committed
       uint64_t latest = latestSerial(txn.get(), env_->logDb());
       if (latest != before) {
         std::string why;
@@ -322,18 +325,36 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
   }
   ++stats_->commits;
 
-  // Move to the newest snapshot; what others committed after us is stale here too.
-  adopt(std::make_shared<Snapshot>(env_));
-  if (snapshot_->serial() > outcome.serial &&
-      !snapshot_->changesSince(outcome.serial, &outcome.othersChanged)) {
-    outcome.othersUnknown = true;
+  // Move to the newest snapshot; what others committed after us is stale here too. The
+  // commit is durable by now, so nothing below may throw: a failure to begin the new
+  // snapshot (reader slots full...) leaves the handle on its old one, flagged stale.
+  bool moved = true;
+  try {
+    adopt(std::make_shared<Snapshot>(env_));
+    if (snapshot_->serial() > outcome.serial &&
+        !snapshot_->changesSince(outcome.serial, &outcome.othersChanged)) {
+      outcome.othersUnknown = true;
+    }
+  } catch (const std::exception& e) {
+    moved = false;
+    outcome.stale = e.what();
   }
   for (const auto& array : live) {
     uint64_t assigned = 0;
     for (size_t i = 0; i < records.size(); ++i) {
       if (records[i].array == array) assigned = outcome.assignedIds[i];
     }
-    array->afterCommit(array->id() ? 0 : assigned, outcome.othersChanged, outcome.othersUnknown);
+    if (array->id() == 0 && assigned == 0) continue;  // created and dropped: nothing kept
+    auto rebased = rebasedLengths.find(array->id());
+    if (array->id() && rebased != rebasedLengths.end()) {
+      // Our appended rows now live elsewhere: reload everything of this array.
+      array->afterRebase(rebased->second);
+      outcome.othersChanged.addRecord(array->id());  // the caller reloads the record
+    } else if (!moved) {
+      array->afterCommitUnmoved(array->id() ? 0 : assigned);
+    } else {
+      array->afterCommit(array->id() ? 0 : assigned, outcome.othersChanged, outcome.othersUnknown);
+    }
   }
   // Why: dirty pages are exempt from cacheBytes, and the budget only evicts when a fault
   // loads something. So a transaction that dirtied more than cacheBytes left all of it

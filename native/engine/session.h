@@ -83,6 +83,9 @@ class Session {
     std::vector<uint64_t> assignedIds;
     ChangeSet othersChanged;  // changes by other commits the session just moved past
     bool othersUnknown = false;
+    // Set when the commit succeeded but the session could not move to the new snapshot:
+    // why. The caller tells the user to refresh().
+    std::string stale;
   };
   Outcome commit(const std::vector<RecordChange>& records, const std::vector<MetaPut>& meta, bool sync);
 

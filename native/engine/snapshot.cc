@@ -6,7 +6,8 @@
 namespace txa {
 
 Snapshot::Snapshot(std::shared_ptr<Env> env) : env_(std::move(env)) {
-  txn_ = env_->begin(MDB_RDONLY);
+  std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock, std::defer_lock);
+  txn_ = env_->begin(MDB_RDONLY, &mapGuard);
   try {
     serial_ = latestSerial(txn_, env_->logDb());
   } catch (...) {

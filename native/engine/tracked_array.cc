@@ -35,22 +35,23 @@ TrackedArray::TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, 
       budget_(std::move(budget)),
       stats_(std::move(stats)) {
   if (blockBytes == 0) throw Error(ErrorCode::kArgument, "blockBytes must be positive");
-  openRegion(reserveFor(byteLength, blockBytes));
+  region_ = openRegion(reserveFor(byteLength, blockBytes));
 }
 
 TrackedArray::~TrackedArray() { close(); }
 
-void TrackedArray::openRegion(uint64_t reserveBytes) {
+std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
   vmem::RegionOptions options;
   options.reserveBytes = reserveBytes;
   options.blockBytes = blockBytes_;
   options.budget = budget_.get();
   vmem::Error err;
-  region_ = vmem::Region::open(&source_, options, &err);
-  if (!region_) {
+  std::unique_ptr<vmem::Region> region = vmem::Region::open(&source_, options, &err);
+  if (!region) {
     throw Error(err.status == vmem::Status::InvalidArgument ? ErrorCode::kTooLarge : ErrorCode::kStorage,
                 "cannot reserve memory for the array: " + vmem::describe(err));
   }
+  return region;
 }
 
 void TrackedArray::close() {
@@ -130,6 +131,7 @@ void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst) {
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
   BlockCache cache;
   sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { copyOut(snap, offset, bytes, dst + at, cache); });
+  noteRegionErrors();
 }
 
 void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst) {
@@ -147,6 +149,7 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
   checkOpen();
   sel.checkWithin(byteLength_);
+  sel.checkWithin(region_->reserveBytes());  // byteLength_ <= reservation is an invariant
   // Region::write() rather than stores: it dirties the blocks and populates missing units
   // without taking page faults (a fault is a round trip to the service thread: two per
   // fresh block, most of an append's cost). It handles src inside a region (a view), this
@@ -169,36 +172,36 @@ void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
       status = region_->write(offset, src + at, bytes, &err);
     }
   });
-  // A source failure is also recorded on the region (as by a fault): report it once, from
-  // there, like the errors of faults taken by a memmove from a view.
-  if (region_->takeError(&err)) raiseError(err);
+  // A source failure is also recorded on the region (as by a fault): it poisons the
+  // transaction (commit refuses it) and is reported here.
+  noteRegionErrors();
   if (status != vmem::Status::Ok) raiseError(err);
+  if (!poisoned_.empty()) throw Error(ErrorCode::kStorage, "array memory: " + poisoned_);
+}
+
+void TrackedArray::ensureReserved(uint64_t byteLength) {
+  if (byteLength <= region_->reserveBytes()) return;
+  // Move to a bigger reservation. The new region is opened and filled before anything of
+  // the old one is given up, so a failure (address space, registry full) leaves the
+  // transaction as it was. Dirty blocks move one at a time (no heap copy of them all);
+  // the shrink limit moves too; views of the old region are detached last.
+  std::unique_ptr<vmem::Region> fresh = openRegion(reserveFor(byteLength, blockBytes_));
+  uint64_t limit = region_->sourceLimit();
+  if (limit != UINT64_MAX) fresh->setSourceLimit(limit);
+  scratch_.resize(blockBytes_);
+  for (uint64_t index : region_->dirtyBlocks()) {
+    vmem::Error err;  // copyBlock/write: no faults; the blocks come out dirty as they were
+    if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+    if (fresh->write(index * blockBytes_, scratch_.data(), blockBytes_, &err) != vmem::Status::Ok) raiseError(err);
+  }
+  if (beforeRelocate_) beforeRelocate_();
+  region_->close();
+  region_ = std::move(fresh);
 }
 
 void TrackedArray::resize(uint64_t byteLength) {
   checkOpen();
-  if (byteLength > region_->reserveBytes()) {
-    // Move to a bigger reservation: views of the old one are detached first, dirty
-    // blocks are carried over, the shrink limit too.
-    if (beforeRelocate_) beforeRelocate_();
-    std::vector<uint64_t> dirty = region_->dirtyBlocks();
-    std::vector<uint8_t> saved(dirty.size() * size_t(blockBytes_));
-    for (size_t i = 0; i < dirty.size(); ++i) {
-      vmem::Error err;
-      if (region_->copyBlock(dirty[i], saved.data() + i * blockBytes_, &err) != vmem::Status::Ok) raiseError(err);
-    }
-    uint64_t limit = region_->sourceLimit();
-    std::unique_ptr<vmem::Region> old = std::move(region_);
-    old->close();
-    openRegion(reserveFor(byteLength, blockBytes_));
-    if (limit != UINT64_MAX) region_->setSourceLimit(limit);
-    for (size_t i = 0; i < dirty.size(); ++i) {
-      vmem::Error err;  // write(): no faults, and the blocks come out dirty as they were
-      if (region_->write(dirty[i] * blockBytes_, saved.data() + i * blockBytes_, blockBytes_, &err) != vmem::Status::Ok) {
-        raiseError(err);
-      }
-    }
-  }
+  ensureReserved(byteLength);
   if (byteLength < byteLength_) {
     vmem::Error err;
     if (region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
@@ -207,11 +210,20 @@ void TrackedArray::resize(uint64_t byteLength) {
   byteLength_ = byteLength;
 }
 
+void TrackedArray::noteRegionErrors() {
+  vmem::Error err;
+  if (region_ && region_->takeError(&err) && poisoned_.empty()) poisoned_ = vmem::describe(err);
+}
+
 void TrackedArray::describeChanges(ChangeSet* out) {
   checkOpen();
-  vmem::Error err;
-  // A fault that could not read LMDB served zeros: never let them reach a commit.
-  if (region_->takeError(&err)) raiseError(err);
+  // A fault that could not read LMDB served zeros: never let them reach a commit. The
+  // error sticks until abort/refresh, however often commit() is tried.
+  noteRegionErrors();
+  if (!poisoned_.empty()) {
+    throw Error(ErrorCode::kStorage, "a page of this transaction could not be read from the store (" + poisoned_ +
+                "); abort() and retry");
+  }
   uint64_t id = source_.arrayId();
   for (uint64_t index : region_->dirtyBlocks()) out->addBlocks(id, index, index);
   if (staleFrom_ != kNone) {
@@ -342,7 +354,18 @@ void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, boo
   invalidateChanged(others, othersUnknown);
 }
 
+void TrackedArray::afterCommitUnmoved(uint64_t assignedId) {
+  if (assignedId) source_.setArrayId(assignedId);
+  if (!region_) return;
+  // Committed, but the handle still reads its old snapshot: drop our pages so that what it
+  // shows stays consistent with that snapshot until refresh(); keep the shrink limit.
+  region_->dropDirty();
+  committedLength_ = byteLength_;
+}
+
 void TrackedArray::discardChanges() {
+  noteRegionErrors();
+  poisoned_.clear();  // the pages it concerned are dropped now
   if (!region_) return;
   region_->dropDirty();
   byteLength_ = committedLength_;
@@ -356,6 +379,7 @@ void TrackedArray::afterRefresh(const ChangeSet& others, bool othersUnknown) {
 }
 
 void TrackedArray::adoptCommittedLength(uint64_t byteLength) {
+  if (region_) ensureReserved(byteLength);  // another handle grew it past our reservation
   committedLength_ = byteLength;
   if (!hasChanges()) byteLength_ = byteLength;
 }

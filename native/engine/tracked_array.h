@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../vmem/vmem.h"
@@ -83,6 +84,9 @@ class TrackedArray {
   // After a commit that re-laid this transaction's appended rows at the newest end: the
   // region's copy is at the old place, so drop it all; the new length is committed.
   void afterRebase(uint64_t byteLength);
+  // After a successful commit that could not move the session to the new snapshot: the
+  // changes are durable, this transaction is over, the handle must refresh() to see them.
+  void afterCommitUnmoved(uint64_t assignedId);
   // Abort, part 1 (before the snapshot moves): drop dirty pages.
   void discardChanges();
   // Abort/refresh, part 2 (after): forget the shrink limit, drop what others changed.
@@ -101,7 +105,11 @@ class TrackedArray {
     bool inRegion = false;
   };
   void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
-  void openRegion(uint64_t reserveBytes);
+  std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
+  // Moves to a bigger reservation if `byteLength` does not fit (views are detached).
+  void ensureReserved(uint64_t byteLength);
+  // Moves errors recorded by the fault path into poisoned_ (sticky until abort/refresh).
+  void noteRegionErrors();
   void checkOpen() const;
   void invalidateChanged(const ChangeSet& others, bool othersUnknown);
   // Committed bytes of block `index` as this transaction sees them (clipped at
@@ -117,6 +125,7 @@ class TrackedArray {
   uint64_t staleFrom_ = kNone;
   std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
   std::unique_ptr<vmem::Region> region_;
+  std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
   std::vector<uint8_t> scratch_;  // one block, for commit
   std::shared_ptr<SessionStats> stats_;

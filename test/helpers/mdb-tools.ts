@@ -15,10 +15,18 @@ function build(): string {
   const cc = (args: string[]) => execFileSync('cc', args, { cwd: dir, stdio: 'pipe' })
   cc(['-O1', '-c', '-o', 'mdb.o', path.join(sources, 'mdb.c'), `-I${sources}`])
   cc(['-O1', '-c', '-o', 'midl.o', path.join(sources, 'midl.c'), `-I${sources}`])
-  for (const tool of ['mdb_stat', 'mdb_dump']) {
+  for (const tool of ['mdb_stat', 'mdb_dump', 'mdb_load']) {
     cc(['-O1', '-o', tool, path.join(sources, `${tool}.c`), 'mdb.o', 'midl.o', `-I${sources}`, '-lpthread'])
   }
   return dir
+}
+
+/** Writes key/value pairs (strings) into a fresh plain LMDB environment with mdb_load -T. */
+export function mdbLoad(dir: string, pairs: Array<[string, string]>): void {
+  bin ??= build()
+  const input = pairs.map(([k, v]) => `${k}\n${v}\n`).join('')
+  const r = spawnSync(path.join(bin, 'mdb_load'), ['-T', dir], { input, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`mdb_load failed: ${r.stderr}`)
 }
 
 /** Runs mdb_stat or mdb_dump; returns stdout, throws if it printed nothing. */

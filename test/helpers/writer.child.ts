@@ -4,6 +4,7 @@
 //   write <dir> <name> <index> <value>    sets element [index] of a 1-D float64 array
 //   format <dir> <json>                   stamps meta 'format' with msgpack(json)
 //   crash-loop <dir> <sync:0|1>           appends and commits forever (see crash.test.ts)
+//   spin <dir> <name>                     (worker) reads, appends, refreshes in a loop until terminated
 import * as fs from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { open } from '../../src/index'
@@ -26,7 +27,19 @@ export function crashRow(i: number): number[] {
 
 function main(args: string[]): void {
   const [mode, dir] = args
-  if (mode === 'append') {
+  if (mode === 'spin') {
+    const store = open(dir)
+    const a = store.array<'int32'>(args[2])
+    parentPort?.postMessage({ started: true })
+    for (let i = 0; ; i++) {
+      a.append(rowsOf(i, 1))
+      a.read()
+      void store.serial
+      store.list()
+      if (i % 8 === 0) store.commit({ sync: false })
+      else store.abort()
+    }
+  } else if (mode === 'append') {
     const [, , name, first, count] = args
     const store = open(dir)
     const a = store.array<'int32'>(name)
