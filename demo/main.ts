@@ -4,11 +4,13 @@
  *      1000-row batch, and report the rate and the bytes written per byte appended;
  *   2. application code changes a region in place and aborts: the change is gone;
  *   3. changes and commits a region: a second handle sees it after refresh();
- *   4. reads random windows and a strided selection.
+ *   4. reads random windows and a strided selection;
+ *   5. works through a view: a Float32Array over the whole stream, made in O(1), paged in
+ *      from the store as it is touched; one write through it commits one block.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { open, slice } from '../src/index'
+import { faultMode, open, slice } from '../src/index'
 
 const dir = path.join(__dirname, 'data')
 fs.rmSync(dir, { recursive: true, force: true })
@@ -67,6 +69,18 @@ for (let i = 0; i < 1000; i++) {
 const column = sensor.read([slice(0, null, 1000), 3])
 console.log(`1000 random windows read; every 1000th row of channel 3: shape ${column.shape}, first values ${[...column.data.slice(0, 4)]}`)
 
+// 5. A view: no copy, pages load on first touch; writes are tracked per block.
+const view = sensor.view()
+let sum = 0
+for (let r = 0; r < view.length; r += CHANNELS) sum += view[r + 3]
+console.log(`view of ${view.length} floats (${faultMode().mode} fault service): channel 3 sums to ${sum.toExponential(6)}`)
+const written = store.stats().blocksWritten
+view[123_456 * CHANNELS] = -7
+store.commit()
+console.log(`one write through the view, then commit: ${store.stats().blocksWritten - written} block written, ` +
+  `read() sees ${sensor.read([123_456, 0]).data[0]}`)
+
 reader.close()
 store.close()
+console.log(`after close the view is detached: length ${view.length}`)
 console.log('done: store left in', path.relative(process.cwd(), dir))
