@@ -41,6 +41,8 @@ void evictDownTo(BudgetImpl* B, uint64_t target) {
 
 }  // namespace
 
+uint64_t budgetBatchBytes(const BudgetImpl* B) { return batchOf(B); }
+
 void budgetMakeRoom(BudgetImpl* B, uint64_t need) {
   const uint64_t limit = B->limit.load();
   if (B->charged.load() + need <= limit) return;

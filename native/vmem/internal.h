@@ -34,6 +34,7 @@ struct RegionImpl {
   FaultMode mode = FaultMode::Sigsegv;
   WpMode wp = WpMode::Sync;
   int uffd = -1;  // the service's fd this region is registered with (Uffd mode)
+  bool move = false;  // Uffd: fills and drops may use UFFDIO_MOVE with the fd's page pool
   BudgetImpl* budget = nullptr;
   int slot = -1;  // registry slot
 
@@ -47,6 +48,11 @@ struct RegionImpl {
   uint64_t dirtyCount = 0;
   uint64_t clockHand = 0;
   uint64_t sourceLimit = UINT64_MAX;
+  // Sequential read-ahead (Uffd mode; see vmem.h): the unit after the last one loaded by a
+  // read fault or its read-ahead (UINT64_MAX: none yet), and the current read-ahead length.
+  uint64_t raNext = UINT64_MAX;
+  uint64_t raUnits = 0;
+  uint64_t raRun = 0;  // consecutive sequential read faults (read-ahead starts at 2)
   bool closing = false;
   bool budgetAttached = false;
   bool hasError = false;
@@ -84,11 +90,20 @@ void recordErrorLocked(RegionImpl* R, Status s, int err, uint64_t block, const c
 // Serves a missing fault on unit u. writeFault: the access was a write (the block becomes
 // dirty before the fill, so the unit is loaded writable). Returns 0, or the errno of the
 // fill that failed (recorded on the region; the unit stays not loaded).
-int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault);
+// skipEmpty (read-ahead): a unit with no source bytes is not loaded; returns ENODATA.
+int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault, bool skipEmpty = false);
 // Serves a missing fault on unit u: loads u, then the other units of its fault window
 // (faultBytes-aligned) that are not loaded yet, as clean. Returns the result for u, and the
 // window [*w0, *w1) in units (to wake).
 int loadWindowLocked(RegionImpl* R, uint64_t u, bool writeFault, uint64_t* w0, uint64_t* w1);
+// Sequential read-ahead (vmem.h, "Read-ahead"). R->raNext and R->raUnits are owned by
+// the uffd service thread (only it reads or writes them; R->mu held when it does).
+// How many units a missing fault on unit u should read ahead (0: not sequential).
+uint64_t readAheadUnits(const RegionImpl* R, uint64_t u, bool writeFault);
+// Loads up to n units from `from` as clean, stopping at a loaded unit, a unit without source
+// bytes, the end of the reservation, a failure, or (yield) when a fault is waiting to be
+// served. Returns the unit where it stopped.
+uint64_t readAheadLocked(RegionImpl* R, uint64_t from, uint64_t n, bool yield);
 // A write hit a loaded unit of block b (Sync WP fault or SIGSEGV on a read-only unit).
 void markDirtyLocked(RegionImpl* R, uint64_t b);
 // Async mode: PAGEMAP_SCAN the loaded range, mark blocks holding written pages dirty.
@@ -100,16 +115,29 @@ void chargeLocked(RegionImpl* R, int64_t delta);
 
 // ---- uffd_service.cc ----
 struct UffdProbe {
-  bool sync = false, async = false;
+  bool sync = false, async = false, move = false;
 };
 UffdProbe probeUffd();
 // Returns the fd of the (started) process-wide service for this WP flavour, or -1 with
 // errno set.
 int uffdServiceFd(WpMode wp);
 // Fill [dst, dst+len) (page-aligned) of an uffd region: `avail` bytes from src, zeros after.
-// Returns 0 or an errno. Runs on the service thread only (it owns the bounce buffer).
+// Returns 0 or an errno. Runs on the service thread only (it owns the bounce buffer and is
+// the only consumer of the page pools). With the pool (R->move), pages are memcpy'd into
+// pool pages and moved in; if `wp`, they are write-protected afterwards and compared with
+// the bytes they must hold: *raced is set if a store from another thread landed between
+// the move and the protection (the caller then marks the block dirty).
 int uffdFill(RegionImpl* R, uint8_t* dst, uint64_t len, const uint8_t* src, uint64_t avail,
-             bool wp);
+             bool wp, bool* raced);
+// Drops [addr, addr+len) (page-aligned, loaded pages of R): moves as many pages as the pool
+// takes (bounded by poolLimitBytes) into the fd's pool, MADV_DONTNEED for the rest. Returns
+// 0 or an errno (of the madvise; a failed move just falls back). Any thread, R->mu held.
+int uffdDrop(RegionImpl* R, uint8_t* addr, uint64_t len, uint64_t poolLimitBytes,
+             uint64_t* recycled);
+// Whether a fault message is waiting on any service fd (read-ahead yields to it).
+bool uffdFaultPending();
+// Whether the started service's fd for this flavour has UFFDIO_MOVE and a page pool.
+bool uffdMoveAvailable(WpMode wp);
 // Region::write(): UFFDIO_COPY [src, src+len) (src nullptr: zeros) into missing pages of
 // R (dst and len page-aligned; src may be unaligned), waking threads waiting on them.
 // Callable from any thread. A page already present is an error (EEXIST), not skipped.
@@ -149,6 +177,7 @@ void registryRemove(int slot);      // waits until no fault path uses the slot
 // ---- budget.cc ----
 // Called by the fault path WITHOUT R->mu held, before loading `need` bytes.
 void budgetMakeRoom(BudgetImpl* B, uint64_t need);
+uint64_t budgetBatchBytes(const BudgetImpl* B);  // what one eviction pass frees below limit
 void budgetAttach(BudgetImpl* B, RegionImpl* R);
 void budgetDetach(BudgetImpl* B, RegionImpl* R);
 

@@ -49,3 +49,24 @@ struct pm_scan_arg {
 #define PM_SCAN_WP_MATCHING (1 << 0)
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 #endif
+
+// UFFDIO_MOVE (Linux 6.8): moves anonymous pages between two ranges of one mm; the
+// destination must be registered with the userfaultfd the ioctl is issued on.
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 10)
+#endif
+#ifndef _UFFDIO_MOVE
+#define _UFFDIO_MOVE (0x05)
+#endif
+#ifndef UFFDIO_MOVE
+struct uffdio_move {
+  uint64_t dst;
+  uint64_t src;
+  uint64_t len;
+#define UFFDIO_MOVE_MODE_DONTWAKE ((uint64_t)1 << 0)
+#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((uint64_t)1 << 1)
+  uint64_t mode;
+  int64_t move;  // out: bytes moved, or -errno
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif

@@ -42,6 +42,12 @@ int applyProtection(RegionImpl* R, uint8_t* addr, uint64_t len, bool dirty) {
   return uffdWriteProtect(R->uffd, addr, len, !dirty);
 }
 
+// How many bytes the page pool may hold after a drop from R: a floor, plus what one
+// eviction pass of R's budget frees (the pages the next fills of that pass will want).
+uint64_t poolLimitBytes(const RegionImpl* R) {
+  return kPagePoolFloorBytes + (R->budget ? budgetBatchBytes(R->budget) : 0);
+}
+
 // Coalesces adjacent ranges so that one system call covers a run of units or blocks
 // (batched eviction is ~3x faster than one call per block).
 class RunBatcher {
@@ -69,7 +75,12 @@ class RunBatcher {
         e = errno;
         what = "mprotect(PROT_NONE) before drop";
       }
-      if (!e && madvise(start_, len_, MADV_DONTNEED) != 0) {
+      if (!e && R_->move) {
+        uint64_t recycled = 0;
+        e = uffdDrop(R_, start_, len_, poolLimitBytes(R_), &recycled);
+        R_->st.recycledBytes += recycled;
+        what = "madvise(MADV_DONTNEED)";
+      } else if (!e && madvise(start_, len_, MADV_DONTNEED) != 0) {
         e = errno;
         what = "madvise(MADV_DONTNEED)";
       }
@@ -217,7 +228,8 @@ namespace {
 // (R->mu held throughout). A failed pin is recorded and reads as no bytes (zeros served).
 class BlockSourcePin {
  public:
-  BlockSourcePin(RegionImpl* R, uint64_t b) : R_(R), b_(b) {}
+  // quiet (read-ahead): a failed pin is not recorded (the block will fault on its own).
+  BlockSourcePin(RegionImpl* R, uint64_t b, bool quiet = false) : R_(R), b_(b), quiet_(quiet) {}
   ~BlockSourcePin() {
     if (pinned_) R_->source->unpin();
   }
@@ -237,6 +249,7 @@ class BlockSourcePin {
       failed_ = !pinned_;
     }
     if (!pinned_) {
+      if (quiet_) return;
       R_->st.sourceErrors++;
       recordErrorLocked(R_, Status::SourceError, 0, b_, "BlockSource::pin failed; zeros served");
       return;
@@ -254,6 +267,7 @@ class BlockSourcePin {
   RegionImpl* R_;
   uint64_t b_;
   BlockView v_;
+  bool quiet_;
   bool tried_ = false, pinned_ = false, failed_ = false;
 };
 
@@ -277,19 +291,22 @@ void noteLoadedLocked(RegionImpl* R, uint64_t u) {
 
 }  // namespace
 
-int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault) {
+int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault, bool skipEmpty) {
   const uint64_t b = R->blockOfUnit(u);
   BlockMeta& m = R->blocks[b];
   if (writeFault) markDirtyLocked(R, b);  // before the fill: the unit is loaded writable
   int e;
+  bool raced = false;
   {
-    BlockSourcePin pin(R, b);
+    BlockSourcePin pin(R, b, skipEmpty);
     const uint8_t* src;
     uint64_t avail;
+    if (skipEmpty && u * R->unitBytes >= R->sourceLimit) return ENODATA;
     pin.unitBytes(u, &src, &avail);
+    if (skipEmpty && avail == 0) return ENODATA;
     if (R->mode == FaultMode::Uffd)
       e = uffdFill(R, R->unitAddr(u), R->unitBytes, src, avail,
-                   /*wp=*/R->wp == WpMode::Async || !m.dirty);
+                   /*wp=*/R->wp == WpMode::Async || !m.dirty, &raced);
     else
       e = sigsegvFill(R, R->unitAddr(u), R->unitBytes, src, avail, /*writable=*/m.dirty != 0);
   }
@@ -298,6 +315,7 @@ int loadUnitLocked(RegionImpl* R, uint64_t u, bool writeFault) {
     return e;
   }
   noteLoadedLocked(R, u);
+  if (raced) markDirtyLocked(R, b);  // a store landed before the protection (see uffdFill)
   R->st.faults++;
   R->st.bytesLoaded += R->unitBytes;
   return 0;
@@ -313,6 +331,38 @@ int loadWindowLocked(RegionImpl* R, uint64_t u, bool writeFault, uint64_t* w0, u
   for (uint64_t v = *w0; v < *w1; v++)
     if (!unitIsLoaded(R, v) && loadUnitLocked(R, v, false) != 0) break;
   return 0;
+}
+
+namespace {
+uint64_t readAheadMaxBytes() {
+  static const uint64_t v = [] {
+    const char* e = getenv("TXARRAY_VMEM_READAHEAD_KB");
+    return e && *e ? strtoull(e, nullptr, 10) << 10 : kReadAheadMaxBytes;
+  }();
+  return v;
+}
+}  // namespace
+
+uint64_t readAheadUnits(const RegionImpl* R, uint64_t u, bool writeFault) {
+  // Two consecutive sequential faults make a stream: one alone is what a random read that
+  // straddles two fault windows takes, and must not read ahead.
+  if (writeFault || R->mode != FaultMode::Uffd || u != R->raNext || R->raRun < 1) return 0;
+  uint64_t maxBytes = readAheadMaxBytes();
+  // Under a budget: at most limit/16 grown into the window and as much prefetched after it.
+  if (R->budget) maxBytes = std::min(maxBytes, R->budget->limit.load() / 16);
+  const uint64_t maxUnits = maxBytes / R->unitBytes;
+  return std::min(R->raUnits ? R->raUnits * 2 : R->windowUnits, maxUnits);
+}
+
+uint64_t readAheadLocked(RegionImpl* R, uint64_t from, uint64_t n, bool yield) {
+  uint64_t v = from;
+  for (const uint64_t end = std::min(from + n, R->unitCount); v < end; v++) {
+    if (R->closing || unitIsLoaded(R, v)) break;
+    if (yield && uffdFaultPending()) break;  // serve waiting threads first
+    if (loadUnitLocked(R, v, false, /*skipEmpty=*/true) != 0) break;
+    R->st.readAheadBytes += R->unitBytes;
+  }
+  return v;
 }
 
 void scanWrittenLocked(RegionImpl* R) { scanRangeLocked(R, 0, R->blockCount); }
@@ -354,6 +404,7 @@ const SystemInfo& systemInfo() {
     s.pageBytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     UffdProbe p = probeUffd();
     s.uffd = p.sync;
+    s.uffdMove = p.move;
     s.uffdAsyncWp = p.async && pagemapFd() >= 0;
     s.procSelfMemWrite = procSelfMemWritable();
     s.defaultMode = s.uffd ? FaultMode::Uffd : FaultMode::Sigsegv;
@@ -539,6 +590,7 @@ std::unique_ptr<Region> Region::open(BlockSource* source, const RegionOptions& o
                           (UINT64_C(1) << _UFFDIO_WRITEPROTECT);
     if ((reg.ioctls & need) != need)
       return fail(Status::Unsupported, 0, "UFFDIO_COPY/WAKE/WRITEPROTECT not offered");
+    R->move = uffdMoveAvailable(wp) && (reg.ioctls & (UINT64_C(1) << _UFFDIO_MOVE)) != 0;
   }
   if (R->budget) {
     try {

@@ -49,7 +49,8 @@
 //   Uffd     userfaultfd. One process-wide service thread reads one userfaultfd (two if
 //            both write-protect flavours are in use) and serves every uffd region: the
 //            faulting thread sleeps in the kernel until the service thread has copied the
-//            unit in (UFFDIO_COPY straight from the source's memory). Faults taken inside
+//            unit in (UFFDIO_COPY straight from the source's memory, or memcpy into
+//            recycled pages moved in with UFFDIO_MOVE: "Page recycling" below). Faults taken inside
 //            system calls (write(fd, base+o, n), read(fd, base+o, n)) are served the same
 //            way, because we never ask for UFFD_USER_MODE_ONLY (root, or
 //            vm.unprivileged_userfaultfd=1, or access to /dev/userfaultfd, is needed).
@@ -74,10 +75,11 @@
 //          PAGE_IS_PRESENT: an unpopulated page otherwise reads as "written") tells which
 //          pages were written. We scan before answering dirtyBlocks() and before evicting,
 //          invalidating, dropping or discarding.
-//          KNOWN RACE: between that scan and the MADV_DONTNEED of an eviction, a write by
-//          ANOTHER thread to the clean block being evicted is lost (the kernel offers no
-//          "drop unless written"). Sync mode has no such window. Use Async only where one
-//          thread writes a region and eviction runs on that same thread or not at all.
+//          KNOWN RACE: between that scan and the MADV_DONTNEED (or the move to the page
+//          pool) of an eviction, a write by ANOTHER thread to the clean block being
+//          evicted is lost (the kernel offers no "drop unless written"). Sync mode has no
+//          such window. Use Async only where one thread writes a region and eviction runs
+//          on that same thread or not at all.
 //
 // Mode choice (FaultMode::Auto): env TXARRAY_FAULT_MODE=uffd|sigsegv|auto, else uffd if a
 //   userfaultfd can be opened (/dev/userfaultfd USERFAULTFD_IOC_NEW, then the
@@ -87,6 +89,69 @@
 //   block (Async 12-16 µs: ~1 µs per written page plus a PAGEMAP_SCAN of ~1 ms per 256 MiB
 //   loaded) and 37-72 µs per 1 MiB block (Async ~200 µs), and Sync has no eviction race.
 //   Forcing a mode that is not available fails with Status::Unsupported.
+//
+// ---------------------------------------------------------------------------------------
+// Page recycling (Uffd mode; SystemInfo::uffdMove)
+//   Why: a fresh anonymous page costs ~1.2-1.4 µs here (memcg charge, zeroing, balloon
+//   free-page reporting), against ~0.2 µs to memcpy 4 KiB into a page that exists; with
+//   UFFDIO_COPY every fill pays it (the service thread spent 55% in the copy+allocation).
+//   How: one pool per userfaultfd: a ring of at most kPagePoolMaxBytes of private anonymous
+//   4 KiB pages (MADV_NOHUGEPAGE, MADV_DONTFORK), registered with that fd in WP mode only
+//   (UFFDIO_MOVE wants its destination registered with the fd it runs on; without MISSING
+//   mode a touch of a pool hole never reaches the service thread). A fill takes populated
+//   pages from the pool, memcpys the unit's bytes (the source's, then zeros) into them
+//   (pool memory: no uffd fault), and moves them into the region with UFFDIO_MOVE
+//   (DONTWAKE; the window is woken once, as before). UFFDIO_MOVE maps a page writable and
+//   without the uffd-wp bit (it has no WP mode; measured: a write-protected pool page
+//   arrives unprotected), so a clean fill then write-protects the moved range
+//   (UFFDIO_WRITEPROTECT, ~0.1 µs/page) BEFORE anybody is woken, in both WP modes (Async:
+//   an unprotected page reads as written).
+//   The window between the move and the protection: a store from ANOTHER thread that finds
+//   the page present then does not fault. So after protecting, the fill compares the pages
+//   with the bytes they must hold (source, zeros) and marks the block dirty if they differ
+//   (a store of the same bytes changes nothing). This read of region memory under
+//   Region::mu is the one exception to THE RULE: the pages were just mapped and nothing can
+//   unmap them while the lock is held, so it cannot fault on us.
+//   Drops (eviction, invalidate, dropDirty, discard, setSourceLimit) move the pages back
+//   into the pool (UFFDIO_MOVE region->pool, ~0.12 µs/page against ~0.3-0.4 for
+//   MADV_DONTNEED, and the page is not freed), as long as the pool holds less than
+//   kPagePoolFloorBytes plus the region's budget batch (what one eviction pass frees,
+//   limit/16 capped at 64 MiB: the pages the next fills of that pass want); the rest, and
+//   every page a move refuses, go with MADV_DONTNEED as before.
+//   Fallbacks: UFFDIO_MOVE refuses pages that are not exclusive (shared with a fork()ed
+//   child: EBUSY), huge pages, holes, ...: a fill then copies the rest from the pool pages
+//   (UFFDIO_COPY), a drop madvises the rest. An empty pool (first touch: nothing evicted
+//   yet) means UFFDIO_COPY as before. Kernels without UFFD_FEATURE_MOVE (< 6.8), or
+//   TXARRAY_VMEM_NO_MOVE=1, use UFFDIO_COPY/MADV_DONTNEED only. Budget accounting is
+//   unchanged: pool pages are not loaded and not charged; the pool adds at most
+//   kPagePoolMaxBytes per fd to the RSS (pagePoolStats()).
+//   Locking: Pool::mu is a leaf, taken with a Region::mu held (drops) or none; producers
+//   (drops, any thread) hold it while they move pages in at the ring's tail; the one
+//   consumer (the service thread) holds it only to read and advance the head. No pin(), no
+//   touch of region memory under it. In the fault: memcpy/memset into pool pages, memcmp,
+//   UFFDIO_MOVE/WRITEPROTECT/COPY, madvise: no allocation.
+//
+// Read-ahead (Uffd mode)
+//   Why: a scan pays one round trip per fault window, and the JS thread waits while the
+//   service thread fills. A missing READ fault on the unit right after the last one loaded
+//   by the previous read fault of the region (R->raNext) is sequential; from the SECOND
+//   sequential fault in a row (one alone is what a random read straddling two windows
+//   takes: it must not read ahead; measured, S1 first-touch lost 24%), the window grows by
+//   `ra` units (loaded before the wake-up; ra starts at the window and doubles per
+//   sequential fault, up to kReadAheadMaxBytes, and under a budget to limit/16), and after
+//   waking the thread the service thread prefetches `ra` more, yielding as soon as another
+//   fault is waiting (poll on the fds between units) so that read-ahead never delays a
+//   waiting thread by more than one unit. Any other fault resets the stream (a non-
+//   sequential read fault keeps the plain faultBytes window: random reads read no more than
+//   before); a write fault ends it (reading ahead of a writer would load clean units that
+//   each take a write-protect fault). Read-ahead stops at a loaded unit, at a unit with no
+//   source bytes (a hole or past sourceLimit: zeros are not worth loading early; a failed
+//   pin there is not recorded, the touch will record it), after a fault whose source
+//   failed, and at the end of the reservation. Room is made in the budget first (without
+//   the lock, as for a fault). Read-ahead units are loaded clean and counted in faults,
+//   bytesLoaded and readAheadBytes. The stream state is owned by the service thread.
+//   Sigsegv mode has no read-ahead (the fault is served on the faulting thread itself:
+//   there is nothing to overlap with).
 //
 // ---------------------------------------------------------------------------------------
 // Threads and locks
@@ -112,8 +177,12 @@
 //   The engine must obey it too: e.g. do not hold the LMDB/engine mutex that pin() takes
 //   while reading a block through blockPtr() — use copyBlock(), which does not fault.
 //
+//   Pool::mu   one per page pool (Uffd mode, see "Page recycling"): a leaf lock.
+//
 //   What runs inside a fault (service thread, or a signal handler in Sigsegv mode):
-//   BlockSource::pin()/unpin(), memcpy, system calls, atomics, Region::mu and Budget::mu.
+//   BlockSource::pin()/unpin(), memcpy, system calls, atomics, Region::mu, Budget::mu and
+//   Pool::mu; in Uffd mode also read-ahead (after the wake-up) and the comparison of
+//   freshly moved-in pages (the exception to THE RULE explained under "Page recycling").
 //   Never malloc/free, never C++ exceptions, never stdio, never JavaScript.
 //
 //   BlockSource: pin()/unpin() may be called from the service thread, from any faulting
@@ -173,6 +242,7 @@ constexpr size_t kMaxRegions = 4096;  // registry slots (lookup cost is linear i
 struct SystemInfo {
   bool uffd = false;          // a userfaultfd with MISSING+WP registration can be opened
   bool uffdAsyncWp = false;   // ... with UFFD_FEATURE_WP_ASYNC, and PAGEMAP_SCAN works
+  bool uffdMove = false;      // ... with UFFD_FEATURE_MOVE/UFFDIO_MOVE (page recycling)
   bool procSelfMemWrite = false;  // Sigsegv fills can write PROT_NONE pages atomically
   size_t pageBytes = 0;
   FaultMode defaultMode = FaultMode::Sigsegv;  // what Auto resolves to (env included)
@@ -197,7 +267,8 @@ struct RegionOptions {
   Budget* budget = nullptr;  // optional; must outlive the region
 };
 
-// Default fault window: kDefaultUffdFaultBytes in Uffd mode (the wake-up round trip,
+// Default fault window (sequential faults grow it in Uffd mode: "Read-ahead"):
+// kDefaultUffdFaultBytes in Uffd mode (the wake-up round trip,
 // ~10-60 µs, dominates small faults; `vmem_test --bench` measured 1.2-1.5 GB/s first-touch
 // at 64 KiB, 2.2-2.9 at 256 KiB, 3.8-4.1 at 1 MiB; 256 KiB bounds the read amplification of
 // random small reads), the block in Sigsegv mode (a signal costs less than a uffd round
@@ -210,6 +281,13 @@ constexpr uint64_t kMaxFaultBytes = 64 << 20;
 // 64 KiB block costs 68 µs without spinning, 20 µs with 20 µs, 13 µs with 100 µs. The
 // price is up to this much CPU time per burst of faults.
 constexpr uint64_t kDefaultUffdSpinMicros = 50;
+// Page recycling (Uffd mode, see "Page recycling" above): the most a page pool holds (one
+// pool per userfaultfd, i.e. per WP flavour in use), and the floor of its bound.
+constexpr uint64_t kPagePoolMaxBytes = 64 << 20;
+constexpr uint64_t kPagePoolFloorBytes = 4 << 20;
+// Sequential read-ahead (Uffd mode, see "Read-ahead" above): the longest run loaded ahead
+// after one fault (env TXARRAY_VMEM_READAHEAD_KB overrides; 0 disables).
+constexpr uint64_t kReadAheadMaxBytes = 4 << 20;
 
 struct RegionStats {
   uint64_t faults = 0;         // units loaded by faults (read-ahead of the window included)
@@ -223,7 +301,21 @@ struct RegionStats {
   uint64_t sourceErrors = 0;   // pin() failures (zeros served)
   uint64_t spurious = 0;       // faults that found the unit already served
   uint64_t writeFills = 0;     // units populated by write() (no fault; not in `faults`)
+  uint64_t readAheadBytes = 0; // bytes loaded by sequential read-ahead (also in bytesLoaded)
+  uint64_t movedBytes = 0;     // bytes filled by moving pool pages in (UFFDIO_MOVE)
+  uint64_t recycledBytes = 0;  // bytes of dropped pages moved to the pool (not unmapped)
 };
+
+// The page pools of the uffd service (process-wide, summed over both WP flavours).
+struct PagePoolStats {
+  bool enabled = false;        // UFFDIO_MOVE is in use (some pool exists)
+  uint64_t pages = 0;          // populated pages waiting in the pools now
+  uint64_t capacityPages = 0;  // kPagePoolMaxBytes / page per pool
+  uint64_t movedIn = 0;        // pages moved from the pools into regions by fills
+  uint64_t recycled = 0;       // pages moved from regions into the pools by drops
+  uint64_t fallbacks = 0;      // UFFDIO_MOVE calls that stopped early (copy/madvise instead)
+};
+PagePoolStats pagePoolStats();
 
 class Region {
  public:
