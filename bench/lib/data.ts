@@ -49,13 +49,24 @@ export function fillRows(out: Float64Array, firstRow: number): void {
 }
 
 /** Builds (or reuses) the store and the .npy file of `rows` rows. */
+/** True if this build of txarray opens the cached store (an older format is rebuilt). */
+function readable(storeDir: string): boolean {
+  try {
+    open(storeDir).close()
+    return true
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_FORMAT') return false
+    throw e
+  }
+}
+
 export function ensureDataset(dir: string, rows: number, log = console.log): Dataset {
   const storeDir = path.join(dir, `s1-store-${rows}`)
   const npyPath = path.join(dir, `s1-${rows}.npy`)
   const marker = path.join(dir, `s1-${rows}.complete`)
   const header = npyHeader([rows, COLS])
   const ds: Dataset = { rows, cols: COLS, rowBytes: ROW_BYTES, nbytes: rows * ROW_BYTES, storeDir, npyPath, npyDataOffset: header.length, buildSec: 0 }
-  if (fs.existsSync(marker) && fs.existsSync(npyPath) && fs.statSync(npyPath).size === header.length + ds.nbytes) return ds
+  if (fs.existsSync(marker) && fs.existsSync(npyPath) && fs.statSync(npyPath).size === header.length + ds.nbytes && readable(storeDir)) return ds
   // Other sizes of earlier runs: remove them, they are big.
   for (const f of fs.readdirSync(dir)) {
     if (/^s1-(store-)?\d+(\.npy|\.complete)?$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true })
