@@ -25,6 +25,20 @@ import { COLS, ARRAY_NAME, type Dataset, dropCaches, loadNote, randomStarts, ROW
 import { type Row, median, now, seconds } from './lib/measure'
 import { buildLmdbWindows } from './lib/native-baseline'
 
+
+/** Copies `rows` rows from row `start` of the views (each `rowsPerView` rows) to out[at..]. */
+function copyWindow(views: Float64Array[], rowsPerView: number, start: number, rows: number, out: Float64Array, at: number): void {
+  while (rows > 0) { // a window may straddle two views when views() is used
+    const v = views[Math.floor(start / rowsPerView)]
+    const r0 = start % rowsPerView
+    const n = Math.min(rows, rowsPerView - r0)
+    out.set(v.subarray(r0 * COLS, (r0 + n) * COLS), at)
+    at += n * COLS
+    start += n
+    rows -= n
+  }
+}
+
 export interface S1Options {
   runs: number
   windows: number
@@ -86,20 +100,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   }
   const viewPass = (views: Float64Array[], rowsPerView: number): Pass => () => {
     const t0 = now()
-    for (let i = 0; i < starts.length; i++) {
-      let s = starts[i]
-      let at = i * W
-      let left = o.windowRows
-      while (left > 0) { // a window may straddle two views when views() is used
-        const v = views[Math.floor(s / rowsPerView)]
-        const r0 = s % rowsPerView
-        const n = Math.min(left, rowsPerView - r0)
-        out.set(v.subarray(r0 * COLS, (r0 + n) * COLS), at)
-        at += n * COLS
-        s += n
-        left -= n
-      }
-    }
+    for (let i = 0; i < starts.length; i++) copyWindow(views, rowsPerView, starts[i], o.windowRows, out, i * W)
     return seconds(t0)
   }
   const fd = fs.openSync(ds.npyPath, 'r')
@@ -283,20 +284,7 @@ function coldChild(args: string[]): void {
       const rowsPerView = a.nbytes <= MAX_VIEW_BYTES ? a.length : Math.floor(MAX_VIEW_BYTES / ROW_BYTES)
       const views: Float64Array[] = []
       for (const v of a.views(rowsPerView)) views.push(v)
-      for (let i = 0; i < starts.length; i++) {
-        let s = starts[i]
-        let at = i * W
-        let left = windowRows
-        while (left > 0) {
-          const v = views[Math.floor(s / rowsPerView)]
-          const r0 = s % rowsPerView
-          const n = Math.min(left, rowsPerView - r0)
-          out.set(v.subarray(r0 * COLS, (r0 + n) * COLS), at)
-          at += n * COLS
-          s += n
-          left -= n
-        }
-      }
+      for (let i = 0; i < starts.length; i++) copyWindow(views, rowsPerView, starts[i], windowRows, out, i * W)
     }
     sec = seconds(t0)
     store.close()

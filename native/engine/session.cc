@@ -110,8 +110,9 @@ void Session::liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out) {
 }
 
 void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
-                       const std::vector<MetaPut>& meta, uint64_t serial, const std::set<uint64_t>& rebase,
-                       std::map<uint64_t, uint64_t>* rebasedLengths, Outcome* outcome) {
+                       const std::vector<MetaPut>& meta, const std::vector<std::shared_ptr<TrackedArray>>& live,
+                       uint64_t serial, const std::set<uint64_t>& rebase, std::map<uint64_t, uint64_t>* rebasedLengths,
+                       Outcome* outcome) {
   ChangeSet logEntry;
   std::set<const TrackedArray*> removed;  // and rebased: their blocks are written already
   uint64_t nextId = 0;
@@ -167,8 +168,6 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
   }
 
   // Blocks of every array this session changed. A new array's id comes from its record.
-  std::vector<std::shared_ptr<TrackedArray>> live;
-  liveArrays(&live);
   for (const auto& array : live) {
     if (!array->hasChanges() || removed.count(array.get())) continue;
     uint64_t id = array->id();
@@ -227,18 +226,7 @@ uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_
       if (rc == 0) memcpy(block.data(), bv.mv_data, std::min<uint64_t>(bv.mv_size, within));
     }
     array.copyUncommitted(from + (at - start), take, block.data() + within);
-    size_t size = size_t(within + take);
-    while (size > 0 && block[size - 1] == 0) --size;
-    if (size == 0) {
-      rc = mdb_del(txn, env_->blocksDb(), &bk, nullptr);
-      if (rc == MDB_NOTFOUND) rc = 0;
-    } else {
-      bv = MDB_val{size, block.data()};
-      rc = mdb_put(txn, env_->blocksDb(), &bk, &bv, 0);
-      ++stats_->blocksWritten;
-      stats_->bytesWritten += size;
-    }
-    if (rc) throwLmdb(rc, "store block");
+    putBlock(txn, env_->blocksDb(), id, index, block.data(), size_t(within + take), stats_.get());
     log->addBlocks(id, index, index);
     at += take;
   }
@@ -304,7 +292,7 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
         if (outcome.othersChanged.byArray().count(id)) rebase.insert(id);
       }
       outcome.serial = latest + 1;
-      writeAll(txn.get(), records, meta, outcome.serial, rebase, &rebasedLengths, &outcome);
+      writeAll(txn.get(), records, meta, live, outcome.serial, rebase, &rebasedLengths, &outcome);
       // LMDB 0.9 has no per-transaction NOSYNC; toggling the environment flag is safe
       // because every commit of this process holds writeLock.
       int rc = mdb_env_set_flags(env_->raw(), MDB_NOSYNC, sync ? 0 : 1);

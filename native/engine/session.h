@@ -100,8 +100,9 @@ class Session {
   // Writes everything; arrays whose ids are in `rebase` get their appended rows re-laid
   // at the newest end (rebaseAppend), their new lengths in `rebasedLengths`.
   void writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
-                const std::vector<MetaPut>& meta, uint64_t serial, const std::set<uint64_t>& rebase,
-                std::map<uint64_t, uint64_t>* rebasedLengths, Outcome* outcome);
+                const std::vector<MetaPut>& meta, const std::vector<std::shared_ptr<TrackedArray>>& live,
+                uint64_t serial, const std::set<uint64_t>& rebase, std::map<uint64_t, uint64_t>* rebasedLengths,
+                Outcome* outcome);
   uint64_t rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log);
   void liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out);
   // Moves to a new snapshot: the JS-thread pointer and the fault path's holder together.

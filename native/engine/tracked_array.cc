@@ -259,21 +259,26 @@ void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* co
       vmem::Error err;  // copyBlock never faults: we may hold locks the fault path needs
       if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
     }
-    while (size > 0 && scratch_[size - 1] == 0) --size;
-    keys::BlockKey key(id, index);
-    MDB_val k{sizeof key.bytes, key.bytes};
-    int rc;
-    if (size == 0) {
-      rc = mdb_del(txn, db, &k, nullptr);
-      if (rc == MDB_NOTFOUND) rc = 0;
-    } else {
-      MDB_val v{size, scratch_.data()};
-      rc = mdb_put(txn, db, &k, &v, 0);
-      ++counters->blocksWritten;
-      counters->bytesWritten += size;
-    }
-    if (rc) throwLmdb(rc, "store block");
+    putBlock(txn, db, id, index, scratch_.data(), size, counters);
   }
+}
+
+void putBlock(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t index, const uint8_t* bytes, size_t size,
+              SessionStats* counters) {
+  while (size > 0 && bytes[size - 1] == 0) --size;
+  keys::BlockKey key(id, index);
+  MDB_val k{sizeof key.bytes, key.bytes};
+  int rc;
+  if (size == 0) {
+    rc = mdb_del(txn, db, &k, nullptr);
+    if (rc == MDB_NOTFOUND) rc = 0;
+  } else {
+    MDB_val v{size, const_cast<uint8_t*>(bytes)};
+    rc = mdb_put(txn, db, &k, &v, 0);
+    ++counters->blocksWritten;
+    counters->bytesWritten += size;
+  }
+  if (rc) throwLmdb(rc, "store block");
 }
 
 void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown) {

@@ -33,6 +33,11 @@ struct SessionStats;
 // Deletes blocks `first`.. of array `id` inside a write transaction.
 void deleteBlocksFrom(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t first);
 
+// Stores block `index` of array `id` as its first `size` bytes without trailing zeros (an
+// all-zero block is deleted: it reads as zeros anyway), counting what it wrote.
+void putBlock(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t index, const uint8_t* bytes, size_t size,
+              SessionStats* counters);
+
 class TrackedArray {
  public:
   // Throws Error(kStorage/kTooLarge) if the region cannot be reserved.
