@@ -41,14 +41,14 @@ auto translated(Napi::Env env, Body body) -> decltype(body()) {
   } catch (const txa::Error& e) {
     throwCode(env, txa::errorCodeName(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    throwCode(env, "ERR_STORAGE", "out of memory");
+    throwCode(env, "TXA_STORAGE", "out of memory");
   } catch (const std::exception& e) {
-    throwCode(env, "ERR_STORAGE", e.what());
+    throwCode(env, "TXA_STORAGE", e.what());
   }
 }
 
 [[noreturn]] void badArgument(Napi::Env env, const std::string& what) {
-  throwCode(env, "ERR_ARGUMENT", what);
+  throwCode(env, "TXA_ARGUMENT", what);
 }
 
 uint64_t toU64(const Napi::Value& value, const char* what) {
@@ -102,7 +102,7 @@ txa::Strided toStrided(const Napi::CallbackInfo& info) {
 uint8_t* bufferArgument(const Napi::Value& value, uint64_t bytes) {
   if (!value.IsTypedArray()) badArgument(value.Env(), "buffer must be a TypedArray");
   auto array = value.As<Napi::TypedArray>();
-  if (array.ByteLength() < bytes) throwCode(value.Env(), "ERR_BOUNDS", "buffer is smaller than the selection");
+  if (array.ByteLength() < bytes) throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
   return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
 }
 
@@ -135,13 +135,13 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   }
   void detach() { array_.reset(); native_ = nullptr; session_.Reset(); }
   std::shared_ptr<txa::TrackedArray> shared() {
-    if (!array_) throwCode(Env(), "ERR_CLOSED", "the store is closed");
+    if (!array_) throwCode(Env(), "TXA_CLOSED", "the store is closed");
     return array_;
   }
 
  private:
   txa::TrackedArray& array(Napi::Env env) {
-    if (!array_ || !native_) throwCode(env, "ERR_CLOSED", "the store is closed");
+    if (!array_ || !native_) throwCode(env, "TXA_CLOSED", "the store is closed");
     return *array_;
   }
   Napi::Value Gather(const Napi::CallbackInfo& info) {
@@ -179,7 +179,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       txa::TrackedArray& a = array(env);
       uint64_t rows = toU64(info[1], "rows");
       uint64_t rowBytes = toU64(info[2], "rowBytes");
-      if (rowBytes && rows > UINT64_MAX / rowBytes) throwCode(env, "ERR_BOUNDS", "windows larger than the array");
+      if (rowBytes && rows > UINT64_MAX / rowBytes) throwCode(env, "TXA_BOUNDS", "windows larger than the array");
       uint64_t windowBytes = rows * rowBytes;
       std::vector<uint64_t> offsets;
       auto addStart = [&](double start) {
@@ -190,7 +190,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
         }
         uint64_t row = uint64_t(start);
         if (rowBytes && row > (UINT64_MAX - windowBytes) / rowBytes) {
-          throwCode(env, "ERR_BOUNDS", "a window starts past the end of the array");
+          throwCode(env, "TXA_BOUNDS", "a window starts past the end of the array");
         }
         offsets.push_back(row * rowBytes);
       };
@@ -231,7 +231,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   }
   Napi::Value memoryStats(Napi::Env env) {
     txa::TrackedArray& a = array(env);
-    if (a.closed()) throwCode(env, "ERR_CLOSED", "the array's memory is released");
+    if (a.closed()) throwCode(env, "TXA_CLOSED", "the array's memory is released");
     txa::vmem::RegionStats st = a.region()->stats();
     Napi::Object out = Napi::Object::New(env);
     out.Set("faults", double(st.faults));
@@ -316,7 +316,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
  private:
   txa::Session& session(Napi::Env env) {
-    if (!session_) throwCode(env, "ERR_CLOSED", "the store is closed");
+    if (!session_) throwCode(env, "TXA_CLOSED", "the store is closed");
     return *session_;
   }
 
@@ -578,7 +578,7 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
     uint64_t offset = toU64(info[0], "byteOffset");
     uint64_t length = toU64(info[1], "byteLength");
     if (offset > a.reservedBytes() || length > a.reservedBytes() - offset) {
-      throwCode(env, "ERR_BOUNDS", "view outside the array's reservation");
+      throwCode(env, "TXA_BOUNDS", "view outside the array's reservation");
     }
     auto* keepAlive = new std::shared_ptr<txa::TrackedArray>(array_);
     Napi::ArrayBuffer buffer;
@@ -589,7 +589,7 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
     } catch (...) {
       // node-addon-api frees nothing on failure; the hint is ours to delete.
       delete keepAlive;
-      throwCode(env, "ERR_TOO_LARGE", "the platform refused a view of " + std::to_string(length) + " bytes");
+      throwCode(env, "TXA_TOO_LARGE", "the platform refused a view of " + std::to_string(length) + " bytes");
     }
     sessionWrap_->addView(array_.get(), buffer);
     return buffer;

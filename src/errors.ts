@@ -5,7 +5,7 @@
  */
 export class TxarrayError extends Error {
   readonly code: string
-  constructor(message: string, code = 'ERR_TXARRAY') {
+  constructor(message: string, code = 'TXA_ERROR') {
     super(message)
     this.name = new.target.name
     this.code = code
@@ -22,29 +22,29 @@ function errorClass<C extends string>(code: C) {
 }
 
 /** No array of that name (or it was deleted). */
-export class NotFoundError extends errorClass('ERR_NOT_FOUND') {}
+export class NotFoundError extends errorClass('TXA_NOT_FOUND') {}
 /** create() of a name that already exists. */
-export class AlreadyExistsError extends errorClass('ERR_EXISTS') {}
+export class AlreadyExistsError extends errorClass('TXA_EXISTS') {}
 /** Unknown dtype, or data of the wrong TypedArray type. */
-export class DTypeError extends errorClass('ERR_DTYPE') {}
+export class DTypeError extends errorClass('TXA_DTYPE') {}
 /** Bad shape, or data whose length does not fit the selection or row size. */
-export class ShapeError extends errorClass('ERR_SHAPE') {}
+export class ShapeError extends errorClass('TXA_SHAPE') {}
 /** An index or selection outside the array. */
-export class BoundsError extends errorClass('ERR_BOUNDS') {}
+export class BoundsError extends errorClass('TXA_BOUNDS') {}
 /** Another commit changed what this transaction changes; abort and retry (transact() does). */
-export class ConflictError extends errorClass('ERR_CONFLICT') {}
+export class ConflictError extends errorClass('TXA_CONFLICT') {}
 /** The store (or a view of it) was closed. */
-export class ClosedError extends errorClass('ERR_CLOSED') {}
+export class ClosedError extends errorClass('TXA_CLOSED') {}
 /** The path holds a store of an unknown format version, or damaged metadata. */
-export class FormatError extends errorClass('ERR_FORMAT') {}
+export class FormatError extends errorClass('TXA_FORMAT') {}
 /** An argument of the wrong type or range. */
-export class ArgumentError extends errorClass('ERR_ARGUMENT') {}
+export class ArgumentError extends errorClass('TXA_ARGUMENT') {}
 /** LMDB or the operating system failed (disk full, permissions...). */
-export class StorageError extends errorClass('ERR_STORAGE') {}
+export class StorageError extends errorClass('TXA_STORAGE') {}
 /** A view larger than the platform can map in one TypedArray. */
-export class TooLargeError extends errorClass('ERR_TOO_LARGE') {}
+export class TooLargeError extends errorClass('TXA_TOO_LARGE') {}
 /** A transaction used wrongly (nested transact, async function, refresh with changes). */
-export class TransactionError extends errorClass('ERR_TRANSACTION') {}
+export class TransactionError extends errorClass('TXA_TRANSACTION') {}
 
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(

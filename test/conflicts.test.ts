@@ -32,7 +32,7 @@ function closeAll(...stores: Store[]) {
   for (const s of stores) s.close()
 }
 
-test('two handles writing the same block: the second commit throws ERR_CONFLICT and changes nothing', () => {
+test('two handles writing the same block: the second commit throws TXA_CONFLICT and changes nothing', () => {
   const { dir, s1, s2 } = setup()
   s1.array<'float64'>('a').write([1, 2], 100) // block 0
   s2.array<'float64'>('a').write([7, 63], 200) // block 0 too, another element
@@ -40,7 +40,7 @@ test('two handles writing the same block: the second commit throws ERR_CONFLICT 
   s1.commit()
   const before = committed(dir)
   const statsBefore = s2.stats()
-  const err = throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  const err = throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   assert.match(err.message, /block/)
   assert.equal(committed(dir), before, 'the losing commit wrote nothing')
   assert.equal([...committed(dir, 'b').data], new Array(8).fill(0), 'not even its other changes')
@@ -68,7 +68,7 @@ test('a commit conflicts even when the other commit came from a handle opened la
   const s3 = open(dir)
   s3.array<'float64'>('a').write([0, 1], 2)
   s3.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   closeAll(s1, s2, s3)
 })
 
@@ -181,14 +181,14 @@ test('an append is not rebased when the transaction also changed rows below the 
   a2.write([63, 0], -1) // the last committed row: same block as the append
   a2.append(row(2))
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
   // written through a view below the end: also not an append-only change
   s1.array<'float64'>('a').append(row(1))
   s2.array<'float64'>('a').view(10, 11)[0] = -1
   s2.array<'float64'>('a').append(row(2))
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   assert.equal(committed(dir).shape, [66, 64])
   closeAll(s1, s2)
 })
@@ -198,7 +198,7 @@ test('an append is not rebased onto a deleted array, nor with a resize or attrs 
   s1.delete('a')
   s2.array<'float64'>('a').append(row(1))
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
   s1.create('a', { dtype: 'float64', shape: [0, 64], blockBytes: 4096 })
   s1.commit()
@@ -208,7 +208,7 @@ test('an append is not rebased onto a deleted array, nor with a resize or attrs 
   a2.append(row(2))
   a2.setAttrs({ mine: true })
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   closeAll(s1, s2)
 })
 
@@ -217,14 +217,14 @@ test('concurrent resizes of the same array conflict, and so does a resize agains
   s1.array('a').resize([10, 64])
   s2.array('a').resize([100, 64])
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
   assert.equal(s2.array('a').shape, [10, 64])
   // resize() sets an absolute length: it is not rebased onto someone else's append
   s1.array<'float64'>('a').append(row(1))
   s2.array('a').resize([20, 64])
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   assert.equal(committed(dir).shape, [11, 64])
   closeAll(s1, s2)
 })
@@ -234,7 +234,7 @@ test('concurrent attribute changes of the same array conflict', () => {
   s1.array('a').setAttrs({ v: 1 })
   s2.array('a').setAttrs({ v: 2 })
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   assert.equal(committed(dir).attrs, { v: 1 })
   closeAll(s1, s2)
 })
@@ -244,7 +244,7 @@ test('deleting an array conflicts with a concurrent write to it, either way roun
   s1.delete('a')
   s2.array<'float64'>('a').write([5, 5], 1)
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
   assert.is(s2.has('a'), false)
   s1.create('a', { dtype: 'int8', shape: [1] })
@@ -253,7 +253,7 @@ test('deleting an array conflicts with a concurrent write to it, either way roun
   s2.array<'int8'>('a').write([0], 1)
   s1.delete('a')
   s2.commit()
-  throwsCode(() => s1.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s1.commit(), ConflictError, 'TXA_CONFLICT')
   assert.equal(committed(dir).data, [1])
   closeAll(s1, s2)
 })
@@ -263,7 +263,7 @@ test('two handles creating the same name: the second commit conflicts', () => {
   s1.create('c', { dtype: 'int8', shape: [1] }).write([0], 1)
   s2.create('c', { dtype: 'int8', shape: [1] }).write([0], 2)
   s1.commit()
-  throwsCode(() => s2.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   assert.equal(committed(dir, 'c').data, [1])
   closeAll(s1, s2)
 })
@@ -294,7 +294,7 @@ test('transact() gives up after `retries` and throws the ConflictError, leaving 
     s.array<'float64'>('a').write([0, 0], 100 + attempts)
     s2.array<'float64'>('a').write([0, 1], attempts) // same block, committed first every time
     s2.commit()
-  }, { retries: 2 }), ConflictError, 'ERR_CONFLICT')
+  }, { retries: 2 }), ConflictError, 'TXA_CONFLICT')
   assert.is(attempts, 3)
   assert.is(s1.dirty, false)
   const after = committed(dir)

@@ -24,9 +24,9 @@ function fresh() {
 
 test('every error class carries its code, statically and on instances', () => {
   const expected: Record<string, string> = {
-    NotFoundError: 'ERR_NOT_FOUND', AlreadyExistsError: 'ERR_EXISTS', DTypeError: 'ERR_DTYPE', ShapeError: 'ERR_SHAPE',
-    BoundsError: 'ERR_BOUNDS', ConflictError: 'ERR_CONFLICT', ClosedError: 'ERR_CLOSED', FormatError: 'ERR_FORMAT',
-    ArgumentError: 'ERR_ARGUMENT', StorageError: 'ERR_STORAGE', TooLargeError: 'ERR_TOO_LARGE', TransactionError: 'ERR_TRANSACTION',
+    NotFoundError: 'TXA_NOT_FOUND', AlreadyExistsError: 'TXA_EXISTS', DTypeError: 'TXA_DTYPE', ShapeError: 'TXA_SHAPE',
+    BoundsError: 'TXA_BOUNDS', ConflictError: 'TXA_CONFLICT', ClosedError: 'TXA_CLOSED', FormatError: 'TXA_FORMAT',
+    ArgumentError: 'TXA_ARGUMENT', StorageError: 'TXA_STORAGE', TooLargeError: 'TXA_TOO_LARGE', TransactionError: 'TXA_TRANSACTION',
   }
   for (const [name, code] of Object.entries(expected)) {
     const cls = (txarray as unknown as Record<string, { code: string; new (m: string): TxarrayError }>)[name]
@@ -41,100 +41,100 @@ test('every error class carries its code, statically and on instances', () => {
   }
 })
 
-test('ERR_NOT_FOUND: unknown names, deleted arrays', () => {
+test('TXA_NOT_FOUND: unknown names, deleted arrays', () => {
   const { store, a } = fresh()
-  throwsCode(() => store.array('nope'), NotFoundError, 'ERR_NOT_FOUND')
-  throwsCode(() => store.delete('nope'), NotFoundError, 'ERR_NOT_FOUND')
+  throwsCode(() => store.array('nope'), NotFoundError, 'TXA_NOT_FOUND')
+  throwsCode(() => store.delete('nope'), NotFoundError, 'TXA_NOT_FOUND')
   store.delete('a')
-  throwsCode(() => a.read(), NotFoundError, 'ERR_NOT_FOUND')
-  throwsCode(() => a.write(null, 1), NotFoundError, 'ERR_NOT_FOUND')
-  throwsCode(() => a.shape, NotFoundError, 'ERR_NOT_FOUND')
-  throwsCode(() => store.delete('a'), NotFoundError, 'ERR_NOT_FOUND')
+  throwsCode(() => a.read(), NotFoundError, 'TXA_NOT_FOUND')
+  throwsCode(() => a.write(null, 1), NotFoundError, 'TXA_NOT_FOUND')
+  throwsCode(() => a.shape, NotFoundError, 'TXA_NOT_FOUND')
+  throwsCode(() => store.delete('a'), NotFoundError, 'TXA_NOT_FOUND')
   store.close()
 })
 
-test('ERR_EXISTS: create() of a taken name, committed or not', () => {
+test('TXA_EXISTS: create() of a taken name, committed or not', () => {
   const { store } = fresh()
-  throwsCode(() => store.create('a', { dtype: 'int8', shape: [1] }), AlreadyExistsError, 'ERR_EXISTS')
+  throwsCode(() => store.create('a', { dtype: 'int8', shape: [1] }), AlreadyExistsError, 'TXA_EXISTS')
   store.create('b', { dtype: 'int8', shape: [1] })
-  throwsCode(() => store.create('b', { dtype: 'int8', shape: [1] }), AlreadyExistsError, 'ERR_EXISTS')
+  throwsCode(() => store.create('b', { dtype: 'int8', shape: [1] }), AlreadyExistsError, 'TXA_EXISTS')
   store.close()
 })
 
-test('ERR_DTYPE: unknown dtypes and data of the wrong TypedArray', () => {
+test('TXA_DTYPE: unknown dtypes and data of the wrong TypedArray', () => {
   const { store, a } = fresh()
   for (const dtype of ['float16', 'Float32', 'int', '', 5, null, undefined, 'bool']) {
-    throwsCode(() => store.create('x', { dtype: dtype as never, shape: [1] }), DTypeError, 'ERR_DTYPE')
+    throwsCode(() => store.create('x', { dtype: dtype as never, shape: [1] }), DTypeError, 'TXA_DTYPE')
   }
-  throwsCode(() => a.write(null, new Float64Array(12) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.write(null, new Int32Array(12) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.write(null, Array(12).fill(0) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.write(null, new DataView(new ArrayBuffer(48)) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.append(new Uint8Array(12) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.read(null, new Float64Array(12) as never), DTypeError, 'ERR_DTYPE')
+  throwsCode(() => a.write(null, new Float64Array(12) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.write(null, new Int32Array(12) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.write(null, Array(12).fill(0) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.write(null, new DataView(new ArrayBuffer(48)) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.append(new Uint8Array(12) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.read(null, new Float64Array(12) as never), DTypeError, 'TXA_DTYPE')
   const big = store.create('big', { dtype: 'int64', shape: [2] })
-  throwsCode(() => big.write(null, new BigUint64Array(2) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => big.write(null, new Float64Array(2) as never), DTypeError, 'ERR_DTYPE')
+  throwsCode(() => big.write(null, new BigUint64Array(2) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => big.write(null, new Float64Array(2) as never), DTypeError, 'TXA_DTYPE')
   store.close()
 })
 
-test('ERR_SHAPE: bad shapes, wrong data lengths, partial rows, resizing another axis', () => {
+test('TXA_SHAPE: bad shapes, wrong data lengths, partial rows, resizing another axis', () => {
   const { store, a } = fresh()
   const bad = [[], [-1], [1.5], [NaN], [Infinity], ['3'], 'shape', null, [2 ** 53], new Array(33).fill(1)]
   for (const shape of bad) {
-    throwsCode(() => store.create('x', { dtype: 'int8', shape: shape as never }), ShapeError, 'ERR_SHAPE')
+    throwsCode(() => store.create('x', { dtype: 'int8', shape: shape as never }), ShapeError, 'TXA_SHAPE')
   }
   assert.is(store.has('x'), false)
-  throwsCode(() => a.write(null, new Float32Array(11)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.write([0], new Float32Array(4)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.append(new Float32Array(4)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.append(new Float32Array(1)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([4, 4]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([4]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.read(null, new Float32Array(11)), ShapeError, 'ERR_SHAPE')
+  throwsCode(() => a.write(null, new Float32Array(11)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.write([0], new Float32Array(4)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.append(new Float32Array(4)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.append(new Float32Array(1)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([4, 4]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([4]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.read(null, new Float32Array(11)), ShapeError, 'TXA_SHAPE')
   assert.is(store.dirty, false)
   store.close()
 })
 
-test('ERR_BOUNDS: integer indices outside the array', () => {
+test('TXA_BOUNDS: integer indices outside the array', () => {
   const { store, a } = fresh()
-  throwsCode(() => a.read([4]), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.read([-5]), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.read([0, 3]), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.write([1, -4], 1), BoundsError, 'ERR_BOUNDS')
+  throwsCode(() => a.read([4]), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.read([-5]), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.read([0, 3]), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.write([1, -4], 1), BoundsError, 'TXA_BOUNDS')
   const empty = store.create('e', { dtype: 'int8', shape: [0] })
-  throwsCode(() => empty.read([0]), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => empty.read([-1]), BoundsError, 'ERR_BOUNDS')
+  throwsCode(() => empty.read([0]), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => empty.read([-1]), BoundsError, 'TXA_BOUNDS')
   // slices clamp instead, as in Python
   assert.equal(a.read([slice(2, 100)]).shape, [2, 3])
   store.close()
 })
 
-test('ERR_CONFLICT: a commit racing another commit on the same block', () => {
+test('TXA_CONFLICT: a commit racing another commit on the same block', () => {
   const { dir, store, a } = fresh()
   const other = open(dir)
   other.array<'float32'>('a').write([0, 0], 1)
   other.commit()
   a.write([0, 1], 2)
-  throwsCode(() => store.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => store.commit(), ConflictError, 'TXA_CONFLICT')
   other.close()
   store.close()
 })
 
-test('ERR_CLOSED: using a closed store or its arrays', () => {
+test('TXA_CLOSED: using a closed store or its arrays', () => {
   const { store, a } = fresh()
   store.close()
-  throwsCode(() => store.list(), ClosedError, 'ERR_CLOSED')
-  throwsCode(() => a.read(), ClosedError, 'ERR_CLOSED')
+  throwsCode(() => store.list(), ClosedError, 'TXA_CLOSED')
+  throwsCode(() => a.read(), ClosedError, 'TXA_CLOSED')
 })
 
-test('ERR_ARGUMENT: bad names', () => {
+test('TXA_ARGUMENT: bad names', () => {
   const { store } = fresh()
   for (const name of ['', 5, null, undefined, {}, 'x'.repeat(256), 'é'.repeat(128)]) {
-    throwsCode(() => store.create(name as never, { dtype: 'int8', shape: [1] }), ArgumentError, 'ERR_ARGUMENT')
-    throwsCode(() => store.array(name as never), ArgumentError, 'ERR_ARGUMENT')
-    throwsCode(() => store.has(name as never), ArgumentError, 'ERR_ARGUMENT')
-    throwsCode(() => store.delete(name as never), ArgumentError, 'ERR_ARGUMENT')
+    throwsCode(() => store.create(name as never, { dtype: 'int8', shape: [1] }), ArgumentError, 'TXA_ARGUMENT')
+    throwsCode(() => store.array(name as never), ArgumentError, 'TXA_ARGUMENT')
+    throwsCode(() => store.has(name as never), ArgumentError, 'TXA_ARGUMENT')
+    throwsCode(() => store.delete(name as never), ArgumentError, 'TXA_ARGUMENT')
   }
   // the longest name allowed works, and so does any UTF-8
   store.create('x'.repeat(255), { dtype: 'int8', shape: [1] })
@@ -144,28 +144,28 @@ test('ERR_ARGUMENT: bad names', () => {
   store.close()
 })
 
-test('ERR_ARGUMENT: bad open() and create() options', () => {
+test('TXA_ARGUMENT: bad open() and create() options', () => {
   const dir = tempDir()
-  throwsCode(() => open(''), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => open(5 as never), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => open(dir, 5 as never), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => open(dir, null as never), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => open(''), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => open(5 as never), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => open(dir, 5 as never), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => open(dir, null as never), ArgumentError, 'TXA_ARGUMENT')
   for (const bad of [{ mapSize: -1 }, { mapSize: 0 }, { mapSize: 1.5 }, { mapSize: '1' }, { maxReaders: 0 }, { maxReaders: 2.5 }]) {
-    throwsCode(() => open(dir, bad as never), ArgumentError, 'ERR_ARGUMENT')
+    throwsCode(() => open(dir, bad as never), ArgumentError, 'TXA_ARGUMENT')
   }
   const store = open(dir)
-  throwsCode(() => store.create('x', null as never), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => store.create('x', undefined as never), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => store.create('x', { dtype: 'int8', shape: [1], attrs: [] as never }), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => store.create('x', { dtype: 'int8', shape: [1], attrs: null as never }), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => store.create('x', null as never), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => store.create('x', undefined as never), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => store.create('x', { dtype: 'int8', shape: [1], attrs: [] as never }), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => store.create('x', { dtype: 'int8', shape: [1], attrs: null as never }), ArgumentError, 'TXA_ARGUMENT')
   assert.equal(store.list(), [])
   store.close()
 })
 
-test('ERR_ARGUMENT: blockBytes must be a power of two from 4096 to 64 MiB', () => {
+test('TXA_ARGUMENT: blockBytes must be a power of two from 4096 to 64 MiB', () => {
   const { store } = fresh()
   for (const blockBytes of [0, 1, 1000, 2048, 4095, 5000, 65535, 2 ** 27, -4096, 4096.5, '4096', NaN]) {
-    throwsCode(() => store.create('x', { dtype: 'int8', shape: [1], blockBytes: blockBytes as never }), ArgumentError, 'ERR_ARGUMENT')
+    throwsCode(() => store.create('x', { dtype: 'int8', shape: [1], blockBytes: blockBytes as never }), ArgumentError, 'TXA_ARGUMENT')
   }
   for (const blockBytes of [4096, 8192, 2 ** 20, 2 ** 26]) {
     const x = store.create(`b${blockBytes}`, { dtype: 'int8', shape: [3], blockBytes })
@@ -175,44 +175,44 @@ test('ERR_ARGUMENT: blockBytes must be a power of two from 4096 to 64 MiB', () =
   store.close()
 })
 
-test('ERR_ARGUMENT: slice step 0, non-integer indices and bounds, wrong scalar types', () => {
+test('TXA_ARGUMENT: slice step 0, non-integer indices and bounds, wrong scalar types', () => {
   const { store, a } = fresh()
-  throwsCode(() => slice(0, 2, 0), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => slice(0, 2.5), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => slice(NaN), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([0.5]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.write([1, 1.25], 1), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([{ kind: 'slice', start: 0, stop: 2, step: 0 } as never]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([0, 0, 0]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.setAttrs(null as never), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => slice(0, 2, 0), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => slice(0, 2.5), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => slice(NaN), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([0.5]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.write([1, 1.25], 1), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([{ kind: 'slice', start: 0, stop: 2, step: 0 } as never]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([0, 0, 0]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.setAttrs(null as never), ArgumentError, 'TXA_ARGUMENT')
   const big = store.create('big', { dtype: 'uint64', shape: [2] })
-  throwsCode(() => big.write(null, 1 as never), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => big.write(null, 1 as never), ArgumentError, 'TXA_ARGUMENT')
   store.close()
 })
 
-test('ERR_TRANSACTION: nested transact, async function, refresh with pending changes', () => {
+test('TXA_TRANSACTION: nested transact, async function, refresh with pending changes', () => {
   const { store, a } = fresh()
-  throwsCode(() => store.transact((s) => s.transact(() => 0)), TransactionError, 'ERR_TRANSACTION')
-  throwsCode(() => store.transact(async () => 0), TransactionError, 'ERR_TRANSACTION')
-  throwsCode(() => store.transact(() => Promise.resolve(1)), TransactionError, 'ERR_TRANSACTION')
+  throwsCode(() => store.transact((s) => s.transact(() => 0)), TransactionError, 'TXA_TRANSACTION')
+  throwsCode(() => store.transact(async () => 0), TransactionError, 'TXA_TRANSACTION')
+  throwsCode(() => store.transact(() => Promise.resolve(1)), TransactionError, 'TXA_TRANSACTION')
   a.write([0, 0], 1)
-  throwsCode(() => store.refresh(), TransactionError, 'ERR_TRANSACTION')
+  throwsCode(() => store.refresh(), TransactionError, 'TXA_TRANSACTION')
   store.close()
 })
 
-test('ERR_FORMAT: a store stamped with another format version, or not a txarray store', () => {
+test('TXA_FORMAT: a store stamped with another format version, or not a txarray store', () => {
   const { dir, store } = fresh()
   store.close()
   runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 3 })])
-  const e = throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
+  const e = throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
   assert.match(e.message, /version 3/)
   runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 1 })])
-  assert.match(throwsCode(() => open(dir), FormatError, 'ERR_FORMAT').message, /version 1/, 'older formats too')
-  throwsCode(() => open(dir), FormatError, 'ERR_FORMAT') // a failed open leaves nothing half open
+  assert.match(throwsCode(() => open(dir), FormatError, 'TXA_FORMAT').message, /version 1/, 'older formats too')
+  throwsCode(() => open(dir), FormatError, 'TXA_FORMAT') // a failed open leaves nothing half open
   runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'something-else', version: 1 })])
-  throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
+  throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
   runChild('writer.child.ts', ['format', dir, JSON.stringify('just a string')])
-  throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
+  throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
   // with the right stamp back, the data is all there
   runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 2 })])
   const again = open(dir)
@@ -220,25 +220,25 @@ test('ERR_FORMAT: a store stamped with another format version, or not a txarray 
   again.close()
 })
 
-test('ERR_FORMAT: another program\'s LMDB environment is refused and left exactly as it was', () => {
+test('TXA_FORMAT: another program\'s LMDB environment is refused and left exactly as it was', () => {
   const dir = tempDir()
   mdbLoad(dir, [['hello', 'world']])
   const before = fs.readFileSync(path.join(dir, 'data.mdb'))
-  const e = throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
+  const e = throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
   assert.match(e.message, /not a txarray store/)
   assert.ok(before.equals(fs.readFileSync(path.join(dir, 'data.mdb'))), 'not one byte written')
 })
 
-test('ERR_FORMAT: a directory whose data.mdb is not an LMDB file', () => {
+test('TXA_FORMAT: a directory whose data.mdb is not an LMDB file', () => {
   const dir = tempDir()
   fs.writeFileSync(path.join(dir, 'data.mdb'), Buffer.alloc(16384, 0x5a))
-  throwsCode(() => open(dir), FormatError, 'ERR_FORMAT')
+  throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
 })
 
-test('ERR_STORAGE: a path that is a file, not a directory', () => {
+test('TXA_STORAGE: a path that is a file, not a directory', () => {
   const file = path.join(tempDir(), 'file')
   fs.writeFileSync(file, 'x')
-  throwsCode(() => open(file), StorageError, 'ERR_STORAGE')
+  throwsCode(() => open(file), StorageError, 'TXA_STORAGE')
 })
 
 test.run()

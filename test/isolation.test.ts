@@ -54,7 +54,7 @@ test('a reader does not see arrays created after its snapshot until it moves on'
   writer.commit()
   assert.is(reader.has('new'), false)
   assert.equal(reader.list(), ['s'])
-  throwsCode(() => reader.array('new'), NotFoundError, 'ERR_NOT_FOUND')
+  throwsCode(() => reader.array('new'), NotFoundError, 'TXA_NOT_FOUND')
   reader.refresh()
   assert.is(reader.has('new'), true)
   assert.equal(reader.list(), ['new', 's'])
@@ -69,7 +69,7 @@ test('a reader keeps reading an array another handle deleted, until it moves on'
   expectRows(r.read().data, 10, 'still visible')
   reader.refresh()
   assert.is(reader.has('s'), false)
-  throwsCode(() => r.read(), NotFoundError, 'ERR_NOT_FOUND')
+  throwsCode(() => r.read(), NotFoundError, 'TXA_NOT_FOUND')
   writer.close()
   reader.close()
 })
@@ -104,7 +104,7 @@ test('a handle\'s own uncommitted writes are invisible to other handles', () => 
 test('refresh() with uncommitted changes is refused and keeps them', () => {
   const { writer, w, reader } = setup()
   w.write([0], Int32Array.of(1, 2, 3, 4))
-  throwsCode(() => writer.refresh(), TransactionError, 'ERR_TRANSACTION')
+  throwsCode(() => writer.refresh(), TransactionError, 'TXA_TRANSACTION')
   assert.is(writer.dirty, true)
   assert.equal([...w.read([0]).data], [1, 2, 3, 4])
   writer.close()
@@ -156,7 +156,7 @@ test('an array deleted and re-created by another handle: the old handle is gone,
   writer.commit()
   expectRows(r.read().data, 10, 'old snapshot still shows the old array')
   reader.refresh()
-  throwsCode(() => r.read(), NotFoundError, 'ERR_NOT_FOUND')
+  throwsCode(() => r.read(), NotFoundError, 'TXA_NOT_FOUND')
   const fresh = reader.array('s')
   assert.is(fresh.dtype, 'uint8')
   assert.equal([...fresh.read().data], [8, 9])
@@ -179,7 +179,7 @@ test('a snapshot older than the pruned commit log still moves on correctly, and 
   }
   // Nothing tells the old snapshot which arrays changed: a commit must conflict rather
   // than guess (even on an array nobody else touched), and the retry must see it all.
-  throwsCode(() => reader.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => reader.commit(), ConflictError, 'TXA_CONFLICT')
   reader.abort()
   assert.equal(r.shape, [w.length, 4])
   assert.equal([...r.read([-1]).data], [...rowsOf(w.length - 1, 1)])

@@ -159,12 +159,12 @@ test('resizing to the current shape changes nothing', () => {
 
 test('only axis 0 can be resized, and the rank cannot change', () => {
   const { store, a } = make(tempDir(), 4)
-  throwsCode(() => a.resize([4, COLS + 1]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([8, COLS - 1]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([4]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([4, COLS, 1]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([-1, COLS]), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.resize([1.5, COLS]), ShapeError, 'ERR_SHAPE')
+  throwsCode(() => a.resize([4, COLS + 1]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([8, COLS - 1]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([4]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([4, COLS, 1]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([-1, COLS]), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.resize([1.5, COLS]), ShapeError, 'TXA_SHAPE')
   assert.equal(a.shape, [4, COLS])
   assert.is(store.dirty, false)
   store.close()

@@ -164,8 +164,8 @@ test('read() and write() match the reference on hundreds of random shapes and se
       cases++
       if (expected === 'bounds') {
         boundsCases++
-        throwsCode(() => a.read(toSelection(sel)), BoundsError, 'ERR_BOUNDS')
-        throwsCode(() => a.write(toSelection(sel), 0), BoundsError, 'ERR_BOUNDS')
+        throwsCode(() => a.read(toSelection(sel)), BoundsError, 'TXA_BOUNDS')
+        throwsCode(() => a.write(toSelection(sel), 0), BoundsError, 'TXA_BOUNDS')
         continue
       }
       // read
@@ -284,9 +284,9 @@ test('a Slice built by hand (without slice()) works, and is checked like one fro
   // fields left out count as null
   assert.equal([...a.read([{ kind: 'slice', stop: 3 } as never]).data], [0, 1, 2])
   assert.equal([...a.read([{ kind: 'slice', step: -3 } as never]).data], [9, 6, 3, 0])
-  throwsCode(() => a.read([{ kind: 'slice', start: 0, stop: 5, step: 0 }]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.write([{ kind: 'slice', start: 0.5, stop: 5, step: 1 }], 1), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([{ kind: 'slice', start: 0, stop: Infinity, step: 1 }]), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => a.read([{ kind: 'slice', start: 0, stop: 5, step: 0 }]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.write([{ kind: 'slice', start: 0.5, stop: 5, step: 1 }], 1), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([{ kind: 'slice', start: 0, stop: Infinity, step: 1 }]), ArgumentError, 'TXA_ARGUMENT')
   store.close()
 })
 
@@ -305,11 +305,11 @@ test('write() wants exactly the selection\'s element count, of the array\'s dtyp
   const store = open(tempDir())
   const a = store.create('x', { dtype: 'int16', shape: [4, 4] })
   store.commit()
-  throwsCode(() => a.write([slice(0, 2)], new Int16Array(7)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.write([slice(0, 2)], new Int16Array(9)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.write([slice(0, 2)], new Int32Array(8) as never), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.read([1], new Int16Array(3)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.read([1], new Uint16Array(4) as never), DTypeError, 'ERR_DTYPE')
+  throwsCode(() => a.write([slice(0, 2)], new Int16Array(7)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.write([slice(0, 2)], new Int16Array(9)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.write([slice(0, 2)], new Int32Array(8) as never), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.read([1], new Int16Array(3)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.read([1], new Uint16Array(4) as never), DTypeError, 'TXA_DTYPE')
   assert.is(store.dirty, false)
   store.close()
 })
@@ -317,16 +317,16 @@ test('write() wants exactly the selection\'s element count, of the array\'s dtyp
 test('malformed selections are rejected', () => {
   const store = open(tempDir())
   const a = store.create('x', { dtype: 'int16', shape: [4, 4] })
-  throwsCode(() => slice(0, 4, 0), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => slice(0.5, 4), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([1.5]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([NaN]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([0, 0, 0]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read(['1' as never]), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read({ length: 1 } as never), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.read([4]), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.read([-5]), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.read([0, 4]), BoundsError, 'ERR_BOUNDS')
+  throwsCode(() => slice(0, 4, 0), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => slice(0.5, 4), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([1.5]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([NaN]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([0, 0, 0]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read(['1' as never]), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read({ length: 1 } as never), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.read([4]), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.read([-5]), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.read([0, 4]), BoundsError, 'TXA_BOUNDS')
   store.close()
 })
 

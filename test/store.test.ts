@@ -116,10 +116,10 @@ test('every method of a closed store, and of its arrays, throws ClosedError', ()
       assert.unreachable(`${what} did not throw`)
     } catch (e) {
       assert.instance(e, ClosedError, what)
-      assert.is((e as ClosedError).code, 'ERR_CLOSED', what)
+      assert.is((e as ClosedError).code, 'TXA_CLOSED', what)
     }
   }
-  throwsCode(() => store.commit(), ClosedError, 'ERR_CLOSED')
+  throwsCode(() => store.commit(), ClosedError, 'TXA_CLOSED')
   // and nothing of the pending delete reached the disk
   const again = open(dir)
   assert.equal(again.list(), ['x', 'y'])

@@ -108,33 +108,33 @@ test('take() bounds: windows up to the end are fine, one row further is BoundsEr
   assert.is(a.take([rows - 5], 5).data.length, 5 * COLS)
   assert.is(a.take([rows], 0).data.length, 0, 'an empty window at the end')
   assert.is(a.take([], 7).data.length, 0)
-  throwsCode(() => a.take([rows - 4], 5), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.take([0, 3, rows], 1), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.take([2 ** 52], 1), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.take([0], rows + 1), BoundsError, 'ERR_BOUNDS')
+  throwsCode(() => a.take([rows - 4], 5), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.take([0, 3, rows], 1), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.take([2 ** 52], 1), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.take([0], rows + 1), BoundsError, 'TXA_BOUNDS')
   store.close()
 })
 
 test('take() argument errors: starts, rows, out', () => {
   const { store, a } = setup(1000)
   for (const bad of [[-1], [1.5], [NaN], ['3'], [null]] as unknown as number[][]) {
-    throwsCode(() => a.take(bad, 1), ArgumentError, 'ERR_ARGUMENT')
+    throwsCode(() => a.take(bad, 1), ArgumentError, 'TXA_ARGUMENT')
   }
   for (const bad of [null, undefined, 5, 'abc', {}] as unknown as number[][]) {
-    throwsCode(() => a.take(bad, 1), ArgumentError, 'ERR_ARGUMENT')
+    throwsCode(() => a.take(bad, 1), ArgumentError, 'TXA_ARGUMENT')
   }
-  throwsCode(() => a.take(new Int8Array([1]) as unknown as number[], 1), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => a.take(new Int8Array([1]) as unknown as number[], 1), ArgumentError, 'TXA_ARGUMENT')
   for (const bad of [-1, 1.5, NaN, Infinity, '2'] as unknown as number[]) {
-    throwsCode(() => a.take([0], bad), ArgumentError, 'ERR_ARGUMENT')
+    throwsCode(() => a.take([0], bad), ArgumentError, 'TXA_ARGUMENT')
   }
-  throwsCode(() => a.take([0, 1], 4, new Float32Array(2 * 4 * COLS - 1)), ShapeError, 'ERR_SHAPE')
-  throwsCode(() => a.take([0], 4, new Float64Array(4 * COLS) as unknown as Float32Array), DTypeError, 'ERR_DTYPE')
-  throwsCode(() => a.take([0], 4, [0, 0] as unknown as Float32Array), DTypeError, 'ERR_DTYPE')
+  throwsCode(() => a.take([0, 1], 4, new Float32Array(2 * 4 * COLS - 1)), ShapeError, 'TXA_SHAPE')
+  throwsCode(() => a.take([0], 4, new Float64Array(4 * COLS) as unknown as Float32Array), DTypeError, 'TXA_DTYPE')
+  throwsCode(() => a.take([0], 4, [0, 0] as unknown as Float32Array), DTypeError, 'TXA_DTYPE')
   store.delete('s')
-  throwsCode(() => a.take([0], 1), NotFoundError, 'ERR_NOT_FOUND')
+  throwsCode(() => a.take([0], 1), NotFoundError, 'TXA_NOT_FOUND')
   store.abort()
   store.close()
-  throwsCode(() => a.take([0], 1), ClosedError, 'ERR_CLOSED')
+  throwsCode(() => a.take([0], 1), ClosedError, 'TXA_CLOSED')
 })
 
 test('take() of 64-bit and 3-D arrays: window shape follows the trailing axes', () => {
@@ -152,10 +152,10 @@ test('take() rejects starts so large that their byte offset would wrap around', 
   const s = open(tempDir())
   const a = s.create('a', { dtype: 'uint8', shape: [4, 65536] })
   a.write(null, 1)
-  throwsCode(() => a.take([2 ** 48], 1), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.take([2 ** 48 + 1], 1), BoundsError, 'ERR_BOUNDS')
-  throwsCode(() => a.take([2 ** 60], 1), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => a.take(new Float64Array([2 ** 70]), 1), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => a.take([2 ** 48], 1), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.take([2 ** 48 + 1], 1), BoundsError, 'TXA_BOUNDS')
+  throwsCode(() => a.take([2 ** 60], 1), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => a.take(new Float64Array([2 ** 70]), 1), ArgumentError, 'TXA_ARGUMENT')
   s.close()
 })
 

@@ -124,7 +124,7 @@ test('a block written through our view and committed by another handle meanwhile
   v[3] = -3 // block 0, dirty here
   runChild('writer.child.ts', ['write', dir, 'a', '4', '-4']) // block 0 too, committed there
   assert.is(v[4], 4, 'their write is not visible in our snapshot')
-  throwsCode(() => reader.commit(), ConflictError, 'ERR_CONFLICT')
+  throwsCode(() => reader.commit(), ConflictError, 'TXA_CONFLICT')
   assert.is(v[3], -3, 'a failed commit keeps our writes')
   reader.abort()
   assert.is(v[3], 3)

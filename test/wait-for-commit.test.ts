@@ -74,14 +74,14 @@ test('a worker blocked in waitForCommit wakes on a commit of the main thread', a
   s.close()
 })
 
-test('bad timeouts throw ERR_ARGUMENT; a closed store throws ERR_CLOSED', async () => {
+test('bad timeouts throw TXA_ARGUMENT; a closed store throws TXA_CLOSED', async () => {
   const { s } = store()
-  throwsCode(() => s.waitForCommit(-1), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => s.waitForCommit(NaN), ArgumentError, 'ERR_ARGUMENT')
-  throwsCode(() => s.nextCommit('1' as unknown as number), ArgumentError, 'ERR_ARGUMENT')
+  throwsCode(() => s.waitForCommit(-1), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => s.waitForCommit(NaN), ArgumentError, 'TXA_ARGUMENT')
+  throwsCode(() => s.nextCommit('1' as unknown as number), ArgumentError, 'TXA_ARGUMENT')
   s.close()
-  throwsCode(() => s.waitForCommit(1), ClosedError, 'ERR_CLOSED')
-  throwsCode(() => s.nextCommit(1), ClosedError, 'ERR_CLOSED')
+  throwsCode(() => s.waitForCommit(1), ClosedError, 'TXA_CLOSED')
+  throwsCode(() => s.nextCommit(1), ClosedError, 'TXA_CLOSED')
 })
 
 test('a pending nextCommit survives close() of its store and still resolves', async () => {

@@ -55,7 +55,7 @@ function readable(storeDir: string): boolean {
     open(storeDir).close()
     return true
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_FORMAT') return false
+    if ((e as { code?: string }).code === 'TXA_FORMAT') return false
     throw e
   }
 }

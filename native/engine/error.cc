@@ -6,17 +6,17 @@ namespace txa {
 
 const char* errorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kArgument: return "ERR_ARGUMENT";
-    case ErrorCode::kNotFound: return "ERR_NOT_FOUND";
-    case ErrorCode::kExists: return "ERR_EXISTS";
-    case ErrorCode::kBounds: return "ERR_BOUNDS";
-    case ErrorCode::kConflict: return "ERR_CONFLICT";
-    case ErrorCode::kClosed: return "ERR_CLOSED";
-    case ErrorCode::kFormat: return "ERR_FORMAT";
-    case ErrorCode::kStorage: return "ERR_STORAGE";
-    case ErrorCode::kTooLarge: return "ERR_TOO_LARGE";
+    case ErrorCode::kArgument: return "TXA_ARGUMENT";
+    case ErrorCode::kNotFound: return "TXA_NOT_FOUND";
+    case ErrorCode::kExists: return "TXA_EXISTS";
+    case ErrorCode::kBounds: return "TXA_BOUNDS";
+    case ErrorCode::kConflict: return "TXA_CONFLICT";
+    case ErrorCode::kClosed: return "TXA_CLOSED";
+    case ErrorCode::kFormat: return "TXA_FORMAT";
+    case ErrorCode::kStorage: return "TXA_STORAGE";
+    case ErrorCode::kTooLarge: return "TXA_TOO_LARGE";
   }
-  return "ERR_STORAGE";
+  return "TXA_STORAGE";
 }
 
 void throwLmdb(int rc, const char* what) {

@@ -7,15 +7,15 @@
 namespace txa {
 
 enum class ErrorCode {
-  kArgument,    // ERR_ARGUMENT: malformed input that TypeScript validation should have caught
-  kNotFound,    // ERR_NOT_FOUND
-  kExists,      // ERR_EXISTS
-  kBounds,      // ERR_BOUNDS
-  kConflict,    // ERR_CONFLICT: another commit touched what this one writes; retry
-  kClosed,      // ERR_CLOSED: the store or array was closed
-  kFormat,      // ERR_FORMAT: the file is not a txarray store of a known version
-  kStorage,     // ERR_STORAGE: LMDB or the operating system failed
-  kTooLarge,    // ERR_TOO_LARGE: a view or region beyond what the platform can map
+  kArgument,    // TXA_ARGUMENT: malformed input that TypeScript validation should have caught
+  kNotFound,    // TXA_NOT_FOUND
+  kExists,      // TXA_EXISTS
+  kBounds,      // TXA_BOUNDS
+  kConflict,    // TXA_CONFLICT: another commit touched what this one writes; retry
+  kClosed,      // TXA_CLOSED: the store or array was closed
+  kFormat,      // TXA_FORMAT: the file is not a txarray store of a known version
+  kStorage,     // TXA_STORAGE: LMDB or the operating system failed
+  kTooLarge,    // TXA_TOO_LARGE: a view or region beyond what the platform can map
 };
 
 const char* errorCodeName(ErrorCode code);
@@ -36,7 +36,7 @@ class MapFullError : public Error {
   MapFullError() : Error(ErrorCode::kStorage, "LMDB map full") {}
 };
 
-// Throws MapFullError for MDB_MAP_FULL, else ERR_STORAGE for a failed LMDB call; `what` names the operation.
+// Throws MapFullError for MDB_MAP_FULL, else TXA_STORAGE for a failed LMDB call; `what` names the operation.
 [[noreturn]] void throwLmdb(int rc, const char* what);
 
 }  // namespace txa
