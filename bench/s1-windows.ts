@@ -119,7 +119,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     let rowsPerView: number
     if (a.nbytes <= MAX_VIEW_BYTES) {
       views = [a.view()]
-      rowsPerView = a.length
+      rowsPerView = a.rows
     } else {
       rowsPerView = Math.floor(MAX_VIEW_BYTES / ROW_BYTES)
       views = [...a.views(rowsPerView)]
@@ -281,7 +281,7 @@ function coldChild(args: string[]): void {
     else if (method === 'read') {
       for (let i = 0; i < starts.length; i++) a.read([slice(starts[i], starts[i] + windowRows), null], out.subarray(i * W, (i + 1) * W))
     } else {
-      const rowsPerView = a.nbytes <= MAX_VIEW_BYTES ? a.length : Math.floor(MAX_VIEW_BYTES / ROW_BYTES)
+      const rowsPerView = a.nbytes <= MAX_VIEW_BYTES ? a.rows : Math.floor(MAX_VIEW_BYTES / ROW_BYTES)
       const views: Float64Array[] = []
       for (const v of a.views(rowsPerView)) views.push(v)
       for (let i = 0; i < starts.length; i++) copyWindow(views, rowsPerView, starts[i], windowRows, out, i * W)

@@ -106,7 +106,7 @@ export async function runS5(ds: Dataset, o: S5Options): Promise<Row[]> {
 function readerChild(storeDir: string, seed: number, secs: number): void {
   const store = open(storeDir)
   const a = store.array<'float64'>(ARRAY_NAME)
-  const pool = randomStarts(BATCH * 256, a.length, WINDOW_ROWS, seed)
+  const pool = randomStarts(BATCH * 256, a.rows, WINDOW_ROWS, seed)
   const out = new Float64Array(BATCH * WINDOW_ROWS * COLS).fill(1)
   // Warm: every window of the pool once, so that the measurement is the steady state (the
   // LMDB map's pages mapped in this process), not the first mapping of 4 GB.
@@ -142,7 +142,7 @@ function writerChild(storeDir: string): void {
       const slice = () => {
         const t = now()
         while (seconds(t) < 0.02) {
-          if (w.length >= WRITER_CAP_ROWS) w.resize([0, COLS])
+          if (w.rows >= WRITER_CAP_ROWS) w.resize([0, COLS])
           w.append(rows)
           store.commit()
           commits++

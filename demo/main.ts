@@ -37,7 +37,7 @@ store.flush()
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9
 const appended = BATCH * BATCHES * CHANNELS * 4
 const stats = store.stats()
-console.log(`appended ${sensor.length} rows in ${BATCHES} commits: ${(sensor.length / seconds).toFixed(0)} rows/s, ` +
+console.log(`appended ${sensor.rows} rows in ${BATCHES} commits: ${(sensor.rows / seconds).toFixed(0)} rows/s, ` +
   `${(appended / seconds / 1e6).toFixed(1)} MB/s, ${(stats.bytesWritten / appended).toFixed(2)} block bytes written per byte appended`)
 
 // 2. Change in place, then abort.
@@ -61,7 +61,7 @@ console.log(`reader saw row 7 = ${seenBefore} in its old snapshot, ${seenAfter} 
 // 4. Random windows of 16 rows, and every 1000th row of channel 3.
 const window = new Float32Array(16 * CHANNELS)
 for (let i = 0; i < 1000; i++) {
-  const start = Math.floor(Math.random() * (sensor.length - 16))
+  const start = Math.floor(Math.random() * (sensor.rows - 16))
   sensor.read([slice(start, start + 16), null], window)
   if (window[CHANNELS] !== start + 1 && start + 1 !== 7) throw new Error(`window at ${start} holds wrong data`)
 

@@ -51,8 +51,8 @@ export class BigArray<D extends DType = DType> {
   /** A copy of the shape; axis 0 is the one append() grows. */
   get shape(): number[] { return [...this.#live().meta.shape] }
   get ndim(): number { return this.#live().meta.shape.length }
-  /** Rows along axis 0. */
-  get length(): number { return this.#live().meta.shape[0] }
+  /** Rows: the length of axis 0 (a view's `length` counts elements instead). */
+  get rows(): number { return this.#live().meta.shape[0] }
   /** Number of elements. */
   get size(): number { return sizeOf(this.#live().meta.shape) }
   /** Bytes of data (size × bytes per element). */

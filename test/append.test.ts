@@ -31,7 +31,7 @@ test('many appends in one transaction cross block boundaries and survive commit 
     const k = rng.int(1, 9)
     a.append(rows(n, k))
     n += k
-    assert.is(a.length, n)
+    assert.is(a.rows, n)
   }
   assert.ok(n * COLS * 4 > 12 * 4096, 'spans many blocks')
   checkRows(a.read().data, n, 'before commit')
@@ -85,13 +85,13 @@ test('appends mixed with commits, aborts and reopens keep exactly the committed 
     } else if (r < 0.4) {
       store.abort()
       pending = 0
-      assert.is(a.length, committed, 'abort drops the pending rows')
+      assert.is(a.rows, committed, 'abort drops the pending rows')
     } else if (r < 0.45) {
       store.close() // uncommitted rows are lost with the handle
       pending = 0
       store = open(dir, { sync: false })
     }
-    assert.is(store.array('s').length, committed + pending)
+    assert.is(store.array('s').rows, committed + pending)
   }
   store.commit()
   committed += pending
@@ -138,7 +138,7 @@ test('append() takes whole rows of the array\'s dtype only', () => {
   throwsCode(() => a.append(new Int32Array(2)), ShapeError, 'TXA_SHAPE')
   throwsCode(() => a.append(new Float32Array(3) as never), DTypeError, 'TXA_DTYPE')
   throwsCode(() => a.append([1, 2, 3] as never), DTypeError, 'TXA_DTYPE')
-  assert.is(a.length, 0)
+  assert.is(a.rows, 0)
   assert.is(store.dirty, false)
   store.close()
 })

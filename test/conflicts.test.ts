@@ -114,7 +114,7 @@ test('writing blocks far from where another handle appended does not conflict', 
   assert.is(after.data[0], -1)
   assert.equal(after.data.slice(4096), new Array(64).fill(1))
   // s2 now sees the appended row too
-  assert.is(s2.array('a').length, 65)
+  assert.is(s2.array('a').rows, 65)
   assert.equal([...s2.array<'float64'>('a').read([-1]).data], new Array(64).fill(1))
   assert.is(s2.array<'float64'>('a').read([0, 0]).data[0], -1)
   closeAll(s1, s2)

@@ -66,7 +66,7 @@ test('SIGKILL at random moments never leaves half a commit behind', async () => 
 
     const store = open(dir)
     const a = store.array<'int32'>('rows')
-    const n = a.length
+    const n = a.rows
     assert.equal(a.shape, [n, 5])
     assert.ok(committedLengths(n + 1).has(n), `round ${round}: length ${n} is a committed length`)
     assert.ok(n >= lastReported, `round ${round}: length ${n} keeps the reported commit ${lastReported}`)
@@ -98,7 +98,7 @@ test('a process killed while another keeps the store open leaves no reader slot 
   }
   keeper.refresh()
   const a = keeper.array<'int32'>('rows')
-  const n = a.length
+  const n = a.rows
   assert.ok(n > 0)
   // The keeper commits: the dead processes' snapshots must not pin old pages. Without
   // clearing their reader slots, every commit below would take fresh pages.

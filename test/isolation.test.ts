@@ -33,7 +33,7 @@ for (const move of ['refresh', 'commit', 'abort'] as const) {
     writer.commit()
     // the reader, unmoved
     assert.is(reader.serial, serial)
-    assert.is(r.length, 10)
+    assert.is(r.rows, 10)
     assert.equal(r.shape, [10, 4])
     expectRows(r.read().data, 10, 'reader before moving')
     assert.equal([...reader.array<'int32'>('s').read([0]).data], [0, 0, 0, 0])
@@ -95,7 +95,7 @@ test('a handle\'s own uncommitted writes are invisible to other handles', () => 
   w.write([2], Int32Array.of(5, 5, 5, 5))
   reader.refresh()
   expectRows(r.read().data, 10, 'other handle')
-  assert.is(w.length, 11)
+  assert.is(w.rows, 11)
   writer.abort()
   writer.close()
   reader.close()
@@ -126,7 +126,7 @@ test('a reader in this process is isolated from commits of another process', () 
   expectRows(r.read().data, 510, 'after refresh')
   // and once more, moving by commit() this time
   runChild('writer.child.ts', ['append', dir, 's', '510', '7'])
-  assert.is(r.length, 510)
+  assert.is(r.rows, 510)
   reader.commit()
   expectRows(r.read().data, 517, 'after commit')
   reader.close()
@@ -141,7 +141,7 @@ test('a map grown by another process is adopted on the next snapshot', () => {
   runChild('writer.child.ts', ['append', dir, 's', '1', String(300_000)]) // ~4.8 MB
   expectRows(a.read().data, 1, 'old snapshot')
   store.refresh()
-  assert.is(a.length, 300_001)
+  assert.is(a.rows, 300_001)
   expectRows(a.read().data, 300_001, 'after refresh')
   a.append(rowsOf(300_001, 100_000)) // and this process can write past its initial map
   store.commit()
@@ -174,21 +174,21 @@ test('a snapshot older than the pruned commit log still moves on correctly, and 
   // more commits than the log keeps (4096), changing shapes and blocks of 's'
   for (let i = 0; i < 4200; i++) {
     if (i % 1000 === 0) w.resize([10, 4])
-    w.append(rowsOf(w.length, 1))
+    w.append(rowsOf(w.rows, 1))
     writer.commit({ sync: false })
   }
   // Nothing tells the old snapshot which arrays changed: a commit must conflict rather
   // than guess (even on an array nobody else touched), and the retry must see it all.
   throwsCode(() => reader.commit(), ConflictError, 'TXA_CONFLICT')
   reader.abort()
-  assert.equal(r.shape, [w.length, 4])
-  assert.equal([...r.read([-1]).data], [...rowsOf(w.length - 1, 1)])
-  assert.is(stale.length, 0)
+  assert.equal(r.shape, [w.rows, 4])
+  assert.equal([...r.read([-1]).data], [...rowsOf(w.rows - 1, 1)])
+  assert.is(stale.rows, 0)
   stale.append(rowsOf(0, 1))
   reader.commit()
   void other
   writer.refresh()
-  assert.is(writer.array('other').length, 1)
+  assert.is(writer.array('other').rows, 1)
   writer.close()
   reader.close()
 })
@@ -196,12 +196,12 @@ test('a snapshot older than the pruned commit log still moves on correctly, and 
 test('a reader with no changes follows shape changes across more commits than the log keeps', () => {
   const { writer, w, reader, r } = setup()
   for (let i = 0; i < 4200; i++) {
-    w.append(rowsOf(w.length, 1))
+    w.append(rowsOf(w.rows, 1))
     writer.commit({ sync: false })
   }
-  assert.is(r.length, 10)
+  assert.is(r.rows, 10)
   reader.refresh()
-  assert.is(r.length, 4210)
+  assert.is(r.rows, 4210)
   assert.equal([...r.read().data], [...rowsOf(0, 4210)])
   writer.close()
   reader.close()

@@ -107,7 +107,7 @@ test('shrink to 0 rows, then grow: all zeros', () => {
   assert.equal(a.read().shape, [0, COLS])
   assert.is(a.read().data.length, 0)
   store.commit()
-  assert.is(a.length, 0)
+  assert.is(a.rows, 0)
   a.resize([50, COLS])
   expectPrefixThenZeros(a.read().data, 0, 'same handle')
   store.commit()

@@ -106,7 +106,7 @@ test('every method of a closed store, and of its arrays, throws ClosedError', ()
     'array.setAttrs': () => a.setAttrs({}),
     'array.attrs': () => a.attrs,
     'array.shape': () => a.shape,
-    'array.length': () => a.length,
+    'array.length': () => a.rows,
     'array.dtype': () => a.dtype,
     'array.nbytes': () => a.nbytes,
   }
@@ -184,7 +184,7 @@ test('a small initial map grows by itself as data is committed', () => {
   const reader = open(dir)
   const got = reader.array<'float64'>('big').read([slice(-64, null)]).data
   assert.equal([...got], [...row])
-  assert.is(reader.array('big').length, 64 * 12)
+  assert.is(reader.array('big').rows, 64 * 12)
   reader.close()
   store.close()
 })

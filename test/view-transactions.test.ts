@@ -154,7 +154,7 @@ test('a view made before append() or resize() keeps its length; a new view shows
   sameBytes(a.view(), ramp(100), 'a view after shrinking')
   sameBytes(before.subarray(0, 100), ramp(100), 'the rows kept, through an old view')
   store.abort()
-  assert.is(a.length, N + 1000)
+  assert.is(a.rows, N + 1000)
   sameBytes(a.view(), ramp(N + 1000), 'abort undid the resizes')
   store.close()
 })
@@ -167,7 +167,7 @@ test('rows appended by append() then changed through a view are committed with t
   for (let c = 0; c < 30; c++) {
     const rows = Uint8Array.from({ length: 100 * 7 }, (_, i) => (c * 7 + i) & 0xff)
     a.append(rows)
-    const v = a.view(a.length - 7) // the rows just appended
+    const v = a.view(a.rows - 7) // the rows just appended
     v[0] = 255 - c
     rows[0] = 255 - c
     expected.push(...rows)

@@ -42,7 +42,7 @@ for (const dtype of dtypes) {
         a.append(randomOf(dtype, (cuts[c + 1] - cuts[c]) * rowSize, rng))
         if (c < 3) store.commit()
       }
-      assert.is(a.length, rows)
+      assert.is(a.rows, rows)
       const whole = a.read().data
       sameBytes(a.view(), whole, `${name}: the whole-array view`)
       for (let k = 0; k < 25; k++) {

@@ -18,10 +18,10 @@ test('a worker appends and commits; the main thread sees the rows after refresh(
   assert.equal(messages, ['done'])
   // main's snapshot has not moved
   assert.is(store.serial, serial)
-  assert.is(a.length, 3)
+  assert.is(a.rows, 3)
   assert.equal([...a.read().data], [...rowsOf(0, 3)])
   store.refresh()
-  assert.is(a.length, 403)
+  assert.is(a.rows, 403)
   assert.equal([...a.read().data], [...rowsOf(0, 403)])
   // the main handle still commits after the worker closed its own handle
   a.append(rowsOf(403, 1))
@@ -99,7 +99,7 @@ test('terminating a worker in the middle of txarray calls does not take the proc
     await worker.terminate()
   }
   s.refresh()
-  assert.ok(s.array('s').length >= 0)
+  assert.ok(s.array('s').rows >= 0)
   s.close()
 })
 

@@ -20,7 +20,7 @@ function main(args: string[]): void {
     parentPort?.postMessage({ ready: true })
     const woke = s.waitForCommit(Number(ms))
     s.refresh()
-    const result = { woke, length: s.array('x').length }
+    const result = { woke, length: s.array('x').rows }
     s.close()
     if (parentPort) parentPort.postMessage(result)
     else console.log(JSON.stringify(result))

@@ -76,9 +76,9 @@ function main(args: string[]): void {
       store.commit()
     }
     const a = store.array<'int32'>('rows')
-    fs.writeSync(1, `committed ${a.length}\n`)
+    fs.writeSync(1, `committed ${a.rows}\n`)
     for (;;) {
-      const n = a.length
+      const n = a.rows
       const k = crashStep(n)
       const data = new Int32Array(k * 5)
       for (let r = 0; r < k; r++) data.set(crashRow(n + r), r * 5)
