@@ -7,8 +7,11 @@
       "target_name": "txarray",
       "sources": [
         "native/binding.cc",
+        "native/engine/block_format.cc",
+        "native/engine/block_store.cc",
         "native/engine/change_log.cc",
         "native/engine/commit_signal.cc",
+        "native/engine/crc32c.cc",
         "native/engine/env.cc",
         "native/engine/error.cc",
         "native/engine/session.cc",

@@ -144,13 +144,14 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     if (!array_ || !native_) throwCode(env, "TXA_CLOSED", "the store is closed");
     return *array_;
   }
+  // gather(base, counts, strides, itemBytes, out, verify)
   Napi::Value Gather(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
       txa::TrackedArray& a = array(env);
       txa::Strided sel = toStrided(info);
       uint8_t* out = bufferArgument(info[4], sel.elementCount() * sel.itemBytes);
-      a.gather(native_->snapshot(), sel, out);
+      a.gather(native_->snapshot(), sel, out, info[5].ToBoolean());
       return env.Undefined();
     });
   }
@@ -171,7 +172,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       return env.Undefined();
     });
   }
-  // take(startRows, windowRows, rowBytes, out): windows of rows copied back to back.
+  // take(startRows, windowRows, rowBytes, out, verify): windows of rows copied back to back.
   // startRows: an Array of numbers, or a Float64Array / Int32Array / Uint32Array.
   Napi::Value Take(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -218,7 +219,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
         badArgument(env, "starts must be an Array, Float64Array, Int32Array or Uint32Array");
       }
       uint8_t* out = bufferArgument(info[3], offsets.size() * windowBytes);
-      a.take(native_->snapshot(), offsets.data(), offsets.size(), windowBytes, out);
+      a.take(native_->snapshot(), offsets.data(), offsets.size(), windowBytes, out, info[4].ToBoolean());
       return env.Undefined();
     });
   }
@@ -356,7 +357,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
-  // track(id, blockBytes, byteLength) -> NativeArray
+  // track(id, blockBytes, byteLength, name) -> NativeArray (name: for error messages)
   Napi::Value Track(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
@@ -364,7 +365,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       uint64_t blockBytes = toU64(info[1], "blockBytes");
       if (blockBytes == 0 || blockBytes > (uint64_t(1) << 30)) badArgument(env, "blockBytes out of range");
       uint64_t byteLength = toU64(info[2], "byteLength");
-      auto tracked = session(env).track(id, uint32_t(blockBytes), byteLength);
+      std::string name = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
+      auto tracked = session(env).track(id, uint32_t(blockBytes), byteLength, name);
       auto* data = env.GetInstanceData<AddonData>();
       Napi::Object object = data->arrayConstructor.New({});
       ArrayWrap* wrap = ArrayWrap::Unwrap(object);
@@ -446,6 +448,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("conflicts", double(st.conflicts));
     out.Set("blocksWritten", double(st.blocksWritten));
     out.Set("bytesWritten", double(st.bytesWritten));
+    out.Set("valueBytesWritten", double(st.valueBytesWritten));
     out.Set("blocksRead", double(st.blocksRead));
     txa::vmem::BudgetStats budget = session(env).budget().stats();
     out.Set("cacheBytes", double(budget.limitBytes));

@@ -17,6 +17,21 @@ struct BlockView {
   size_t size = 0;
 };
 
+// Where the committed bytes of one block live in the store's data file, for a caller that
+// maps them (mmap MAP_PRIVATE of `fd` at `fileOffset`) or reads them (pread).
+//   fd          the data file; valid while the snapshot that answered is held
+//   fileOffset  page-aligned offset of the block's first data byte
+//   bytes       data bytes stored there, a whole number of pages (the block's bytes, then
+//               zeros); 0: the block is not stored, it reads as zeros
+//   mappable    false when the value is not laid out page-aligned (then copy it instead,
+//               from the BlockView of the same block)
+struct BlockLocation {
+  int fd = -1;
+  uint64_t fileOffset = 0;
+  uint64_t bytes = 0;
+  bool mappable = false;
+};
+
 class BlockSource {
  public:
   virtual ~BlockSource() = default;

@@ -30,14 +30,33 @@ function output<D extends DType>(dtype: D, n: number, out: TypedArrayFor[D] | un
   return data
 }
 
+/** Options of read() and take(). */
+export interface ReadOptions {
+  /**
+   * Check each stored block the copy reads against its checksum first; a mismatch throws
+   * CorruptionError naming the array and block. Default: the store's `verifyChecksums`.
+   */
+  verifyChecksums?: boolean
+}
+
+function verifyOption(options: ReadOptions | undefined, fallback: boolean): boolean {
+  if (options === undefined) return fallback
+  if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
+  const v = options.verifyChecksums
+  if (v !== undefined && typeof v !== 'boolean') throw new ArgumentError('verifyChecksums must be a boolean')
+  return v ?? fallback
+}
+
 export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
   readonly #isClosed: () => boolean
+  readonly #verifyChecksums: boolean
 
   /** @internal Use store.create() or store.array(). */
-  constructor(state: ArrayState, isClosed: () => boolean) {
+  constructor(state: ArrayState, isClosed: () => boolean, verifyChecksums = false) {
     this.#state = state
     this.#isClosed = isClosed
+    this.#verifyChecksums = verifyChecksums
   }
 
   #live(): ArrayState {
@@ -127,31 +146,34 @@ export class BigArray<D extends DType = DType> {
    * to back into one dense output (`out` when given, else a new TypedArray), in one native
    * call that allocates nothing per window: the random-window workload. Returns a chunk of
    * shape [starts.length, rows, ...other axes]. Throws BoundsError if a window reaches past
-   * the end.
+   * the end, CorruptionError if a block fails its checksum (with `verifyChecksums`).
    */
-  take(starts: ArrayLike<number>, rows: number, out?: TypedArrayFor[D]): Chunk<D> {
+  take(starts: ArrayLike<number>, rows: number, out?: TypedArrayFor[D], options?: ReadOptions): Chunk<D> {
     const s = this.#live()
+    const verify = verifyOption(options, this.#verifyChecksums)
     if (!Number.isSafeInteger(rows) || rows < 0) throw new ArgumentError('rows must be a non-negative integer')
     const dtype = s.meta.dtype as D
     const n = starts?.length
     if (typeof n !== 'number') throw new ArgumentError('starts must be an array of row indexes')
     const shape = [n, rows, ...s.meta.shape.slice(1)]
     const data = output(dtype, sizeOf(shape), out)
-    s.native.take(starts, rows, this.#rowBytes(s), data)
+    s.native.take(starts, rows, this.#rowBytes(s), data, verify)
     return { data, shape, stride: cStrides(shape) }
   }
 
   /**
    * Copies the selection (default: everything) into a dense C-order TypedArray: `out`
-   * when given (at least as long as the selection), else a new one.
+   * when given (at least as long as the selection), else a new one. Throws
+   * CorruptionError if a block fails its checksum (with `verifyChecksums`).
    */
-  read(selection?: Selection | null, out?: TypedArrayFor[D]): Chunk<D> {
+  read(selection?: Selection | null, out?: TypedArrayFor[D], options?: ReadOptions): Chunk<D> {
     const s = this.#live()
+    const verify = verifyOption(options, this.#verifyChecksums)
     const sel = resolveSelection(selection, s.meta.shape)
     const dtype = s.meta.dtype as D
     const data = output(dtype, sizeOf(sel.shape), out)
     const ib = itemBytes(dtype)
-    s.native.gather(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, data)
+    s.native.gather(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, data, verify)
     return { data, shape: sel.shape, stride: cStrides(sel.shape) }
   }
 

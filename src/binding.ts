@@ -43,6 +43,7 @@ export interface NativeStats {
   conflicts: number
   blocksWritten: number
   bytesWritten: number
+  valueBytesWritten: number
   blocksRead: number
   /** The RAM budget for loaded pages (the store's cacheBytes). */
   cacheBytes: number
@@ -74,12 +75,13 @@ export interface NativeArray {
   readonly id: number
   readonly byteLength: number
   readonly hasChanges: boolean
-  gather(base: number, counts: number[], strides: number[], itemBytes: number, out: ArrayBufferView): void
+  /** verify: check each committed block's checksum before copying from it. */
+  gather(base: number, counts: number[], strides: number[], itemBytes: number, out: ArrayBufferView, verify: boolean): void
   scatter(base: number, counts: number[], strides: number[], itemBytes: number, data: ArrayBufferView): void
   resize(byteLength: number): void
   adoptCommittedLength(byteLength: number): void
   view(byteOffset: number, byteLength: number): ArrayBuffer
-  take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView): void
+  take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView, verify: boolean): void
   memoryStats(): NativeMemoryStats
   /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */
   release(): void
@@ -90,7 +92,8 @@ export interface NativeSession {
   getRecord(name: string): NativeRecord | null
   listRecords(): Uint8Array[]
   getMeta(key: string): Uint8Array | null
-  track(id: number, blockBytes: number, byteLength: number): NativeArray
+  /** name: for error messages. */
+  track(id: number, blockBytes: number, byteLength: number, name: string): NativeArray
   commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], sync: boolean): NativeOutcome
   refresh(): NativeOutcome
   flush(): void

@@ -43,6 +43,8 @@ export class ArgumentError extends errorClass('TXA_ARGUMENT') {}
 export class StorageError extends errorClass('TXA_STORAGE') {}
 /** A view larger than the platform can map in one TypedArray. */
 export class TooLargeError extends errorClass('TXA_TOO_LARGE') {}
+/** A stored block is damaged: its header is not a block header, or its checksum does not match. */
+export class CorruptionError extends errorClass('TXA_CORRUPT') {}
 /** A transaction used wrongly (nested transact, async function, refresh with changes). */
 export class TransactionError extends errorClass('TXA_TRANSACTION') {}
 
@@ -51,5 +53,6 @@ export const errorClassesByCode: Record<string, new (message: string) => Txarray
   [
     NotFoundError, AlreadyExistsError, DTypeError, ShapeError, BoundsError, ConflictError,
     ClosedError, FormatError, ArgumentError, StorageError, TooLargeError, TransactionError,
+    CorruptionError,
   ].map((cls) => [cls.code, cls]),
 )

@@ -10,7 +10,9 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 export const FORMAT_NAME = 'txarray'
 // 2: array records carry rows and row size in their header (append rebase).
-export const FORMAT_VERSION = 2
+// 3: every block value is a header page (magic, length, CRC32C) then the data, page-aligned
+//    in the data file and zero-filled to whole pages (docs/format.md).
+export const FORMAT_VERSION = 3
 
 export interface ArrayMeta {
   dtype: DType
@@ -52,6 +54,11 @@ export function checkFormat(bytes: Uint8Array): void {
   }
   if (stamp?.name !== FORMAT_NAME) throw new FormatError('the path holds an LMDB store that is not a txarray store')
   if (stamp.version !== FORMAT_VERSION) {
-    throw new FormatError(`store format version ${String(stamp.version)} is not supported (this txarray reads version ${FORMAT_VERSION})`)
+    const older = typeof stamp.version === 'number' && stamp.version < FORMAT_VERSION
+    throw new FormatError(`store format version ${String(stamp.version)} is not supported (this txarray reads version ${FORMAT_VERSION}). ` +
+      (older
+        ? 'To convert it, open it with the txarray release that wrote it, read each array out (read(), views() or an export) ' +
+          'and write it into a new store created by this release (create() and append()/write(), or an import).'
+        : 'It was written by a newer txarray: open it with that release.'))
   }
 }

@@ -22,6 +22,12 @@ export interface OpenOptions {
   maxReaders?: number
   /** Default durability of commit(): true syncs to disk. Default true. */
   sync?: boolean
+  /**
+   * read() and take() check each stored block they copy against its checksum (CRC32C)
+   * and throw CorruptionError on a mismatch. Per call: their `verifyChecksums` option.
+   * Default false.
+   */
+  verifyChecksums?: boolean
 }
 
 export interface CreateOptions<D extends DType = DType> {
@@ -77,6 +83,7 @@ export class Store {
   readonly #txn: Transaction
   readonly #handles = new WeakMap<ArrayState, BigArray>()
   readonly #sync: boolean
+  readonly #verifyChecksums: boolean
   #inTransact = false
 
   /** @internal Use open(). */
@@ -88,7 +95,11 @@ export class Store {
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
     this.path = path
+    if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== 'boolean') {
+      throw new ArgumentError('verifyChecksums must be a boolean')
+    }
     this.#sync = options.sync ?? true
+    this.#verifyChecksums = options.verifyChecksums ?? false
     const cacheBytes = options.cacheBytes ?? Math.floor(os.totalmem() / 4)
     this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, cacheBytes)
     this.#txn = new Transaction(this.#session)
@@ -114,7 +125,7 @@ export class Store {
   #handle(state: ArrayState): BigArray {
     let handle = this.#handles.get(state)
     if (!handle) {
-      handle = new BigArray(state, () => this.#session === null)
+      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums)
       this.#handles.set(state, handle)
     }
     return handle

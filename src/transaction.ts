@@ -80,7 +80,7 @@ export class Transaction {
     const record = this.#session.getRecord(name)
     if (!record) return null
     const meta = metaOf(name, record)
-    const native = this.#session.track(record.id, meta.blockBytes, byteLengthOf(meta))
+    const native = this.#session.track(record.id, meta.blockBytes, byteLengthOf(meta), name)
     const state = new ArrayState(name, record.serial, meta, cloneMeta(meta), native)
     this.#states.set(name, state)
     return state
@@ -96,7 +96,7 @@ export class Transaction {
 
   /** Adds a new array (the caller checked that the name is free). */
   create(name: string, meta: ArrayMeta): ArrayState {
-    const native = this.#session.track(0, meta.blockBytes, byteLengthOf(meta))
+    const native = this.#session.track(0, meta.blockBytes, byteLengthOf(meta), name)
     const state = new ArrayState(name, 0, meta, null, native)
     this.#states.set(name, state)
     return state

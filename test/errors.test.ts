@@ -27,6 +27,7 @@ test('every error class carries its code, statically and on instances', () => {
     NotFoundError: 'TXA_NOT_FOUND', AlreadyExistsError: 'TXA_EXISTS', DTypeError: 'TXA_DTYPE', ShapeError: 'TXA_SHAPE',
     BoundsError: 'TXA_BOUNDS', ConflictError: 'TXA_CONFLICT', ClosedError: 'TXA_CLOSED', FormatError: 'TXA_FORMAT',
     ArgumentError: 'TXA_ARGUMENT', StorageError: 'TXA_STORAGE', TooLargeError: 'TXA_TOO_LARGE', TransactionError: 'TXA_TRANSACTION',
+    CorruptionError: 'TXA_CORRUPT',
   }
   for (const [name, code] of Object.entries(expected)) {
     const cls = (txarray as unknown as Record<string, { code: string; new (m: string): TxarrayError }>)[name]
@@ -203,18 +204,24 @@ test('TXA_TRANSACTION: nested transact, async function, refresh with pending cha
 test('TXA_FORMAT: a store stamped with another format version, or not a txarray store', () => {
   const { dir, store } = fresh()
   store.close()
-  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 3 })])
+  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 4 })])
   const e = throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
-  assert.match(e.message, /version 3/)
-  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 1 })])
-  assert.match(throwsCode(() => open(dir), FormatError, 'TXA_FORMAT').message, /version 1/, 'older formats too')
+  assert.match(e.message, /version 4/)
+  assert.match(e.message, /newer txarray/)
+  for (const older of [1, 2]) {
+    // format 2 stored block values without a header; 1 also lacked the record header
+    runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: older })])
+    const old = throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
+    assert.match(old.message, new RegExp(`version ${older} is not supported`), 'older formats too')
+    assert.match(old.message, /To convert it, open it with the txarray release that wrote it/, 'says how to convert')
+  }
   throwsCode(() => open(dir), FormatError, 'TXA_FORMAT') // a failed open leaves nothing half open
   runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'something-else', version: 1 })])
   throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
   runChild('writer.child.ts', ['format', dir, JSON.stringify('just a string')])
   throwsCode(() => open(dir), FormatError, 'TXA_FORMAT')
   // with the right stamp back, the data is all there
-  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 2 })])
+  runChild('writer.child.ts', ['format', dir, JSON.stringify({ name: 'txarray', version: 3 })])
   const again = open(dir)
   assert.equal(again.array('a').shape, [4, 3])
   again.close()

@@ -4,6 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { unpack } from 'msgpackr'
 import { open } from '../src/index'
+import { crc32c, expectedChecksum, parseBlockValue } from './helpers/block-value'
 import { mdbTool } from './helpers/mdb-tools'
 import { tempDir } from './helpers/tmp'
 
@@ -67,6 +68,10 @@ test('mdb_stat lists the sub-databases meta, arrays, blocks and log with the exp
   store.close()
 })
 
+test('the independent CRC32C gives the standard check value', () => {
+  assert.is(crc32c(Buffer.from('123456789')), 0xe3069283)
+})
+
 test('mdb_dump shows the documented key layout and little-endian block bytes', () => {
   const dir = tempDir()
   const store = open(dir)
@@ -91,11 +96,32 @@ test('mdb_dump shows the documented key layout and little-endian block bytes', (
   assert.equal(body.shape, [3])
   assert.is(body.blockBytes, 4096)
   const blocks = dump(dir, 'blocks')
-  assert.equal(blocks, [
-    // key: u64be array id + u64be block index; value: the bytes, trailing zeros trimmed
-    [u64be(idA) + u64be(0), '01000000' + '02000000' + 'ffffffff'],
-    [u64be(idB) + u64be(1), '0000' + 'cdab'],
-  ].sort((x, y) => (x[0] < y[0] ? -1 : 1)))
+  // key: u64be array id + u64be block index
+  assert.equal(blocks.map(([k]) => k), [u64be(idA) + u64be(0), u64be(idB) + u64be(1)].sort())
+  const expected = new Map([
+    [u64be(idA) + u64be(0), { id: idA, index: 0, data: '01000000' + '02000000' + 'ffffffff' }],
+    [u64be(idB) + u64be(1), { id: idB, index: 1, data: '0000' + 'cdab' }],
+  ])
+  for (const [key, hexValue] of blocks) {
+    // value: a header page (header, then zeros) and the data, trailing zeros trimmed, then
+    // zero-filled to a whole page
+    const want = expected.get(key)!
+    const value = Buffer.from(hexValue, 'hex')
+    const v = parseBlockValue(value)
+    const pageSize = v.dataOffset + 16
+    assert.ok(pageSize >= 4096 && (pageSize & (pageSize - 1)) === 0, `page size ${pageSize}`)
+    assert.is(v.magic, 'TXAB')
+    assert.is(v.version, 1)
+    assert.is(v.blockBytes, 4096)
+    assert.is(v.dataLength, want.data.length / 2)
+    assert.is(v.arrayId, BigInt(want.id))
+    assert.is(v.blockIndex, BigInt(want.index))
+    assert.is(value.length, v.dataOffset + pageSize, 'one data page')
+    assert.ok(value.subarray(44, v.dataOffset).every((b) => b === 0), 'the rest of the header page is zeros')
+    assert.is(v.stored.subarray(0, v.dataLength).toString('hex'), want.data)
+    assert.ok(v.stored.subarray(v.dataLength).every((b) => b === 0), 'zero-filled to the page end')
+    assert.is(v.checksum, expectedChecksum(value), 'CRC32C of the data, then of the header')
+  }
   const meta = dump(dir, 'meta').map(([k]) => Buffer.from(k, 'hex').toString())
   assert.ok(meta.includes('format'), `meta keys: ${meta.join(', ')}`)
 })

@@ -70,6 +70,25 @@ test('writing a strided column of a committed array writes only the blocks the c
   store.close()
 })
 
+test('a stored block takes one header page plus its data rounded up to whole pages', () => {
+  const store = open(tempDir(), { sync: false })
+  const a = store.create<'uint8'>('b', { dtype: 'uint8', shape: [0] }) // 64 KiB blocks
+  a.append(new Uint8Array(65536).fill(7))
+  store.commit()
+  const full = store.stats()
+  // valueBytesWritten = (pageSize - 16) + 65536: a 64 KiB block spans 17 LMDB pages
+  const pageSize = full.valueBytesWritten - 65536 + 16
+  assert.ok(pageSize >= 4096 && (pageSize & (pageSize - 1)) === 0, `page size ${pageSize}`)
+  assert.is(full.bytesWritten, 65536)
+  assert.is(Math.ceil((full.valueBytesWritten + 16) / pageSize), 17, 'LMDB pages of a 64 KiB block')
+  a.append(new Uint8Array(64).fill(1)) // block 1 holds 64 bytes: one data page
+  store.commit()
+  const tail = store.stats()
+  assert.is(tail.bytesWritten - full.bytesWritten, 64)
+  assert.is(tail.valueBytesWritten - full.valueBytesWritten, pageSize - 16 + pageSize)
+  store.close()
+})
+
 test('a commit with no changes writes nothing; an abort writes nothing', () => {
   const store = open(tempDir())
   const a = store.create<'int32'>('m', { dtype: 'int32', shape: [10] })
@@ -81,6 +100,7 @@ test('a commit with no changes writes nothing; an abort writes nothing', () => {
   const after = store.stats()
   assert.is(after.blocksWritten, before.blocksWritten)
   assert.is(after.bytesWritten, before.bytesWritten)
+  assert.is(after.valueBytesWritten, before.valueBytesWritten)
   store.close()
 })
 

@@ -82,6 +82,13 @@ void Env::open(const std::string& path, const EnvOptions& options) {
   // MDB_NOTLS: snapshots are tied to Store handles, not threads, and the fault-service
   // thread reads through a snapshot begun on the JavaScript thread.
   if ((rc = mdb_env_open(env_, path.c_str(), MDB_NOTLS, 0664))) fail(rc, "mdb_env_open");
+  MDB_stat stat;
+  if ((rc = mdb_env_stat(env_, &stat))) fail(rc, "mdb_env_stat");
+  pageSize_ = stat.ms_psize;
+  if (pageSize_ < 1024 || (pageSize_ & (pageSize_ - 1)) != 0) fail(MDB_INVALID, "page size");
+  mdb_filehandle_t fd;
+  if ((rc = mdb_env_get_fd(env_, &fd))) fail(rc, "mdb_env_get_fd");
+  dataFd_ = fd;
   clearStaleReaders();
 
   const char* names[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb};

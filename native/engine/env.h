@@ -48,6 +48,11 @@ class Env {
   MDB_dbi blocksDb() const { return blocks_; }
   MDB_dbi logDb() const { return log_; }
   const std::string& path() const { return path_; }
+  // The environment's page size (mdb_env_stat's ms_psize): block data is aligned to it.
+  size_t pageSize() const { return pageSize_; }
+  // The descriptor of data.mdb (mdb_env_get_fd), open as long as this Env: block data is
+  // read from it with pread at the offsets Snapshot::tryBlockLocation gives.
+  int dataFd() const { return dataFd_; }
 
   // Begins a transaction, adopting a map size grown by another process if needed. With
   // keepMapLock (a deferred lock on mapLock), returns with mapLock held shared in it: for
@@ -88,6 +93,8 @@ class Env {
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, arrays_ = 0, blocks_ = 0, log_ = 0;
   std::string path_;
+  size_t pageSize_ = 0;
+  int dataFd_ = -1;
 };
 
 }  // namespace txa

@@ -15,6 +15,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kFormat: return "TXA_FORMAT";
     case ErrorCode::kStorage: return "TXA_STORAGE";
     case ErrorCode::kTooLarge: return "TXA_TOO_LARGE";
+    case ErrorCode::kCorrupt: return "TXA_CORRUPT";
   }
   return "TXA_STORAGE";
 }

@@ -16,6 +16,7 @@ enum class ErrorCode {
   kFormat,      // TXA_FORMAT: the file is not a txarray store of a known version
   kStorage,     // TXA_STORAGE: LMDB or the operating system failed
   kTooLarge,    // TXA_TOO_LARGE: a view or region beyond what the platform can map
+  kCorrupt,     // TXA_CORRUPT: a stored block is damaged (bad header or checksum)
 };
 
 const char* errorCodeName(ErrorCode code);

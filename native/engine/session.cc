@@ -95,8 +95,9 @@ bool Session::getMeta(const std::string& key, std::string* out) {
   return snapshot_->get(env_->metaDb(), key, out);
 }
 
-std::shared_ptr<TrackedArray> Session::track(uint64_t id, uint32_t blockBytes, uint64_t byteLength) {
-  auto array = std::make_shared<TrackedArray>(holder_, id, blockBytes, byteLength, budget_, stats_);
+std::shared_ptr<TrackedArray> Session::track(uint64_t id, uint32_t blockBytes, uint64_t byteLength,
+                                             const std::string& name) {
+  auto array = std::make_shared<TrackedArray>(holder_, id, blockBytes, byteLength, budget_, stats_, name);
   // Forget arrays the JavaScript side has released, so the list stays short.
   std::vector<std::weak_ptr<TrackedArray>> kept;
   for (auto& weak : arrays_) if (!weak.expired()) kept.push_back(weak);
@@ -180,7 +181,7 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     for (const auto& [ignoredId, change] : blocks.byArray()) {
       for (const auto& [first, last] : change.blocks) logEntry.addBlocks(id, first, last);
     }
-    array->store(txn, env_->blocksDb(), id, stats_.get());
+    array->store(txn, BlockStore{env_->blocksDb(), env_->pageSize()}, id, stats_.get());
   }
 
   std::string entry = logEntry.encode();
@@ -213,20 +214,17 @@ uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_
   const uint64_t n = array.byteLength() - from;
   const uint64_t start = latest.rows * latest.rowBytes;
   const uint64_t blockBytes = array.blockBytes();
-  std::vector<uint8_t> block(blockBytes);
+  const BlockStore blocks{env_->blocksDb(), env_->pageSize()};
+  std::vector<uint8_t> block;
   for (uint64_t at = start; at < start + n;) {
     uint64_t index = at / blockBytes, within = at % blockBytes;
     uint64_t take = std::min(blockBytes - within, start + n - at);
-    std::fill(block.begin(), block.end(), 0);
-    keys::BlockKey key(id, index);
-    MDB_val bk{sizeof key.bytes, key.bytes}, bv;
-    if (within) {
-      rc = mdb_get(txn, env_->blocksDb(), &bk, &bv);
-      if (rc && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_get(block)");
-      if (rc == 0) memcpy(block.data(), bv.mv_data, std::min<uint64_t>(bv.mv_size, within));
-    }
+    block.clear();
+    if (within) readBlockInto(txn, blocks.db, id, index, &block);
+    block.resize(blockBytes, 0);
+    std::fill(block.begin() + within, block.end(), 0);
     array.copyUncommitted(from + (at - start), take, block.data() + within);
-    putBlock(txn, env_->blocksDb(), id, index, block.data(), size_t(within + take), stats_.get());
+    putBlock(txn, blocks, id, index, uint32_t(blockBytes), block.data(), size_t(within + take), stats_.get());
     log->addBlocks(id, index, index);
     at += take;
   }

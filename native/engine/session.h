@@ -67,8 +67,10 @@ class Session {
   std::vector<std::string> listRecords();
   bool getMeta(const std::string& key, std::string* out);
 
-  // Starts tracking an array for this session (its changes are committed by commit()).
-  std::shared_ptr<TrackedArray> track(uint64_t id, uint32_t blockBytes, uint64_t byteLength);
+  // Starts tracking an array for this session (its changes are committed by commit());
+  // `name` is for error messages.
+  std::shared_ptr<TrackedArray> track(uint64_t id, uint32_t blockBytes, uint64_t byteLength,
+                                      const std::string& name = std::string());
 
   const vmem::Budget& budget() const { return *budget_; }
 

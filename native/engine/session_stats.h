@@ -9,7 +9,8 @@ struct SessionStats {
   uint64_t commits = 0;
   uint64_t conflicts = 0;
   uint64_t blocksWritten = 0;   // block values put by commits
-  uint64_t bytesWritten = 0;    // bytes of those values
+  uint64_t bytesWritten = 0;    // block data bytes they hold (trailing zeros trimmed)
+  uint64_t valueBytesWritten = 0;  // bytes of the values: header page and page rounding included
   uint64_t blocksRead = 0;      // block values fetched from a snapshot
 };
 

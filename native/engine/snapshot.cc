@@ -1,5 +1,7 @@
 #include "snapshot.h"
 
+#include <cstring>
+
 #include "error.h"
 #include "keys.h"
 
@@ -18,38 +20,100 @@ Snapshot::Snapshot(std::shared_ptr<Env> env) : env_(std::move(env)) {
 
 Snapshot::~Snapshot() { mdb_txn_abort(txn_); }
 
-bool Snapshot::block(uint64_t arrayId, uint64_t index, BlockView* out) {
+namespace {
+
+// LMDB 0.9's page header (MDB_page in mdb.c), read to find a value's page number: the
+// first 16 bytes of every page are pgno (u64), a pad (u16), flags (u16), then for an
+// overflow page the number of pages it spans (u32).
+static_assert(MDB_VERSION_MAJOR == 0 && MDB_VERSION_MINOR == 9, "the page header layout below is LMDB 0.9's");
+static_assert(sizeof(size_t) == 8, "64-bit page numbers");
+constexpr uint16_t kLmdbOverflowPage = 0x04;  // P_OVERFLOW
+
+std::string blockName(uint64_t arrayId, uint64_t index, const std::string* arrayName) {
+  std::string array = arrayName ? "array '" + *arrayName + "'" : "array #" + std::to_string(arrayId);
+  return array + " block " + std::to_string(index);
+}
+
+}  // namespace
+
+int Snapshot::lookup(uint64_t arrayId, uint64_t index, MDB_val* value) noexcept {
   keys::BlockKey key(arrayId, index);
-  MDB_val k{sizeof key.bytes, key.bytes}, v;
-  int rc;
-  {
-    std::lock_guard<std::mutex> guard(txnLock_);
-    rc = mdb_get(txn_, env_->blocksDb(), &k, &v);
+  MDB_val k{sizeof key.bytes, key.bytes};
+  std::lock_guard<std::mutex> guard(txnLock_);
+  return mdb_get(txn_, env_->blocksDb(), &k, value);
+}
+
+bool Snapshot::locate(const MDB_val& value, BlockLocation* out) const noexcept {
+  const size_t pageSize = env_->pageSize();
+  const size_t prefix = blockfmt::prefixBytes(pageSize);
+  *out = BlockLocation{};
+  out->fd = env_->dataFd();
+  const uint8_t* v = static_cast<const uint8_t*>(value.mv_data);
+  blockfmt::Header h;
+  if (blockfmt::readHeader(v, value.mv_size, &h) != blockfmt::Problem::kNone) return false;
+  out->bytes = h.storedIn(value.mv_size);
+  const uint8_t* page = v - blockfmt::kLmdbPageHeader;
+  if (h.dataOffset != prefix || reinterpret_cast<uintptr_t>(page) % pageSize != 0 || out->bytes % pageSize != 0) {
+    return true;  // a block, but not laid out on pages: copy it
   }
-  if (rc == MDB_NOTFOUND) {
-    *out = BlockView{};
-    return false;
-  }
-  if (rc) throwLmdb(rc, "mdb_get(block)");
-  out->data = static_cast<const uint8_t*>(v.mv_data);
-  out->size = v.mv_size;
+  uint64_t pgno;
+  uint16_t flags;
+  uint32_t pages;
+  memcpy(&pgno, page, 8);
+  memcpy(&flags, page + 10, 2);
+  memcpy(&pages, page + 12, 4);
+  if (!(flags & kLmdbOverflowPage) || pages != 1 + out->bytes / pageSize) return true;
+  out->fileOffset = (pgno + 1) * pageSize;
+  out->mappable = true;
   return true;
 }
 
-int Snapshot::tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept {
-  keys::BlockKey key(arrayId, index);
-  MDB_val k{sizeof key.bytes, key.bytes}, v;
-  int rc;
-  {
-    std::lock_guard<std::mutex> guard(txnLock_);
-    rc = mdb_get(txn_, env_->blocksDb(), &k, &v);
+bool Snapshot::stored(uint64_t arrayId, uint64_t index, StoredBlock* out, const std::string* arrayName) {
+  MDB_val v;
+  int rc = lookup(arrayId, index, &v);
+  *out = StoredBlock{};
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc) throwLmdb(rc, "mdb_get(block)");
+  out->value = static_cast<const uint8_t*>(v.mv_data);
+  out->valueSize = v.mv_size;
+  blockfmt::Problem problem = blockfmt::readHeader(out->value, v.mv_size, &out->header);
+  if (problem != blockfmt::Problem::kNone) {
+    throw Error(ErrorCode::kCorrupt, blockName(arrayId, index, arrayName) + ": " + blockfmt::describe(problem));
   }
+  out->data = BlockView{out->value + out->header.dataOffset, size_t(out->header.dataLength)};
+  locate(v, &out->location);
+  return true;
+}
+
+bool Snapshot::block(uint64_t arrayId, uint64_t index, BlockView* out) {
+  StoredBlock found;
+  bool present = stored(arrayId, index, &found);
+  *out = found.data;
+  return present;
+}
+
+int Snapshot::tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept {
+  MDB_val v;
+  int rc = lookup(arrayId, index, &v);
   *out = BlockView{};
   if (rc == MDB_NOTFOUND) return 0;
   if (rc) return rc;
-  out->data = static_cast<const uint8_t*>(v.mv_data);
-  out->size = v.mv_size;
+  blockfmt::Header h;
+  const uint8_t* value = static_cast<const uint8_t*>(v.mv_data);
+  if (blockfmt::readHeader(value, v.mv_size, &h) != blockfmt::Problem::kNone) return MDB_CORRUPTED;
+  out->data = value + h.dataOffset;
+  out->size = size_t(h.dataLength);
   return 0;
+}
+
+int Snapshot::tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* out) noexcept {
+  MDB_val v;
+  int rc = lookup(arrayId, index, &v);
+  *out = BlockLocation{};
+  out->fd = env_->dataFd();
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc) return rc;
+  return locate(v, out) ? 0 : MDB_CORRUPTED;
 }
 
 bool Snapshot::get(MDB_dbi db, const std::string& key, std::string* value) {

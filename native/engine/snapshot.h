@@ -15,10 +15,20 @@
 #include <string>
 
 #include "../block_source.h"
+#include "block_format.h"
 #include "change_log.h"
 #include "env.h"
 
 namespace txa {
+
+// One stored block as a snapshot sees it.
+struct StoredBlock {
+  const uint8_t* value = nullptr;  // the whole value in LMDB's map, header first
+  size_t valueSize = 0;
+  blockfmt::Header header;         // checked: magic, version, layout
+  BlockView data;                  // its data bytes (header.dataLength; zeros after them)
+  BlockLocation location;          // where the data is in the data file
+};
 
 class Snapshot {
  public:
@@ -30,13 +40,27 @@ class Snapshot {
   Env& env() const { return *env_; }
   uint64_t serial() const { return serial_; }
 
-  // Block `index` of array `arrayId`; false if it is not stored (reads as zeros).
-  // Caller holds env().mapLock shared for as long as it uses out->data.
+  // Block `index` of array `arrayId`; false if it is not stored (reads as zeros). Throws
+  // Error(kCorrupt) for a value that is not a block of this format, naming the array by
+  // `arrayName` when given. Caller holds env().mapLock shared while it uses out->value.
+  bool stored(uint64_t arrayId, uint64_t index, StoredBlock* out, const std::string* arrayName = nullptr);
+
+  // The data bytes of block `index` of array `arrayId`; false if it is not stored (reads as
+  // zeros). Throws like stored(). Caller holds env().mapLock shared while it uses out->data.
   bool block(uint64_t arrayId, uint64_t index, BlockView* out);
 
-  // Like block(), without throwing (for the fault path): 0, or the LMDB error code.
-  // A missing block is 0 with an empty view. Caller holds env().mapLock shared.
+  // Like block(), without throwing (for the fault path): 0, or an LMDB error code
+  // (MDB_CORRUPTED for a value that is not a block of this format). A missing block is 0
+  // with an empty view. Allocates nothing. Caller holds env().mapLock shared.
   int tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept;
+
+  // Where block `index` of array `arrayId` is in the data file (see BlockLocation): 0, or
+  // an LMDB error code (MDB_CORRUPTED as for tryBlock). A missing block is 0 with
+  // out->bytes == 0. Reads LMDB's B-tree pages and the first page of the value (LMDB's
+  // page header and the block header), never the data pages. Allocates nothing, throws
+  // nothing: callable from a fault path. Caller holds env().mapLock shared; out->fd stays
+  // valid, and the file range unchanged, while this snapshot is held.
+  int tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* out) noexcept;
 
   // Copies the value stored under `key` in `db`; false if absent.
   bool get(MDB_dbi db, const std::string& key, std::string* value);
@@ -48,7 +72,20 @@ class Snapshot {
   // no longer reaches back that far.
   bool changesSince(uint64_t serial, ChangeSet* out);
 
+  // Runs fn(txn) under txnLock and the map lock (shared), for a walk of the whole store.
+  template <class Fn>
+  auto withTxn(Fn fn) -> decltype(fn(static_cast<MDB_txn*>(nullptr))) {
+    std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+    std::lock_guard<std::mutex> guard(txnLock_);
+    return fn(txn_);
+  }
+
  private:
+  int lookup(uint64_t arrayId, uint64_t index, MDB_val* value) noexcept;
+  // Fills `out` from the value's first page; false if the value is not a block of this
+  // format (then `out` says "not mappable").
+  bool locate(const MDB_val& value, BlockLocation* out) const noexcept;
+
   std::shared_ptr<Env> env_;
   MDB_txn* txn_ = nullptr;
   uint64_t serial_ = 0;

@@ -1,6 +1,9 @@
 #include "tracked_array.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <shared_mutex>
 
@@ -26,14 +29,16 @@ constexpr uint64_t kMaxInvalidateList = 1 << 16;
 }  // namespace
 
 TrackedArray::TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, uint32_t blockBytes,
-                           uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats)
+                           uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats,
+                           std::string name)
     : holder_(holder),
       source_(holder, id),
       blockBytes_(blockBytes),
       byteLength_(byteLength),
       committedLength_(byteLength),
       budget_(std::move(budget)),
-      stats_(std::move(stats)) {
+      stats_(std::move(stats)),
+      name_(std::move(name)) {
   if (blockBytes == 0) throw Error(ErrorCode::kArgument, "blockBytes must be positive");
   region_ = openRegion(reserveFor(byteLength, blockBytes));
 }
@@ -96,25 +101,90 @@ BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
   return view;
 }
 
-// Copies [offset, offset + bytes) of the array as this transaction sees it to dst:
-// dirty blocks from the region, clean ones straight from LMDB's map. `cache` remembers the
-// last block, as consecutive copies mostly fall in the same one. Caller holds the map
+namespace {
+
+// Reads up to n bytes at `offset` of `fd` into dst; returns how many it read, fewer only
+// when dst is memory the kernel cannot write (EFAULT: a view's page not loaded yet in
+// SIGSEGV mode; the caller copies the rest through the CPU, which loads the page).
+uint64_t preadUpTo(int fd, uint8_t* dst, uint64_t n, uint64_t offset) {
+  uint64_t done = 0;
+  while (done < n) {
+    ssize_t r = pread(fd, dst + done, size_t(n - done), off_t(offset + done));
+    if (r > 0) {
+      done += uint64_t(r);
+    } else if (r == 0) {
+      throw Error(ErrorCode::kCorrupt, "the data file ends inside a block (truncated?)");
+    } else if (errno == EFAULT) {
+      return done;
+    } else if (errno != EINTR) {
+      throw Error(ErrorCode::kStorage, std::string("pread of the data file: ") + strerror(errno));
+    }
+  }
+  return done;
+}
+
+}  // namespace
+
+void TrackedArray::loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache) {
+  cache.index = index;
+  cache.inRegion = region_->isDirty(index);
+  cache.view = BlockView{};
+  cache.location = BlockLocation{};
+  cache.checked = nullptr;
+  if (cache.inRegion) {
+    cache.view = BlockView{region_->blockPtr(index), blockBytes_};
+    return;
+  }
+  const uint64_t id = source_.arrayId();
+  const uint64_t start = index * blockBytes_;
+  if (id == 0 || start >= staleFrom_) return;  // new array, or hidden by a shrink: zeros
+  StoredBlock found;
+  if (!snap.stored(id, index, &found, &name_)) return;
+  ++stats_->blocksRead;
+  cache.view = found.data;
+  cache.location = found.location;
+  if (cache.verify) {
+    const uint64_t stored = found.header.storedIn(found.valueSize);
+    checked_.resize(stored);
+    uint64_t done = found.location.mappable ? preadUpTo(found.location.fd, checked_.data(), stored, found.location.fileOffset) : 0;
+    memcpy(checked_.data() + done, found.value + found.header.dataOffset + done, stored - done);
+    if (!blockfmt::checksumMatches(found.value, found.header, checked_.data(), stored)) {
+      throw Error(ErrorCode::kCorrupt, "array '" + name_ + "' block " + std::to_string(index) + ": " +
+                                           blockfmt::describe(blockfmt::Problem::kChecksum));
+    }
+    cache.checked = checked_.data();
+  }
+  if (staleFrom_ != kNone) cache.view.size = std::min<uint64_t>(cache.view.size, staleFrom_ - start);
+}
+
+void TrackedArray::copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst) {
+  if (cache.checked) {
+    memcpy(dst, cache.checked + within, n);
+    return;
+  }
+  if (cache.location.mappable) {
+    uint64_t done = preadUpTo(cache.location.fd, dst, n, cache.location.fileOffset + within);
+    within += done;
+    dst += done;
+    n -= done;
+  }
+  if (n) memcpy(dst, cache.view.data + within, n);
+}
+
+// Copies [offset, offset + bytes) of the array as this transaction sees it to dst: dirty
+// blocks from the region, clean ones from the store (copyCommitted). Caller holds the map
 // lock shared and has checked the bounds.
 void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache) {
   while (bytes > 0) {
     uint64_t index = offset / blockBytes_;
     uint64_t within = offset % blockBytes_;
     uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
-    if (index != cache.index) {
-      cache.inRegion = region_->isDirty(index);
-      cache.view = cache.inRegion ? BlockView{region_->blockPtr(index), blockBytes_} : committedBlock(snap, index);
-      cache.index = index;
-    }
+    if (index != cache.index) loadBlock(snap, index, cache);
     if (cache.inRegion) {
       memmove(dst, cache.view.data + within, n);  // dst may be a view of this region
     } else {
       uint64_t have = cache.view.size > within ? std::min<uint64_t>(n, cache.view.size - within) : 0;
-      if (have) memcpy(dst, cache.view.data + within, have);
+      if (have) copyCommitted(cache, within, have, dst);
       if (have < n) memset(dst + have, 0, n - have);
     }
     offset += n;
@@ -123,18 +193,20 @@ void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint
   }
 }
 
-void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst) {
+void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify) {
   checkOpen();
   sel.checkWithin(byteLength_);
   // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
   // array), so copying may fault; the fault path takes this lock shared too (env.h).
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
   BlockCache cache;
+  cache.verify = verify;
   sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { copyOut(snap, offset, bytes, dst + at, cache); });
   noteRegionErrors();
 }
 
-void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst) {
+void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst,
+                        bool verify) {
   checkOpen();
   for (size_t i = 0; i < count; ++i) {
     if (offsets[i] > byteLength_ || windowBytes > byteLength_ - offsets[i]) {
@@ -143,6 +215,7 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
   }
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
   BlockCache cache;
+  cache.verify = verify;
   for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, dst + i * windowBytes, cache);
 }
 
@@ -231,24 +304,9 @@ void TrackedArray::describeChanges(ChangeSet* out) {
   }
 }
 
-void deleteBlocksFrom(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t first) {
-  MDB_cursor* cursor = nullptr;
-  int rc = mdb_cursor_open(txn, db, &cursor);
-  if (rc) throwLmdb(rc, "mdb_cursor_open(blocks)");
-  keys::BlockKey start(id, first);
-  MDB_val k{sizeof start.bytes, start.bytes}, v;
-  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 16 || keys::getU64be(static_cast<uint8_t*>(k.mv_data)) != id) break;
-    if ((rc = mdb_cursor_del(cursor, 0))) break;
-  }
-  mdb_cursor_close(cursor);
-  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "delete blocks");
-}
-
-void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* counters) {
+void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, SessionStats* counters) {
   checkOpen();
-  if (staleFrom_ != kNone) deleteBlocksFrom(txn, db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
+  if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
   scratch_.resize(blockBytes_);
   for (uint64_t index : region_->dirtyBlocks()) {
     // Store only up to the array's end and drop trailing zeros: a growing tail block costs
@@ -259,26 +317,8 @@ void TrackedArray::store(MDB_txn* txn, MDB_dbi db, uint64_t id, SessionStats* co
       vmem::Error err;  // copyBlock never faults: we may hold locks the fault path needs
       if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
     }
-    putBlock(txn, db, id, index, scratch_.data(), size, counters);
+    putBlock(txn, blocks, id, index, blockBytes_, scratch_.data(), size, counters);
   }
-}
-
-void putBlock(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t index, const uint8_t* bytes, size_t size,
-              SessionStats* counters) {
-  while (size > 0 && bytes[size - 1] == 0) --size;
-  keys::BlockKey key(id, index);
-  MDB_val k{sizeof key.bytes, key.bytes};
-  int rc;
-  if (size == 0) {
-    rc = mdb_del(txn, db, &k, nullptr);
-    if (rc == MDB_NOTFOUND) rc = 0;
-  } else {
-    MDB_val v{size, const_cast<uint8_t*>(bytes)};
-    rc = mdb_put(txn, db, &k, &v, 0);
-    ++counters->blocksWritten;
-    counters->bytesWritten += size;
-  }
-  if (rc) throwLmdb(rc, "store block");
 }
 
 void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown) {

@@ -5,7 +5,10 @@
 // lives at base() + o. Views are windows of it. Uncommitted data lives there too: a
 // write (through a view, write() or append()) dirties the blocks it touches, and commit
 // stores exactly the dirty blocks. Reads of clean blocks skip the region and copy
-// straight from LMDB's map (no page is loaded for a read()).
+// straight from the data file with pread at the block's page-aligned offset (no page is
+// loaded for a read(), LMDB's map is not touched past the block's first page); a block
+// that is not page-aligned, or a destination pread cannot write (EFAULT: a view's page
+// not yet loaded in SIGSEGV mode), is copied from LMDB's map instead.
 //
 // Shrinking hides the snapshot's bytes past the new end (the region's source limit):
 // growing again reads zeros, never stale data; the stale blocks are deleted at commit.
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "../vmem/vmem.h"
+#include "block_store.h"
 #include "change_log.h"
 #include "snapshot.h"
 #include "snapshot_source.h"
@@ -30,19 +34,12 @@ namespace txa {
 
 struct SessionStats;
 
-// Deletes blocks `first`.. of array `id` inside a write transaction.
-void deleteBlocksFrom(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t first);
-
-// Stores block `index` of array `id` as its first `size` bytes without trailing zeros (an
-// all-zero block is deleted: it reads as zeros anyway), counting what it wrote.
-void putBlock(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t index, const uint8_t* bytes, size_t size,
-              SessionStats* counters);
-
 class TrackedArray {
  public:
   // Throws Error(kStorage/kTooLarge) if the region cannot be reserved.
   TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, uint32_t blockBytes,
-               uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats);
+               uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats,
+               std::string name = std::string());
   ~TrackedArray();
 
   uint64_t id() const { return source_.arrayId(); }
@@ -64,12 +61,16 @@ class TrackedArray {
   void setBeforeRelocate(std::function<void()> hook) { beforeRelocate_ = std::move(hook); }
 
   // Copies the selection into dst (dense, C order) / from src into the selection.
-  // Throws Error(kBounds) if it reaches past byteLength().
-  void gather(Snapshot& snap, const Strided& sel, uint8_t* dst);
+  // Throws Error(kBounds) if it reaches past byteLength(). With `verify`, every committed
+  // block the copy reads is checked against its checksum first: Error(kCorrupt) names
+  // the array and block that do not match.
+  void gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify = false);
   void scatter(const Strided& sel, const uint8_t* src);
   // Copies `count` windows of `windowBytes` bytes starting at byte offsets[i] into dst,
-  // back to back, in one pass (the random-window workload). Throws Error(kBounds).
-  void take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst);
+  // back to back, in one pass (the random-window workload). Throws Error(kBounds), and
+  // Error(kCorrupt) as gather() does.
+  void take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst,
+            bool verify = false);
 
   // Sets the logical length (see above); may relocate the region when growing past it.
   void resize(uint64_t byteLength);
@@ -79,7 +80,7 @@ class TrackedArray {
   void describeChanges(ChangeSet* out);
   // Writes dirty blocks under array id `id` (a new array's id is assigned at commit) and
   // deletes stale ones inside the write transaction `txn`; counts what it wrote.
-  void store(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, SessionStats* counters);
+  void store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, SessionStats* counters);
   // After a successful commit, once the session has moved to the new snapshot: dirty
   // blocks become clean, and blocks other commits changed are dropped from the region.
   void afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown);
@@ -104,12 +105,19 @@ class TrackedArray {
  private:
   static constexpr uint64_t kNone = UINT64_MAX;
 
+  // The block a copy is reading (consecutive copies mostly fall in the same one).
   struct BlockCache {
     uint64_t index = UINT64_MAX;
-    BlockView view;
-    bool inRegion = false;
+    bool inRegion = false;     // dirty: its bytes are in the region
+    bool verify = false;       // check committed blocks' checksums before copying them
+    BlockView view;            // clean: its data bytes in LMDB's map (zeros after them)
+    BlockLocation location;    // clean: the same bytes in the data file
+    const uint8_t* checked = nullptr;  // clean and verified: a copy of its data bytes
   };
   void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
+  void loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache);
+  // Copies data bytes [within, within + n) of the cached clean block to dst.
+  void copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst);
   std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
   // Moves to a bigger reservation if `byteLength` does not fit (views are detached).
   void ensureReserved(uint64_t byteLength);
@@ -133,7 +141,9 @@ class TrackedArray {
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
   std::vector<uint8_t> scratch_;  // one block, for commit
+  std::vector<uint8_t> checked_;  // one block's stored bytes, for verified reads
   std::shared_ptr<SessionStats> stats_;
+  std::string name_;  // for error messages
 };
 
 }  // namespace txa

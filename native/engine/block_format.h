@@ -1,0 +1,83 @@
+// The layout of one stored block value (store format version 3).
+//
+//   value  = prefix | data
+//   prefix = pageSize - 16 bytes: the block header, then zeros
+//   data   = the block's bytes up to its last non-zero byte (dataLength bytes), zero-filled
+//            to a whole number of pages (storedBytes)
+//
+// pageSize is the LMDB environment's page size. A value this large (the prefix alone is
+// over LMDB's inline limit of about half a page) lives on overflow pages, and an overflow
+// value starts 16 bytes (LMDB's page header) into its first page. So the data starts on a
+// page boundary of data.mdb and its pages hold exactly the block's bytes and zeros: they
+// can be mapped straight into a view, or read with pread, at a page-aligned file offset.
+// A 64 KiB block takes 17 pages, as it would without the prefix.
+//
+// Header, little-endian, at the start of the prefix:
+//    0  u32  magic "TXAB"
+//    4  u16  header version (1)
+//    6  u16  zero
+//    8  u32  dataOffset: bytes from the value's start to the data (pageSize - 16)
+//   12  u32  blockBytes of the array
+//   16  u64  dataLength: the block's bytes before zero-filling (trailing zeros trimmed)
+//   24  u64  array id      (the key's, repeated: check() finds a value under a wrong key)
+//   32  u64  block index   (likewise)
+//   40  u32  checksum: CRC32C of the storedBytes data bytes, continued over header bytes 0..40
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace txa::blockfmt {
+
+inline constexpr uint32_t kMagic = 0x42415854;  // "TXAB" read as u32le
+inline constexpr uint16_t kHeaderVersion = 1;
+inline constexpr size_t kHeaderBytes = 44;
+inline constexpr size_t kChecksumAt = 40;     // the checksum covers the header before it
+inline constexpr size_t kLmdbPageHeader = 16;  // LMDB's PAGEHDRSZ
+
+inline size_t prefixBytes(size_t pageSize) { return pageSize - kLmdbPageHeader; }
+inline uint64_t storedBytes(uint64_t dataLength, size_t pageSize) {
+  return (dataLength + pageSize - 1) / pageSize * pageSize;
+}
+inline uint64_t valueBytes(uint64_t dataLength, size_t pageSize) {
+  return prefixBytes(pageSize) + storedBytes(dataLength, pageSize);
+}
+
+struct Header {
+  uint32_t dataOffset = 0;
+  uint32_t blockBytes = 0;
+  uint64_t dataLength = 0;
+  uint64_t arrayId = 0;
+  uint64_t blockIndex = 0;
+  uint32_t checksum = 0;
+  // Data bytes the value stores (dataLength zero-filled to whole pages), given its size.
+  uint64_t storedIn(size_t valueSize) const { return valueSize - dataOffset; }
+};
+
+// Writes a whole value of valueBytes(dataLength, pageSize) bytes at `value`: header, zero
+// pad, the data, zero fill, and the checksum over them.
+void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
+            const uint8_t* data, size_t dataLength) noexcept;
+
+enum class Problem {
+  kNone,
+  kShort,     // smaller than a header
+  kMagic,     // not a block header (or an older format's value)
+  kVersion,   // a header version this build does not read
+  kLayout,    // dataOffset or dataLength do not fit the value
+  kChecksum,  // the data or the header differ from what was written
+};
+const char* describe(Problem problem) noexcept;
+
+// Reads and checks the header of a value of `size` bytes: touches its first page only.
+Problem readHeader(const uint8_t* value, size_t size, Header* out) noexcept;
+
+// The checksum of a value whose header is `h` and whose stored data bytes are `data`
+// (`stored` of them: they may be a copy, e.g. read with pread).
+uint32_t checksumOf(const uint8_t* value, const uint8_t* data, uint64_t stored) noexcept;
+
+// True if the value's stored data bytes and header match its checksum.
+inline bool checksumMatches(const uint8_t* value, const Header& h, const uint8_t* data, uint64_t stored) noexcept {
+  return checksumOf(value, data, stored) == h.checksum;
+}
+
+}  // namespace txa::blockfmt

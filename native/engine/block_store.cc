@@ -1,0 +1,62 @@
+#include "block_store.h"
+
+#include "block_format.h"
+#include "error.h"
+#include "keys.h"
+#include "session_stats.h"
+
+namespace txa {
+
+void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index, uint32_t blockBytes,
+              const uint8_t* bytes, size_t size, SessionStats* counters) {
+  while (size > 0 && bytes[size - 1] == 0) --size;
+  keys::BlockKey key(id, index);
+  MDB_val k{sizeof key.bytes, key.bytes};
+  int rc;
+  if (size == 0) {
+    rc = mdb_del(txn, store.db, &k, nullptr);
+    if (rc == MDB_NOTFOUND) rc = 0;
+    if (rc) throwLmdb(rc, "delete block");
+    return;
+  }
+  MDB_val v{size_t(blockfmt::valueBytes(size, store.pageSize)), nullptr};
+  rc = mdb_put(txn, store.db, &k, &v, MDB_RESERVE);
+  if (rc) throwLmdb(rc, "store block");
+  blockfmt::encode(static_cast<uint8_t*>(v.mv_data), store.pageSize, id, index, blockBytes, bytes, size);
+  ++counters->blocksWritten;
+  counters->bytesWritten += size;
+  counters->valueBytesWritten += v.mv_size;
+}
+
+void deleteBlocksFrom(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t first) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, db, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open(blocks)");
+  keys::BlockKey start(id, first);
+  MDB_val k{sizeof start.bytes, start.bytes}, v;
+  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 16 || keys::getU64be(static_cast<uint8_t*>(k.mv_data)) != id) break;
+    if ((rc = mdb_cursor_del(cursor, 0))) break;
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "delete blocks");
+}
+
+void readBlockInto(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t index, std::vector<uint8_t>* out) {
+  keys::BlockKey key(id, index);
+  MDB_val k{sizeof key.bytes, key.bytes}, v;
+  int rc = mdb_get(txn, db, &k, &v);
+  if (rc == MDB_NOTFOUND) return;
+  if (rc) throwLmdb(rc, "mdb_get(block)");
+  const uint8_t* value = static_cast<const uint8_t*>(v.mv_data);
+  blockfmt::Header h;
+  blockfmt::Problem problem = blockfmt::readHeader(value, v.mv_size, &h);
+  if (problem != blockfmt::Problem::kNone) {
+    throw Error(ErrorCode::kCorrupt, "array #" + std::to_string(id) + " block " + std::to_string(index) + ": " +
+                                         blockfmt::describe(problem));
+  }
+  out->insert(out->end(), value + h.dataOffset, value + h.dataOffset + h.dataLength);
+}
+
+}  // namespace txa

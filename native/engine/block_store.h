@@ -1,0 +1,36 @@
+// Writing and deleting block values inside a write transaction (the "store a block" half
+// of the block interface; Snapshot is the "load" half). Values are laid out as in
+// block_format.h.
+#pragma once
+#include <lmdb.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace txa {
+
+struct SessionStats;
+
+// Where block values go: the blocks database and the environment's page size.
+struct BlockStore {
+  MDB_dbi db = 0;
+  size_t pageSize = 0;
+};
+
+// Stores block `index` of array `id` (an array of `blockBytes`-byte blocks) as its first
+// `size` bytes without trailing zeros, written straight into LMDB's page (MDB_RESERVE).
+// An all-zero block is deleted: it reads as zeros anyway. Counts what it wrote.
+void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index, uint32_t blockBytes,
+              const uint8_t* bytes, size_t size, SessionStats* counters);
+
+// Deletes blocks `first`.. of array `id`.
+void deleteBlocksFrom(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t first);
+
+// Appends the committed data bytes of block `index` of array `id`, as `txn` sees them
+// (without trailing zeros; nothing if the block is not stored), to `out`. Throws
+// Error(kCorrupt) for a value that is not a block of this format.
+void readBlockInto(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t index, std::vector<uint8_t>* out);
+
+}  // namespace txa
