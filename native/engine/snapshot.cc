@@ -24,7 +24,8 @@ namespace {
 
 // LMDB 0.9's page header (MDB_page in mdb.c), read to find a value's page number: the
 // first 16 bytes of every page are pgno (u64), a pad (u16), flags (u16), then for an
-// overflow page the number of pages it spans (u32).
+// overflow page the number of pages it spans (u32). (mdb_env_info's me_mapaddr cannot
+// serve: it is the address a MDB_FIXEDMAP environment asks for, not where the map is.)
 static_assert(MDB_VERSION_MAJOR == 0 && MDB_VERSION_MINOR == 9, "the page header layout below is LMDB 0.9's");
 static_assert(sizeof(size_t) == 8, "64-bit page numbers");
 constexpr uint16_t kLmdbOverflowPage = 0x04;  // P_OVERFLOW
@@ -62,7 +63,9 @@ bool Snapshot::locate(const MDB_val& value, BlockLocation* out) const noexcept {
   memcpy(&pgno, page, 8);
   memcpy(&flags, page + 10, 2);
   memcpy(&pages, page + 12, 4);
-  if (!(flags & kLmdbOverflowPage) || pages != 1 + out->bytes / pageSize) return true;
+  // More pages than needed is fine: a value rewritten in the transaction that wrote it
+  // keeps its larger run of pages.
+  if (!(flags & kLmdbOverflowPage) || pages < 1 + out->bytes / pageSize) return true;
   out->fileOffset = (pgno + 1) * pageSize;
   out->mappable = true;
   return true;

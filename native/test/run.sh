@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs the native vmem test program, plain and under ASan+UBSan, and prints
+# Builds and runs the native vmem and engine test programs, plain and under ASan+UBSan, and prints
 # one combined "N passed, N failed" line for test/run.mjs.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -25,5 +25,9 @@ echo "--- plain build"
 run ./build/vmem_test
 echo "--- ASan + UBSan build"
 ASAN_OPTIONS=handle_segv=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 run ./build/vmem_test_asan
+echo "--- engine, plain build"
+run ./build/engine_test
+echo "--- engine, ASan + UBSan build"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 run ./build/engine_test_asan
 echo "$passed passed, $failed failed"
 exit $status

@@ -1,0 +1,264 @@
+// Tests of the engine's storage side without Node: CRC32C, the block value layout, and
+// the block locations read paths and the view layer rely on (Snapshot::tryBlockLocation).
+//
+//   engine_test          run every test
+//
+// Ends with "N passed, N failed"; exit status 0 only if nothing failed.
+#include <fcntl.h>
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../engine/block_format.h"
+#include "../engine/block_store.h"
+#include "../engine/crc32c.h"
+#include "../engine/env.h"
+#include "../engine/error.h"
+#include "../engine/keys.h"
+#include "../engine/session_stats.h"
+#include "../engine/snapshot.h"
+
+using namespace txa;
+
+static int g_passed = 0, g_failed = 0;
+static std::string g_ctx;
+
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (cond) {                                                                            \
+      g_passed++;                                                                          \
+    } else {                                                                               \
+      g_failed++;                                                                          \
+      fprintf(stderr, "FAIL %s:%d [%s] %s\n", __FILE__, __LINE__, g_ctx.c_str(), #cond); \
+    }                                                                                      \
+  } while (0)
+
+static std::string tempStore() {
+  char dir[] = "/tmp/txarray-engine-test-XXXXXX";
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    exit(2);
+  }
+  return dir;
+}
+
+static void removeStore(const std::string& dir) {
+  for (const char* f : {"data.mdb", "lock.mdb", "txarray.signal"}) unlink((dir + "/" + f).c_str());
+  rmdir(dir.c_str());
+}
+
+// ---------------------------------------------------------------------------------------
+
+static void testCrc32c() {
+  g_ctx = "crc32c";
+  const char* check = "123456789";
+  CHECK(crc32c(0, check, 9) == 0xe3069283u);
+  CHECK(crc32cPortable(0, check, 9) == 0xe3069283u);
+  CHECK(crc32c(crc32c(0, check, 4), check + 4, 5) == 0xe3069283u);  // extends
+  std::mt19937_64 rng(7);
+  std::vector<uint8_t> buf(70000);
+  for (auto& b : buf) b = uint8_t(rng());
+  int same = 0, cases = 0;
+  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 255, 4096, 65536, 69632}) {
+    for (size_t at : {0, 1, 3, 8}) {
+      if (at + len > buf.size()) continue;
+      ++cases;
+      same += crc32c(0, buf.data() + at, len) == crc32cPortable(0, buf.data() + at, len);
+    }
+  }
+  CHECK(same == cases);
+  printf("crc32c: %s, %d lengths x alignments agree with the table\n", crc32cImplementation(), cases);
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Written {
+  uint64_t id, index;
+  uint32_t blockBytes;
+  std::vector<uint8_t> bytes;  // as given to putBlock (trailing zeros included)
+};
+
+static size_t trimmed(const std::vector<uint8_t>& b) {
+  size_t n = b.size();
+  while (n > 0 && b[n - 1] == 0) --n;
+  return n;
+}
+
+// Writes `count` blocks with random contents and lengths (some with trailing zeros, some
+// all zeros) in one write transaction; remembers what it wrote in `model`.
+static void writeBlocks(Env& env, std::mt19937_64& rng, uint64_t id, uint32_t blockBytes, uint64_t count,
+                        std::map<std::pair<uint64_t, uint64_t>, Written>* model) {
+  SessionStats stats;
+  MDB_txn* txn = env.begin(0);
+  BlockStore store{env.blocksDb(), env.pageSize()};
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t index = rng() % (count * 2);
+    Written w{id, index, blockBytes, std::vector<uint8_t>(blockBytes, 0)};
+    size_t len = rng() % 5 == 0 ? blockBytes : size_t(rng() % (blockBytes + 1));
+    for (size_t k = 0; k < len; ++k) w.bytes[k] = uint8_t(rng());
+    if (rng() % 7 == 0) std::fill(w.bytes.begin(), w.bytes.end(), 0);  // all zeros: deleted
+    putBlock(txn, store, id, index, blockBytes, w.bytes.data(), w.bytes.size(), &stats);
+    (*model)[{id, index}] = std::move(w);
+  }
+  int rc = mdb_txn_commit(txn);
+  if (rc) throwLmdb(rc, "commit");
+}
+
+static void testLocations() {
+  g_ctx = "locations";
+  std::string dir = tempStore();
+  {
+    auto env = Env::acquire(dir, EnvOptions{uint64_t(1) << 30, 126});
+    CHECK(env->pageSize() >= 4096);
+    CHECK(env->dataFd() >= 0);
+    std::mt19937_64 rng(42);
+    std::map<std::pair<uint64_t, uint64_t>, Written> model;
+    // Several commits over the same keys: values move to new pages, freed pages are reused.
+    for (int round = 0; round < 4; ++round) {
+      writeBlocks(*env, rng, 1, 65536, 300, &model);
+      writeBlocks(*env, rng, 2, 4096, 500, &model);
+      writeBlocks(*env, rng, 3, 1 << 20, 12, &model);
+    }
+    Snapshot snap(env);
+    std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+    const size_t page = env->pageSize();
+    uint64_t stored = 0, equal = 0, mappable = 0, aligned = 0, viewsEqual = 0, absentOk = 0, absent = 0;
+    for (const auto& [key, w] : model) {
+      BlockLocation loc;
+      BlockView view;
+      int rc = snap.tryBlockLocation(w.id, w.index, &loc);
+      int rc2 = snap.tryBlock(w.id, w.index, &view);
+      CHECK(rc == 0 && rc2 == 0);
+      const size_t len = trimmed(w.bytes);
+      if (len == 0) {
+        ++absent;
+        absentOk += loc.bytes == 0 && view.size == 0 && view.data == nullptr;
+        continue;
+      }
+      ++stored;
+      mappable += loc.mappable;
+      aligned += loc.mappable && loc.fileOffset % page == 0 && loc.bytes % page == 0 &&
+                 loc.bytes == blockfmt::storedBytes(len, page);
+      std::vector<uint8_t> got(loc.bytes);
+      ssize_t r = pread(loc.fd, got.data(), got.size(), off_t(loc.fileOffset));
+      std::vector<uint8_t> want(loc.bytes, 0);
+      memcpy(want.data(), w.bytes.data(), len);
+      equal += r == ssize_t(loc.bytes) && got == want;
+      viewsEqual += view.size == len && memcmp(view.data, w.bytes.data(), len) == 0;
+    }
+    printf("locations: %llu blocks stored, %llu mappable, %llu page-aligned, %llu read back equal by pread; "
+           "%llu all-zero blocks absent\n",
+           (unsigned long long)stored, (unsigned long long)mappable, (unsigned long long)aligned,
+           (unsigned long long)equal, (unsigned long long)absent);
+    CHECK(stored > 1000);
+    CHECK(mappable == stored);  // never misaligned
+    CHECK(aligned == stored);
+    CHECK(equal == stored);
+    CHECK(viewsEqual == stored);
+    CHECK(absent > 0 && absentOk == absent);
+    BlockLocation none;
+    CHECK(snap.tryBlockLocation(99, 0, &none) == 0 && none.bytes == 0 && none.fd == env->dataFd());
+  }
+  removeStore(dir);
+}
+
+// A value that is not a block of this format: refused by every read path, not mappable.
+static void testForeignValues() {
+  g_ctx = "foreign values";
+  std::string dir = tempStore();
+  {
+    auto env = Env::acquire(dir, EnvOptions{uint64_t(1) << 30, 126});
+    MDB_txn* txn = env->begin(0);
+    keys::BlockKey raw(5, 0), small(5, 1);
+    // index 0: format-2 style raw bytes; index 1: a valid header with its data right after
+    // it (a small value inside a leaf page: a block, but not page-aligned)
+    uint8_t rawBytes[100];
+    memset(rawBytes, 0xab, sizeof rawBytes);
+    MDB_val k0{16, raw.bytes}, v0{sizeof rawBytes, rawBytes};
+    CHECK(mdb_put(txn, env->blocksDb(), &k0, &v0, 0) == 0);
+    uint8_t value[blockfmt::kHeaderBytes + 8];
+    const size_t page = env->pageSize();
+    std::vector<uint8_t> full(blockfmt::valueBytes(8, page));
+    uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    blockfmt::encode(full.data(), page, 5, 1, 4096, data, 8);
+    memcpy(value, full.data(), blockfmt::kHeaderBytes);
+    value[8] = uint8_t(blockfmt::kHeaderBytes);  // dataOffset = 44 (u32le)
+    value[9] = value[10] = value[11] = 0;
+    memcpy(value + blockfmt::kHeaderBytes, data, 8);
+    MDB_val k1{16, small.bytes}, v1{sizeof value, value};
+    CHECK(mdb_put(txn, env->blocksDb(), &k1, &v1, 0) == 0);
+    CHECK(mdb_txn_commit(txn) == 0);
+
+    Snapshot snap(env);
+    std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+    BlockView view;
+    BlockLocation loc;
+    CHECK(snap.tryBlock(5, 0, &view) == MDB_CORRUPTED);
+    CHECK(snap.tryBlockLocation(5, 0, &loc) == MDB_CORRUPTED);
+    bool threw = false;
+    try {
+      StoredBlock s;
+      snap.stored(5, 0, &s);
+    } catch (const Error& e) {
+      threw = e.code() == ErrorCode::kCorrupt && std::string(e.what()).find("block 0") != std::string::npos;
+    }
+    CHECK(threw);
+    CHECK(snap.tryBlock(5, 1, &view) == 0 && view.size == 8 && memcmp(view.data, data, 8) == 0);
+    CHECK(snap.tryBlockLocation(5, 1, &loc) == 0 && !loc.mappable && loc.bytes == 8);
+  }
+  removeStore(dir);
+}
+
+// The checksum covers the data and the header: flipping any of them is found.
+static void testChecksum() {
+  g_ctx = "checksum";
+  const size_t page = 4096;
+  std::vector<uint8_t> data(5000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 31 + 1);
+  std::vector<uint8_t> value(blockfmt::valueBytes(data.size(), page));
+  blockfmt::encode(value.data(), page, 9, 3, 8192, data.data(), data.size());
+  blockfmt::Header h;
+  CHECK(blockfmt::readHeader(value.data(), value.size(), &h) == blockfmt::Problem::kNone);
+  CHECK(h.dataOffset == page - 16 && h.dataLength == 5000 && h.arrayId == 9 && h.blockIndex == 3 && h.blockBytes == 8192);
+  CHECK(value.size() == page - 16 + 2 * page);
+  const uint8_t* stored = value.data() + h.dataOffset;
+  CHECK(blockfmt::checksumMatches(value.data(), h, stored, h.storedIn(value.size())));
+  int found = 0, flips = 0;
+  for (size_t at : {size_t(0), size_t(4999), size_t(5000), size_t(2 * page - 1)}) {  // data, and zero fill
+    value[h.dataOffset + at] ^= 0x10;
+    ++flips;
+    found += !blockfmt::checksumMatches(value.data(), h, stored, h.storedIn(value.size()));
+    value[h.dataOffset + at] ^= 0x10;
+  }
+  value[16] ^= 1;  // dataLength
+  blockfmt::Header h2;
+  blockfmt::readHeader(value.data(), value.size(), &h2);
+  ++flips;
+  found += !blockfmt::checksumMatches(value.data(), h2, stored, h2.storedIn(value.size()));
+  value[16] ^= 1;
+  CHECK(found == flips);
+  value[0] ^= 1;
+  CHECK(blockfmt::readHeader(value.data(), value.size(), &h) == blockfmt::Problem::kMagic);
+}
+
+int main() {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  try {
+    testCrc32c();
+    testChecksum();
+    testLocations();
+    testForeignValues();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "FAIL [%s] exception: %s\n", g_ctx.c_str(), e.what());
+    g_failed++;
+  }
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}
