@@ -1,9 +1,15 @@
 // faultMode() names the fault service that serves views; TXARRAY_FAULT_MODE forces one
 // (test/run.mjs runs every suite once per mode, and this checks the force took effect).
+import { execFileSync } from 'node:child_process'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { faultMode, open } from '../src/index'
 import { tempDir } from './helpers/tmp'
+
+/** The kernel's page size, as getconf reports it. */
+function systemPageBytes(): number {
+  return Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim())
+}
 
 test('faultMode().mode is the mode TXARRAY_FAULT_MODE forces (else uffd where available)', () => {
   const info = faultMode()
@@ -14,9 +20,13 @@ test('faultMode().mode is the mode TXARRAY_FAULT_MODE forces (else uffd where av
     assert.is(info.mode, info.userfaultfd ? 'uffd' : 'sigsegv')
   }
   assert.is(info.error, undefined, 'no complaint about the environment')
-  assert.is(info.pageBytes, 4096)
-  assert.is(info.writeProtect, info.mode === 'sigsegv' ? 'per-block' : info.writeProtect)
-  assert.ok(['sync', 'async'].includes(info.writeProtect) || info.mode === 'sigsegv')
+  assert.is(info.pageBytes, systemPageBytes())
+})
+
+test('faultMode().writeProtect: per block under sigsegv; under uffd sync unless TXARRAY_WP_MODE=async', () => {
+  const info = faultMode()
+  const expected = info.mode === 'sigsegv' ? 'per-block' : process.env.TXARRAY_WP_MODE === 'async' ? 'async' : 'sync'
+  assert.is(info.writeProtect, expected)
 })
 
 test('views work in the active mode: a touched view loads data, a write through it is tracked', () => {

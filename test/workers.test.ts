@@ -92,14 +92,44 @@ test('terminating a worker in the middle of txarray calls does not take the proc
   const s = open(dir)
   s.create('s', { dtype: 'int32', shape: [0, 4] })
   s.commit()
+  // Each round's worker commits rows [0], [8], [16]... and reports each commit; it is
+  // terminated at some point after its first commit, maybe in the middle of another.
+  const reported: number[] = []
   for (let round = 0; round < 5; round++) {
     const worker = startWorker('writer.child.ts', ['spin', dir, 's'])
-    await new Promise<void>((resolve) => worker.once('message', () => resolve()))
+    let committed = 0
+    await new Promise<void>((resolve) => {
+      worker.on('message', (m: { committed?: number }) => {
+        if (m.committed === undefined) return
+        committed = m.committed
+        if (committed === 1) resolve()
+      })
+    })
     await new Promise((r) => setTimeout(r, 20 + round * 15))
     await worker.terminate()
+    reported.push(committed)
   }
   s.refresh()
-  assert.ok(s.array('s').rows >= 0)
+  const data = s.array<'int32'>('s').read().data
+  // Rows come in runs, one per round, each 0, 8, 16... (only committed rows, whole); a run
+  // holds at least the commits its worker reported (more when a commit finished but its
+  // message was lost to the termination).
+  const runs: number[] = []
+  for (let r = 0; r < data.length / 4; r++) {
+    const v = data[r * 4]
+    assert.equal([...data.subarray(r * 4, r * 4 + 4)], [v, v, v, v], `row ${r} is whole`)
+    if (v === 0) runs.push(0)
+    assert.is(v, runs[runs.length - 1] * 8, `row ${r} continues its round's run`)
+    runs[runs.length - 1]++
+  }
+  assert.is(runs.length, 5, 'one run of rows per round')
+  runs.forEach((n, round) => {
+    assert.ok(n >= reported[round], `round ${round}: ${n} rows, ${reported[round]} reported`)
+  })
+  // and the main handle still commits
+  s.array<'int32'>('s').append(rowsOf(7, 1))
+  s.commit()
+  assert.is(s.array('s').rows, data.length / 4 + 1)
   s.close()
 })
 

@@ -4,7 +4,9 @@
 //   write <dir> <name> <index> <value>    sets element [index] of a 1-D float64 array
 //   format <dir> <json>                   stamps meta 'format' with msgpack(json)
 //   crash-loop <dir> <sync:0|1>           appends and commits forever (see crash.test.ts)
-//   spin <dir> <name>                     (worker) reads, appends, refreshes in a loop until terminated
+//   spin <dir> <name>                     (worker) reads, appends, refreshes in a loop until
+//                                         terminated; every 8th round commits row [k*8] x 4 (k the
+//                                         commits so far) and posts { committed: k + 1 }
 import * as fs from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { open } from '../../src/index'
@@ -36,8 +38,12 @@ function main(args: string[]): void {
       a.read()
       void store.serial
       store.list()
-      if (i % 8 === 0) store.commit({ sync: false })
-      else store.abort()
+      if (i % 8 === 0) {
+        store.commit({ sync: false })
+        parentPort?.postMessage({ committed: i / 8 + 1 })
+      } else {
+        store.abort()
+      }
     }
   } else if (mode === 'append') {
     const [, , name, first, count] = args
