@@ -149,7 +149,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
       const xs: number[] = []
       for (let i = 0; i < o.runs; i++) {
         dropCaches()
-        xs.push(runChildSync('s1-windows.ts', ['--cold', method, ds.storeDir, ds.npyPath, String(ds.npyDataOffset), startsFile, String(o.windowRows), String(cacheBytes)]).seconds)
+        xs.push(runChildSync<{ seconds: number }>('s1-windows.ts', ['--cold', method, ds.storeDir, ds.npyPath, String(ds.npyDataOffset), startsFile, String(o.windowRows), String(cacheBytes)]).seconds)
       }
       return median(xs)
     }
@@ -198,7 +198,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   hot.lmdb = median(lmdbRun(1 + o.runs).slice(1))
   let memNote = ''
   if (ds.nbytes < 2 ** 32 && ds.nbytes * 2 < os.freemem()) {
-    const res = runChildSync('s1-windows.ts', ['--mem', ds.npyPath, String(ds.npyDataOffset), String(ds.nbytes), startsFile, String(o.windowRows), String(1 + o.runs)])
+    const res = runChildSync<{ seconds: number[] }>('s1-windows.ts', ['--mem', ds.npyPath, String(ds.npyDataOffset), String(ds.nbytes), startsFile, String(o.windowRows), String(1 + o.runs)])
     hot.mem = median(res.seconds.slice(1))
   } else {
     memNote = `in-memory baseline skipped: ${ds.nbytes} bytes do not fit (Buffer max 4 GiB, or free memory)`

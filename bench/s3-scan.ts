@@ -36,7 +36,7 @@ const MODEST = 256 << 20 // the "modest constant" above cacheBytes that RSS may 
 export function runS3(ds: Dataset, o: S3Options): Row[] {
   const cacheBytes = o.cacheBytes ?? Math.max(64 << 20, 2 ** Math.round(Math.log2(ds.nbytes / 4)))
   const child = (mode: string): ScanResult =>
-    runChildSync('s3-scan.ts', ['--child', mode, ds.storeDir, ds.npyPath, String(ds.npyDataOffset), String(cacheBytes), String(o.chunkRows)])
+    runChildSync<ScanResult>('s3-scan.ts', ['--child', mode, ds.storeDir, ds.npyPath, String(ds.npyDataOffset), String(cacheBytes), String(o.chunkRows)])
   child('file') // warm the page cache for both (the store's pages were read by S1 or are warmed here)
   child('tx')
   console.log(`  S3 (${loadNote()}), cacheBytes ${(cacheBytes / 2 ** 20).toFixed(0)} MiB`)

@@ -35,12 +35,20 @@ interface Outcome {
   commitsPerSec: number
 }
 
-function waitMessage(child: ReturnType<typeof forkChild>, type: string): Promise<any> {
+/** The messages parent and children exchange (over the IPC channel). */
+type Message =
+  | { type: 'ready' }
+  | { type: 'go' }
+  | { type: 'stop' }
+  | { type: 'result'; windows: number; seconds: number }
+  | { type: 'writerResult'; commits: number; seconds: number }
+
+function waitMessage<K extends Message['type']>(child: ReturnType<typeof forkChild>, type: K): Promise<Extract<Message, { type: K }>> {
   return new Promise((resolve, reject) => {
-    const onMsg = (m: any) => {
+    const onMsg = (m: Message) => {
       if (m?.type === type) {
         child.off('message', onMsg)
-        resolve(m)
+        resolve(m as Extract<Message, { type: K }>)
       }
     }
     child.on('message', onMsg)
@@ -54,7 +62,7 @@ async function oneRun(ds: Dataset, readers: number, withWriter: boolean, secs: n
   const all = w ? [...rs, w] : rs
   await Promise.all(all.map((c) => waitMessage(c, 'ready')))
   const results = rs.map((c) => waitMessage(c, 'result'))
-  const wres = w ? waitMessage(w, 'result') : null
+  const wres = w ? waitMessage(w, 'writerResult') : null
   for (const c of all) c.send({ type: 'go' })
   const got = await Promise.all(results)
   w?.send({ type: 'stop' })
@@ -134,7 +142,7 @@ function writerChild(storeDir: string): void {
   const w = store.array<'float64'>(WRITER_ARRAY)
   const rows = new Float64Array(APPEND_ROWS * COLS).fill(3.25)
   let stop = false
-  process.on('message', (m: any) => {
+  process.on('message', (m: Message) => {
     if (m?.type === 'go') {
       let commits = 0
       const t0 = now()
@@ -148,7 +156,7 @@ function writerChild(storeDir: string): void {
           commits++
         }
         if (stop) {
-          process.send!({ type: 'result', commits, seconds: seconds(t0) }, () => {
+          process.send!({ type: 'writerResult', commits, seconds: seconds(t0) }, () => {
             store.close()
             process.disconnect()
           })

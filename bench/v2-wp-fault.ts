@@ -42,7 +42,7 @@ export function runV2(ds: Dataset, o: V2Options): Row[] {
   for (const [name, env] of modes) {
     let r: ChildResult
     try {
-      r = runChildSync('v2-wp-fault.ts', ['--child', ds.storeDir, String(blocks), String(o.runs)], env)
+      r = runChildSync<ChildResult>('v2-wp-fault.ts', ['--child', ds.storeDir, String(blocks), String(o.runs)], env)
     } catch (e) {
       console.log(`  V2 ${name} failed: ${(e as Error).message.split('\n')[0]}`)
       continue

@@ -1,9 +1,14 @@
-// Runs every test suite and ends with the line CI reads: "N passed, N failed".
+// Runs every test and ends with the line CI reads: "N passed, N failed", counting test
+// cases (a TypeScript test() or a native test function in one mode), never single
+// assertions.
+//   - the type check (tsc -p tsconfig.check.json over src, test, bench and demo): one case
 //   - the uvu TypeScript suites (test/*.test.ts), twice: once with TXARRAY_FAULT_MODE=uffd
 //     and once with TXARRAY_FAULT_MODE=sigsegv, so that both fault services pass the same
 //     tests (TXARRAY_FAULT_MODE set by the caller runs that mode only)
-//   - the native vmem test program (plain C++), when it is present
-// Usage: node test/run.mjs [file-pattern]
+//   - the native test programs (vmem, engine; plain C++), when present; their assertion count
+//     is reported on a line of its own
+// Skipped cases (a test that cannot run on this kernel) are counted apart, not as passed.
+// Usage: node test/run.mjs [file-pattern]   (a pattern runs only the matching suites)
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -13,47 +18,69 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const pattern = process.argv[2] ?? '\\.test\\.ts$'
 let passed = 0
 let failed = 0
+let skipped = 0
+const summary = []
 
 function run(label, command, args, env = {}) {
   console.log(`\n=== ${label}`)
   const r = spawnSync(command, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 })
   const out = (r.stdout ?? '') + (r.stderr ?? '')
   process.stdout.write(out)
+  if (r.error) console.log(`could not start ${command}: ${r.error.message}`)
   return { status: r.status, signal: r.signal, out }
 }
 
-// uvu: "Total: N", "Passed: N", "Skipped: N"
+function typeCheck() {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  const { status } = run('type check: tsc -p tsconfig.check.json', process.execPath, [tsc, '-p', 'tsconfig.check.json'])
+  if (status === 0) passed += 1
+  else failed += 1
+  summary.push(`type check: ${status === 0 ? 'passed' : 'FAILED'}`)
+}
+
+// uvu: "Total: N" (tests run), "Passed: N", "Skipped: N"
 function uvu(label, env) {
   const { status, signal, out } = run(label, process.execPath, ['node_modules/uvu/bin.js', '-r', 'tsx/cjs', 'test', pattern], env)
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
-  passed += ok
-  failed += total - ok
-  if (status !== 0 && total - ok === 0) {
+  const skip = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0)
+  let bad = total - ok
+  if (status !== 0 && bad === 0) {
     console.log(`suite ${label} exited with ${signal ?? status} without a failing test: counted as one failure`)
-    failed += 1
+    bad = 1
   }
+  passed += ok
+  failed += bad
+  skipped += skip
+  return `${ok} passed, ${bad} failed, ${skip} skipped`
 }
 
+function nativeTests() {
+  const { status, out } = run('native tests (vmem, engine)', 'bash', [join(root, 'native', 'test', 'run.sh')])
+  const cases = [...out.matchAll(/^native cases: (\d+) passed, (\d+) failed, (\d+) skipped$/gm)].at(-1)
+  const checks = [...out.matchAll(/^native checks: (\d+) passed, (\d+) failed$/gm)].at(-1)
+  let [ok, bad, skip] = cases ? cases.slice(1).map(Number) : [0, 0, 0]
+  if (status !== 0 && bad === 0) {
+    console.log(`native tests exited with ${status} without a failing case: counted as one failure`)
+    bad = 1
+  }
+  passed += ok
+  failed += bad
+  skipped += skip
+  summary.push(`native cases: ${ok} passed, ${bad} failed, ${skip} skipped`)
+  if (checks) summary.push(`native checks (assertions, not counted below): ${checks[1]} passed, ${checks[2]} failed`)
+}
+
+const whole = !process.argv[2]
+if (whole) typeCheck()
 const modes = process.env.TXARRAY_FAULT_MODE ? [process.env.TXARRAY_FAULT_MODE] : ['uffd', 'sigsegv']
-const perMode = []
 for (const mode of modes) {
-  const before = { passed, failed }
-  uvu(`TypeScript tests, TXARRAY_FAULT_MODE=${mode}`, { TXARRAY_FAULT_MODE: mode })
-  perMode.push(`${mode}: ${passed - before.passed} passed, ${failed - before.failed} failed`)
+  summary.push(`TypeScript tests, ${mode}: ${uvu(`TypeScript tests, TXARRAY_FAULT_MODE=${mode}`, { TXARRAY_FAULT_MODE: mode })}`)
 }
+if (whole && existsSync(join(root, 'native', 'test', 'run.sh'))) nativeTests()
 
-const nativeTest = join(root, 'native', 'test', 'run.sh')
-if (existsSync(nativeTest) && !process.argv[2]) {
-  const { status, out } = run('native vmem tests', 'bash', [nativeTest])
-  const m = [...out.matchAll(/^(\d+) passed, (\d+) failed$/gm)].at(-1)  // the combined line
-  if (m) {
-    passed += Number(m[1])
-    failed += Number(m[2])
-  }
-  if (status !== 0 && !(m && Number(m[2]) > 0)) failed += 1
-}
-
-for (const line of perMode) console.log(`TypeScript tests, ${line}`)
+console.log('')
+for (const line of summary) console.log(line)
+console.log(`skipped: ${skipped} (not counted as passed)`)
 console.log(`\n${passed} passed, ${failed} failed`)
 process.exit(failed > 0 ? 1 : 0)

@@ -3,7 +3,7 @@
 // preallocated `out`; checks its arguments; and reads this transaction's own writes.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ArgumentError, BoundsError, DTypeError, NotFoundError, ShapeError, ClosedError, open, slice } from '../src/index'
+import { ArgumentError, type BigArray, BoundsError, DTypeError, NotFoundError, ShapeError, ClosedError, open, slice } from '../src/index'
 import { sameBytes } from './helpers/bytes'
 import { throwsCode } from './helpers/expect'
 import { Rng } from './helpers/random'
@@ -21,7 +21,7 @@ function setup(rows = 30_000, blockBytes = 4096) {
   return { store, a, data, rows }
 }
 
-function expectWindows(got: Float32Array, a: { read: (s: unknown) => { data: Float32Array } }, starts: ArrayLike<number>, rows: number, what: string) {
+function expectWindows(got: Float32Array, a: BigArray<'float32'>, starts: ArrayLike<number>, rows: number, what: string) {
   const parts = Array.from(starts, (s) => a.read([slice(s, s + rows)]).data)
   const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
   let at = 0

@@ -144,9 +144,10 @@ export const tsxRegister = require.resolve('tsx/cjs')
 
 /**
  * Runs bench/<script> in a child process (tsx loaded) and returns the JSON object the
- * child printed on its last stdout line. Throws with the child's stderr if it failed.
+ * child printed on its last stdout line, of the type `T` the caller and the child agree
+ * on. Throws with the child's stderr if it failed.
  */
-export function runChildSync(script: string, args: string[], env: NodeJS.ProcessEnv = {}): any {
+export function runChildSync<T>(script: string, args: string[], env: NodeJS.ProcessEnv = {}): T {
   const r = spawnSync(process.execPath, ['-r', tsxRegister, path.join(__dirname, '..', script), ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
@@ -154,7 +155,7 @@ export function runChildSync(script: string, args: string[], env: NodeJS.Process
   })
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`)
   const lines = r.stdout.trim().split('\n')
-  return JSON.parse(lines[lines.length - 1])
+  return JSON.parse(lines[lines.length - 1]) as T
 }
 
 /** Starts bench/<script> as a child with an IPC channel (for S5's coordinated children). */

@@ -3,7 +3,8 @@
 //
 //   engine_test          run every test
 //
-// Ends with "N passed, N failed"; exit status 0 only if nothing failed.
+// Each test function is a case; ends with the checks and cases lines of harness.h. Exit
+// status 0 only if nothing failed.
 #include <fcntl.h>
 #include <lmdb.h>
 #include <unistd.h>
@@ -24,21 +25,9 @@
 #include "../engine/keys.h"
 #include "../engine/session_stats.h"
 #include "../engine/snapshot.h"
+#include "harness.h"
 
 using namespace txa;
-
-static int g_passed = 0, g_failed = 0;
-static std::string g_ctx;
-
-#define CHECK(cond)                                                                        \
-  do {                                                                                     \
-    if (cond) {                                                                            \
-      g_passed++;                                                                          \
-    } else {                                                                               \
-      g_failed++;                                                                          \
-      fprintf(stderr, "FAIL %s:%d [%s] %s\n", __FILE__, __LINE__, g_ctx.c_str(), #cond); \
-    }                                                                                      \
-  } while (0)
 
 static std::string tempStore() {
   char dir[] = "/tmp/txarray-engine-test-XXXXXX";
@@ -250,15 +239,10 @@ static void testChecksum() {
 
 int main() {
   setvbuf(stdout, nullptr, _IOLBF, 0);
-  try {
-    testCrc32c();
-    testChecksum();
-    testLocations();
-    testForeignValues();
-  } catch (const std::exception& e) {
-    fprintf(stderr, "FAIL [%s] exception: %s\n", g_ctx.c_str(), e.what());
-    g_failed++;
-  }
-  printf("%d passed, %d failed\n", g_passed, g_failed);
+  CASE("", testCrc32c());
+  CASE("", testChecksum());
+  CASE("", testLocations());
+  CASE("", testForeignValues());
+  printSummary();
   return g_failed ? 1 : 0;
 }

@@ -5,7 +5,9 @@
 //   vmem_test --bench         first-touch scan and write-fault figures
 //   vmem_test --child=...     helpers run in a fresh process (fork+exec) by the tests
 //
-// Ends with "N passed, N failed"; exit status 0 only if nothing failed.
+// Each test function run for one mode is a case; ends with the checks and cases lines of
+// harness.h, a case that cannot run here printing "skipped" with the reason. Exit status
+// 0 only if nothing failed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -24,25 +26,13 @@
 #include <vector>
 
 #include "../vmem/vmem.h"
+#include "harness.h"
 
 using namespace txa;
 using namespace txa::vmem;
 
 // ---------------------------------------------------------------------------------------
-// Tiny test harness.
-
-static int g_passed = 0, g_failed = 0;
-static std::string g_ctx;
-
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (cond) {                                                                       \
-      g_passed++;                                                                     \
-    } else {                                                                          \
-      g_failed++;                                                                     \
-      fprintf(stderr, "FAIL %s:%d [%s] %s\n", __FILE__, __LINE__, g_ctx.c_str(), #cond); \
-    }                                                                                 \
-  } while (0)
+// The harness (harness.h), and CHECK_OK for vmem's Status results.
 
 #define CHECK_OK(expr)                                                                \
   do {                                                                                \
@@ -1020,7 +1010,7 @@ static int runSelfWithEnv(const char* arg, const char* name, const char* value) 
 }
 
 static void testNoProcSelfMem() {
-  if (!systemInfo().procSelfMemWrite) return;  // the fallback is what the main run tested
+  if (!systemInfo().procSelfMemWrite) return skip("no /proc/self/mem writes: the main run tested the fallback");
   g_ctx = "sigsegv, mprotect+memcpy fills (TXARRAY_VMEM_NO_PROC_MEM=1)";
   int st = runSelfWithEnv("--mode=sigsegv", "TXARRAY_VMEM_NO_PROC_MEM", "1");
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -1253,7 +1243,7 @@ static void testReadAhead(const Config& c) {
 }
 
 static void testNoMove() {
-  if (!systemInfo().uffdMove) return;  // the main run tested the copy path
+  if (!systemInfo().uffdMove) return skip("no UFFDIO_MOVE on this kernel: the main run tested the copy path");
   g_ctx = "uffd without UFFDIO_MOVE (TXARRAY_VMEM_NO_MOVE=1)";
   for (const char* m : {"--mode=uffd-sync", "--mode=uffd-async"}) {
     if (!strcmp(m, "--mode=uffd-async") && !systemInfo().uffdAsyncWp) continue;
@@ -1456,36 +1446,34 @@ int main(int argc, char** argv) {
          wpModeName(si.defaultWp));
   for (const Config& c : kConfigs) {
     if (!only.empty() && only != c.name) continue;
-    if (!available(c)) {
-      printf("mode %s: not available, skipped\n", c.name);
-      continue;
-    }
+    g_modeUnavailable = available(c) ? nullptr : "mode not available on this kernel";
     int before = g_failed;
-    testLazyLoad(c);
-    testFaultWindow(c);
-    testDirty(c);
-    testDropDirty(c);
-    testInvalidate(c);
-    testDiscard(c);
-    testSourceError(c);
-    testCopyBlock(c);
-    testBudget(c);
-    testSyscalls(c);
-    testConcurrency(c);
-    testManyRegions(c);
-    testWrite(c);
-    testWriteBudget(c);
-    for (uint64_t fault : {16 * KiB, 64 * KiB, 256 * KiB}) testWriteVsMemcpy(c, fault);
-    testWriteConcurrent(c);
-    testPagePool(c);
-    testMoveWriteRace(c);
-    testReadAhead(c);
-    printf("mode %s: %s\n", c.name, g_failed == before ? "ok" : "FAILED");
+    CASE(c.name, testLazyLoad(c));
+    CASE(c.name, testFaultWindow(c));
+    CASE(c.name, testDirty(c));
+    CASE(c.name, testDropDirty(c));
+    CASE(c.name, testInvalidate(c));
+    CASE(c.name, testDiscard(c));
+    CASE(c.name, testSourceError(c));
+    CASE(c.name, testCopyBlock(c));
+    CASE(c.name, testBudget(c));
+    CASE(c.name, testSyscalls(c));
+    CASE(c.name, testConcurrency(c));
+    CASE(c.name, testManyRegions(c));
+    CASE(c.name, testWrite(c));
+    CASE(c.name, testWriteBudget(c));
+    for (uint64_t fault : {16 * KiB, 64 * KiB, 256 * KiB}) CASE(c.name, testWriteVsMemcpy(c, fault));
+    CASE(c.name, testWriteConcurrent(c));
+    CASE(c.name, testPagePool(c));
+    CASE(c.name, testMoveWriteRace(c));
+    CASE(c.name, testReadAhead(c));
+    printf("mode %s: %s\n", c.name, g_modeUnavailable ? "skipped" : g_failed == before ? "ok" : "FAILED");
   }
-  if (only.empty() || only == "sigsegv") testSegvChain();
-  if (only.empty()) testAutoMode();
-  if (only.empty()) testNoProcSelfMem();
-  if (only.empty()) testNoMove();
-  printf("%d passed, %d failed\n", g_passed, g_failed);
+  g_modeUnavailable = nullptr;
+  if (only.empty() || only == "sigsegv") CASE("", testSegvChain());
+  if (only.empty()) CASE("", testAutoMode());
+  if (only.empty()) CASE("", testNoProcSelfMem());
+  if (only.empty()) CASE("", testNoMove());
+  printSummary();
   return g_failed ? 1 : 0;
 }
