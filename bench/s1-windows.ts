@@ -114,7 +114,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
 
   function openArray() {
     const store = open(ds.storeDir, { cacheBytes })
-    const a = store.array<'float64'>(ARRAY_NAME)
+    const a = store.array(ARRAY_NAME, 'float64')
     let views: Float64Array[]
     let rowsPerView: number
     if (a.nbytes <= MAX_VIEW_BYTES) {
@@ -275,7 +275,7 @@ function coldChild(args: string[]): void {
     sec = seconds(t0)
   } else {
     const store = open(storeDir, { cacheBytes: Number(cacheBytesS) })
-    const a = store.array<'float64'>(ARRAY_NAME)
+    const a = store.array(ARRAY_NAME, 'float64')
     const t0 = now()
     if (method === 'take') a.take(starts, windowRows, out)
     else if (method === 'read') {

@@ -88,7 +88,7 @@ function scanChild(args: string[]): void {
   let baseRss: number
   if (mode === 'tx') {
     const store = open(storeDir, { cacheBytes: Number(cacheBytesS) })
-    const a = store.array<'float64'>(ARRAY_NAME)
+    const a = store.array(ARRAY_NAME, 'float64')
     baseRss = procStatus().VmRSS
     t0 = now()
     for (const v of a.views(chunkRows)) {

@@ -10,8 +10,8 @@
  *
  * Child modes: tsx bench/s5-concurrency.ts --reader <storeDir> <seed> <seconds>
  *              tsx bench/s5-concurrency.ts --writer <storeDir>
- * Children say {ready} over IPC, start on {go}; readers report {windows, seconds}; the
- * writer runs until {stop} and reports {commits, seconds}.
+ * Children say {ready} over IPC, start on {go}; readers report {result: windows, seconds};
+ * the writer runs until {stop} and reports {writerResult: commits, seconds} (type Message).
  */
 import * as os from 'node:os'
 import { open } from '../src/index'
@@ -113,7 +113,7 @@ export async function runS5(ds: Dataset, o: S5Options): Promise<Row[]> {
 // ---- children ----
 function readerChild(storeDir: string, seed: number, secs: number): void {
   const store = open(storeDir)
-  const a = store.array<'float64'>(ARRAY_NAME)
+  const a = store.array(ARRAY_NAME, 'float64')
   const pool = randomStarts(BATCH * 256, a.rows, WINDOW_ROWS, seed)
   const out = new Float64Array(BATCH * WINDOW_ROWS * COLS).fill(1)
   // Warm: every window of the pool once, so that the measurement is the steady state (the
@@ -139,7 +139,7 @@ function readerChild(storeDir: string, seed: number, secs: number): void {
 
 function writerChild(storeDir: string): void {
   const store = open(storeDir)
-  const w = store.array<'float64'>(WRITER_ARRAY)
+  const w = store.array(WRITER_ARRAY, 'float64')
   const rows = new Float64Array(APPEND_ROWS * COLS).fill(3.25)
   let stop = false
   process.on('message', (m: Message) => {

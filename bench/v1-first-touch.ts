@@ -38,7 +38,7 @@ export function runV1(ds: Dataset, o: V1Options): Row[] {
   let sink = 0
   const viewScan = (touch: (v: Float64Array) => number) => {
     const store = open(ds.storeDir, { cacheBytes: nbytes + (256 << 20) })
-    const v = store.array<'float64'>(ARRAY_NAME).view(0, rows)
+    const v = store.array(ARRAY_NAME, 'float64').view(0, rows)
     const t0 = now()
     sink += touch(v)
     const first = seconds(t0)

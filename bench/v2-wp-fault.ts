@@ -58,7 +58,7 @@ export function runV2(ds: Dataset, o: V2Options): Row[] {
 
 function child(storeDir: string, blocks: number, runs: number): void {
   const store = open(storeDir, { cacheBytes: 1 << 30 })
-  const a = store.array<'float64'>(ARRAY_NAME)
+  const a = store.array(ARRAY_NAME, 'float64')
   const blockBytes = a.blockBytes
   const bytes = blocks * blockBytes
   const v = a.view(0, Math.ceil(bytes / ROW_BYTES))

@@ -19,16 +19,42 @@ struct AddonData {
   Napi::FunctionReference arrayConstructor;
 };
 
-[[noreturn]] void throwCode(Napi::Env env, const char* code, const std::string& message) {
+// Throws the error class of `code` (src/errors.ts), constructed as new Class(message,
+// facts) when facts are given.
+[[noreturn]] void throwCode(Napi::Env env, const char* code, const std::string& message,
+                            Napi::Value facts = Napi::Value()) {
   auto* data = env.GetInstanceData<AddonData>();
   auto it = data ? data->errorClasses.find(code) : decltype(data->errorClasses)::iterator();
   if (data && it != data->errorClasses.end()) {
-    Napi::Object error = it->second.New({Napi::String::New(env, message)});
+    Napi::Object error = facts.IsEmpty() ? it->second.New({Napi::String::New(env, message)})
+                                         : it->second.New({Napi::String::New(env, message), facts});
     throw Napi::Error(env, error);
   }
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));
   throw error;
+}
+
+Napi::Array rangesToJs(Napi::Env env, const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  Napi::Array out = Napi::Array::New(env, ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    Napi::Array range = Napi::Array::New(env, 2);
+    range.Set(uint32_t(0), double(ranges[i].first));
+    range.Set(uint32_t(1), double(ranges[i].second));
+    out.Set(uint32_t(i), range);
+  }
+  return out;
+}
+
+// The facts of a conflict as ConflictError's constructor takes them (src/errors.ts).
+Napi::Object conflictFactsToJs(Napi::Env env, const txa::ConflictFacts& facts) {
+  Napi::Object out = Napi::Object::New(env);
+  if (!facts.array.empty()) out.Set("array", facts.array);
+  if (facts.serial) out.Set("serial", double(facts.serial));
+  out.Set("metadata", facts.metadata);
+  out.Set("blocks", rangesToJs(env, facts.blocks));
+  out.Set("rows", rangesToJs(env, facts.rows));
+  return out;
 }
 
 // Runs `body`, translating native errors into JavaScript exceptions.
@@ -38,6 +64,8 @@ auto translated(Napi::Env env, Body body) -> decltype(body()) {
     return body();
   } catch (const Napi::Error&) {
     throw;
+  } catch (const txa::ConflictError& e) {
+    throwCode(env, txa::errorCodeName(e.code()), e.what(), conflictFactsToJs(env, e.facts()));
   } catch (const txa::Error& e) {
     throwCode(env, txa::errorCodeName(e.code()), e.what());
   } catch (const std::bad_alloc&) {
@@ -244,11 +272,10 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     return out;
   }
   // release(): the array is gone for this handle (its delete was committed, by this handle
-  // or another; or it was created and then aborted or deleted). Why: its views used to stay
-  // mapped, so writes through them made dirty blocks that the next commit of any other
-  // change stored under the dead array's id (orphan blocks nobody deletes, invisible to
-  // store.dirty), and reads showed data of an array that no longer exists. Now its views are
-  // detached, as close() does, and its region is unmapped. Idempotent.
+  // or another; or it was created and then aborted or deleted). Its views are detached, as
+  // close() does, and its region is unmapped, so that no write through them can reach a
+  // later commit under the dead array's id and no read shows an array that no longer
+  // exists. Idempotent.
   Napi::Value Release(const Napi::CallbackInfo& info);
   // Every callback goes through translated(): a native exception escaping a callback
   // would terminate the process.

@@ -1,52 +1,90 @@
 /**
- * Every error txarray throws is a TxarrayError with a stable string `code`. The classes
- * are handed to the native addon at load time, so native failures arrive as the same
- * classes.
+ * Every error txarray throws is a TxarrayError with a stable string `code` (prefix TXA_,
+ * which cannot collide with Node's own ERR_* codes). Each subclass holds its code as a
+ * static `code` too. The classes are handed to the native addon at load time, so native
+ * failures arrive as the same classes.
  */
 export class TxarrayError extends Error {
+  static readonly code: string = 'TXA_ERROR'
   readonly code: string
-  constructor(message: string, code = 'TXA_ERROR') {
+  constructor(message: string, code?: string) {
     super(message)
     this.name = new.target.name
-    this.code = code
-  }
-}
-
-function errorClass<C extends string>(code: C) {
-  return class extends TxarrayError {
-    static readonly code: C = code
-    constructor(message: string) {
-      super(message, code)
-    }
+    this.code = code ?? (new.target as typeof TxarrayError).code
   }
 }
 
 /** No array of that name (or it was deleted). */
-export class NotFoundError extends errorClass('TXA_NOT_FOUND') {}
+export class NotFoundError extends TxarrayError { static override readonly code = 'TXA_NOT_FOUND' }
 /** create() of a name that already exists. */
-export class AlreadyExistsError extends errorClass('TXA_EXISTS') {}
-/** Unknown dtype, or data of the wrong TypedArray type. */
-export class DTypeError extends errorClass('TXA_DTYPE') {}
+export class AlreadyExistsError extends TxarrayError { static override readonly code = 'TXA_EXISTS' }
+/** Unknown dtype, data of the wrong TypedArray type, or an array of another dtype than asked for. */
+export class DTypeError extends TxarrayError { static override readonly code = 'TXA_DTYPE' }
 /** Bad shape, or data whose length does not fit the selection or row size. */
-export class ShapeError extends errorClass('TXA_SHAPE') {}
+export class ShapeError extends TxarrayError { static override readonly code = 'TXA_SHAPE' }
 /** An index or selection outside the array. */
-export class BoundsError extends errorClass('TXA_BOUNDS') {}
-/** Another commit changed what this transaction changes; abort and retry (transact() does). */
-export class ConflictError extends errorClass('TXA_CONFLICT') {}
+export class BoundsError extends TxarrayError { static override readonly code = 'TXA_BOUNDS' }
+
+/** Inclusive range [first, last] of block or row indexes. */
+export type IndexRange = [first: number, last: number]
+
+/** What a ConflictError knows about a conflict (absent fields are unknown). */
+export interface ConflictFacts {
+  /** Name of the array both transactions changed. */
+  array?: string
+  /** Serial of the commit that won: the first since this snapshot to conflict. */
+  serial?: number
+  /** Both changed the array's record: its shape, attributes or existence. */
+  metadata?: boolean
+  /** Storage blocks both wrote, as inclusive ranges of block indexes. */
+  blocks?: IndexRange[]
+  /** The rows of axis 0 those blocks hold, as inclusive ranges. */
+  rows?: IndexRange[]
+}
+
+/**
+ * Another commit changed what this transaction changes; abort and retry (transact() does).
+ * Names the array, the blocks and rows both wrote, and the serial of the commit that won,
+ * so that a caller can log the conflict or retry only the work it touched. All are
+ * unknown when the snapshot is older than the commit log reaches.
+ */
+export class ConflictError extends TxarrayError {
+  static override readonly code = 'TXA_CONFLICT'
+  /** Name of the array both transactions changed; undefined when unknown. */
+  readonly array: string | undefined
+  /** Serial of the commit that won; undefined when unknown. */
+  readonly serial: number | undefined
+  /** True when both changed the array's shape, attributes or existence. */
+  readonly metadata: boolean
+  /** Block ranges both wrote ([first, last], inclusive); empty for a metadata conflict. */
+  readonly blocks: IndexRange[]
+  /** Row ranges of axis 0 those blocks hold ([first, last], inclusive). */
+  readonly rows: IndexRange[]
+
+  constructor(message: string, facts: ConflictFacts = {}) {
+    super(message)
+    this.array = facts.array
+    this.serial = facts.serial
+    this.metadata = facts.metadata ?? false
+    this.blocks = facts.blocks ?? []
+    this.rows = facts.rows ?? []
+  }
+}
+
 /** The store (or a view of it) was closed. */
-export class ClosedError extends errorClass('TXA_CLOSED') {}
+export class ClosedError extends TxarrayError { static override readonly code = 'TXA_CLOSED' }
 /** The path holds a store of an unknown format version, or damaged metadata. */
-export class FormatError extends errorClass('TXA_FORMAT') {}
+export class FormatError extends TxarrayError { static override readonly code = 'TXA_FORMAT' }
 /** An argument of the wrong type or range. */
-export class ArgumentError extends errorClass('TXA_ARGUMENT') {}
+export class ArgumentError extends TxarrayError { static override readonly code = 'TXA_ARGUMENT' }
 /** LMDB or the operating system failed (disk full, permissions...). */
-export class StorageError extends errorClass('TXA_STORAGE') {}
+export class StorageError extends TxarrayError { static override readonly code = 'TXA_STORAGE' }
 /** A view larger than the platform can map in one TypedArray. */
-export class TooLargeError extends errorClass('TXA_TOO_LARGE') {}
+export class TooLargeError extends TxarrayError { static override readonly code = 'TXA_TOO_LARGE' }
 /** A stored block is damaged: its header is not a block header, or its checksum does not match. */
-export class CorruptionError extends errorClass('TXA_CORRUPT') {}
+export class CorruptionError extends TxarrayError { static override readonly code = 'TXA_CORRUPT' }
 /** A transaction used wrongly (nested transact, async function, refresh with changes). */
-export class TransactionError extends errorClass('TXA_TRANSACTION') {}
+export class TransactionError extends TxarrayError { static override readonly code = 'TXA_TRANSACTION' }
 
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(

@@ -3,11 +3,11 @@
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
 import * as os from 'node:os'
-import { addon, type NativeSession, type NativeStats } from './binding'
+import { addon, type NativeSession } from './binding'
 import { BigArray } from './array'
 import { type DType, checkDType } from './dtype'
 import {
-  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, NotFoundError, TransactionError,
+  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, NotFoundError, TransactionError,
 } from './errors'
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkShape } from './shape'
@@ -50,7 +50,25 @@ export interface TransactOptions extends CommitOptions {
   retries?: number
 }
 
-export interface StoreStats extends NativeStats {
+/** Counters of one Store handle since it opened. */
+export interface StoreStats {
+  /** Commits this handle made. */
+  commits: number
+  /** Commits of this handle that failed with ConflictError. */
+  conflicts: number
+  /** Block values and bytes of block data this handle's commits wrote. */
+  blocksWritten: number
+  bytesWritten: number
+  /** Bytes of the stored block values those commits wrote: header page and page rounding included. */
+  valueBytesWritten: number
+  /** Block values fetched from snapshots by read() and take(). */
+  blocksRead: number
+  /** The RAM budget for loaded pages (the store's cacheBytes). */
+  cacheBytes: number
+  /** Bytes of pages loaded now, all arrays of the handle. */
+  cachedBytes: number
+  /** Bytes of clean pages evicted to stay within cacheBytes. */
+  evictedBytes: number
   /** Serial of the snapshot this handle reads. */
   serial: number
 }
@@ -147,12 +165,22 @@ export class Store {
     return this.#handle(state) as BigArray<D>
   }
 
-  /** The array called `name`. Throws NotFoundError. */
-  array<D extends DType = DType>(name: string): BigArray<D> {
+  /**
+   * The array called `name`. Throws NotFoundError. With `dtype`, the array is typed as
+   * holding that dtype, which is checked: DTypeError names both dtypes when it holds
+   * another.
+   */
+  array(name: string): BigArray
+  array<D extends DType>(name: string, dtype: D): BigArray<D>
+  array(name: string, dtype?: DType): BigArray {
     this.#native()
+    const expected = dtype === undefined ? undefined : checkDType(dtype)
     const state = this.#txn.open(checkName(name))
     if (!state) throw new NotFoundError(`no array named '${name}'`)
-    return this.#handle(state) as BigArray<D>
+    if (expected !== undefined && state.meta.dtype !== expected) {
+      throw new DTypeError(`array '${name}' holds ${state.meta.dtype}, not ${expected}`)
+    }
+    return this.#handle(state)
   }
 
   /** True if an array called `name` exists in this transaction. */
@@ -200,9 +228,8 @@ export class Store {
 
   /** True if this transaction has uncommitted changes. */
   get dirty(): boolean {
-    // Check first: after close() the Transaction still lists pending deletes (so this
-    // answered true for changes close() had dropped) while tracked arrays threw from
-    // native code; a closed store now always throws ClosedError, like `serial`.
+    // A closed store throws ClosedError, like `serial` (its Transaction still lists the
+    // pending deletes close() dropped).
     this.#native()
     return this.#txn.hasChanges()
   }

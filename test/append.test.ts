@@ -40,7 +40,7 @@ test('many appends in one transaction cross block boundaries and survive commit 
   store.close()
   store = open(dir)
   assert.equal(store.array('s').shape, [n, COLS])
-  checkRows(store.array<'float32'>('s').read().data, n, 'after reopen')
+  checkRows(store.array('s', 'float32').read().data, n, 'after reopen')
   store.close()
 })
 
@@ -60,7 +60,7 @@ test('appends with a commit after each one add up exactly', () => {
   checkRows(a.read().data, n, 'same handle')
   store.close()
   store = open(dir)
-  checkRows(store.array<'float32'>('s').read().data, n, 'after reopen')
+  checkRows(store.array('s', 'float32').read().data, n, 'after reopen')
   store.close()
 })
 
@@ -73,7 +73,7 @@ test('appends mixed with commits, aborts and reopens keep exactly the committed 
   let committed = 0
   let pending = 0
   for (let i = 0; i < 400; i++) {
-    const a = store.array<'float32'>('s')
+    const a = store.array('s', 'float32')
     const k = rng.int(1, 150)
     a.append(rows(committed + pending, k))
     pending += k
@@ -95,10 +95,10 @@ test('appends mixed with commits, aborts and reopens keep exactly the committed 
   }
   store.commit()
   committed += pending
-  checkRows(store.array<'float32'>('s').read().data, committed, 'final')
+  checkRows(store.array('s', 'float32').read().data, committed, 'final')
   store.close()
   store = open(dir)
-  checkRows(store.array<'float32'>('s').read().data, committed, 'after reopen')
+  checkRows(store.array('s', 'float32').read().data, committed, 'after reopen')
   store.close()
 })
 

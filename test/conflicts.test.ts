@@ -21,7 +21,7 @@ function setup() {
 function committed(dir: string, name = 'a') {
   const s = open(dir)
   try {
-    const a = s.array<'float64'>(name)
+    const a = s.array(name)
     return { shape: a.shape, data: [...a.read().data], attrs: a.attrs }
   } finally {
     s.close()
@@ -34,9 +34,9 @@ function closeAll(...stores: Store[]) {
 
 test('two handles writing the same block: the second commit throws TXA_CONFLICT and changes nothing', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').write([1, 2], 100) // block 0
-  s2.array<'float64'>('a').write([7, 63], 200) // block 0 too, another element
-  s2.array<'float64'>('b').write([0], 1) // and something unrelated in the same transaction
+  s1.array('a', 'float64').write([1, 2], 100) // block 0
+  s2.array('a', 'float64').write([7, 63], 200) // block 0 too, another element
+  s2.array('b', 'float64').write([0], 1) // and something unrelated in the same transaction
   s1.commit()
   const before = committed(dir)
   const statsBefore = s2.stats()
@@ -49,12 +49,12 @@ test('two handles writing the same block: the second commit throws TXA_CONFLICT 
   assert.is(s2.stats().bytesWritten, statsBefore.bytesWritten)
   // the loser keeps its transaction until it aborts; then it sees the winner's write
   assert.is(s2.dirty, true)
-  assert.is(s2.array<'float64'>('a').read([7, 63]).data[0], 200)
+  assert.is(s2.array('a', 'float64').read([7, 63]).data[0], 200)
   s2.abort()
-  assert.is(s2.array<'float64'>('a').read([1, 2]).data[0], 100)
-  assert.is(s2.array<'float64'>('a').read([7, 63]).data[0], 7 * 64 + 63)
+  assert.is(s2.array('a', 'float64').read([1, 2]).data[0], 100)
+  assert.is(s2.array('a', 'float64').read([7, 63]).data[0], 7 * 64 + 63)
   // and a retry now succeeds
-  s2.array<'float64'>('a').write([7, 63], 200)
+  s2.array('a', 'float64').write([7, 63], 200)
   s2.commit()
   const after = committed(dir)
   assert.is(after.data[1 * 64 + 2], 100)
@@ -64,9 +64,9 @@ test('two handles writing the same block: the second commit throws TXA_CONFLICT 
 
 test('a commit conflicts even when the other commit came from a handle opened later', () => {
   const { dir, s1, s2 } = setup()
-  s2.array<'float64'>('a').write([0, 0], 1)
+  s2.array('a', 'float64').write([0, 0], 1)
   const s3 = open(dir)
-  s3.array<'float64'>('a').write([0, 1], 2)
+  s3.array('a', 'float64').write([0, 1], 2)
   s3.commit()
   throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   closeAll(s1, s2, s3)
@@ -74,9 +74,9 @@ test('a commit conflicts even when the other commit came from a handle opened la
 
 test('writing different blocks of the same array does not conflict', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').write([0, 0], -1) // block 0
-  s2.array<'float64'>('a').write([63, 63], -2) // block 7
-  s2.array<'float64'>('a').write([8], new Float64Array(64).fill(-3)) // block 1
+  s1.array('a', 'float64').write([0, 0], -1) // block 0
+  s2.array('a', 'float64').write([63, 63], -2) // block 7
+  s2.array('a', 'float64').write([8], new Float64Array(64).fill(-3)) // block 1
   s1.commit()
   s2.commit()
   const after = committed(dir)
@@ -85,17 +85,17 @@ test('writing different blocks of the same array does not conflict', () => {
   assert.equal(after.data.slice(512, 576), new Array(64).fill(-3))
   assert.is(after.data[1], 1)
   // s2 committed last and reads both changes; s1 sees s2's once it moves on
-  assert.is(s2.array<'float64'>('a').read([0, 0]).data[0], -1)
-  assert.is(s1.array<'float64'>('a').read([63, 63]).data[0], 4095)
+  assert.is(s2.array('a', 'float64').read([0, 0]).data[0], -1)
+  assert.is(s1.array('a', 'float64').read([63, 63]).data[0], 4095)
   s1.refresh()
-  assert.is(s1.array<'float64'>('a').read([63, 63]).data[0], -2)
+  assert.is(s1.array('a', 'float64').read([63, 63]).data[0], -2)
   closeAll(s1, s2)
 })
 
 test('changes to different arrays do not conflict', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').append(new Float64Array(64).fill(1))
-  s2.array<'float64'>('b').append(new Float64Array(3).fill(2))
+  s1.array('a', 'float64').append(new Float64Array(64).fill(1))
+  s2.array('b', 'float64').append(new Float64Array(3).fill(2))
   s1.commit()
   s2.commit()
   assert.equal(committed(dir).shape, [65, 64])
@@ -105,8 +105,8 @@ test('changes to different arrays do not conflict', () => {
 
 test('writing blocks far from where another handle appended does not conflict', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').append(new Float64Array(64).fill(1)) // touches block 8 and the record
-  s2.array<'float64'>('a').write([0, 0], -1) // block 0 only
+  s1.array('a', 'float64').append(new Float64Array(64).fill(1)) // touches block 8 and the record
+  s2.array('a', 'float64').write([0, 0], -1) // block 0 only
   s1.commit()
   s2.commit()
   const after = committed(dir)
@@ -115,8 +115,8 @@ test('writing blocks far from where another handle appended does not conflict', 
   assert.equal(after.data.slice(4096), new Array(64).fill(1))
   // s2 now sees the appended row too
   assert.is(s2.array('a').rows, 65)
-  assert.equal([...s2.array<'float64'>('a').read([-1]).data], new Array(64).fill(1))
-  assert.is(s2.array<'float64'>('a').read([0, 0]).data[0], -1)
+  assert.equal([...s2.array('a', 'float64').read([-1]).data], new Array(64).fill(1))
+  assert.is(s2.array('a', 'float64').read([0, 0]).data[0], -1)
   closeAll(s1, s2)
 })
 
@@ -125,8 +125,8 @@ const row = (v: number, n = 1) => new Float64Array(64 * n).fill(v)
 
 test('concurrent appends to the same array do not conflict: the later commit is rebased onto the newer end', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').append(row(1))
-  s2.array<'float64'>('a').append(row(2, 2))
+  s1.array('a', 'float64').append(row(1))
+  s2.array('a', 'float64').append(row(2, 2))
   s1.commit()
   s2.commit() // rebased: its rows go after s1's
   const c = committed(dir)
@@ -134,7 +134,7 @@ test('concurrent appends to the same array do not conflict: the later commit is 
   assert.equal(c.data.slice(64 * 64), [...row(1), ...row(2, 2)])
   assert.equal(c.data.slice(0, 64 * 64), Array.from({ length: 4096 }, (_, k) => k), 'old rows untouched')
   assert.equal(s2.array('a').shape, [67, 64], 'the rebased handle sees the new length')
-  assert.equal([...s2.array<'float64'>('a').read([slice(64, 67), 0]).data], [1, 2, 2])
+  assert.equal([...s2.array('a', 'float64').read([slice(64, 67), 0]).data], [1, 2, 2])
   assert.equal(s2.stats().conflicts, 0)
   closeAll(s1, s2)
 })
@@ -142,11 +142,11 @@ test('concurrent appends to the same array do not conflict: the later commit is 
 test('a rebased append lands in the middle of a block, keeping the rows committed before it', () => {
   const { dir, s1, s2 } = setup()
   // Both start at 65 rows: the end is inside block 8.
-  s1.array<'float64'>('a').append(row(5))
+  s1.array('a', 'float64').append(row(5))
   s1.commit()
   s2.refresh()
-  s1.array<'float64'>('a').append(row(6, 3)) // rows 65..67
-  s2.array<'float64'>('a').append(row(7, 2)) // rows 65..66 in s2's snapshot
+  s1.array('a', 'float64').append(row(6, 3)) // rows 65..67
+  s2.array('a', 'float64').append(row(7, 2)) // rows 65..66 in s2's snapshot
   s1.commit()
   s2.commit()
   const c = committed(dir)
@@ -158,14 +158,14 @@ test('a rebased append lands in the middle of a block, keeping the rows committe
 test('a rebase keeps attributes another commit set, and appends after a concurrent shrink', () => {
   const { dir, s1, s2 } = setup()
   s1.array('a').setAttrs({ v: 9 })
-  s2.array<'float64'>('a').append(row(3))
+  s2.array('a', 'float64').append(row(3))
   s1.commit()
   s2.commit()
   assert.equal(committed(dir).attrs, { v: 9 })
   assert.equal(committed(dir).shape, [65, 64])
   s1.refresh()
   s1.array('a').resize([5, 64])
-  s2.array<'float64'>('a').append(row(4))
+  s2.array('a', 'float64').append(row(4))
   s1.commit()
   s2.commit()
   const c = committed(dir)
@@ -176,17 +176,17 @@ test('a rebase keeps attributes another commit set, and appends after a concurre
 
 test('an append is not rebased when the transaction also changed rows below the old end', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').append(row(1))
-  const a2 = s2.array<'float64'>('a')
+  s1.array('a', 'float64').append(row(1))
+  const a2 = s2.array('a', 'float64')
   a2.write([63, 0], -1) // the last committed row: same block as the append
   a2.append(row(2))
   s1.commit()
   throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
   // written through a view below the end: also not an append-only change
-  s1.array<'float64'>('a').append(row(1))
-  s2.array<'float64'>('a').view(10, 11)[0] = -1
-  s2.array<'float64'>('a').append(row(2))
+  s1.array('a', 'float64').append(row(1))
+  s2.array('a', 'float64').view(10, 11)[0] = -1
+  s2.array('a', 'float64').append(row(2))
   s1.commit()
   throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   assert.equal(committed(dir).shape, [66, 64])
@@ -196,15 +196,15 @@ test('an append is not rebased when the transaction also changed rows below the 
 test('an append is not rebased onto a deleted array, nor with a resize or attrs in the same transaction', () => {
   const { s1, s2 } = setup()
   s1.delete('a')
-  s2.array<'float64'>('a').append(row(1))
+  s2.array('a', 'float64').append(row(1))
   s1.commit()
   throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
   s1.create('a', { dtype: 'float64', shape: [0, 64], blockBytes: 4096 })
   s1.commit()
   s2.refresh()
-  s1.array<'float64'>('a').append(row(1))
-  const a2 = s2.array<'float64'>('a')
+  s1.array('a', 'float64').append(row(1))
+  const a2 = s2.array('a', 'float64')
   a2.append(row(2))
   a2.setAttrs({ mine: true })
   s1.commit()
@@ -221,7 +221,7 @@ test('concurrent resizes of the same array conflict, and so does a resize agains
   s2.abort()
   assert.equal(s2.array('a').shape, [10, 64])
   // resize() sets an absolute length: it is not rebased onto someone else's append
-  s1.array<'float64'>('a').append(row(1))
+  s1.array('a', 'float64').append(row(1))
   s2.array('a').resize([20, 64])
   s1.commit()
   throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
@@ -242,7 +242,7 @@ test('concurrent attribute changes of the same array conflict', () => {
 test('deleting an array conflicts with a concurrent write to it, either way round', () => {
   const { dir, s1, s2 } = setup()
   s1.delete('a')
-  s2.array<'float64'>('a').write([5, 5], 1)
+  s2.array('a', 'float64').write([5, 5], 1)
   s1.commit()
   throwsCode(() => s2.commit(), ConflictError, 'TXA_CONFLICT')
   s2.abort()
@@ -250,7 +250,7 @@ test('deleting an array conflicts with a concurrent write to it, either way roun
   s1.create('a', { dtype: 'int8', shape: [1] })
   s1.commit()
   s2.refresh()
-  s2.array<'int8'>('a').write([0], 1)
+  s2.array('a', 'int8').write([0], 1)
   s1.delete('a')
   s2.commit()
   throwsCode(() => s1.commit(), ConflictError, 'TXA_CONFLICT')
@@ -271,7 +271,7 @@ test('two handles creating the same name: the second commit conflicts', () => {
 test('transact() retries after a conflict and both increments land', () => {
   const { dir, s1, s2 } = setup()
   const increment = (s: Store) => {
-    const a = s.array<'float64'>('a')
+    const a = s.array('a', 'float64')
     a.write([0, 0], a.read([0, 0]).data[0] + 1)
   }
   let attempts = 0
@@ -291,8 +291,8 @@ test('transact() gives up after `retries` and throws the ConflictError, leaving 
   let attempts = 0
   throwsCode(() => s1.transact((s) => {
     attempts++
-    s.array<'float64'>('a').write([0, 0], 100 + attempts)
-    s2.array<'float64'>('a').write([0, 1], attempts) // same block, committed first every time
+    s.array('a', 'float64').write([0, 0], 100 + attempts)
+    s2.array('a', 'float64').write([0, 1], attempts) // same block, committed first every time
     s2.commit()
   }, { retries: 2 }), ConflictError, 'TXA_CONFLICT')
   assert.is(attempts, 3)
@@ -305,8 +305,8 @@ test('transact() gives up after `retries` and throws the ConflictError, leaving 
 
 test('after a rebase, the rebased handle\'s views and writes see the committed rows, not its old copy', () => {
   const { dir, s1, s2 } = setup()
-  s1.array<'float64'>('a').append(row(1))
-  const a2 = s2.array<'float64'>('a')
+  s1.array('a', 'float64').append(row(1))
+  const a2 = s2.array('a', 'float64')
   a2.append(row(2, 2))
   const early = a2.view(64, 66) // rows s2 appended, at their pre-rebase places
   s1.commit()

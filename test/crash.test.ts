@@ -65,7 +65,7 @@ test('SIGKILL at random moments never leaves half a commit behind', async () => 
     const lastReported = reported[reported.length - 1]
 
     const store = open(dir)
-    const a = store.array<'int32'>('rows')
+    const a = store.array('rows', 'int32')
     const n = a.rows
     assert.equal(a.shape, [n, 5])
     assert.ok(committedLengths(n + 1).has(n), `round ${round}: length ${n} is a committed length`)
@@ -97,7 +97,7 @@ test('a process killed while another keeps the store open leaves no reader slot 
     await exited(child)
   }
   keeper.refresh()
-  const a = keeper.array<'int32'>('rows')
+  const a = keeper.array('rows', 'int32')
   const n = a.rows
   assert.ok(n > 0)
   // The keeper commits: the dead processes' snapshots must not pin old pages. Without

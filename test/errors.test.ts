@@ -79,6 +79,23 @@ test('TXA_DTYPE: unknown dtypes and data of the wrong TypedArray', () => {
   store.close()
 })
 
+test('TXA_DTYPE: store.array(name, dtype) checks the dtype the caller expects, naming both', () => {
+  const { store } = fresh()
+  const a = store.array('a', 'float32')
+  assert.is(a.dtype, 'float32')
+  assert.instance(a.read().data, Float32Array)
+  const err = throwsCode(() => store.array('a', 'float64'), DTypeError, 'TXA_DTYPE')
+  assert.match(err.message, "array 'a' holds float32, not float64")
+  throwsCode(() => store.array('a', 'half' as never), DTypeError, 'TXA_DTYPE')
+  // without a dtype, any array
+  assert.is(store.array('a').dtype, 'float32')
+  // the check also holds for an array created in this transaction
+  store.create('n', { dtype: 'int64', shape: [1] })
+  throwsCode(() => store.array('n', 'uint64'), DTypeError, 'TXA_DTYPE')
+  assert.is(store.array('n', 'int64').read().data[0], 0n)
+  store.close()
+})
+
 test('TXA_SHAPE: bad shapes, wrong data lengths, partial rows, resizing another axis', () => {
   const { store, a } = fresh()
   const bad = [[], [-1], [1.5], [NaN], [Infinity], ['3'], 'shape', null, [2 ** 53], new Array(33).fill(1)]
@@ -114,7 +131,7 @@ test('TXA_BOUNDS: integer indices outside the array', () => {
 test('TXA_CONFLICT: a commit racing another commit on the same block', () => {
   const { dir, store, a } = fresh()
   const other = open(dir)
-  other.array<'float32'>('a').write([0, 0], 1)
+  other.array('a', 'float32').write([0, 0], 1)
   other.commit()
   a.write([0, 1], 2)
   throwsCode(() => store.commit(), ConflictError, 'TXA_CONFLICT')

@@ -37,7 +37,7 @@ test('views work in the active mode: a touched view loads data, a write through 
   store.commit()
   store.close()
   const again = open(dir)
-  const v = again.array<'uint16'>('x').view()
+  const v = again.array('x', 'uint16').view()
   assert.is(v[9999], 9999)
   v[5000] = 1
   assert.ok(again.dirty)

@@ -15,7 +15,7 @@ function setup() {
   w.append(rowsOf(0, 10))
   writer.commit()
   const reader = open(dir)
-  const r = reader.array<'int32'>('s')
+  const r = reader.array('s', 'int32')
   return { dir, writer, w, reader, r }
 }
 
@@ -36,7 +36,7 @@ for (const move of ['refresh', 'commit', 'abort'] as const) {
     assert.is(r.rows, 10)
     assert.equal(r.shape, [10, 4])
     expectRows(r.read().data, 10, 'reader before moving')
-    assert.equal([...reader.array<'int32'>('s').read([0]).data], [0, 0, 0, 0])
+    assert.equal([...reader.array('s', 'int32').read([0]).data], [0, 0, 0, 0])
     reader[move]()
     assert.is(reader.serial, writer.serial)
     assert.equal(r.shape, [315, 4])
@@ -169,7 +169,7 @@ test('a snapshot older than the pruned commit log still moves on correctly, and 
   const other = writer.create<'int32'>('other', { dtype: 'int32', shape: [0, 4] })
   writer.commit()
   reader.refresh()
-  const stale = reader.array<'int32'>('other')
+  const stale = reader.array('other', 'int32')
   stale.append(rowsOf(0, 1)) // reader's pending change, made on a soon very old snapshot
   // more commits than the log keeps (4096), changing shapes and blocks of 's'
   for (let i = 0; i < 4200; i++) {
@@ -179,7 +179,10 @@ test('a snapshot older than the pruned commit log still moves on correctly, and 
   }
   // Nothing tells the old snapshot which arrays changed: a commit must conflict rather
   // than guess (even on an array nobody else touched), and the retry must see it all.
-  throwsCode(() => reader.commit(), ConflictError, 'TXA_CONFLICT')
+  const err = throwsCode(() => reader.commit(), ConflictError, 'TXA_CONFLICT')
+  assert.match(err.message, 'older than the commit log reaches')
+  assert.is(err.array, undefined, 'the log cannot tell which array or commit')
+  assert.is(err.serial, undefined)
   reader.abort()
   assert.equal(r.shape, [w.rows, 4])
   assert.equal([...r.read([-1]).data], [...rowsOf(w.rows - 1, 1)])

@@ -136,14 +136,14 @@ test('two open() calls on one path share the environment and see each other\'s c
   assert.is(s2.has('x'), false)
   s2.refresh()
   assert.equal([...s2.array('x').read().data], [1, 2])
-  s2.array<'int16'>('x').write([1], 5)
+  s2.array('x', 'int16').write([1], 5)
   s2.commit()
   assert.equal([...a.read().data], [1, 2])
   s1.refresh()
   assert.equal([...a.read().data], [1, 5])
   // closing one handle leaves the other working
   s1.close()
-  s2.array<'int16'>('x').append(Int16Array.of(7))
+  s2.array('x', 'int16').append(Int16Array.of(7))
   s2.commit()
   const s3 = open(dir)
   assert.equal([...s3.array('x').read().data], [1, 5, 7])
@@ -178,11 +178,11 @@ test('a small initial map grows by itself as data is committed', () => {
   for (let i = 1; i < 12; i++) {
     a.append(row)
     store.commit()
-    assert.equal([...early.array<'float64'>('big').read().data], [...row], `early snapshot, commit ${i}`)
+    assert.equal([...early.array('big', 'float64').read().data], [...row], `early snapshot, commit ${i}`)
   }
   early.close()
   const reader = open(dir)
-  const got = reader.array<'float64'>('big').read([slice(-64, null)]).data
+  const got = reader.array('big', 'float64').read([slice(-64, null)]).data
   assert.equal([...got], [...row])
   assert.is(reader.array('big').rows, 64 * 12)
   reader.close()

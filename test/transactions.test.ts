@@ -176,7 +176,7 @@ test('commit() moves the handle to the newest snapshot, serial one past the last
 test('transact() runs fn, commits and returns its value', () => {
   const { dir, store, a } = seeded()
   const r = store.transact((s) => {
-    s.array<'float64'>('a').write([0, 0], -5)
+    s.array('a', 'float64').write([0, 0], -5)
     return 'done'
   })
   assert.is(r, 'done')

@@ -24,7 +24,7 @@ function setup() {
   store.commit()
   store.close()
   const reader = open(dir)
-  const r = reader.array<'float64'>('a')
+  const r = reader.array('a', 'float64')
   return { dir, reader, r }
 }
 
@@ -73,7 +73,7 @@ test('another handle in the same process: its commit reaches our view after refr
   const { dir, reader, r } = setup()
   const v = r.view()
   const w = open(dir)
-  const wa = w.array<'float64'>('a')
+  const wa = w.array('a', 'float64')
   const wv = wa.view()
   for (let i = 0; i < N; i += 1000) assert.is(v[i], i) // load some blocks of ours
   // the writer changes a loaded block and an unloaded one, through its own view
@@ -102,7 +102,7 @@ test('another handle in the same process: its commit reaches our view after refr
 test('with a tiny cacheBytes, evicted pages reload from our snapshot, not the newest one', () => {
   const { dir } = setup()
   const reader = open(dir, { cacheBytes: 64 << 10 }) // 16 blocks of a 79-block array
-  const v = reader.array<'float64'>('a').view()
+  const v = reader.array('a', 'float64').view()
   const sum = () => {
     let t = 0
     for (let i = 0; i < v.length; i++) t += v[i]
@@ -139,7 +139,7 @@ test('an appended tail reaches an existing handle: a new view after refresh() sh
   const { dir, reader, r } = setup()
   const old = r.view()
   const w = open(dir)
-  w.array<'float64'>('a').append(Float64Array.of(1, 2, 3))
+  w.array('a', 'float64').append(Float64Array.of(1, 2, 3))
   w.commit()
   w.close()
   assert.is(r.rows, N)

@@ -71,7 +71,7 @@ test('close() ends the snapshot even while detached views are alive: other write
   assert.is(kept.byteLength, 0)
   const w = open(dir)
   for (let i = 0; i < 200; i++) {
-    w.array<'float64'>('a').write(null, i)
+    w.array('a', 'float64').write(null, i)
     w.commit({ sync: false })
   }
   w.close()
@@ -87,7 +87,7 @@ test('a store closed with uncommitted view writes stores nothing', () => {
   a.view().fill(-1)
   store.close()
   const again = open(dir)
-  sameBytes(again.array<'float64'>('a').view(), ramp(20_000), 'committed data only')
+  sameBytes(again.array('a', 'float64').view(), ramp(20_000), 'committed data only')
   again.close()
 })
 
@@ -103,7 +103,7 @@ test('views outlive a garbage-collected store handle that was never closed', asy
     const a = s.create<'float64'>('a', { dtype: 'float64', shape: [0], blockBytes: 4096 })
     a.append(ramp(5000))
     s.commit()
-    v = open(dir).array<'float64'>('a').view() // its store handle is dropped at once
+    v = open(dir).array('a', 'float64').view() // its store handle is dropped at once
   }
   for (let i = 0; i < 5; i++) {
     gc()
@@ -270,7 +270,7 @@ test('growing past the 64 GiB reservation moves the region: old views detached, 
   assert.ok(store.stats().blocksWritten - before >= 17, 'rows 0 and 1 and the last block stored')
   store.close()
   const again = open(dir)
-  const b = again.array<'uint8'>('huge')
+  const b = again.array('huge', 'uint8')
   assert.equal(b.shape, [2 ** 17, 2 ** 20])
   sameBytes(b.view(0, 1), expected0, 'row 0 after reopening')
   allBytes(b.view(1, 2), 7, 'row 1 after reopening')
@@ -286,7 +286,7 @@ test('a move to a bigger reservation in an uncommitted new array keeps its data;
   a.resize([2 ** 17, 2 ** 20])
   allBytes(a.view(3, 4), 9, 'row 3 after the move')
   store.commit()
-  const b = store.array<'uint8'>('n')
+  const b = store.array('n', 'uint8')
   b.view(3, 4)[0] = 1
   b.resize([2 ** 18, 2 ** 20]) // 256 GiB: moves again (reserved 2x the 128 GiB)
   assert.is(b.view(3, 4)[0], 1)
@@ -302,7 +302,7 @@ test('another handle grows the array past our reservation: our writes and views 
   const a1 = s1.create('big', { dtype: 'uint8', shape: [0, 2 ** 20] })
   s1.commit()
   const s2 = open(dir)
-  const a2 = s2.array<'uint8'>('big') // reserved for an empty array: 64 GiB
+  const a2 = s2.array('big', 'uint8') // reserved for an empty array: 64 GiB
   a1.resize([2 ** 17, 2 ** 20]) // 128 GiB, sparse
   a1.write([2 ** 17 - 1, 5], 9)
   s1.commit()

@@ -49,7 +49,7 @@ test('dirty pages are never evicted: writing through a view far beyond cacheByte
   for (let i = 0; i < n; i += 777) if (v[i] !== (i ^ 0x5555)) assert.unreachable(`after abort, element ${i} is ${v[i]}`)
   store.close()
   const again = open(dir, { cacheBytes: MiB })
-  const b = again.array<'int32'>('w').read().data
+  const b = again.array('w', 'int32').read().data
   for (let i = 0; i < n; i++) if (b[i] !== (i ^ 0x5555)) assert.unreachable(`after reopen, element ${i} is ${b[i]}`)
   again.close()
 })

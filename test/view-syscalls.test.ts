@@ -26,7 +26,7 @@ function setup(seed: number) {
   store.commit()
   store.close()
   const again = open(dir, { sync: false }) // a fresh handle: no page loaded
-  return { dir, store: again, a: again.array<'uint8'>('b'), data }
+  return { dir, store: again, a: again.array('b', 'uint8'), data }
 }
 
 function errnoOf(fn: () => unknown): string | undefined {
@@ -101,7 +101,7 @@ test(`fs.readSync(fd, view) into an untouched view, then commit() stores the byt
   assert.is(store.stats().blocksWritten - before, 21, 'the 21 blocks the read covered were stored')
   store.close()
   const again = open(dir)
-  sameBytes(again.array<'uint8'>('b').read().data, expected, 'after reopening')
+  sameBytes(again.array('b', 'uint8').read().data, expected, 'after reopening')
   again.close()
 })
 

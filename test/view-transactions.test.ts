@@ -39,8 +39,8 @@ test('writes through a view survive commit() and a reopen', () => {
   sameBytes(a.read().data, expected, 'read() after commit')
   store.close()
   const again = open(dir)
-  sameBytes(again.array<'float64'>('a').view(), expected, 'a view after reopen')
-  sameBytes(again.array<'float64'>('a').read().data, expected, 'read() after reopen')
+  sameBytes(again.array('a', 'float64').view(), expected, 'a view after reopen')
+  sameBytes(again.array('a', 'float64').read().data, expected, 'read() after reopen')
   again.close()
 })
 
@@ -78,7 +78,7 @@ test('after commit, a block is write-tracked again: a second write to it is comm
   store.abort()
   store.close()
   const again = open(dir)
-  assert.equal([...again.array<'float64'>('a').read([slice(9, 14)]).data], [9, -10, -11, 12, 13])
+  assert.equal([...again.array('a', 'float64').read([slice(9, 14)]).data], [9, -10, -11, 12, 13])
   again.close()
 })
 
@@ -123,7 +123,7 @@ test('a view of an array created in this transaction: written, committed, reopen
   store.commit()
   store.close()
   const again = open(dir)
-  const b = again.array<'int32'>('fresh').read().data
+  const b = again.array('fresh', 'int32').read().data
   assert.is(b[0], -5)
   for (let i = 1; i < b.length; i++) if (b[i] !== i * 3) assert.unreachable(`element ${i} is ${b[i]}`)
   again.close()
@@ -177,7 +177,7 @@ test('rows appended by append() then changed through a view are committed with t
   store.commit()
   store.close()
   const again = open(dir)
-  assert.equal([...again.array<'uint8'>('s').view()], expected)
+  assert.equal([...again.array('s', 'uint8').view()], expected)
   again.close()
 })
 

@@ -117,7 +117,7 @@ test('views see write() and append(); read() and take() see writes through views
     store.commit()
     store.close()
     const again = open(dir)
-    const b = again.array<'int32'>('m')
+    const b = again.array('m', 'int32')
     sameBytes(b.view(), model, `blockBytes ${blockBytes}: a view after reopening`)
     sameBytes(b.read().data, model, `blockBytes ${blockBytes}: read() after reopening`)
     again.close()

@@ -25,7 +25,7 @@ test('waitForCommit returns false when nothing is committed before the timeout',
 test('waitForCommit returns true at once when a commit newer than the snapshot exists', () => {
   const { dir, s } = store()
   const other = open(dir)
-  other.array<'int32'>('x').append(new Int32Array([5]))
+  other.array('x', 'int32').append(new Int32Array([5]))
   other.commit()
   assert.is(s.waitForCommit(), true, 'no wait: the commit is already there')
   assert.is(s.array('x').rows, 0, 'the snapshot did not move by itself')
@@ -61,7 +61,7 @@ test('a worker blocked in waitForCommit wakes on a commit of the main thread', a
       messages.push(m)
       if (m.ready) {
         setTimeout(() => {
-          s.array<'int32'>('x').append(new Int32Array([1, 2]))
+          s.array('x', 'int32').append(new Int32Array([1, 2]))
           s.commit()
         }, 50)
       } else resolve()
@@ -89,7 +89,7 @@ test('a pending nextCommit survives close() of its store and still resolves', as
   const pending = s.nextCommit(5_000)
   s.close()
   const other = open(dir)
-  other.array<'int32'>('x').append(new Int32Array([1]))
+  other.array('x', 'int32').append(new Int32Array([1]))
   other.commit()
   assert.is(await pending, true)
   other.close()

@@ -39,10 +39,10 @@ test('several workers appending through transact() lose no row', async () => {
   store.commit()
   const workers = [1, 2, 3].map((tag) => workerDone(startWorker('writer.child.ts', ['transact-append', dir, 's', String(tag), '40'])))
   // the main thread competes too
-  for (let j = 0; j < 40; j++) store.transact((s) => s.array<'int32'>('s').append(rowsOf(j, 1)), { retries: 1000 })
+  for (let j = 0; j < 40; j++) store.transact((s) => s.array('s', 'int32').append(rowsOf(j, 1)), { retries: 1000 })
   await Promise.all(workers)
   store.refresh()
-  const data = store.array<'int32'>('s').read().data
+  const data = store.array('s', 'int32').read().data
   assert.is(data.length, 160 * 4)
   const seen = new Map<number, number[]>()
   for (let r = 0; r < 160; r++) {
@@ -79,7 +79,7 @@ test('a worker that exits without close() leaves the main handle working', async
   })
   store.refresh()
   assert.equal([...store.array('s').read().data], [1, 1, 1, 1])
-  store.array<'int32'>('s').append(Int32Array.of(3, 3, 3, 3))
+  store.array('s', 'int32').append(Int32Array.of(3, 3, 3, 3))
   store.commit()
   store.close()
   const again = open(dir)
@@ -110,7 +110,7 @@ test('terminating a worker in the middle of txarray calls does not take the proc
     reported.push(committed)
   }
   s.refresh()
-  const data = s.array<'int32'>('s').read().data
+  const data = s.array('s', 'int32').read().data
   // Rows come in runs, one per round, each 0, 8, 16... (only committed rows, whole); a run
   // holds at least the commits its worker reported (more when a commit finished but its
   // message was lost to the termination).
@@ -127,7 +127,7 @@ test('terminating a worker in the middle of txarray calls does not take the proc
     assert.ok(n >= reported[round], `round ${round}: ${n} rows, ${reported[round]} reported`)
   })
   // and the main handle still commits
-  s.array<'int32'>('s').append(rowsOf(7, 1))
+  s.array('s', 'int32').append(rowsOf(7, 1))
   s.commit()
   assert.is(s.array('s').rows, data.length / 4 + 1)
   s.close()

@@ -32,7 +32,7 @@ test('1000 commits of one 64-byte row each write at most 2*64 + 64 KiB per commi
   // 1000 full blocks: about the sum of the tail lengths.
   assert.ok(total < 1000 * 65536 / 2, `wrote ${total} bytes in total`)
   const reopened = open(dir)
-  const data = reopened.array<'float32'>('s').read().data
+  const data = reopened.array('s', 'float32').read().data
   assert.is(data.length, 1000 * ROW)
   for (let k = 0; k < data.length; k++) if (data[k] !== k + 1) assert.unreachable(`element ${k} is ${data[k]}`)
   reopened.close()

@@ -1,18 +1,26 @@
 #include "change_log.h"
 
+#include <algorithm>
+
 #include "error.h"
 #include "keys.h"
 
 namespace txa {
 namespace {
 
-bool rangesOverlap(const BlockRanges& a, const BlockRanges& b) {
+// True if some range of `a` meets some range of `b`; the finite intersections go to `out`
+// (two "to the end" ranges meet without a finite intersection: both deleted the array).
+bool rangesOverlap(const BlockRanges& a, const BlockRanges& b, BlockRanges* out) {
+  bool overlap = false;
   for (const auto& x : a) {
     for (const auto& y : b) {
-      if (x.first <= y.second && y.first <= x.second) return true;
+      if (x.first > y.second || y.first > x.second) continue;
+      overlap = true;
+      std::pair<uint64_t, uint64_t> both{std::max(x.first, y.first), std::min(x.second, y.second)};
+      if (both.second != keys::kToEnd) out->push_back(both);
     }
   }
-  return false;
+  return overlap;
 }
 
 void appendU32(std::string* s, uint32_t v) {
@@ -37,17 +45,17 @@ void ChangeSet::merge(const ChangeSet& other) {
   }
 }
 
-bool ChangeSet::conflictsWith(const ChangeSet& mine, std::string* why) const {
+bool ChangeSet::conflictsWith(const ChangeSet& mine, Overlap* out) const {
   for (const auto& [id, theirs] : changes_) {
     auto it = mine.changes_.find(id);
     if (it == mine.changes_.end()) continue;
     const ArrayChange& ours = it->second;
-    if (theirs.recordChanged && ours.recordChanged) {
-      *why = "another commit changed the same array's shape or attributes";
-      return true;
-    }
-    if (rangesOverlap(theirs.blocks, ours.blocks)) {
-      *why = "another commit wrote the same blocks";
+    Overlap overlap;
+    overlap.arrayId = id;
+    overlap.record = theirs.recordChanged && ours.recordChanged;
+    bool blocks = rangesOverlap(theirs.blocks, ours.blocks, &overlap.blocks);
+    if (overlap.record || blocks) {
+      *out = std::move(overlap);
       return true;
     }
   }
@@ -121,6 +129,31 @@ bool readChangesSince(MDB_txn* txn, MDB_dbi logDb, uint64_t after, ChangeSet* ou
   mdb_cursor_close(cursor);
   if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get(log)");
   return complete;
+}
+
+uint64_t firstConflictingCommit(MDB_txn* txn, MDB_dbi logDb, uint64_t after, const ChangeSet& mine,
+                                ChangeSet::Overlap* out) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, logDb, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open(log)");
+  uint8_t start[8];
+  keys::putU64be(start, after + 1);
+  MDB_val key{8, start}, value;
+  uint64_t expected = after + 1, found = 0;
+  for (rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    uint64_t serial = key.mv_size == 8 ? keys::getU64be(static_cast<uint8_t*>(key.mv_data)) : 0;
+    ChangeSet one;
+    if (serial != expected || !one.decode(static_cast<uint8_t*>(value.mv_data), value.mv_size)) break;
+    if (one.conflictsWith(mine, out)) {
+      found = serial;
+      break;
+    }
+    ++expected;
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get(log)");
+  return found;
 }
 
 void pruneLog(MDB_txn* txn, MDB_dbi logDb, uint64_t newest) {

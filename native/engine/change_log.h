@@ -38,9 +38,15 @@ class ChangeSet {
   bool empty() const { return changes_.empty(); }
   const std::map<uint64_t, ArrayChange>& byArray() const { return changes_; }
 
+  // Where this set and `mine` meet in one array (the array of lowest id where they do).
+  struct Overlap {
+    uint64_t arrayId = 0;
+    bool record = false;  // both changed the record
+    BlockRanges blocks;   // finite block ranges both wrote or deleted
+  };
   // True if `mine` and this set conflict: both changed one record, or their block
-  // ranges for one array overlap. Fills `why` with a human-readable reason.
-  bool conflictsWith(const ChangeSet& mine, std::string* why) const;
+  // ranges for one array overlap. Fills `out` with where.
+  bool conflictsWith(const ChangeSet& mine, Overlap* out) const;
 
   std::string encode() const;
   bool decode(const uint8_t* data, size_t size);  // merges into this set
@@ -55,6 +61,11 @@ uint64_t latestSerial(MDB_txn* txn, MDB_dbi logDb);
 // Merges the log entries with serial in (after, latest] into `out`. Returns false when
 // some of them were pruned (the caller must assume everything changed).
 bool readChangesSince(MDB_txn* txn, MDB_dbi logDb, uint64_t after, ChangeSet* out);
+
+// The first commit after `after` whose changes conflict with `mine`, and where; 0 when
+// none does or the entries are no longer all there.
+uint64_t firstConflictingCommit(MDB_txn* txn, MDB_dbi logDb, uint64_t after, const ChangeSet& mine,
+                                ChangeSet::Overlap* out);
 
 // Deletes entries older than the newest kLogKeep. Throws on LMDB failure.
 void pruneLog(MDB_txn* txn, MDB_dbi logDb, uint64_t newest);

@@ -1,8 +1,11 @@
 // Errors raised by the native core. Each carries a stable code; the binding maps the
 // code to the TypeScript error class of the same code (src/errors.ts).
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace txa {
 
@@ -28,6 +31,26 @@ class Error : public std::runtime_error {
 
  private:
   ErrorCode code_;
+};
+
+// What a commit conflict is about, for the caller to log or to retry selectively.
+struct ConflictFacts {
+  std::string array;    // the array's name; empty when unknown (the log no longer reaches back)
+  uint64_t serial = 0;  // the commit that won: the first since the snapshot to conflict; 0 if unknown
+  bool metadata = false;  // both changed the array's record: its shape, attributes or existence
+  std::vector<std::pair<uint64_t, uint64_t>> blocks;  // block ranges both wrote, inclusive
+  std::vector<std::pair<uint64_t, uint64_t>> rows;    // the rows of axis 0 those blocks hold, inclusive
+};
+
+// kConflict with its facts.
+class ConflictError : public Error {
+ public:
+  ConflictError(const std::string& message, ConflictFacts facts)
+      : Error(ErrorCode::kConflict, message), facts_(std::move(facts)) {}
+  const ConflictFacts& facts() const { return facts_; }
+
+ private:
+  ConflictFacts facts_;
 };
 
 // Raised inside a write transaction when LMDB's map is full; the commit grows the map

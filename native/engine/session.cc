@@ -37,6 +37,20 @@ uint64_t currentRecordSerial(MDB_txn* txn, MDB_dbi db, const std::string& name) 
   return keys::getU64le(static_cast<uint8_t*>(v.mv_data) + 8);
 }
 
+std::string rangesText(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::string out;
+  for (const auto& [first, last] : ranges) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(first);
+    if (last != first) out += "-" + std::to_string(last);
+  }
+  return out;
+}
+
+std::string commitText(uint64_t serial) {
+  return serial ? "commit " + std::to_string(serial) : std::string("another commit");
+}
+
 class TxnGuard {
  public:
   explicit TxnGuard(MDB_txn* txn) : txn_(txn) {}
@@ -110,6 +124,81 @@ void Session::liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out) {
   for (auto& weak : arrays_) if (auto array = weak.lock()) out->push_back(array);
 }
 
+bool Session::findArray(uint64_t id, const std::vector<RecordChange>& records, std::string* name,
+                        uint64_t* rowBytes) {
+  for (const auto& change : records) {
+    if (change.array && change.array->id() == id) {
+      *name = change.name;
+      *rowBytes = change.rowBytes;
+      return true;
+    }
+  }
+  std::vector<std::string> names;
+  snapshot_->listKeys(env_->arraysDb(), &names);
+  for (const auto& candidate : names) {
+    Record record;
+    if (getRecord(candidate, &record) && record.id == id) {
+      *name = candidate;
+      *rowBytes = record.rowBytes;
+      return true;
+    }
+  }
+  return false;
+}
+
+ConflictError Session::conflictError(const ChangeSet::Overlap& overlap, uint64_t serial,
+                                     const std::vector<RecordChange>& records,
+                                     const std::vector<std::shared_ptr<TrackedArray>>& live) {
+  ConflictFacts facts;
+  facts.serial = serial;
+  facts.metadata = overlap.record;
+  facts.blocks = overlap.blocks;
+  uint64_t rowBytes = 0;
+  if (!findArray(overlap.arrayId, records, &facts.array, &rowBytes)) facts.array.clear();
+  std::shared_ptr<TrackedArray> array;
+  for (const auto& candidate : live) {
+    if (candidate->id() == overlap.arrayId) array = candidate;
+  }
+  if (array && rowBytes) {
+    // Rows of axis 0 that meet the blocks, within the longer of the two lengths we know.
+    const uint64_t blockBytes = array->blockBytes();
+    const uint64_t length = std::max(array->byteLength(), array->committedLength());
+    const uint64_t rows = (length + rowBytes - 1) / rowBytes;
+    for (const auto& [first, last] : overlap.blocks) {
+      uint64_t firstRow = first * blockBytes / rowBytes;
+      uint64_t lastRow = std::min(((last + 1) * blockBytes - 1) / rowBytes, rows ? rows - 1 : 0);
+      if (rows && firstRow <= lastRow) facts.rows.emplace_back(firstRow, lastRow);
+    }
+  }
+  std::string what = facts.array.empty() ? std::string("an array") : "array '" + facts.array + "'";
+  std::string message = what + ": " + commitText(serial);
+  if (overlap.record) {
+    message += " changed its shape, attributes or existence, as this transaction does";
+  } else if (!facts.rows.empty()) {
+    message += " changed rows " + rangesText(facts.rows) + " (blocks " + rangesText(facts.blocks) +
+               "), which this transaction writes too";
+  } else {
+    message += " changed blocks " + rangesText(facts.blocks) + ", which this transaction writes too";
+  }
+  return ConflictError(message + "; abort and retry", std::move(facts));
+}
+
+ConflictError Session::recordConflict(MDB_txn* txn, const std::string& name, uint64_t id,
+                                      const char* what, uint64_t serial) {
+  if (serial == 0 && id != 0) {  // find the commit that changed the record
+    ChangeSet record;
+    record.addRecord(id);
+    ChangeSet::Overlap ignored;
+    serial = firstConflictingCommit(txn, env_->logDb(), snapshot_->serial(), record, &ignored);
+  }
+  ConflictFacts facts;
+  facts.array = name;
+  facts.serial = serial;
+  facts.metadata = true;
+  return ConflictError("array '" + name + "' was " + what + " by " + commitText(serial) +
+                       "; abort and retry", std::move(facts));
+}
+
 void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
                        const std::vector<MetaPut>& meta, const std::vector<std::shared_ptr<TrackedArray>>& live,
                        uint64_t serial, const std::set<uint64_t>& rebase, std::map<uint64_t, uint64_t>* rebasedLengths,
@@ -129,9 +218,10 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     }
     uint64_t current = currentRecordSerial(txn, env_->arraysDb(), change.name);
     if (current != change.expectedSerial) {
-      throw Error(ErrorCode::kConflict, "array '" + change.name + "' was " +
-                  (change.expectedSerial == 0 ? "created" : current == 0 ? "deleted" : "changed") +
-                  " by another commit");
+      const uint64_t id = change.array ? change.array->id() : 0;
+      throw recordConflict(txn, change.name, id,
+                           change.expectedSerial == 0 ? "created" : current == 0 ? "deleted" : "changed",
+                           current);
     }
     MDB_val k{change.name.size(), const_cast<char*>(change.name.data())};
     uint64_t id = change.array ? change.array->id() : 0;
@@ -198,12 +288,12 @@ uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_
   const uint64_t id = array.id();
   MDB_val k{change.name.size(), const_cast<char*>(change.name.data())}, v;
   int rc = mdb_get(txn, env_->arraysDb(), &k, &v);
-  if (rc == MDB_NOTFOUND) throw Error(ErrorCode::kConflict, "array '" + change.name + "' was deleted by another commit");
+  if (rc == MDB_NOTFOUND) throw recordConflict(txn, change.name, id, "deleted", 0);
   if (rc) throwLmdb(rc, "mdb_get(arrays)");
   if (v.mv_size < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + change.name + "' is damaged");
   keys::RecordHeader latest = keys::RecordHeader::read(static_cast<uint8_t*>(v.mv_data));
   if (latest.id != id || latest.rowBytes != change.rowBytes) {
-    throw Error(ErrorCode::kConflict, "array '" + change.name + "' was replaced by another commit");
+    throw recordConflict(txn, change.name, id, "replaced", latest.id != id ? latest.serial : 0);
   }
   // Keep the newest body (attributes another commit set survive); only the length moves.
   std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
@@ -278,11 +368,16 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       TxnGuard txn(env_->begin(0, &mapGuard));  // aborted by unwinding unless committed
       uint64_t latest = latestSerial(txn.get(), env_->logDb());
       if (latest != before) {
-        std::string why;
         if (!readChangesSince(txn.get(), env_->logDb(), before, &outcome.othersChanged)) {
-          throw Error(ErrorCode::kConflict, "snapshot is older than the commit log reaches; retry");
+          throw ConflictError("this snapshot is older than the commit log reaches (more than " +
+                              std::to_string(kLogKeep) + " commits since); abort and retry", ConflictFacts());
         }
-        if (outcome.othersChanged.conflictsWith(mine, &why)) throw Error(ErrorCode::kConflict, why);
+        ChangeSet::Overlap overlap;
+        if (outcome.othersChanged.conflictsWith(mine, &overlap)) {
+          // The first commit to conflict is the winner; its own overlap is the one to report.
+          uint64_t winner = firstConflictingCommit(txn.get(), env_->logDb(), before, mine, &overlap);
+          throw conflictError(overlap, winner, records, live);
+        }
       }
       rebase.clear();
       rebasedLengths.clear();
@@ -342,11 +437,10 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       array->afterCommit(array->id() ? 0 : assigned, outcome.othersChanged, outcome.othersUnknown);
     }
   }
-  // Why: dirty pages are exempt from cacheBytes, and the budget only evicts when a fault
-  // loads something. So a transaction that dirtied more than cacheBytes left all of it
-  // loaded (now clean) after commit, over the budget for as long as nothing faulted
-  // (measured: 16 MiB resident under a 1 MiB budget; view-memory.test.ts). Evict down to
-  // the budget now that those pages are clean. trim() never touches region memory.
+  // Loaded pages stay within cacheBytes once they are clean: dirty pages are exempt from
+  // the budget, and the budget only evicts when a fault loads something, so the pages a
+  // commit just cleaned are evicted down to the budget here (view-memory.test.ts).
+  // trim() never touches region memory.
   budget_->trim();
   return outcome;
 }

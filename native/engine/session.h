@@ -16,6 +16,7 @@
 
 #include "change_log.h"
 #include "env.h"
+#include "error.h"
 #include "session_stats.h"
 #include "snapshot.h"
 #include "snapshot_source.h"
@@ -106,6 +107,17 @@ class Session {
                 uint64_t serial, const std::set<uint64_t>& rebase, std::map<uint64_t, uint64_t>* rebasedLengths,
                 Outcome* outcome);
   uint64_t rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log);
+  // The name and bytes per row of array `id`, from this commit's records or the snapshot.
+  bool findArray(uint64_t id, const std::vector<RecordChange>& records, std::string* name, uint64_t* rowBytes);
+  // The error for a conflict with commit `serial` (0: unknown) at `overlap`: names the
+  // array, its blocks and their rows.
+  ConflictError conflictError(const ChangeSet::Overlap& overlap, uint64_t serial,
+                              const std::vector<RecordChange>& records,
+                              const std::vector<std::shared_ptr<TrackedArray>>& live);
+  // The error for a record that another commit `what` ("deleted"...), by commit `serial`
+  // (0: looked up in the log by the array's `id`).
+  ConflictError recordConflict(MDB_txn* txn, const std::string& name, uint64_t id, const char* what,
+                               uint64_t serial);
   void liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out);
   // Moves to a new snapshot: the JS-thread pointer and the fault path's holder together.
   void adopt(std::shared_ptr<Snapshot> snapshot);

@@ -7,7 +7,7 @@ type ErrorClass = abstract new (...args: never[]) => TxarrayError
  * Asserts that fn throws an instance of `cls` (and of TxarrayError) whose code is `code`.
  * Returns the error for further checks.
  */
-export function throwsCode(fn: () => unknown, cls: ErrorClass, code: string): TxarrayError {
+export function throwsCode<C extends ErrorClass>(fn: () => unknown, cls: C, code: string): InstanceType<C> {
   let thrown: unknown
   try {
     fn()
@@ -24,5 +24,5 @@ export function throwsCode(fn: () => unknown, cls: ErrorClass, code: string): Tx
   assert.is((thrown as TxarrayError).name, cls.name)
   assert.type((thrown as TxarrayError).message, 'string')
   assert.ok((thrown as TxarrayError).message.length > 0, 'the error has a message')
-  return thrown as TxarrayError
+  return thrown as InstanceType<C>
 }

@@ -21,7 +21,7 @@ function status(): Record<string, number> {
 function viewWorker(args: string[]): void {
   const [dir, name, index, value] = args
   const store = open(dir)
-  const a = store.array<'float64'>(name)
+  const a = store.array(name, 'float64')
   const v = a.view()
   let sum = 0
   for (let i = 0; i < v.length; i++) sum += v[i]
@@ -55,7 +55,7 @@ function scan(args: string[]): void {
   // a fresh handle: nothing of the array is loaded yet
   store.close()
   const reader = open(dir, { cacheBytes, sync: false })
-  const b = reader.array<'float64'>('big')
+  const b = reader.array('big', 'float64')
   const t0 = Date.now()
   const v = b.view()
   let sum = 0

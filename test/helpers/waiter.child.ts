@@ -11,7 +11,7 @@ function main(args: string[]): void {
   if (cmd === 'append') {
     setTimeout(() => {
       const s = open(dir)
-      s.array<'int32'>('x').append(new Int32Array([1]))
+      s.array('x', 'int32').append(new Int32Array([1]))
       s.commit()
       s.close()
     }, Number(ms))

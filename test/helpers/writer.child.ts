@@ -31,7 +31,7 @@ function main(args: string[]): void {
   const [mode, dir] = args
   if (mode === 'spin') {
     const store = open(dir)
-    const a = store.array<'int32'>(args[2])
+    const a = store.array(args[2], 'int32')
     parentPort?.postMessage({ started: true })
     for (let i = 0; ; i++) {
       a.append(rowsOf(i, 1))
@@ -48,7 +48,7 @@ function main(args: string[]): void {
   } else if (mode === 'append') {
     const [, , name, first, count] = args
     const store = open(dir)
-    const a = store.array<'int32'>(name)
+    const a = store.array(name, 'int32')
     a.append(rowsOf(Number(first), Number(count)))
     store.commit()
     store.close()
@@ -57,13 +57,13 @@ function main(args: string[]): void {
     const [, , name, tag, count] = args
     const store = open(dir, { sync: false })
     for (let j = 0; j < Number(count); j++) {
-      store.transact((s) => s.array<'int32'>(name).append(rowsOf(Number(tag) * 10000 + j, 1)), { retries: 1000 })
+      store.transact((s) => s.array(name, 'int32').append(rowsOf(Number(tag) * 10000 + j, 1)), { retries: 1000 })
     }
     store.close()
   } else if (mode === 'write') {
     const [, , name, index, value] = args
     const store = open(dir)
-    store.array<'float64'>(name).write([Number(index)], Number(value))
+    store.array(name, 'float64').write([Number(index)], Number(value))
     store.commit()
     store.close()
   } else if (mode === 'format') {
@@ -81,7 +81,7 @@ function main(args: string[]): void {
       store.create('rows', { dtype: 'int32', shape: [0, 5], blockBytes: 4096 })
       store.commit()
     }
-    const a = store.array<'int32'>('rows')
+    const a = store.array('rows', 'int32')
     fs.writeSync(1, `committed ${a.rows}\n`)
     for (;;) {
       const n = a.rows
