@@ -2,6 +2,7 @@
  * Loads the native addon and describes its interface. Nothing outside this file knows
  * the addon's shape; the rest of the library talks to these interfaces.
  */
+import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { errorClassesByCode } from './errors'
 
@@ -109,16 +110,31 @@ interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void
 }
 
+/**
+ * The addon: the prebuilt one for this platform (shipped in the package), else the one
+ * compiled at install (build/Release). Both are tried in that order.
+ */
 function load(): Addon {
-  const file = path.join(__dirname, '..', 'build', 'Release', 'txarray.node')
-  let addon: Addon
-  try {
-    addon = require(file)
-  } catch (e) {
-    throw new Error(`txarray's native addon failed to load from ${file} (run \`npm install\` to build it): ${(e as Error).message}`)
+  const root = path.join(__dirname, '..')
+  const files = [
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'txarray.node'),
+    path.join(root, 'build', 'Release', 'txarray.node'),
+  ]
+  const failures: string[] = []
+  for (const file of files) {
+    if (!fs.existsSync(file)) {
+      failures.push(`${file}: not there`)
+      continue
+    }
+    try {
+      const addon = require(file) as Addon
+      addon.setErrorClasses(errorClassesByCode)
+      return addon
+    } catch (e) {
+      failures.push(`${file}: ${(e as Error).message}`)
+    }
   }
-  addon.setErrorClasses(errorClassesByCode)
-  return addon
+  throw new Error(`txarray's native addon did not load (run \`npm install\` to build it):\n  ${failures.join('\n  ')}`)
 }
 
 export const addon: Addon = load()
