@@ -109,9 +109,8 @@ export class BigArray<D extends DType = DType> {
    * shorter; default: as many rows as fit in one view). For arrays of any size.
    */
   views(rowsPerView?: number): Generator<TypedArrayFor[D], void, undefined> {
-    // Checked here, not in the generator: a generator's body only runs at the first
-    // next(), so views(0) or views() of a closed store or deleted array used to return
-    // an iterator that threw later (or, never iterated, never threw at all).
+    // Checked here, not in the generator (whose body only runs at the first next()):
+    // views(0), or views() of a closed store or deleted array, throws at the call.
     const s = this.#live()
     const rowBytes = this.#rowBytes(s)
     const perView = rowsPerView ?? Math.max(1, Math.floor(MAX_VIEW_BYTES / Math.max(1, rowBytes)))

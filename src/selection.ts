@@ -24,8 +24,7 @@ export function slice(a: number | null, b?: number | null, c?: number | null): S
 /**
  * Throws ArgumentError unless the bounds are integers or null and the step is not 0.
  * resolveSelection() checks again: a Slice is a plain object that callers may build
- * without slice(), and a step of 0 or a fractional bound there used to reach the index
- * arithmetic (an infinite count, a RangeError from the TypedArray allocation).
+ * without slice(), and no step of 0 or fractional bound may reach the index arithmetic.
  */
 function checkSlice(s: Slice): Slice {
   for (const v of [s.start, s.stop, s.step]) {

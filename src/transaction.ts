@@ -52,7 +52,7 @@ function metaOf(name: string, record: NativeRecord): ArrayMeta {
  * The array is gone for this handle for good: a committed delete (ours or another
  * handle's), or an array created in this transaction and then aborted or deleted. Its
  * views are detached (byteLength 0) and its memory unmapped, so a write through a stale
- * view can never reach a later commit (it used to be stored under the dead array's id).
+ * view can never reach a later commit (under the dead array's id).
  */
 function release(state: ArrayState): void {
   state.status = 'gone'

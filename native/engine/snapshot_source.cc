@@ -24,12 +24,10 @@ bool SnapshotSource::pin(uint64_t index, BlockView* out) {
 }
 
 void SnapshotSource::unpin() {
-  // Why: a fill copies the block out of LMDB's (read-only, shared, file-backed) map, which
-  // leaves those file pages mapped in this process. Nothing unmaps them, so a scan of a view
-  // larger than cacheBytes evicted its anonymous pages as designed but grew RssFile by the
-  // whole array (measured: 64 MiB budget, 512 MiB scan, 586 MiB RssFile; test
-  // view-memory.test.ts). The block now lives in the region, so drop our mapping of its
-  // LMDB pages: MADV_DONTNEED on a shared file mapping only removes page-table entries (the
+  // A scan stays within cacheBytes in RssFile too: a fill copies the block out of LMDB's
+  // (read-only, shared, file-backed) map, which leaves those file pages mapped in this
+  // process, and nothing else unmaps them (view-memory.test.ts). The block lives in the
+  // region now, so drop our mapping of its LMDB pages: MADV_DONTNEED on a shared file mapping only removes page-table entries (the
   // page cache keeps the data, and another thread still reading these pages just takes a
   // minor fault). Rounded outwards: an overflow value owns its pages; a small value's leaf
   // page merely refaults. Done before releasing mapLock, while the address is still LMDB's.
