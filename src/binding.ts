@@ -110,16 +110,26 @@ interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void
 }
 
+/** Modification time of a file in ms, or -1 when it is not there. */
+function modified(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs
+  } catch {
+    return -1
+  }
+}
+
 /**
  * The addon: the prebuilt one for this platform (shipped in the package), else the one
- * compiled at install (build/Release). Both are tried in that order.
+ * compiled at install (build/Release). A compiled addon newer than the prebuilt one (a
+ * developer's build after `npm run prebuild`) goes first, so that a stale prebuilt addon
+ * never shadows the code being worked on.
  */
 function load(): Addon {
   const root = path.join(__dirname, '..')
-  const files = [
-    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'txarray.node'),
-    path.join(root, 'build', 'Release', 'txarray.node'),
-  ]
+  const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'txarray.node')
+  const compiled = path.join(root, 'build', 'Release', 'txarray.node')
+  const files = modified(compiled) > modified(prebuilt) && modified(prebuilt) >= 0 ? [compiled, prebuilt] : [prebuilt, compiled]
   const failures: string[] = []
   for (const file of files) {
     if (!fs.existsSync(file)) {
