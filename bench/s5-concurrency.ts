@@ -43,6 +43,11 @@ type Message =
   | { type: 'result'; windows: number; seconds: number }
   | { type: 'writerResult'; commits: number; seconds: number }
 
+/** Sends a message to the parent (children only: they run with an IPC channel). */
+function toParent(message: Message, then?: () => void): void {
+  process.send!(message, undefined, undefined, then)
+}
+
 function waitMessage<K extends Message['type']>(child: ReturnType<typeof forkChild>, type: K): Promise<Extract<Message, { type: K }>> {
   return new Promise((resolve, reject) => {
     const onMsg = (m: Message) => {
@@ -119,7 +124,7 @@ function readerChild(storeDir: string, seed: number, secs: number): void {
   // Warm: every window of the pool once, so that the measurement is the steady state (the
   // LMDB map's pages mapped in this process), not the first mapping of 4 GB.
   for (let at = 0; at < pool.length; at += BATCH) a.take(pool.subarray(at, at + BATCH), WINDOW_ROWS, out)
-  process.send!({ type: 'ready' })
+  toParent({ type: 'ready' })
   process.once('message', () => {
     let windows = 0
     let b = 0
@@ -130,7 +135,7 @@ function readerChild(storeDir: string, seed: number, secs: number): void {
       a.take(pool.subarray(at, at + BATCH), WINDOW_ROWS, out)
       windows += BATCH
     }
-    process.send!({ type: 'result', windows, seconds: seconds(t0) }, () => {
+    toParent({ type: 'result', windows, seconds: seconds(t0) }, () => {
       store.close()
       process.disconnect()
     })
@@ -156,7 +161,7 @@ function writerChild(storeDir: string): void {
           commits++
         }
         if (stop) {
-          process.send!({ type: 'writerResult', commits, seconds: seconds(t0) }, () => {
+          toParent({ type: 'writerResult', commits, seconds: seconds(t0) }, () => {
             store.close()
             process.disconnect()
           })
@@ -165,7 +170,7 @@ function writerChild(storeDir: string): void {
       slice()
     } else if (m?.type === 'stop') stop = true
   })
-  process.send!({ type: 'ready' })
+  toParent({ type: 'ready' })
 }
 
 if (require.main === module) {
