@@ -54,6 +54,22 @@ function packReport(stdout: string): Packed {
   return (JSON.parse(stdout.slice(stdout.search(/^\[/m))) as Packed[])[0]
 }
 
+/** The declaration files reachable from `entry` through its relative imports and exports. */
+function declarationGraph(entry: string): Map<string, string> {
+  const seen = new Map<string, string>()
+  const visit = (file: string) => {
+    if (seen.has(file)) return
+    const text = fs.readFileSync(file, 'utf8')
+    seen.set(file, text)
+    for (const m of text.matchAll(/from '(\.[^']+)'/g)) {
+      const base = path.join(path.dirname(file), m[1]).replace(/\.js$/, '')
+      visit(fs.existsSync(`${base}.d.ts`) ? `${base}.d.ts` : `${base}.d.mts`)
+    }
+  }
+  visit(entry)
+  return seen
+}
+
 const program = (load: string) => `${load}
 const os = require('node:os'), fs = require('node:fs'), path = require('node:path')
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'txarray-package-'))
@@ -127,7 +143,12 @@ test('npm pack\'s tarball installs without a compiler and works through import a
   const same = run('node', ['--input-type=module', '-e', `import * as m from 'txarray'; import { createRequire } from 'node:module'; const c = createRequire(process.cwd() + '/')('txarray'); console.log(String(m.ConflictError === c.ConflictError && m.open === c.open))`], app, env)
   assert.is(same.stdout.trim(), 'true', 'import and require give the same classes')
 
-  // its types check, both ways, without @types/node
+  // its public types name nothing internal, and check both ways without @types/node
+  for (const entry of ['index.d.ts', 'index.d.mts']) {
+    for (const [file, text] of declarationGraph(path.join(installed, 'dist', entry))) {
+      assert.not.match(text, /\bNative\w*|NodeJS\.|'node:/, `${path.relative(installed, file)} names no internal or Node type`)
+    }
+  }
   assert.not.ok(fs.existsSync(path.join(app, 'node_modules', '@types', 'node')), '@types/node is not installed')
   fs.writeFileSync(path.join(app, 'check.mts'), consumer)
   fs.writeFileSync(path.join(app, 'check.cts'), consumer)
