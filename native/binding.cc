@@ -264,10 +264,14 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     txa::vmem::RegionStats st = a.region()->stats();
     Napi::Object out = Napi::Object::New(env);
     out.Set("faults", double(st.faults));
-    out.Set("bytesLoaded", double(st.bytesLoaded));
-    out.Set("writeFaults", double(st.writeFaults));
-    out.Set("residentBytes", double(st.residentBytes));
+    out.Set("blocksMapped", double(st.blocksMapped));
+    out.Set("fileBlocks", double(st.fileBlocks));
+    out.Set("copiedBlocks", double(st.copiedBlocks));
+    out.Set("mappedBlocks", double(st.mappedNow));
+    out.Set("dirtyBlocks", double(st.dirtyNow));
     out.Set("evictions", double(st.evictions));
+    out.Set("scans", double(st.scans));
+    out.Set("unmapCalls", double(st.unmapCalls));
     out.Set("reservedBytes", double(a.reservedBytes()));
     return out;
   }
@@ -333,11 +337,11 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     txa::EnvOptions options;
     if (!info[1].IsUndefined()) options.mapSize = toU64(info[1], "mapSize");
     if (!info[2].IsUndefined()) options.maxReaders = unsigned(toU64(info[2], "maxReaders"));
-    if (!info[3].IsNumber()) badArgument(env, "cacheBytes must be a number");
-    uint64_t cacheBytes = toU64(info[3], "cacheBytes");
+    if (!info[3].IsNumber()) badArgument(env, "mappedBlocks must be a number");
+    uint64_t mappedBlocks = toU64(info[3], "mappedBlocks");
     std::string path = info[0].As<Napi::String>();
     translated(env, [&]() {
-      session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options), cacheBytes);
+      session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options), mappedBlocks);
       return 0;
     });
   }
@@ -478,9 +482,9 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("valueBytesWritten", double(st.valueBytesWritten));
     out.Set("blocksRead", double(st.blocksRead));
     txa::vmem::BudgetStats budget = session(env).budget().stats();
-    out.Set("cacheBytes", double(budget.limitBytes));
-    out.Set("cachedBytes", double(budget.chargedBytes));
-    out.Set("evictedBytes", double(budget.evictedBytes));
+    out.Set("mappedBlocksLimit", double(budget.limitBlocks));
+    out.Set("mappedBlocks", double(budget.mappedBlocks));
+    out.Set("evictedBlocks", double(budget.evictions));
     return out;
   }
 
@@ -653,9 +657,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     const txa::vmem::SystemInfo& sys = txa::vmem::systemInfo();
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("mode", txa::vmem::faultModeName(sys.defaultMode));
-    out.Set("writeProtect", sys.defaultMode == txa::vmem::FaultMode::Uffd ? txa::vmem::wpModeName(sys.defaultWp) : "per-block");
     out.Set("userfaultfd", sys.uffd);
-    out.Set("asyncWriteProtect", sys.uffdAsyncWp);
+    out.Set("systemCalls", sys.defaultMode == txa::vmem::FaultMode::Uffd && sys.kernelFaults);
+    out.Set("writeScan", sys.pagemapScan ? "PAGEMAP_SCAN" : "pagemap");
     out.Set("pageBytes", double(sys.pageBytes));
     if (sys.envError.status != txa::vmem::Status::Ok) out.Set("error", txa::vmem::describe(sys.envError));
     return out;

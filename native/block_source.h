@@ -47,6 +47,14 @@ class BlockSource {
   // then served with zeros and the error is recorded on the region.
   virtual bool pin(uint64_t index, BlockView* out) = 0;
   virtual void unpin() = 0;
+
+  // Like pin(), and also says where block `index` lies in the data file (`loc`), so that
+  // vmem can map it instead of copying `view`. Same calling rules; unpin() ends it when it
+  // returns true. The default locates nothing (mappable false): vmem copies the view.
+  virtual bool locate(uint64_t index, BlockLocation* loc, BlockView* view) {
+    *loc = BlockLocation{};
+    return pin(index, view);
+  }
 };
 
 }  // namespace txa

@@ -46,28 +46,39 @@ export interface NativeStats {
   bytesWritten: number
   valueBytesWritten: number
   blocksRead: number
-  /** The RAM budget for loaded pages (the store's cacheBytes). */
-  cacheBytes: number
-  /** Bytes of pages loaded now, all arrays of the handle. */
-  cachedBytes: number
-  /** Bytes of clean pages evicted to stay within cacheBytes. */
-  evictedBytes: number
+  /** The most blocks the handle's views map at once (the store's mappedBlocks). */
+  mappedBlocksLimit: number
+  /** Blocks mapped now, all arrays of the handle. */
+  mappedBlocks: number
+  /** Clean blocks unmapped to stay within mappedBlocks. */
+  evictedBlocks: number
 }
 
 export interface NativeMemoryStats {
+  /** Faults served (one per window of blocks mapped). */
   faults: number
-  bytesLoaded: number
-  writeFaults: number
-  residentBytes: number
+  /** Blocks mapped so far: from the data file, or copied (not page-aligned, or clipped). */
+  blocksMapped: number
+  fileBlocks: number
+  copiedBlocks: number
+  /** Blocks mapped now, and of them those holding uncommitted writes. */
+  mappedBlocks: number
+  dirtyBlocks: number
+  /** Clean blocks unmapped by the mappedBlocks budget. */
   evictions: number
+  /** Write scans (PAGEMAP_SCAN or /proc/self/pagemap) and unmap system calls so far. */
+  scans: number
+  unmapCalls: number
   reservedBytes: number
 }
 
 export interface NativeFaultMode {
   mode: 'uffd' | 'sigsegv'
-  writeProtect: 'sync' | 'async' | 'per-block'
   userfaultfd: boolean
-  asyncWriteProtect: boolean
+  /** System calls on pages of a view not mapped yet work (else they fail with EFAULT). */
+  systemCalls: boolean
+  /** How writes through views are found at commit. */
+  writeScan: 'PAGEMAP_SCAN' | 'pagemap'
   pageBytes: number
   error?: string
 }
@@ -105,7 +116,7 @@ export interface NativeSession {
 }
 
 interface Addon {
-  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, cacheBytes: number) => NativeSession
+  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number) => NativeSession
   faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
 }

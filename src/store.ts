@@ -2,8 +2,7 @@
  * Store: one handle on an LMDB-backed store of arrays. A handle is always inside a
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
-import * as os from 'node:os'
-import { addon, type NativeSession } from './binding'
+import { addon, type NativeSession, type NativeStats } from './binding'
 import { BigArray } from './array'
 import { type DType, checkDType } from './dtype'
 import {
@@ -14,8 +13,12 @@ import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
 
 export interface OpenOptions {
-  /** RAM budget for the pages views have loaded; clean pages beyond it are evicted. Default: a quarter of RAM. */
-  cacheBytes?: number
+  /**
+   * How many blocks the views of this handle map at once (each costs up to two of the
+   * process's vm.max_map_count mappings, not RAM: clean pages are the kernel's page cache).
+   * Beyond it the least recently mapped clean blocks are unmapped. Default 16384.
+   */
+  mappedBlocks?: number
   /** Initial LMDB map size in bytes (grows by itself when full). Default 64 GiB. */
   mapSize?: number
   /** Most snapshots open at once across all processes. Default 1022. */
@@ -108,7 +111,7 @@ export class Store {
   constructor(path: string, options: OpenOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
     if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
-    for (const key of ['mapSize', 'maxReaders', 'cacheBytes'] as const) {
+    for (const key of ['mapSize', 'maxReaders', 'mappedBlocks'] as const) {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
@@ -118,8 +121,7 @@ export class Store {
     }
     this.#sync = options.sync ?? true
     this.#verifyChecksums = options.verifyChecksums ?? false
-    const cacheBytes = options.cacheBytes ?? Math.floor(os.totalmem() / 4)
-    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, cacheBytes)
+    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384)
     this.#txn = new Transaction(this.#session)
     try {
       this.#stampFormat()

@@ -99,9 +99,9 @@ test('another handle in the same process: its commit reaches our view after refr
   reader.close()
 })
 
-test('with a tiny cacheBytes, evicted pages reload from our snapshot, not the newest one', () => {
+test('with a tiny mappedBlocks, unmapped blocks map again from our snapshot, not the newest one', () => {
   const { dir } = setup()
-  const reader = open(dir, { cacheBytes: 64 << 10 }) // 16 blocks of a 79-block array
+  const reader = open(dir, { mappedBlocks: 16 }) // 16 blocks of a 79-block array
   const v = reader.array('a', 'float64').view()
   const sum = () => {
     let t = 0
@@ -110,7 +110,7 @@ test('with a tiny cacheBytes, evicted pages reload from our snapshot, not the ne
   }
   const total = (N * (N - 1)) / 2
   assert.is(sum(), total)
-  assert.ok(reader.stats().evictedBytes > 0, 'the scan evicted pages')
+  assert.ok(reader.stats().evictedBlocks > 0, 'the scan unmapped blocks')
   for (const i of [0, 20_000, N - 1]) runChild('writer.child.ts', ['write', dir, 'a', String(i), '0.5'])
   assert.is(sum(), total, 'a second scan (reloading evicted pages) still sees our snapshot')
   reader.refresh()

@@ -1,7 +1,8 @@
-// A view far larger than the RAM budget (cacheBytes) can be scanned end to end: loaded
-// clean pages are evicted as the scan moves on, so the process's memory stays bounded.
-// Measured in a child process that creates the array and scans it, so that its RSS is
-// nobody else's.
+// Views cost address space and mappings, not memory: a clean block of a view is the data
+// file's page cache (the kernel reclaims it), and the views of a handle map at most
+// `mappedBlocks` blocks at once (each costs up to two of vm.max_map_count's mappings).
+// Measured in a child process that creates the array and scans it, so that its memory and
+// mappings are nobody else's.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { open } from '../src/index'
@@ -10,58 +11,57 @@ import { tempDir } from './helpers/tmp'
 
 const MiB = 2 ** 20
 
-test('scanning a view 8x larger than cacheBytes: correct sum, peak RSS under cacheBytes + 256 MiB, pages evicted', () => {
-  const cacheMiB = 64
+test('scanning a view 16x larger than the mapping budget: correct sum, mappings and anonymous memory bounded', () => {
+  const mappedBlocks = 512 // 32 MiB of 64 KiB blocks
   const arrayMiB = 512
-  const out = runChild('view.child.ts', ['scan', tempDir(), String(cacheMiB), String(arrayMiB), '16'])
+  const out = runChild('view.child.ts', ['scan', tempDir(), String(mappedBlocks), String(arrayMiB), '16'])
   const r = JSON.parse(out.trim().split('\n').at(-1)!)
-  const info = `peak RSS fill ${(r.peakFill / MiB).toFixed(0)} MiB, scan ${(r.peakScan / MiB).toFixed(0)} MiB; ` +
-    `at the end anon ${(r.end.RssAnon / MiB).toFixed(0)} MiB, file ${(r.end.RssFile / MiB).toFixed(0)} MiB; ` +
-    `scan ${r.scanMs} ms; evicted ${(r.stats.evictedBytes / MiB).toFixed(0)} MiB`
+  const anonGrowth = r.peakAnon - r.beforeScan.RssAnon
+  const info = `RssAnon grew ${(anonGrowth / MiB).toFixed(1)} MiB during the scan; mappings ${r.mapsBefore} -> peak ${r.peakMaps}; ` +
+    `scan ${r.scanMs} ms; ${r.stats.evictedBlocks} blocks unmapped by the budget`
   assert.is(r.length, (arrayMiB * MiB) / 8)
   assert.is(r.sum, r.expected, 'the sum of every element')
-  assert.is(r.stats.cacheBytes, cacheMiB * MiB)
-  assert.ok(r.stats.evictedBytes > 0, `clean pages were evicted (${info})`)
-  assert.ok(r.stats.cachedBytes <= cacheMiB * MiB, `loaded bytes within the budget at the end: ${r.stats.cachedBytes} (${info})`)
-  const limit = (cacheMiB + 256) * MiB
-  assert.ok(r.peakFill < limit, `RSS while filling stays under cacheBytes + 256 MiB (${info})`)
-  assert.ok(r.peakScan < limit, `RSS while scanning stays under cacheBytes + 256 MiB (${info})`)
-  assert.ok(r.end.VmHWM < limit, `peak RSS (VmHWM) under cacheBytes + 256 MiB (${info}; VmHWM ${(r.end.VmHWM / MiB).toFixed(0)} MiB)`)
+  assert.is(r.stats.mappedBlocksLimit, mappedBlocks)
+  assert.ok(r.stats.evictedBlocks > 0, `clean blocks were unmapped (${info})`)
+  assert.ok(r.stats.mappedBlocks <= mappedBlocks, `mapped blocks within the budget at the end (${info})`)
+  assert.ok(r.peakMaps - r.mapsBefore <= 2 * mappedBlocks + 64, `mappings bounded by the budget (${info})`)
+  assert.ok(anonGrowth < 64 * MiB, `anonymous memory stays under 64 MiB while scanning 512 MiB (${info})`)
 })
 
-test('dirty pages are never evicted: writing through a view far beyond cacheBytes, then commit() or abort()', () => {
+test('dirty blocks are never unmapped: writing through a view far beyond mappedBlocks, then commit() or abort()', () => {
   const dir = tempDir()
-  const store = open(dir, { cacheBytes: MiB, sync: false })
+  const store = open(dir, { mappedBlocks: 16, sync: false })
   const n = (16 * MiB) / 4
-  const a = store.create<'int32'>('w', { dtype: 'int32', shape: [n], blockBytes: 4096 })
+  const a = store.create<'int32'>('w', { dtype: 'int32', shape: [n], blockBytes: 65536 })
   store.commit()
   const v = a.view()
   for (let i = 0; i < n; i++) v[i] = i ^ 0x5555
-  assert.ok(store.stats().cachedBytes >= 16 * MiB, 'all 16 MiB of dirty pages stay loaded, over the budget')
+  assert.ok(store.stats().mappedBlocks >= 256, `all 256 written blocks stay mapped, over the budget: ${store.stats().mappedBlocks}`)
   for (let i = 0; i < n; i += 999) if (v[i] !== (i ^ 0x5555)) assert.unreachable(`element ${i} is ${v[i]}`)
   store.commit()
+  assert.ok(store.stats().mappedBlocks <= 16, `committed blocks are unmapped: ${store.stats().mappedBlocks}`)
   let sum = 0
   for (let i = 0; i < n; i++) sum += v[i] - (i ^ 0x5555)
-  assert.is(sum, 0, 'after commit, reloading evicted clean pages from the store')
-  assert.ok(store.stats().cachedBytes <= 2 * MiB, `back within the budget once clean: ${store.stats().cachedBytes}`)
+  assert.is(sum, 0, 'after commit, the view maps the committed blocks again')
+  assert.ok(store.stats().mappedBlocks <= 16 + 64, `back within the budget once clean: ${store.stats().mappedBlocks}`)
   for (let i = 0; i < n; i++) v[i] = -1
   store.abort()
   for (let i = 0; i < n; i += 777) if (v[i] !== (i ^ 0x5555)) assert.unreachable(`after abort, element ${i} is ${v[i]}`)
   store.close()
-  const again = open(dir, { cacheBytes: MiB })
+  const again = open(dir)
   const b = again.array('w', 'int32').read().data
   for (let i = 0; i < n; i++) if (b[i] !== (i ^ 0x5555)) assert.unreachable(`after reopen, element ${i} is ${b[i]}`)
   again.close()
 })
 
-test('cacheBytes is the budget stats() reports; loaded bytes grow as a view is touched', () => {
-  const store = open(tempDir(), { cacheBytes: 8 * MiB })
-  assert.is(store.stats().cacheBytes, 8 * MiB)
-  assert.is(store.stats().cachedBytes, 0)
+test('mappedBlocks is the budget stats() reports; mapped blocks grow as a view is touched', () => {
+  const store = open(tempDir(), { mappedBlocks: 1000 })
+  assert.is(store.stats().mappedBlocksLimit, 1000)
+  assert.is(store.stats().mappedBlocks, 0)
   const a = store.create<'uint8'>('x', { dtype: 'uint8', shape: [4 * MiB], blockBytes: 65536 })
   a.view().fill(1)
-  assert.ok(store.stats().cachedBytes >= 4 * MiB)
-  assert.is(store.stats().evictedBytes, 0)
+  assert.is(store.stats().mappedBlocks, 64)
+  assert.is(store.stats().evictedBlocks, 0)
   store.close()
 })
 

@@ -68,8 +68,8 @@ class TxnGuard {
 
 }  // namespace
 
-Session::Session(std::shared_ptr<Env> env, uint64_t cacheBytes)
-    : env_(std::move(env)), budget_(std::make_shared<vmem::Budget>(cacheBytes)) {
+Session::Session(std::shared_ptr<Env> env, uint64_t mappedBlocks)
+    : env_(std::move(env)), budget_(std::make_shared<vmem::Budget>(mappedBlocks)) {
   snapshot_ = std::make_shared<Snapshot>(env_);
   holder_ = std::make_shared<SnapshotHolder>(snapshot_);
 }
@@ -437,11 +437,6 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       array->afterCommit(array->id() ? 0 : assigned, outcome.othersChanged, outcome.othersUnknown);
     }
   }
-  // Loaded pages stay within cacheBytes once they are clean: dirty pages are exempt from
-  // the budget, and the budget only evicts when a fault loads something, so the pages a
-  // commit just cleaned are evicted down to the budget here (view-memory.test.ts).
-  // trim() never touches region memory.
-  budget_->trim();
   return outcome;
 }
 

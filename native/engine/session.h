@@ -55,8 +55,8 @@ struct Record {
 
 class Session {
  public:
-  // cacheBytes: RAM budget for the loaded pages of all this session's arrays.
-  Session(std::shared_ptr<Env> env, uint64_t cacheBytes);
+  // mappedBlocks: how many blocks the views of all this session's arrays map at once.
+  Session(std::shared_ptr<Env> env, uint64_t mappedBlocks);
   // Leaves arrays alive: a view (holding its array) may outlive the session object.
   ~Session() = default;
 

@@ -23,6 +23,32 @@ bool SnapshotSource::pin(uint64_t index, BlockView* out) {
   return true;
 }
 
+bool SnapshotSource::locate(uint64_t index, BlockLocation* loc, BlockView* view) {
+  *loc = BlockLocation{};
+  *view = BlockView{};
+  uint64_t id = arrayId();
+  if (!holder_) return false;  // released: the region is closed
+  pinned_ = holder_->get();
+  if (!pinned_) return false;
+  pinned_->env().mapLock.lock_shared();
+  mapLocked_ = true;
+  if (id == 0) return true;  // not committed yet: reads as zeros
+  // The location reads only LMDB's branch/leaf pages and the value's first page, never the
+  // data pages: mapping them costs no copy and no page of LMDB's map.
+  if (pinned_->tryBlockLocation(id, index, loc) != 0) {
+    unpin();
+    return false;
+  }
+  if (loc->bytes == 0 || loc->mappable) return true;
+  if (pinned_->tryBlock(id, index, view) != 0) {
+    unpin();
+    return false;
+  }
+  pinnedData_ = view->data;
+  pinnedSize_ = view->size;
+  return true;
+}
+
 void SnapshotSource::unpin() {
   // A scan stays within cacheBytes in RssFile too: a fill copies the block out of LMDB's
   // (read-only, shared, file-backed) map, which leaves those file pages mapped in this

@@ -62,6 +62,7 @@ class SnapshotSource : public BlockSource {
   void release() { holder_.reset(); }
 
   bool pin(uint64_t index, BlockView* out) override;
+  bool locate(uint64_t index, BlockLocation* loc, BlockView* view) override;
   void unpin() override;
 
  private:

@@ -223,27 +223,29 @@ void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
   checkOpen();
   sel.checkWithin(byteLength_);
   sel.checkWithin(region_->reserveBytes());  // byteLength_ <= reservation is an invariant
-  // Region::write() rather than stores: it dirties the blocks and populates missing units
-  // without taking page faults (a fault is a round trip to the service thread: two per
-  // fresh block, most of an append's cost). It handles src inside a region (a view), this
-  // one included. No lock is held here: write() calls pin(), which takes the map lock.
-  // Short runs (a strided selection) stay plain stores: a write() call costs ~30 ns, a
-  // fault is paid once per block and transaction. Measured per 64000 bytes in runs of 4 /
-  // 16 / 64 / 256 B (vmem_test --bench-append), write() vs stores: uffd-sync 276/62/30/26
-  // vs 103/65/57/52 µs; uffd-async 194/68/59/28 vs 66/47/44/48; sigsegv 289/92/56/43 vs
-  // 69/67/45/46.
-  const bool syncWp = region_->mode() == vmem::FaultMode::Uffd && region_->wpMode() == vmem::WpMode::Sync;
-  const uint64_t minWriteRun = syncWp ? 32 : 256;
+  // Region::write()/prepareWrite() mark the blocks dirty: an explicit write is a change even
+  // when it stores the bytes already there. No lock is held here (they call pin()).
+  // Short runs (a strided selection) are plain stores into blocks prepared once per block
+  // (prepareWrite: mapped and dirty); long runs go through write().
+  const uint64_t minWriteRun = 256;
   uint8_t* base = region_->base();
   vmem::Error err;
   vmem::Status status = vmem::Status::Ok;
+  uint64_t preparedBlock = UINT64_MAX;
   sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) {
     if (status != vmem::Status::Ok) return;
-    if (bytes < minWriteRun) {
-      memmove(base + offset, src + at, bytes);  // src may be a view of this region
-    } else {
+    if (bytes >= minWriteRun) {
       status = region_->write(offset, src + at, bytes, &err);
+      return;
     }
+    uint64_t first = offset / blockBytes_, last = (offset + bytes - 1) / blockBytes_;
+    if (first != preparedBlock || last != preparedBlock) {
+      uint64_t reached;
+      status = region_->prepareWrite(offset, bytes, &reached, &err);
+      if (status != vmem::Status::Ok) return;
+      preparedBlock = first == last ? first : UINT64_MAX;
+    }
+    memmove(base + offset, src + at, bytes);  // src may be a view of this region
   });
   // A source failure is also recorded on the region (as by a fault): it poisons the
   // transaction (commit refuses it) and is reported here.

@@ -35,10 +35,13 @@ function viewWorker(args: string[]): void {
   parentPort!.postMessage({ closedLength: v.length })
 }
 
+function mapCount(): number {
+  return fs.readFileSync('/proc/self/maps', 'utf8').split('\n').length - 1
+}
+
 function scan(args: string[]): void {
-  const [dir, cacheMiB, arrayMiB, chunkMiB] = args.map((x, i) => (i === 0 ? x : Number(x))) as [string, number, number, number]
-  const cacheBytes = cacheMiB * 2 ** 20
-  const store = open(dir, { cacheBytes, sync: false })
+  const [dir, mappedBlocks, arrayMiB, chunkMiB] = args.map((x, i) => (i === 0 ? x : Number(x))) as [string, number, number, number]
+  const store = open(dir, { mappedBlocks, sync: false })
   const n = (arrayMiB * 2 ** 20) / 8
   const chunk = (chunkMiB * 2 ** 20) / 8
   const a = store.create<'float64'>('big', { dtype: 'float64', shape: [0] })
@@ -54,22 +57,31 @@ function scan(args: string[]): void {
   const afterFill = status()
   // a fresh handle: nothing of the array is loaded yet
   store.close()
-  const reader = open(dir, { cacheBytes, sync: false })
+  const reader = open(dir, { mappedBlocks, sync: false })
   const b = reader.array('big', 'float64')
+  const beforeScan = status()
+  const mapsBefore = mapCount()
   const t0 = Date.now()
   const v = b.view()
   let sum = 0
   let peakScan = 0
+  let peakAnon = 0
+  let peakMaps = 0
   for (let i = 0; i < v.length; i++) {
     sum += v[i]
-    if ((i & 0xfffff) === 0) peakScan = Math.max(peakScan, status().VmRSS)
+    if ((i & 0xfffff) === 0) {
+      const st = status()
+      peakScan = Math.max(peakScan, st.VmRSS)
+      peakAnon = Math.max(peakAnon, st.RssAnon)
+      peakMaps = Math.max(peakMaps, mapCount())
+    }
   }
   const scanMs = Date.now() - t0
   const end = status()
   peakScan = Math.max(peakScan, end.VmRSS)
   const stats = reader.stats()
   const expected = (n * (n - 1)) / 2
-  process.stdout.write(JSON.stringify({ n, sum, expected, length: v.length, scanMs, peakFill, peakScan, afterFill, end, stats }) + '\n')
+  process.stdout.write(JSON.stringify({ n, sum, expected, length: v.length, scanMs, peakFill, peakScan, peakAnon, peakMaps, mapsBefore, beforeScan, afterFill, end, stats }) + '\n')
   reader.close()
 }
 

@@ -1,0 +1,122 @@
+// Budget: bounds the mapped blocks of a group of regions (each costs up to two VMAs).
+//
+// Accounting: each mapped block charges one, each unmapped one credits it back
+// (chargeLocked: an atomic counter, so the fault path adds to it under its region lock
+// only). Eviction runs BEFORE a fault maps past the limit, on the faulting path (service
+// thread or signal handler), so it is async-signal-safe: no allocation, FutexMutex only.
+// It frees a batch (limit/16) below the limit, asking regions round-robin; each region
+// runs a clock over its mapped span, after a write scan so that written blocks stay.
+#include <algorithm>
+
+#include "internal.h"
+
+namespace txa {
+namespace vmem {
+namespace {
+
+uint64_t batchOf(const BudgetImpl* B) { return std::max<uint64_t>(B->limit.load() / 16, 16); }
+
+// B->mu held. Evicts until mapped <= target or a round over the regions frees nothing.
+void evictDownTo(BudgetImpl* B, uint64_t target) {
+  const size_t n = B->regions.size();
+  if (n == 0) return;
+  B->passes.fetch_add(1);
+  for (size_t tries = 0; tries < n && B->mapped.load() > target; tries++) {
+    RegionImpl* R = B->regions[B->hand % n];
+    B->hand = (B->hand + 1) % n;
+    const uint64_t mapped = B->mapped.load();
+    if (mapped <= target) break;
+    uint64_t freed;
+    {
+      FutexLock g(R->mu);
+      freed = evictLocked(R, mapped - target);
+    }
+    B->evictions.fetch_add(freed);
+    if (freed) tries = 0;  // progress: keep going round
+  }
+}
+
+}  // namespace
+
+void chargeLocked(RegionImpl* R, int64_t blocks) {
+  if (R->budget && R->budgetAttached) R->budget->mapped.fetch_add(static_cast<uint64_t>(blocks));
+}
+
+uint64_t evictLocked(RegionImpl* R, uint64_t want) {
+  if (R->mappedCount == R->dirtyCount || want == 0) return 0;
+  scanWritesLocked(R, R->mappedLo, R->mappedHi);
+  uint64_t freed = 0;
+  UnmapBatch batch(R);
+  const uint64_t lo = R->mappedLo, hi = R->mappedHi;
+  if (R->clockHand < lo || R->clockHand >= hi) R->clockHand = lo;
+  // Two turns at most: the first clears reference bits, the second finds them clear.
+  for (uint64_t steps = 0; steps < 2 * (hi - lo) && freed < want; steps++) {
+    uint64_t b = R->clockHand;
+    R->clockHand = b + 1 >= hi ? lo : b + 1;
+    BlockMeta& m = R->blocks[b];
+    if (m.state == BlockState::Unmapped || m.dirty) continue;
+    if (m.ref) {
+      m.ref = 0;
+      continue;
+    }
+    batch.add(b);
+    freed++;
+    if (R->clockHand == lo) batch.flush();  // a run never wraps around
+  }
+  batch.flush();
+  R->st.evictions += freed;
+  return freed;
+}
+
+void budgetMakeRoom(BudgetImpl* B, uint64_t blocks) {
+  const uint64_t limit = B->limit.load();
+  if (B->mapped.load() + blocks <= limit) return;
+  FutexLock g(B->mu);
+  if (B->mapped.load() + blocks <= limit) return;  // another thread made room
+  const uint64_t floor = blocks + batchOf(B);
+  evictDownTo(B, limit > floor ? limit - floor : 0);
+}
+
+void budgetAttach(BudgetImpl* B, RegionImpl* R) {
+  FutexLock g(B->mu);
+  B->regions.push_back(R);  // may throw bad_alloc: caller's thread, nothing held after
+  FutexLock r(R->mu);
+  R->budgetAttached = true;
+  B->mapped.fetch_add(R->mappedCount);
+}
+
+void budgetDetach(BudgetImpl* B, RegionImpl* R) {
+  FutexLock g(B->mu);
+  auto it = std::find(B->regions.begin(), B->regions.end(), R);
+  if (it != B->regions.end()) B->regions.erase(it);
+  if (B->hand >= B->regions.size()) B->hand = 0;
+  FutexLock r(R->mu);
+  if (R->budgetAttached) B->mapped.fetch_sub(R->mappedCount);
+  R->budgetAttached = false;
+}
+
+Budget::Budget(uint64_t limitBlocks) : impl_(new BudgetImpl) { impl_->limit = limitBlocks; }
+
+Budget::~Budget() { delete impl_; }  // precondition: no region attached
+
+void Budget::setLimit(uint64_t limitBlocks) { impl_->limit = limitBlocks; }
+uint64_t Budget::limit() const { return impl_->limit.load(); }
+
+void Budget::trim() {
+  FutexLock g(impl_->mu);
+  evictDownTo(impl_, impl_->limit.load());
+}
+
+BudgetStats Budget::stats() const {
+  BudgetStats s;
+  s.limitBlocks = impl_->limit.load();
+  s.mappedBlocks = impl_->mapped.load();
+  s.evictions = impl_->evictions.load();
+  s.passes = impl_->passes.load();
+  FutexLock g(impl_->mu);
+  s.regions = impl_->regions.size();
+  return s;
+}
+
+}  // namespace vmem
+}  // namespace txa

@@ -1,0 +1,150 @@
+// Block state transitions: UNMAPPED -> FILE | ANON, and the dirty flag (see vmem.h).
+// Every function here requires R->mu held.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "internal.h"
+
+namespace txa {
+namespace vmem {
+
+void recordErrorLocked(RegionImpl* R, Status s, int err, uint64_t block, const char* what) {
+  if (R->hasError) return;  // the first is usually the cause of the others
+  R->hasError = true;
+  R->error = Error{s, err, block, what};
+}
+
+void setDirtyLocked(RegionImpl* R, uint64_t b) {
+  BlockMeta& m = R->blocks[b];
+  if (m.dirty) return;
+  m.dirty = 1;
+  R->dirtyCount++;
+}
+
+void setCleanLocked(RegionImpl* R, uint64_t b) {
+  BlockMeta& m = R->blocks[b];
+  if (!m.dirty) return;
+  m.dirty = 0;
+  R->dirtyCount--;
+}
+
+namespace {
+
+void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
+  BlockMeta& m = R->blocks[b];
+  m.state = state;
+  m.ref = 1;
+  if (R->mappedCount++ == 0) {
+    R->mappedLo = b;
+    R->mappedHi = b + 1;
+  } else {
+    R->mappedLo = std::min(R->mappedLo, b);
+    R->mappedHi = std::max(R->mappedHi, b + 1);
+  }
+  R->st.blocksMapped++;
+  chargeLocked(R, 1);
+}
+
+// Fills a fresh anonymous block with `n` bytes of src before it becomes visible at `at`:
+// built at a temporary address, then moved into place by mremap (page tables move, no
+// copy), so no other thread ever sees it half-filled.
+int mapCopy(RegionImpl* R, uint8_t* at, const uint8_t* src, uint64_t n, uint64_t* hash) {
+  void* tmp = mmap(nullptr, R->blockBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (tmp == MAP_FAILED) return errno;
+  memcpy(tmp, src, n);
+  *hash = blockHash(static_cast<const uint8_t*>(tmp), R->blockBytes);
+  void* p = mremap(tmp, R->blockBytes, R->blockBytes, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    munmap(tmp, R->blockBytes);
+    return e;
+  }
+  return 0;
+}
+
+}  // namespace
+
+uint64_t blockHash(const uint8_t* p, uint64_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15u;
+  for (uint64_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdu;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+int mapBlockLocked(RegionImpl* R, uint64_t b) {
+  BlockMeta& m = R->blocks[b];
+  if (m.state != BlockState::Unmapped) return 0;
+  uint8_t* at = R->blockAddr(b);
+  const uint64_t start = b * R->blockBytes;
+  const uint64_t B = R->blockBytes;
+  if (R->sourceLimit <= start) {  // hidden by a shrink: zeros
+    int e = mapAnonRW(R, at, B);
+    if (e) return recordErrorLocked(R, Status::SystemError, e, b, "map zero block"), e;
+    noteMapped(R, b, BlockState::Anon);
+    return 0;
+  }
+  BlockLocation loc;
+  BlockView view;
+  if (!R->source->locate(b, &loc, &view)) {
+    R->st.sourceErrors++;
+    recordErrorLocked(R, Status::SourceError, 0, b, "read block from the store");
+    int e = mapAnonRW(R, at, B);
+    if (e) return e;
+    noteMapped(R, b, BlockState::Anon);
+    return 0;
+  }
+  const bool clipped = R->sourceLimit < start + B;
+  const uint64_t page = R->pageBytes;
+  const bool aligned = loc.mappable && loc.fileOffset % page == 0 && loc.bytes % page == 0;
+  int e = 0;
+  if (aligned && !clipped && loc.bytes > 0) {
+    uint64_t fileBytes = std::min<uint64_t>(loc.bytes, B);
+    e = mapFilePages(R, at, fileBytes, loc.fd, loc.fileOffset);
+    if (!e && fileBytes < B) e = mapAnonRW(R, at + fileBytes, B - fileBytes);
+    R->source->unpin();
+    if (e) {
+      recordErrorLocked(R, Status::SystemError, e, b, "map block from the data file");
+      if (mapAnonRW(R, at, B) != 0) return e;
+      noteMapped(R, b, BlockState::Anon);
+      return e;
+    }
+    m.filePages = static_cast<uint32_t>(fileBytes / page);
+    noteMapped(R, b, BlockState::File);
+    R->st.fileBlocks++;
+    return 0;
+  }
+  uint64_t n = std::min<uint64_t>(view.data ? view.size : 0, B);
+  if (clipped) n = std::min(n, R->sourceLimit - start);
+  uint64_t hash = 0;
+  e = n ? mapCopy(R, at, view.data, n, &hash) : mapAnonRW(R, at, B);
+  R->source->unpin();
+  if (e) {
+    recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
+    return e;
+  }
+  noteMapped(R, b, BlockState::Anon);
+  if (n) {
+    m.copied = 1;
+    m.copyHash = hash;
+    R->st.copiedBlocks++;
+  }
+  return 0;
+}
+
+int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
+  for (uint64_t b = b0; b < b1 && b < R->blockCount; b++) {
+    if (R->blocks[b].state != BlockState::Unmapped) continue;
+    if (int e = mapBlockLocked(R, b)) return e;
+  }
+  return 0;
+}
+
+}  // namespace vmem
+}  // namespace txa
