@@ -40,7 +40,6 @@ TrackedArray::TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, 
       stats_(std::move(stats)),
       name_(std::move(name)) {
   if (blockBytes == 0) throw Error(ErrorCode::kArgument, "blockBytes must be positive");
-  region_ = openRegion(reserveFor(byteLength, blockBytes));
 }
 
 TrackedArray::~TrackedArray() { close(); }
@@ -59,7 +58,17 @@ std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
   return region;
 }
 
+vmem::Region* TrackedArray::ensureRegion() {
+  checkOpen();
+  if (!region_) {
+    region_ = openRegion(reserveFor(byteLength_, blockBytes_));
+    if (staleFrom_ != kNone) region_->setSourceLimit(staleFrom_);
+  }
+  return region_.get();
+}
+
 void TrackedArray::close() {
+  closed_ = true;
   if (region_) region_->close();
   region_.reset();
   // Views may keep this object alive until the GC runs: let go of the snapshot now.
@@ -68,26 +77,20 @@ void TrackedArray::close() {
 }
 
 void TrackedArray::checkOpen() const {
-  if (!region_) throw Error(ErrorCode::kClosed, "the store is closed");
+  if (closed_) throw Error(ErrorCode::kClosed, "the store is closed");
 }
 
 void TrackedArray::raiseError(const vmem::Error& e) const {
   throw Error(ErrorCode::kStorage, "array memory: " + vmem::describe(e));
 }
 
-uint8_t* TrackedArray::base() const {
-  checkOpen();
-  return region_->base();
-}
+uint8_t* TrackedArray::base() { return ensureRegion()->base(); }
 
-uint64_t TrackedArray::reservedBytes() const {
-  checkOpen();
-  return region_->reserveBytes();
-}
+uint64_t TrackedArray::reservedBytes() { return ensureRegion()->reserveBytes(); }
 
 bool TrackedArray::hasChanges() {
-  if (!region_) return false;
-  return staleFrom_ != kNone || !region_->dirtyBlocks().empty();
+  if (closed_) return false;
+  return staleFrom_ != kNone || (region_ && !region_->dirtyBlocks().empty());
 }
 
 BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
@@ -127,7 +130,7 @@ uint64_t preadUpTo(int fd, uint8_t* dst, uint64_t n, uint64_t offset) {
 
 void TrackedArray::loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache) {
   cache.index = index;
-  cache.inRegion = region_->isDirty(index);
+  cache.inRegion = region_ && region_->isDirty(index);
   cache.view = BlockView{};
   cache.location = BlockLocation{};
   cache.checked = nullptr;
@@ -222,7 +225,7 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
   checkOpen();
   sel.checkWithin(byteLength_);
-  sel.checkWithin(region_->reserveBytes());  // byteLength_ <= reservation is an invariant
+  sel.checkWithin(ensureRegion()->reserveBytes());  // byteLength_ <= reservation is an invariant
   // Region::write()/prepareWrite() mark the blocks dirty: an explicit write is a change even
   // when it stores the bytes already there. No lock is held here (they call pin()).
   // Short runs (a strided selection) are plain stores into blocks prepared once per block
@@ -255,7 +258,7 @@ void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
 }
 
 void TrackedArray::ensureReserved(uint64_t byteLength) {
-  if (byteLength <= region_->reserveBytes()) return;
+  if (!region_ || byteLength <= region_->reserveBytes()) return;
   // Move to a bigger reservation. The new region is opened and filled before anything of
   // the old one is given up, so a failure (address space, registry full) leaves the
   // transaction as it was. Dirty blocks move one at a time (no heap copy of them all);
@@ -277,10 +280,13 @@ void TrackedArray::ensureReserved(uint64_t byteLength) {
 void TrackedArray::resize(uint64_t byteLength) {
   checkOpen();
   ensureReserved(byteLength);
+  vmem::Error err;
   if (byteLength < byteLength_) {
-    vmem::Error err;
-    if (region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
+    if (region_ && region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
     staleFrom_ = std::min(staleFrom_, byteLength);
+  } else if (byteLength > byteLength_ && region_) {
+    // Growing shows zeros: whatever a view taken before a shrink stored past the end goes.
+    if (region_->dropFrom(byteLength_, &err) != vmem::Status::Ok) raiseError(err);
   }
   byteLength_ = byteLength;
 }
@@ -300,7 +306,8 @@ void TrackedArray::describeChanges(ChangeSet* out) {
                 "); abort() and retry");
   }
   uint64_t id = source_.arrayId();
-  for (uint64_t index : region_->dirtyBlocks()) out->addBlocks(id, index, index);
+  if (region_)
+    for (uint64_t index : region_->dirtyBlocks()) out->addBlocks(id, index, index);
   if (staleFrom_ != kNone) {
     out->addBlocks(id, (staleFrom_ + blockBytes_ - 1) / blockBytes_, keys::kToEnd);
   }
@@ -309,6 +316,7 @@ void TrackedArray::describeChanges(ChangeSet* out) {
 void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, SessionStats* counters) {
   checkOpen();
   if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
+  if (!region_) return;
   scratch_.resize(blockBytes_);
   for (uint64_t index : region_->dirtyBlocks()) {
     // Store only up to the array's end and drop trailing zeros: a growing tail block costs
@@ -324,6 +332,7 @@ void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, Se
 }
 
 void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown) {
+  if (!region_) return;
   if (othersUnknown) {
     region_->invalidateAll();
     return;
@@ -369,6 +378,10 @@ bool TrackedArray::appendOnly() {
 void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst) {
   checkOpen();
   scratch_.resize(blockBytes_);
+  if (!region_) {  // nothing written: the committed bytes
+    memset(dst, 0, bytes);
+    return;
+  }
   while (bytes > 0) {
     uint64_t index = offset / blockBytes_, within = offset % blockBytes_;
     uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
@@ -382,45 +395,50 @@ void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst
 }
 
 void TrackedArray::afterRebase(uint64_t byteLength) {
-  if (!region_) return;
-  region_->dropDirty();
-  region_->invalidateAll();
-  if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
+  if (region_) {
+    region_->dropDirty();
+    region_->invalidateAll();
+    if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
+  }
   staleFrom_ = kNone;
   committedLength_ = byteLength_ = byteLength;
 }
 
 void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown) {
-  if (!region_) return;
+  if (closed_) return;
   if (assignedId) source_.setArrayId(assignedId);
-  std::vector<uint64_t> dirty = region_->dirtyBlocks();
-  region_->markClean(dirty.data(), dirty.size());
-  if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);  // stale blocks are gone now
+  if (region_) {
+    // The stored blocks move to new file pages: map them afresh (before the old snapshot,
+    // whose pages the current mappings show, is released).
+    std::vector<uint64_t> dirty = region_->dirtyBlocks();
+    region_->markClean(dirty.data(), dirty.size());
+    if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);  // stale blocks are gone now
+  }
   staleFrom_ = kNone;
   committedLength_ = byteLength_;
   invalidateChanged(others, othersUnknown);
 }
 
 void TrackedArray::afterCommitUnmoved(uint64_t assignedId) {
+  if (closed_) return;
   if (assignedId) source_.setArrayId(assignedId);
-  if (!region_) return;
   // Committed, but the handle still reads its old snapshot: drop our pages so that what it
   // shows stays consistent with that snapshot until refresh(); keep the shrink limit.
-  region_->dropDirty();
+  if (region_) region_->dropDirty();
   committedLength_ = byteLength_;
 }
 
 void TrackedArray::discardChanges() {
   noteRegionErrors();
   poisoned_.clear();  // the pages it concerned are dropped now
-  if (!region_) return;
-  region_->dropDirty();
+  if (closed_) return;
+  if (region_) region_->dropDirty();
   byteLength_ = committedLength_;
 }
 
 void TrackedArray::afterRefresh(const ChangeSet& others, bool othersUnknown) {
-  if (!region_) return;
-  if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
+  if (closed_) return;
+  if (region_ && staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
   staleFrom_ = kNone;
   invalidateChanged(others, othersUnknown);
 }

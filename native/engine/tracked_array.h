@@ -50,12 +50,13 @@ class TrackedArray {
   // True if this transaction only appended: it grew, shrank nothing, and changed no byte
   // below the committed length (checked against the snapshot for the boundary block).
   bool appendOnly();
-  bool closed() const { return !region_; }
+  bool closed() const { return closed_; }
 
   // The region, for views: byte o of the array is at base() + o, up to reservedBytes().
-  uint8_t* base() const;
-  uint64_t reservedBytes() const;
-  vmem::Region* region() const { return region_.get(); }
+  // Reserved lazily, at the first view or write: an array only read costs no address space.
+  uint8_t* base();
+  uint64_t reservedBytes();
+  vmem::Region* region() { return ensureRegion(); }
 
   // Called before the region moves to a bigger reservation (the binding detaches views).
   void setBeforeRelocate(std::function<void()> hook) { beforeRelocate_ = std::move(hook); }
@@ -119,6 +120,7 @@ class TrackedArray {
   // Copies data bytes [within, within + n) of the cached clean block to dst.
   void copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst);
   std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
+  vmem::Region* ensureRegion();  // opens the region at first use; throws kClosed after close()
   // Moves to a bigger reservation if `byteLength` does not fit (views are detached).
   void ensureReserved(uint64_t byteLength);
   // Moves errors recorded by the fault path into poisoned_ (sticky until abort/refresh).
@@ -137,7 +139,8 @@ class TrackedArray {
   uint64_t committedLength_;
   uint64_t staleFrom_ = kNone;
   std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
-  std::unique_ptr<vmem::Region> region_;
+  std::unique_ptr<vmem::Region> region_;  // null until first needed
+  bool closed_ = false;
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
   std::vector<uint8_t> scratch_;  // one block, for commit

@@ -366,6 +366,36 @@ Status Region::discard(uint64_t fromByte, Error* err) {
   return Status::Ok;
 }
 
+Status Region::dropFrom(uint64_t fromByte, Error* err) {
+  RegionImpl* R = impl_;
+  if (!R) return fail(err, Status::Closed, 0, 0, "region closed");
+  if (fromByte >= R->reserve) return Status::Ok;
+  const uint64_t firstWhole = (fromByte + R->blockBytes - 1) / R->blockBytes;
+  const uint64_t partial = fromByte / R->blockBytes;
+  bool partialMapped = false;
+  int e = 0;
+  {
+    FutexLock g(R->mu);
+    UnmapBatch batch(R);
+    for (uint64_t b = std::max(firstWhole, R->mappedLo); b < R->mappedHi; b++)
+      if (R->blocks[b].state != BlockState::Unmapped) batch.add(b);
+    e = batch.flush();
+    partialMapped = fromByte % R->blockBytes && R->blocks[partial].state != BlockState::Unmapped;
+  }
+  if (e) return fail(err, Status::SystemError, e, firstWhole, "unmap blocks past the end");
+  if (partialMapped) {
+    // Reading costs nothing; a store would copy the page: zero only what is not zero.
+    uint8_t* p = R->base + fromByte;
+    const uint64_t n = (partial + 1) * R->blockBytes - fromByte;
+    for (uint64_t i = 0; i < n; i++)
+      if (p[i]) {
+        memset(p + i, 0, n - i);
+        break;
+      }
+  }
+  return Status::Ok;
+}
+
 Status Region::setSourceLimit(uint64_t bytes, Error* err) {
   RegionImpl* R = impl_;
   if (!R) return Status::Ok;

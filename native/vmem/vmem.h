@@ -189,6 +189,11 @@ class Region {
   // tail of the block holding fromByte is zeroed in place (after unlocking: THE RULE) and
   // that block is dirty; sourceLimit() becomes min(sourceLimit(), fromByte).
   Status discard(uint64_t fromByte, Error* err = nullptr);
+  // Growing from fromByte: whatever region memory holds at or past it (stores through a view
+  // taken before a shrink) is dropped: blocks entirely past it are unmapped (dirty or not),
+  // the tail of the block holding it is zeroed in place where it is not zero (no lock held).
+  // sourceLimit is unchanged.
+  Status dropFrom(uint64_t fromByte, Error* err = nullptr);
   // Bytes at or past the limit read as zeros whatever the source holds. Changing it unmaps
   // the clean blocks it crosses. Default UINT64_MAX.
   Status setSourceLimit(uint64_t bytes, Error* err = nullptr);
