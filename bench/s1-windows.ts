@@ -82,7 +82,6 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   const outBytes = new Uint8Array(out.buffer)
   const perSec = (sec: number) => o.windows / sec
   const gbps = (sec: number) => (o.windows * windowBytes) / sec / 1e9
-  const cacheBytes = ds.nbytes + (512 << 20) // views never evict in S1
 
   // --- passes ---
   const takePass = (a: ReturnType<typeof openArray>['a']): Pass => () => {
@@ -113,7 +112,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   }
 
   function openArray() {
-    const store = open(ds.storeDir, { cacheBytes })
+    const store = open(ds.storeDir)
     const a = store.array(ARRAY_NAME, 'float64')
     let views: Float64Array[]
     let rowsPerView: number
@@ -149,7 +148,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
       const xs: number[] = []
       for (let i = 0; i < o.runs; i++) {
         dropCaches()
-        xs.push(runChildSync<{ seconds: number }>('s1-windows.ts', ['--cold', method, ds.storeDir, ds.npyPath, String(ds.npyDataOffset), startsFile, String(o.windowRows), String(cacheBytes)]).seconds)
+        xs.push(runChildSync<{ seconds: number }>('s1-windows.ts', ['--cold', method, ds.storeDir, ds.npyPath, String(ds.npyDataOffset), startsFile, String(o.windowRows)]).seconds)
       }
       return median(xs)
     }
@@ -259,7 +258,7 @@ function memChild(args: string[]): void {
 
 // ---- child: one cold pass of one method ----
 function coldChild(args: string[]): void {
-  const [method, storeDir, npy, off, startsFile, windowRowsS, cacheBytesS] = args
+  const [method, storeDir, npy, off, startsFile, windowRowsS] = args
   const windowRows = Number(windowRowsS)
   const raw = fs.readFileSync(startsFile)
   const starts = new Uint32Array(raw.length / 4)
@@ -274,7 +273,7 @@ function coldChild(args: string[]): void {
     for (let i = 0; i < starts.length; i++) fs.readSync(fd, outBytes, i * W * 8, W * 8, Number(off) + starts[i] * ROW_BYTES)
     sec = seconds(t0)
   } else {
-    const store = open(storeDir, { cacheBytes: Number(cacheBytesS) })
+    const store = open(storeDir)
     const a = store.array(ARRAY_NAME, 'float64')
     const t0 = now()
     if (method === 'take') a.take(starts, windowRows, out)

@@ -87,7 +87,7 @@ function scanChild(args: string[]): void {
   let t0: bigint
   let baseRss: number
   if (mode === 'tx') {
-    const store = open(storeDir, { cacheBytes: Number(cacheBytesS) })
+    const store = open(storeDir)
     const a = store.array(ARRAY_NAME, 'float64')
     baseRss = procStatus().VmRSS
     t0 = now()

@@ -37,7 +37,7 @@ export function runV1(ds: Dataset, o: V1Options): Row[] {
   const gb = (sec: number) => nbytes / sec / 1e9
   let sink = 0
   const viewScan = (touch: (v: Float64Array) => number) => {
-    const store = open(ds.storeDir, { cacheBytes: nbytes + (256 << 20) })
+    const store = open(ds.storeDir, {})
     const v = store.array(ARRAY_NAME, 'float64').view(0, rows)
     const t0 = now()
     sink += touch(v)

@@ -57,7 +57,7 @@ export function runV2(ds: Dataset, o: V2Options): Row[] {
 }
 
 function child(storeDir: string, blocks: number, runs: number): void {
-  const store = open(storeDir, { cacheBytes: 1 << 30 })
+  const store = open(storeDir)
   const a = store.array(ARRAY_NAME, 'float64')
   const blockBytes = a.blockBytes
   const bytes = blocks * blockBytes
@@ -87,7 +87,7 @@ function child(storeDir: string, blocks: number, runs: number): void {
   }
   const fm = faultMode()
   store.close()
-  const res: ChildResult = { mode: fm.mode, writeProtect: fm.writeProtect, blockBytes, blocks, pages, writeSec: median(write), loadSec: median(load), anonSec: median(anon) }
+  const res: ChildResult = { mode: fm.mode, writeProtect: fm.writeScan, blockBytes, blocks, pages, writeSec: median(write), loadSec: median(load), anonSec: median(anon) }
   if (Number.isNaN(sink)) console.log('')
   console.log(JSON.stringify(res))
 }

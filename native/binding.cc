@@ -614,6 +614,7 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
     if (offset > a.reservedBytes() || length > a.reservedBytes() - offset) {
       throwCode(env, "TXA_BOUNDS", "view outside the array's reservation");
     }
+    if (info.Length() > 2 && info[2].ToBoolean().Value()) a.populate(offset, length);
     auto* keepAlive = new std::shared_ptr<txa::TrackedArray>(array_);
     Napi::ArrayBuffer buffer;
     try {

@@ -31,6 +31,32 @@ function output<D extends DType>(dtype: D, n: number, out: TypedArrayFor[D] | un
 }
 
 /** Options of read() and take(). */
+/** How one handle's views of one array use mappings (BigArray.viewStats()). */
+export interface ViewStats {
+  /** Faults served: each maps a window of blocks at a view's first touch. */
+  faults: number
+  /** Blocks mapped so far: from the data file's page cache, or copied (not page-aligned, or clipped by a shrink). */
+  blocksMapped: number
+  fileBlocks: number
+  copiedBlocks: number
+  /** Blocks mapped now, and of them those holding this transaction's writes. */
+  mappedBlocks: number
+  dirtyBlocks: number
+  /** Clean blocks unmapped to stay within the store's mappedBlocks. */
+  evictions: number
+  /** Write scans (finding written pages without faults) and unmap system calls so far. */
+  scans: number
+  unmapCalls: number
+  /** Address space reserved for the array's views. */
+  reservedBytes: number
+}
+
+/** Options of view(). */
+export interface ViewOptions {
+  /** Map every block of the view now (for system calls on it in SIGSEGV mode). Default false. */
+  populate?: boolean
+}
+
 export interface ReadOptions {
   /**
    * Check each stored block the copy reads against its checksum first; a mismatch throws
@@ -97,11 +123,24 @@ export class BigArray<D extends DType = DType> {
    * (commit() saves them, abort() drops them). The view keeps its length if the array
    * is resized, and becomes empty (byteLength 0) when the store is closed.
    * Throws TooLargeError above MAX_VIEW_BYTES: use views() then.
+   *
+   * `options.populate` maps every block of the view now instead of at first touch, so that
+   * system calls (fs.writeSync(fd, view), read(2) into it) work on it in a fault mode that
+   * cannot serve them (faultMode().systemCalls false: SIGSEGV mode, as for most non-root
+   * users). It costs one mapping per block now; blocks may be unmapped again later when the
+   * handle maps more than `mappedBlocks`.
    */
-  view(start: number | null = null, stop: number | null = null): TypedArrayFor[D] {
+  view(start: number | null = null, stop: number | null = null, options: ViewOptions = {}): TypedArrayFor[D] {
     const s = this.#live()
+    if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
+    if (options.populate !== undefined && typeof options.populate !== 'boolean') throw new ArgumentError('populate must be a boolean')
     const [first, , , count] = sliceIndices(slice(start, stop), s.meta.shape[0])
-    return this.#rowsView(s, first, count)
+    return this.#rowsView(s, first, count, options.populate ?? false)
+  }
+
+  /** How this handle's views of the array use mappings now (counters since it was opened). */
+  viewStats(): ViewStats {
+    return this.#live().native.memoryStats()
   }
 
   /**
@@ -128,7 +167,7 @@ export class BigArray<D extends DType = DType> {
     return sizeOf(s.meta.shape.slice(1)) * itemBytes(s.meta.dtype)
   }
 
-  #rowsView(s: ArrayState, first: number, count: number): TypedArrayFor[D] {
+  #rowsView(s: ArrayState, first: number, count: number, populate = false): TypedArrayFor[D] {
     const dtype = s.meta.dtype as D
     const rowBytes = this.#rowBytes(s)
     const byteLength = count * rowBytes
@@ -136,7 +175,7 @@ export class BigArray<D extends DType = DType> {
     if (byteLength > MAX_VIEW_BYTES) {
       throw new TooLargeError(`a view of ${byteLength} bytes is larger than ${MAX_VIEW_BYTES}: use views(rowsPerView)`)
     }
-    const buffer = s.native.view(first * rowBytes, byteLength)
+    const buffer = s.native.view(first * rowBytes, byteLength, populate)
     return wrap(dtype, buffer, 0, byteLength / itemBytes(dtype))
   }
 

@@ -92,7 +92,7 @@ export interface NativeArray {
   scatter(base: number, counts: number[], strides: number[], itemBytes: number, data: ArrayBufferView): void
   resize(byteLength: number): void
   adoptCommittedLength(byteLength: number): void
-  view(byteOffset: number, byteLength: number): ArrayBuffer
+  view(byteOffset: number, byteLength: number, populate?: boolean): ArrayBuffer
   take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView, verify: boolean): void
   memoryStats(): NativeMemoryStats
   /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */

@@ -1,6 +1,7 @@
 /**
- * Which fault service serves this process's views: 'uffd' (userfaultfd, the default
- * where the kernel allows it) or 'sigsegv' (SIGSEGV + mprotect). TXARRAY_FAULT_MODE=
+ * Which fault service maps the blocks of this process's views when they are first
+ * touched: 'uffd' (userfaultfd, the default where the kernel lets it serve faults taken
+ * inside system calls too) or 'sigsegv' (a SIGSEGV handler). TXARRAY_FAULT_MODE=
  * uffd|sigsegv forces one; it is read once, when the first store opens.
  */
 import { addon } from './binding'
@@ -9,15 +10,19 @@ import { addon } from './binding'
 export interface FaultModeInfo {
   /** The service that serves views' page faults. */
   mode: 'uffd' | 'sigsegv'
-  /** How writes are detected: uffd write-protection (sync or async), or per block under sigsegv. */
-  writeProtect: 'sync' | 'async' | 'per-block'
-  /** The kernel lets this process use userfaultfd. */
+  /** The kernel lets this process use userfaultfd (perhaps for user-mode faults only). */
   userfaultfd: boolean
-  /** The kernel offers asynchronous userfaultfd write-protection. */
-  asyncWriteProtect: boolean
+  /**
+   * System calls (fs.writeSync(fd, view), read(2) into a view...) work on pages of a view
+   * that were never touched. When false they fail with EFAULT there: touch the view first,
+   * or make it with `view(start, stop, { populate: true })`.
+   */
+  systemCalls: boolean
+  /** How writes through views are found at commit (no write faults either way). */
+  writeScan: 'PAGEMAP_SCAN' | 'pagemap'
   /** The system page size in bytes. */
   pageBytes: number
-  /** Set when TXARRAY_FAULT_MODE or TXARRAY_WP_MODE holds an unknown value: why. */
+  /** Set when TXARRAY_FAULT_MODE holds an unknown value: why. */
   error?: string
 }
 

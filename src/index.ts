@@ -1,7 +1,7 @@
 export { open, Store } from './store'
 export type { OpenOptions, CreateOptions, CommitOptions, TransactOptions, StoreStats } from './store'
 export { BigArray } from './array'
-export type { Chunk, ReadOptions } from './array'
+export type { Chunk, ReadOptions, ViewOptions, ViewStats } from './array'
 export { slice } from './selection'
 export type { Slice, Selection, AxisSelection } from './selection'
 export { dtypes } from './dtype'

@@ -66,12 +66,12 @@ export interface StoreStats {
   valueBytesWritten: number
   /** Block values fetched from snapshots by read() and take(). */
   blocksRead: number
-  /** The RAM budget for loaded pages (the store's cacheBytes). */
-  cacheBytes: number
-  /** Bytes of pages loaded now, all arrays of the handle. */
-  cachedBytes: number
-  /** Bytes of clean pages evicted to stay within cacheBytes. */
-  evictedBytes: number
+  /** The most blocks the handle's views map at once (the store's mappedBlocks). */
+  mappedBlocksLimit: number
+  /** Blocks the handle's views map now, all arrays. */
+  mappedBlocks: number
+  /** Clean blocks unmapped so far to stay within mappedBlocks. */
+  evictedBlocks: number
   /** Serial of the snapshot this handle reads. */
   serial: number
 }

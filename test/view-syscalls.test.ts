@@ -1,9 +1,9 @@
 // Views are real memory that system calls can read and write. With userfaultfd the
 // kernel waits for the fault service, so fs.writeSync(fd, view) / fs.readSync(fd, view)
-// work on untouched pages. With the SIGSEGV fallback the kernel returns EFAULT for pages
-// that are not loaded (or not writable) instead of raising a signal (vmem.h): there the
-// documented behaviour is that the call fails with EFAULT, nothing crashes, and touching
-// the pages first (reading them for a write(2), writing them for a read(2)) makes it work.
+// work on untouched pages. With the SIGSEGV fallback (and a user-mode-only userfaultfd)
+// the kernel returns EFAULT for blocks that are not mapped yet instead of raising a signal
+// (vmem.h): there the call fails with EFAULT, nothing crashes, and touching the view first,
+// or making it with { populate: true }, makes it work. A mapped block is read-write.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { test } from 'uvu'
@@ -50,6 +50,45 @@ function touchForWrite(v: Uint8Array): void {
   for (let i = 0; i < v.length; i += 1024) v[i] = v[i]
   v[v.length - 1] = v[v.length - 1]
 }
+
+test(`a view made with { populate: true } works with system calls at once, in every mode (${mode} mode)`, () => {
+  const { store, a, data } = setup(3)
+  const v = a.view(2 * BLOCK + 7, 50 * BLOCK + 3, { populate: true })
+  const out = path.join(tempDir(), 'pop.bin')
+  const fd = fs.openSync(out, 'w')
+  assert.is(fs.writeSync(fd, v), v.length, 'write(2) from the populated view')
+  fs.closeSync(fd)
+  sameBytes(fs.readFileSync(out), data.subarray(2 * BLOCK + 7, 50 * BLOCK + 3), 'the file holds the view')
+  const incoming = new Rng(5).bytes(v.length)
+  fs.writeFileSync(out, incoming)
+  const rfd = fs.openSync(out, 'r')
+  assert.is(fs.readSync(rfd, v, 0, v.length, 0), v.length, 'read(2) into the populated view')
+  fs.closeSync(rfd)
+  store.commit()
+  const expected = Uint8Array.from(data)
+  expected.set(incoming, 2 * BLOCK + 7)
+  sameBytes(a.read().data, expected, 'the bytes read(2) stored are committed')
+  assert.throws(() => a.view(0, 10, { populate: 'yes' as unknown as boolean }), (e: Error & { code?: string }) => e.code === 'TXA_ARGUMENT')
+  store.close()
+})
+
+test(`a write through a mapped block takes no fault and is found at commit: exactly that block is stored (${mode} mode)`, () => {
+  const { store, a } = setup(4)
+  const v = a.view()
+  let s = 0
+  for (let i = 0; i < v.length; i += 512) s += v[i] // map every block
+  const before = a.viewStats()
+  v[10 * BLOCK + 5] ^= 0xff
+  v[10 * BLOCK + 6] ^= 0xff
+  const after = a.viewStats()
+  assert.is(after.faults, before.faults, 'no fault of ours for writes to mapped blocks (the kernel copies the page)')
+  assert.ok(after.fileBlocks > 0, `blocks are mapped from the data file: ${after.fileBlocks}`)
+  const written = store.stats().blocksWritten
+  store.commit()
+  assert.is(store.stats().blocksWritten - written, 1, 'one block stored')
+  assert.ok(Number.isFinite(s))
+  store.close()
+})
 
 test(`fs.writeSync(fd, view) of an untouched view (${mode} mode)`, () => {
   const { store, a, data } = setup(1)

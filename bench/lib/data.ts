@@ -73,7 +73,7 @@ export function ensureDataset(dir: string, rows: number, log = console.log): Dat
   }
   log(`  building the ${(ds.nbytes / 1e9).toFixed(2)} GB dataset (${rows} × ${COLS} float64) in ${dir}...`)
   const t0 = now()
-  const store = open(storeDir, { sync: false, cacheBytes: 256 << 20 })
+  const store = open(storeDir, { sync: false })
   const a = store.create(ARRAY_NAME, { dtype: 'float64', shape: [0, COLS] })
   store.commit()
   const fd = fs.openSync(npyPath, 'w')

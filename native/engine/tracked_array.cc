@@ -67,6 +67,11 @@ vmem::Region* TrackedArray::ensureRegion() {
   return region_.get();
 }
 
+void TrackedArray::populate(uint64_t offset, uint64_t bytes) {
+  vmem::Error err;
+  if (ensureRegion()->populate(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
+}
+
 void TrackedArray::close() {
   closed_ = true;
   if (region_) region_->close();

@@ -57,6 +57,9 @@ class TrackedArray {
   uint8_t* base();
   uint64_t reservedBytes();
   vmem::Region* region() { return ensureRegion(); }
+  // Maps the blocks of [offset, offset+bytes) now, for system calls on a view in a fault
+  // mode that cannot serve them (vmem.h). Throws Error(kStorage) if a mapping fails.
+  void populate(uint64_t offset, uint64_t bytes);
 
   // Called before the region moves to a bigger reservation (the binding detaches views).
   void setBeforeRelocate(std::function<void()> hook) { beforeRelocate_ = std::move(hook); }
