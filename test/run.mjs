@@ -4,14 +4,16 @@
 //   - the type check (tsc -p tsconfig.check.json over src, test, bench and demo): one case
 //   - the uvu TypeScript suites (test/*.test.ts), twice: once with TXARRAY_FAULT_MODE=uffd
 //     and once with TXARRAY_FAULT_MODE=sigsegv, so that both fault services pass the same
-//     tests (TXARRAY_FAULT_MODE set by the caller runs that mode only)
+//     tests (TXARRAY_FAULT_MODE set by the caller runs that mode only); as root, a third
+//     time as an unprivileged user, in the mode the library picks for such a user
 //   - the native test programs (vmem, engine; plain C++), when present; their assertion count
 //     is reported on a line of its own
 // Skipped cases (a test that cannot run on this kernel) are counted apart, not as passed.
 // Usage: node test/run.mjs [file-pattern]   (a pattern runs only the matching suites)
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -41,6 +43,10 @@ function typeCheck() {
 // uvu: "Total: N" (tests run), "Passed: N", "Skipped: N"
 function uvu(label, env) {
   const { status, signal, out } = run(label, process.execPath, ['node_modules/uvu/bin.js', '-r', 'tsx/cjs', 'test', pattern], env)
+  return countUvu(label, status, signal, out)
+}
+
+function countUvu(label, status, signal, out) {
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
   const skip = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0)
@@ -53,6 +59,29 @@ function uvu(label, env) {
   failed += bad
   skipped += skip
   return `${ok} passed, ${bad} failed, ${skip} skipped`
+}
+
+// As root, the TypeScript suites run once more as an unprivileged user (uid 65534, in a
+// copy of the checkout it owns), with the fault mode the library picks by itself: what a
+// user without userfaultfd rights gets (vm.unprivileged_userfaultfd=0: SIGSEGV mode).
+function unprivileged() {
+  const label = 'TypeScript tests, unprivileged user (uid 65534), fault mode chosen by the library'
+  if (process.getuid?.() !== 0) return null
+  if (spawnSync('setpriv', ['--version']).status !== 0) {
+    console.log(`\n=== ${label}\nskipped: setpriv is not available`)
+    return 'skipped: setpriv is not available'
+  }
+  const copy = mkdtempSync(join(tmpdir(), 'txarray-unprivileged-'))
+  cpSync(root, copy, { recursive: true, filter: (src) => !src.includes(`${sep}.git${sep}`) && !src.endsWith(`${sep}.git`) })
+  spawnSync('chown', ['-R', '65534:65534', copy])
+  const env = { ...process.env, HOME: copy, TXARRAY_FAULT_MODE: '' }
+  const args = ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'node_modules/uvu/bin.js', '-r', 'tsx/cjs', 'test', pattern]
+  console.log(`\n=== ${label}`)
+  const r = spawnSync('setpriv', args, { cwd: copy, env, encoding: 'utf8', maxBuffer: 1 << 28 })
+  const out = (r.stdout ?? '') + (r.stderr ?? '')
+  process.stdout.write(out)
+  rmSync(copy, { recursive: true, force: true })
+  return countUvu(label, r.status, r.signal, out)
 }
 
 function nativeTests() {
@@ -76,6 +105,10 @@ if (whole) typeCheck()
 const modes = process.env.TXARRAY_FAULT_MODE ? [process.env.TXARRAY_FAULT_MODE] : ['uffd', 'sigsegv']
 for (const mode of modes) {
   summary.push(`TypeScript tests, ${mode}: ${uvu(`TypeScript tests, TXARRAY_FAULT_MODE=${mode}`, { TXARRAY_FAULT_MODE: mode })}`)
+}
+if (!process.env.TXARRAY_FAULT_MODE) {
+  const line = unprivileged()
+  if (line) summary.push(`TypeScript tests, unprivileged: ${line}`)
 }
 if (whole && existsSync(join(root, 'native', 'test', 'run.sh'))) nativeTests()
 

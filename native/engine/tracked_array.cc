@@ -135,7 +135,7 @@ uint64_t preadUpTo(int fd, uint8_t* dst, uint64_t n, uint64_t offset) {
 
 void TrackedArray::loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache) {
   cache.index = index;
-  cache.inRegion = region_ && region_->isDirty(index);
+  cache.inRegion = std::binary_search(cache.dirty.begin(), cache.dirty.end(), index);
   cache.view = BlockView{};
   cache.location = BlockLocation{};
   cache.checked = nullptr;
@@ -209,6 +209,7 @@ void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
   BlockCache cache;
   cache.verify = verify;
+  if (region_) cache.dirty = region_->dirtyBlocks();
   sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { copyOut(snap, offset, bytes, dst + at, cache); });
   noteRegionErrors();
 }
@@ -224,6 +225,7 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
   std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
   BlockCache cache;
   cache.verify = verify;
+  if (region_) cache.dirty = region_->dirtyBlocks();
   for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, dst + i * windowBytes, cache);
 }
 

@@ -117,6 +117,7 @@ class TrackedArray {
     BlockView view;            // clean: its data bytes in LMDB's map (zeros after them)
     BlockLocation location;    // clean: the same bytes in the data file
     const uint8_t* checked = nullptr;  // clean and verified: a copy of its data bytes
+    std::vector<uint64_t> dirty;       // the region's dirty blocks, sorted (one scan per call)
   };
   void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
   void loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache);

@@ -70,8 +70,9 @@ struct BudgetImpl {
 
 // ---- region_state.cc: transitions (every "Locked" function requires R->mu held) ----
 void recordErrorLocked(RegionImpl* R, Status s, int err, uint64_t block, const char* what);
-// Maps block b (UNMAPPED) from the source: FILE, or ANON (zeros or a copy). On failure
-// it maps zeros and records the error. Returns 0 or the errno of a failed system call.
+// Maps block b (UNMAPPED) from the source: FILE, or ANON (zeros or a copy). A source that
+// fails gives zeros and a recorded error (return 0). A failed system call leaves the block
+// UNMAPPED and returns its errno (ENOMEM: vm.max_map_count, the caller may make room).
 int mapBlockLocked(RegionImpl* R, uint64_t b);
 // Maps every UNMAPPED block of [b0, b1); stops at the first failure (errno returned).
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1);

@@ -110,9 +110,9 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     if (!e && fileBytes < B) e = mapAnonRW(R, at + fileBytes, B - fileBytes);
     R->source->unpin();
     if (e) {
-      recordErrorLocked(R, Status::SystemError, e, b, "map block from the data file");
-      if (mapAnonRW(R, at, B) != 0) return e;
-      noteMapped(R, b, BlockState::Anon);
+      // The block stays UNMAPPED: the caller may make room (ENOMEM: vm.max_map_count) and
+      // try again. Whatever part was mapped goes back to the placeholder.
+      makePlaceholder(R, at, B);
       return e;
     }
     m.filePages = static_cast<uint32_t>(fileBytes / page);
