@@ -14,12 +14,16 @@
 namespace txa {
 namespace {
 
-// Address space reserved per array: room to grow without moving views. MAP_NORESERVE
-// makes it free until touched; 64 GiB leaves room for ~2000 open arrays in 47 bits.
-constexpr uint64_t kMinReserve = uint64_t(64) << 30;
+// Address space reserved per array. An array with views gets room to grow without moving
+// them (moving detaches them): 64 GiB, ~2000 such arrays in 47 bits. One only written
+// through write()/append() gets twice its size (at least 1 MiB) and moves as it grows,
+// which costs nothing visible, so a transaction can write tens of thousands of arrays.
+// MAP_NORESERVE makes it free until touched.
+constexpr uint64_t kViewReserve = uint64_t(64) << 30;
+constexpr uint64_t kWriteReserve = uint64_t(1) << 20;
 
-uint64_t reserveFor(uint64_t byteLength, uint32_t blockBytes) {
-  uint64_t want = std::max(kMinReserve, byteLength * 2);
+uint64_t reserveFor(uint64_t byteLength, uint32_t blockBytes, bool forViews) {
+  uint64_t want = std::max(forViews ? kViewReserve : kWriteReserve, byteLength * 2);
   return (want + blockBytes - 1) / blockBytes * blockBytes;
 }
 
@@ -52,24 +56,32 @@ std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
   vmem::Error err;
   std::unique_ptr<vmem::Region> region = vmem::Region::open(&source_, options, &err);
   if (!region) {
-    throw Error(err.status == vmem::Status::InvalidArgument ? ErrorCode::kTooLarge : ErrorCode::kStorage,
-                "cannot reserve memory for the array: " + vmem::describe(err));
+    const bool tooLarge = err.status == vmem::Status::InvalidArgument || err.status == vmem::Status::TooManyRegions;
+    throw Error(tooLarge ? ErrorCode::kTooLarge : ErrorCode::kStorage,
+                err.status == vmem::Status::TooManyRegions
+                    ? "more than " + std::to_string(vmem::kMaxRegions) +
+                          " arrays of this process have views or uncommitted writes at once"
+                    : "cannot reserve memory for the array: " + vmem::describe(err));
   }
   return region;
 }
 
-vmem::Region* TrackedArray::ensureRegion() {
+vmem::Region* TrackedArray::ensureRegion(bool forViews) {
   checkOpen();
   if (!region_) {
-    region_ = openRegion(reserveFor(byteLength_, blockBytes_));
+    forViews_ = forViews;
+    region_ = openRegion(reserveFor(byteLength_, blockBytes_, forViews_));
     if (staleFrom_ != kNone) region_->setSourceLimit(staleFrom_);
+  } else if (forViews && !forViews_) {
+    relocate(reserveFor(byteLength_, blockBytes_, true));  // no view exists yet to detach
+    forViews_ = true;
   }
   return region_.get();
 }
 
 void TrackedArray::populate(uint64_t offset, uint64_t bytes) {
   vmem::Error err;
-  if (ensureRegion()->populate(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
+  if (ensureRegion(true)->populate(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
 }
 
 void TrackedArray::close() {
@@ -89,9 +101,9 @@ void TrackedArray::raiseError(const vmem::Error& e) const {
   throw Error(ErrorCode::kStorage, "array memory: " + vmem::describe(e));
 }
 
-uint8_t* TrackedArray::base() { return ensureRegion()->base(); }
+uint8_t* TrackedArray::base() { return ensureRegion(true)->base(); }
 
-uint64_t TrackedArray::reservedBytes() { return ensureRegion()->reserveBytes(); }
+uint64_t TrackedArray::reservedBytes() { return ensureRegion(true)->reserveBytes(); }
 
 bool TrackedArray::hasChanges() {
   if (closed_) return false;
@@ -266,11 +278,15 @@ void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
 
 void TrackedArray::ensureReserved(uint64_t byteLength) {
   if (!region_ || byteLength <= region_->reserveBytes()) return;
-  // Move to a bigger reservation. The new region is opened and filled before anything of
-  // the old one is given up, so a failure (address space, registry full) leaves the
-  // transaction as it was. Dirty blocks move one at a time (no heap copy of them all);
-  // the shrink limit moves too; views of the old region are detached last.
-  std::unique_ptr<vmem::Region> fresh = openRegion(reserveFor(byteLength, blockBytes_));
+  relocate(reserveFor(byteLength, blockBytes_, forViews_));
+}
+
+void TrackedArray::relocate(uint64_t reserveBytes) {
+  // The new region is opened and filled before anything of the old one is given up, so a
+  // failure (address space, registry full) leaves the transaction as it was. Dirty blocks
+  // move one at a time (no heap copy of them all); the shrink limit moves too; views of
+  // the old region are detached last.
+  std::unique_ptr<vmem::Region> fresh = openRegion(reserveBytes);
   uint64_t limit = region_->sourceLimit();
   if (limit != UINT64_MAX) fresh->setSourceLimit(limit);
   scratch_.resize(blockBytes_);
@@ -289,7 +305,10 @@ void TrackedArray::resize(uint64_t byteLength) {
   ensureReserved(byteLength);
   vmem::Error err;
   if (byteLength < byteLength_) {
-    if (region_ && region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
+    // A cut inside a block makes that block dirty (stored again without its tail): that
+    // needs the region; a cut on a block boundary needs it only to drop what it holds.
+    vmem::Region* region = byteLength % blockBytes_ ? ensureRegion() : region_.get();
+    if (region && region->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
     staleFrom_ = std::min(staleFrom_, byteLength);
   } else if (byteLength > byteLength_ && region_) {
     // Growing shows zeros: whatever a view taken before a shrink stored past the end goes.
@@ -420,6 +439,7 @@ void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, boo
     std::vector<uint64_t> dirty = region_->dirtyBlocks();
     region_->markClean(dirty.data(), dirty.size());
     if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);  // stale blocks are gone now
+    if (!forViews_) region_.reset();  // nothing of it is left to see: free the reservation
   }
   staleFrom_ = kNone;
   committedLength_ = byteLength_;

@@ -56,7 +56,7 @@ class TrackedArray {
   // Reserved lazily, at the first view or write: an array only read costs no address space.
   uint8_t* base();
   uint64_t reservedBytes();
-  vmem::Region* region() { return ensureRegion(); }
+  vmem::Region* region() { return ensureRegion(false); }
   // Maps the blocks of [offset, offset+bytes) now, for system calls on a view in a fault
   // mode that cannot serve them (vmem.h). Throws Error(kStorage) if a mapping fails.
   void populate(uint64_t offset, uint64_t bytes);
@@ -124,7 +124,10 @@ class TrackedArray {
   // Copies data bytes [within, within + n) of the cached clean block to dst.
   void copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst);
   std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
-  vmem::Region* ensureRegion();  // opens the region at first use; throws kClosed after close()
+  // Opens the region at first use (forViews: with room for views to stay put as the array
+  // grows); throws kClosed after close().
+  vmem::Region* ensureRegion(bool forViews = false);
+  void relocate(uint64_t reserveBytes);  // moves to a new reservation (views are detached)
   // Moves to a bigger reservation if `byteLength` does not fit (views are detached).
   void ensureReserved(uint64_t byteLength);
   // Moves errors recorded by the fault path into poisoned_ (sticky until abort/refresh).
@@ -145,6 +148,7 @@ class TrackedArray {
   std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
   std::unique_ptr<vmem::Region> region_;  // null until first needed
   bool closed_ = false;
+  bool forViews_ = false;  // the region has been reserved for views
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
   std::vector<uint8_t> scratch_;  // one block, for commit
