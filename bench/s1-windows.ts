@@ -203,7 +203,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   // at each block's file offset (TXARRAY_COPY_PATH=pread). The machine is shared, so the two
   // alternate, each beside an fs.readSync pass: per child one warm pass, then the best of
   // three; the figure is the median over --runs children.
-  const hotTakeChild = (copyPath: string) => Math.min(...runChildSync('s1-windows.ts',
+  const hotTakeChild = (copyPath: string) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',
     ['--hot-take', ds.storeDir, startsFile, String(o.windowRows), String(cacheBytes), '4'],
     { TXARRAY_COPY_PATH: copyPath }).seconds.slice(1))
   const preadRuns: number[] = []
@@ -293,7 +293,7 @@ function hotTakeChild(args: string[]): void {
   new Uint8Array(starts.buffer).set(raw)
   const out = new Float64Array(starts.length * windowRows * COLS).fill(1)
   const store = open(storeDir, { cacheBytes: Number(cacheBytesS) })
-  const a = store.array<'float64'>(ARRAY_NAME)
+  const a = store.array(ARRAY_NAME, 'float64')
   const secs: number[] = []
   for (let p = 0; p < Number(passesS); p++) {
     const t0 = now()

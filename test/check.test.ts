@@ -114,7 +114,7 @@ test('a value that is not a block, and a record whose body is damaged, are repor
 test('check() looks at the committed snapshot, not at uncommitted changes', () => {
   const dir = healthy()
   const store = open(dir)
-  store.array<'float64'>('m').write([0, 0], 5)
+  store.array('m', 'float64').write([0, 0], 5)
   store.create('fresh', { dtype: 'uint8', shape: [10] })
   const report = store.check()
   assert.ok(report.ok)

@@ -52,7 +52,7 @@ test('verified reads of healthy data equal unverified ones: full, partial, spars
 test('flipped bytes in a block: verified read() and take() throw CorruptionError naming array and block', () => {
   const { copy } = damagedCopy()
   const store = open(copy, { verifyChecksums: true })
-  const a = store.array<'float64'>('m')
+  const a = store.array('m', 'float64')
   assert.throws(() => a.read([slice(1200, 1400)]), (err: unknown) => err instanceof CorruptionError)
   let caught: unknown
   try {
@@ -73,24 +73,24 @@ test('flipped bytes in a block: verified read() and take() throw CorruptionError
 test('without verification a damaged block is copied as stored; the per-call option overrides the store', () => {
   const { dir, copy } = damagedCopy()
   const plain = open(copy)
-  const a = plain.array<'float64'>('m')
+  const a = plain.array('m', 'float64')
   const got = a.read([1300, 5]).data[0]
   assert.is.not(got, 1234567.5, 'the flipped byte shows')
   assert.throws(() => a.read([1300, 5], undefined, { verifyChecksums: true }), (err: unknown) => err instanceof CorruptionError)
   assert.throws(() => a.take([1300], 1, undefined, { verifyChecksums: true }), (err: unknown) => err instanceof CorruptionError)
   plain.close()
   const verifying = open(copy, { verifyChecksums: true })
-  assert.is(verifying.array<'float64'>('m').read([1300, 5], undefined, { verifyChecksums: false }).data[0], got)
+  assert.is(verifying.array('m', 'float64').read([1300, 5], undefined, { verifyChecksums: false }).data[0], got)
   verifying.close()
   const original = open(dir, { verifyChecksums: true })
-  assert.is(original.array<'float64'>('m').read([1300, 5]).data[0], 1234567.5, 'the original is intact')
+  assert.is(original.array('m', 'float64').read([1300, 5]).data[0], 1234567.5, 'the original is intact')
   original.close()
 })
 
 test('a block overwritten in this transaction is not verified: its bytes come from the transaction', () => {
   const { copy } = damagedCopy()
   const store = open(copy, { verifyChecksums: true })
-  const a = store.array<'float64'>('m')
+  const a = store.array('m', 'float64')
   a.write([slice(1024, 1536)], 9) // all of block 2
   assert.is(a.read([1300, 5]).data[0], 9)
   store.commit() // block 2 is rewritten whole: healthy again
