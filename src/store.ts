@@ -8,7 +8,8 @@ import { type DType, checkDType } from './dtype'
 import {
   AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, NotFoundError, TransactionError,
 } from './errors'
-import { type CheckReport, checkStore } from './check'
+import { checkStore } from './check'
+import type { CheckReport } from './check-report'
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
