@@ -19,7 +19,7 @@
  * with verifyChecksums.
  *
  * Child mode (the in-memory baseline): tsx bench/s1-windows.ts --mem <npy> <dataOffset> <nbytes> <startsFile> <windowRows> <passes>
- * Child mode (hot take): tsx bench/s1-windows.ts --hot-take <storeDir> <startsFile> <windowRows> <cacheBytes> <passes>
+ * Child mode (hot take): tsx bench/s1-windows.ts --hot-take <storeDir> <startsFile> <windowRows> <passes>
  */
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -204,7 +204,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   // alternate, each beside an fs.readSync pass: per child one warm pass, then the best of
   // three; the figure is the median over --runs children.
   const hotTakeChild = (copyPath: string) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',
-    ['--hot-take', ds.storeDir, startsFile, String(o.windowRows), String(cacheBytes), '4'],
+    ['--hot-take', ds.storeDir, startsFile, String(o.windowRows), '4'],
     { TXARRAY_COPY_PATH: copyPath }).seconds.slice(1))
   const preadRuns: number[] = []
   const mapRuns: number[] = []
@@ -286,13 +286,13 @@ function memChild(args: string[]): void {
 
 // ---- child: hot take() passes (the copy path is chosen by TXARRAY_COPY_PATH) ----
 function hotTakeChild(args: string[]): void {
-  const [storeDir, startsFile, windowRowsS, cacheBytesS, passesS] = args
+  const [storeDir, startsFile, windowRowsS, passesS] = args
   const windowRows = Number(windowRowsS)
   const raw = fs.readFileSync(startsFile)
   const starts = new Uint32Array(raw.length / 4)
   new Uint8Array(starts.buffer).set(raw)
   const out = new Float64Array(starts.length * windowRows * COLS).fill(1)
-  const store = open(storeDir, { cacheBytes: Number(cacheBytesS) })
+  const store = open(storeDir)
   const a = store.array(ARRAY_NAME, 'float64')
   const secs: number[] = []
   for (let p = 0; p < Number(passesS); p++) {
