@@ -14,7 +14,12 @@
  * Hot: one warm pass, then --runs measured passes. Cold (root only): the page cache is
  * dropped before each measured pass.
  *
+ * take() is also timed in two children, one per copy path: memcpy from LMDB's map (the
+ * default) and pread/preadv at each block's file offset (TXARRAY_COPY_PATH=pread); and
+ * with verifyChecksums.
+ *
  * Child mode (the in-memory baseline): tsx bench/s1-windows.ts --mem <npy> <dataOffset> <nbytes> <startsFile> <windowRows> <passes>
+ * Child mode (hot take): tsx bench/s1-windows.ts --hot-take <storeDir> <startsFile> <windowRows> <passes>
  */
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -84,9 +89,9 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   const gbps = (sec: number) => (o.windows * windowBytes) / sec / 1e9
 
   // --- passes ---
-  const takePass = (a: ReturnType<typeof openArray>['a']): Pass => () => {
+  const takePass = (a: ReturnType<typeof openArray>['a'], verifyChecksums = false): Pass => () => {
     const t0 = now()
-    a.take(starts, o.windowRows, out)
+    a.take(starts, o.windowRows, out, { verifyChecksums })
     return seconds(t0)
   }
   const readPass = (a: ReturnType<typeof openArray>['a']): Pass => () => {
@@ -176,6 +181,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   {
     const { store, a } = openArray()
     hot.take = medianPasses(takePass(a), o.runs)
+    hot.takeVerify = medianPasses(takePass(a, true), o.runs)
     hot.read = medianPasses(readPass(a), o.runs)
     store.close()
   }
@@ -193,6 +199,25 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     hot.viewFirst = median(first)
     hot.viewLoaded = median(loaded)
   }
+  // take() in a child per copy path: memcpy from LMDB's map (the default) and pread/preadv
+  // at each block's file offset (TXARRAY_COPY_PATH=pread). The machine is shared, so the two
+  // alternate, each beside an fs.readSync pass: per child one warm pass, then the best of
+  // three; the figure is the median over --runs children.
+  const hotTakeChild = (copyPath: string) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',
+    ['--hot-take', ds.storeDir, startsFile, String(o.windowRows), '4'],
+    { TXARRAY_COPY_PATH: copyPath }).seconds.slice(1))
+  const preadRuns: number[] = []
+  const mapRuns: number[] = []
+  const fileRuns: number[] = []
+  for (let r = 0; r < o.runs; r++) {
+    preadRuns.push(hotTakeChild('pread'))
+    fileRuns.push(filePass())
+    mapRuns.push(hotTakeChild('map'))
+    fileRuns.push(filePass())
+  }
+  hot.takePread = median(preadRuns)
+  hot.takeMap = median(mapRuns)
+  hot.fileAlt = median(fileRuns)
   hot.file2 = medianPasses(filePass, o.runs, false) // again, to see drift
   hot.lmdb = median(lmdbRun(1 + o.runs).slice(1))
   let memNote = ''
@@ -215,6 +240,9 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   add('hot take windows/s', perSec(hot.take), perSec(fileHot), 'fs.readSync', 'win/s', '>= 1.0x', r(hot.take, fileHot) >= 1.0)
   add('hot take GB/s', gbps(hot.take), gbps(fileHot), 'fs.readSync', 'GB/s')
   add('hot take windows/s', perSec(hot.take), perSec(hot.lmdb), 'LMDB mdb_get+memcpy (C)', 'win/s')
+  add('hot take windows/s, copy by pread (child)', perSec(hot.takePread), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
+  add('hot take windows/s, copy from LMDB map (child)', perSec(hot.takeMap), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
+  add('hot take windows/s, verifyChecksums', perSec(hot.takeVerify), perSec(hot.take), 'take without', 'win/s')
   if (hot.mem !== undefined) add('hot take windows/s', perSec(hot.take), perSec(hot.mem), 'in-memory Buffer copy', 'win/s')
   add('hot read()/window windows/s', perSec(hot.read), perSec(fileHot), 'fs.readSync', 'win/s')
   add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(fileHot), 'fs.readSync', 'win/s', '>= 0.8x', r(hot.viewLoaded, fileHot) >= 0.8)
@@ -256,6 +284,26 @@ function memChild(args: string[]): void {
   console.log(JSON.stringify({ seconds: secs }))
 }
 
+// ---- child: hot take() passes (the copy path is chosen by TXARRAY_COPY_PATH) ----
+function hotTakeChild(args: string[]): void {
+  const [storeDir, startsFile, windowRowsS, passesS] = args
+  const windowRows = Number(windowRowsS)
+  const raw = fs.readFileSync(startsFile)
+  const starts = new Uint32Array(raw.length / 4)
+  new Uint8Array(starts.buffer).set(raw)
+  const out = new Float64Array(starts.length * windowRows * COLS).fill(1)
+  const store = open(storeDir)
+  const a = store.array(ARRAY_NAME, 'float64')
+  const secs: number[] = []
+  for (let p = 0; p < Number(passesS); p++) {
+    const t0 = now()
+    a.take(starts, windowRows, out)
+    secs.push(seconds(t0))
+  }
+  store.close()
+  console.log(JSON.stringify({ seconds: secs }))
+}
+
 // ---- child: one cold pass of one method ----
 function coldChild(args: string[]): void {
   const [method, storeDir, npy, off, startsFile, windowRowsS] = args
@@ -293,3 +341,4 @@ function coldChild(args: string[]): void {
 
 if (require.main === module && process.argv[2] === '--mem') memChild(process.argv.slice(3))
 if (require.main === module && process.argv[2] === '--cold') coldChild(process.argv.slice(3))
+if (require.main === module && process.argv[2] === '--hot-take') hotTakeChild(process.argv.slice(3))

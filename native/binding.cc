@@ -9,6 +9,7 @@
 
 #include "engine/error.h"
 #include "engine/session.h"
+#include "engine/store_check.h"
 
 namespace {
 
@@ -325,6 +326,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::WaitForCommit>("waitForCommit"),
       InstanceMethod<&SessionWrap::NextCommit>("nextCommit"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
+      InstanceMethod<&SessionWrap::Check>("check"),
       InstanceMethod<&SessionWrap::Close>("close"),
       InstanceAccessor<&SessionWrap::Serial>("serial"),
     });
@@ -486,6 +488,42 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("mappedBlocks", double(budget.mappedBlocks));
     out.Set("evictedBlocks", double(budget.evictions));
     return out;
+  }
+
+  // check(blockBytesByName: {[name]: number}) -> {problems: [{array, block, kind, message}],
+  // arrays, blocks, bytes}: a walk of the session's snapshot (engine/store_check.h).
+  Napi::Value Check(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::Session& s = session(env);
+      if (!info[0].IsObject()) badArgument(env, "check takes an object of block sizes");
+      Napi::Object sizes = info[0].As<Napi::Object>();
+      std::map<std::string, uint32_t> blockBytes;
+      Napi::Array names = sizes.GetPropertyNames();
+      for (uint32_t i = 0; i < names.Length(); ++i) {
+        std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+        uint64_t bytes = toU64(sizes.Get(name), "blockBytes");
+        if (bytes > UINT32_MAX) badArgument(env, "blockBytes out of range");
+        blockBytes[name] = uint32_t(bytes);
+      }
+      txa::CheckReport report = txa::checkStore(s.snapshot(), blockBytes);
+      Napi::Array problems = Napi::Array::New(env, report.problems.size());
+      for (uint32_t i = 0; i < report.problems.size(); ++i) {
+        const txa::CheckProblem& p = report.problems[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("array", p.array);
+        o.Set("block", p.block < 0 ? env.Null() : Napi::Number::New(env, double(p.block)));
+        o.Set("kind", p.kind);
+        o.Set("message", p.message);
+        problems.Set(i, o);
+      }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("problems", problems);
+      out.Set("arrays", double(report.arrays));
+      out.Set("blocks", double(report.blocks));
+      out.Set("bytes", double(report.bytes));
+      return out;
+    });
   }
 
   Napi::Value Serial(const Napi::CallbackInfo& info) {

@@ -99,6 +99,13 @@ export interface NativeArray {
   release(): void
 }
 
+export interface NativeCheckReport {
+  problems: { array: string; block: number | null; kind: string; message: string }[]
+  arrays: number
+  blocks: number
+  bytes: number
+}
+
 export interface NativeSession {
   readonly serial: number
   getRecord(name: string): NativeRecord | null
@@ -112,6 +119,8 @@ export interface NativeSession {
   waitForCommit(timeoutMs: number): boolean
   nextCommit(timeoutMs: number): Promise<boolean>
   stats(): NativeStats
+  /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
+  check(blockBytes: Record<string, number>): NativeCheckReport
   close(): void
 }
 

@@ -8,6 +8,8 @@ import { type DType, checkDType } from './dtype'
 import {
   AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, NotFoundError, TransactionError,
 } from './errors'
+import { checkStore } from './check'
+import type { CheckReport } from './check-report'
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
@@ -297,6 +299,17 @@ export class Store {
   stats(): StoreStats {
     const session = this.#native()
     return { ...session.stats(), serial: session.serial }
+  }
+
+  /**
+   * Verifies the snapshot this handle reads (committed data only; refresh() first to check
+   * the newest): the format stamp, every array record, every block (header, checksum,
+   * place, size, index within its array) and the cross-references between blocks,
+   * records and the commit log. Reports every problem found; changes nothing. Reads the
+   * whole store: it takes as long as reading every block once.
+   */
+  check(): CheckReport {
+    return checkStore(this.#native())
   }
 
   /** Serial of the commit this handle's snapshot shows. */

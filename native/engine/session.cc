@@ -271,7 +271,7 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     for (const auto& [ignoredId, change] : blocks.byArray()) {
       for (const auto& [first, last] : change.blocks) logEntry.addBlocks(id, first, last);
     }
-    array->store(txn, BlockStore{env_->blocksDb(), env_->pageSize()}, id, stats_.get());
+    array->store(txn, BlockStore{env_->blocksDb(), env_->pageSize()}, id, serial, stats_.get());
   }
 
   std::string entry = logEntry.encode();
@@ -314,7 +314,7 @@ uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_
     block.resize(blockBytes, 0);
     std::fill(block.begin() + within, block.end(), 0);
     array.copyUncommitted(from + (at - start), take, block.data() + within);
-    putBlock(txn, blocks, id, index, uint32_t(blockBytes), block.data(), size_t(within + take), stats_.get());
+    putBlock(txn, blocks, id, index, uint32_t(blockBytes), serial, block.data(), size_t(within + take), stats_.get());
     log->addBlocks(id, index, index);
     at += take;
   }

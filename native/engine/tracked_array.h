@@ -5,10 +5,9 @@
 // lives at base() + o. Views are windows of it. Uncommitted data lives there too: a
 // write (through a view, write() or append()) dirties the blocks it touches, and commit
 // stores exactly the dirty blocks. Reads of clean blocks skip the region and copy
-// straight from the data file with pread at the block's page-aligned offset (no page is
-// loaded for a read(), LMDB's map is not touched past the block's first page); a block
-// that is not page-aligned, or a destination pread cannot write (EFAULT: a view's page
-// not yet loaded in SIGSEGV mode), is copied from LMDB's map instead.
+// straight from LMDB's map (no page is loaded for a read()); with TXARRAY_COPY_PATH=pread
+// they are read from the data file with pread/preadv at the blocks' page-aligned offsets
+// instead (a destination pread cannot write, EFAULT, still goes through the map).
 //
 // Shrinking hides the snapshot's bytes past the new end (the region's source limit):
 // growing again reads zeros, never stale data; the stale blocks are deleted at commit.
@@ -26,6 +25,7 @@
 #include "../vmem/vmem.h"
 #include "block_store.h"
 #include "change_log.h"
+#include "pread_batch.h"
 #include "snapshot.h"
 #include "snapshot_source.h"
 #include "strided.h"
@@ -83,8 +83,9 @@ class TrackedArray {
   // Blocks this transaction writes or deletes, for conflict detection and the log.
   void describeChanges(ChangeSet* out);
   // Writes dirty blocks under array id `id` (a new array's id is assigned at commit) and
-  // deletes stale ones inside the write transaction `txn`; counts what it wrote.
-  void store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, SessionStats* counters);
+  // deletes stale ones inside the write transaction `txn` of commit `serial`; counts what
+  // it wrote.
+  void store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters);
   // After a successful commit, once the session has moved to the new snapshot: dirty
   // blocks become clean, and blocks other commits changed are dropped from the region.
   void afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown);
@@ -116,8 +117,9 @@ class TrackedArray {
     bool verify = false;       // check committed blocks' checksums before copying them
     BlockView view;            // clean: its data bytes in LMDB's map (zeros after them)
     BlockLocation location;    // clean: the same bytes in the data file
-    const uint8_t* checked = nullptr;  // clean and verified: a copy of its data bytes
+    const uint8_t* checked = nullptr;  // clean and verified: the data bytes checked
     std::vector<uint64_t> dirty;       // the region's dirty blocks, sorted (one scan per call)
+    PreadBatch* batch = nullptr;       // where clean page-aligned pieces are queued
   };
   void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
   void loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache);
@@ -152,7 +154,7 @@ class TrackedArray {
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
   std::vector<uint8_t> scratch_;  // one block, for commit
-  std::vector<uint8_t> checked_;  // one block's stored bytes, for verified reads
+  std::vector<uint8_t> checked_;  // one block's stored bytes, for verified reads with pread
   std::shared_ptr<SessionStats> stats_;
   std::string name_;  // for error messages
 };
