@@ -178,6 +178,7 @@ void Env::open(const std::string& path, const EnvOptions& options) {
     bounds_.locate(env_);
     if (locked_) clearStaleReaders();
     adoptStore(options);
+    if (!options.readOnly) files::keepSlack(env_);
   } catch (...) {
     closeEnv(&env_);
     throw;

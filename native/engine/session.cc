@@ -392,6 +392,7 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       if (rc) throwLmdb(rc, "mdb_env_set_flags");
       rc = txn.commit();
       if (rc) throwLmdb(rc, "mdb_txn_commit");
+      files::keepSlack(env_->raw());
       env_->signalCommit();
       break;
     } catch (const MapFullError&) {

@@ -1,6 +1,7 @@
 #include "store_files.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,6 +163,19 @@ void checkDataFileLength(MDB_env* env, const std::string& dir) {
                                          std::to_string(stat.ms_psize) +
                                          " bytes: the file was cut short (or its meta page is damaged)");
   }
+}
+
+void keepSlack(MDB_env* env) {
+  constexpr uint64_t kSlackBytes = 256 * 1024;
+  int fd = -1;
+  MDB_envinfo info;
+  MDB_stat stat;
+  struct stat st;
+  if (mdb_env_get_fd(env, &fd) || mdb_env_info(env, &info) || mdb_env_stat(env, &stat) || fstat(fd, &st) != 0) return;
+  uint64_t want = (uint64_t(info.me_last_pgno) + 1) * stat.ms_psize + kSlackBytes;
+  if (uint64_t(st.st_size) >= want) return;
+  // Mode 0 extends the file to offset + len if it is shorter, and never shrinks it.
+  (void)fallocate(fd, 0, st.st_size, off_t(want - uint64_t(st.st_size)));  // best effort, see the header
 }
 
 void MapBounds::locate(MDB_env* env) {

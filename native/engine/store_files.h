@@ -46,6 +46,14 @@ void removeEmptyDataFile(const std::string& dir);
 // page claims.
 void checkDataFileLength(MDB_env* env, const std::string& dir);
 
+// Keeps zeros allocated for 256 KiB past the last page of data.mdb (fallocate, which
+// never shrinks a file other processes are writing). LMDB follows the offsets and sizes
+// inside a page (up to 64 KiB each) without checking them: in a damaged page near the
+// end of the file they would reach past it (SIGBUS), with the slack they reach zeros,
+// which LMDB reports as corrupt or txarray's bounds checks refuse. Best effort: a file
+// system without fallocate, or a full disk, leaves the file as it is.
+void keepSlack(MDB_env* env);
+
 // Where `env` maps data.mdb, to check that pointers LMDB returns lie inside the file.
 class MapBounds {
  public:

@@ -44,3 +44,36 @@ export function openInChild(dir: string, options: object = {}, how: ChildOpenOpt
   }
   return { outcome, signal: r.signal, status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}` }
 }
+
+export interface BatchResult {
+  /** One per directory, in order; null for a trial whose child was killed. */
+  outcomes: Array<OpenOutcome | null>
+  /** Signals that killed a child, with the directory it was opening. */
+  killed: Array<{ dir: string; signal: string; output: string }>
+}
+
+/**
+ * Opens each directory in turn, in as few child processes as possible: a child opens
+ * and reads one directory after another, reporting each; if a signal kills it, that
+ * directory's trial is recorded as killed and a new child goes on with the next.
+ */
+export function openEachInChild(dirs: string[], options: object = {}): BatchResult {
+  const outcomes: Array<OpenOutcome | null> = []
+  const killed: BatchResult['killed'] = []
+  while (outcomes.length < dirs.length) {
+    const rest = dirs.slice(outcomes.length)
+    const r = spawnSync(process.execPath, ['-r', tsxRegister, path.join(helpersDir, 'open.child.ts'), JSON.stringify(rest), JSON.stringify(options)], {
+      encoding: 'utf8',
+      env: { ...process.env, TXA_CHILD: '1' },
+      timeout: 120_000,
+      maxBuffer: 1 << 26,
+    })
+    const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{'))
+    for (const line of lines) outcomes.push(JSON.parse(line) as OpenOutcome)
+    if (outcomes.length < dirs.length) {
+      killed.push({ dir: dirs[outcomes.length], signal: String(r.signal ?? `exit ${r.status}`), output: (r.stderr ?? '').slice(-2000) })
+      outcomes.push(null)
+    }
+  }
+  return { outcomes, killed }
+}

@@ -2,10 +2,12 @@
  * Opens a store in a child process and reports what happened as one JSON line, so that
  * a test can open damaged files, or open as another user, without risking its own process.
  *   open.child.ts <dir> <options JSON> [write]
+ *   open.child.ts <JSON array of dirs> <options JSON>     one line per directory, in order
  * Prints { ok: true, arrays: { name: { shape, digest } }, wrote? } or
  * { ok: false, code, name, message } (code null: an error without a code).
  * With `write`, it then tries to change the store and reports that error (or success).
  */
+import * as fs from 'node:fs'
 import { open } from '../../src/index'
 
 export interface OpenOutcome {
@@ -68,5 +70,9 @@ function main(dir: string, options: object, write: boolean): OpenOutcome {
 
 if (process.env.TXA_CHILD) {
   const [dir, options, write] = process.argv.slice(2)
-  process.stdout.write(`${JSON.stringify(main(dir, JSON.parse(options ?? '{}'), write === 'write'))}\n`)
+  const dirs: string[] = dir.startsWith('[') ? JSON.parse(dir) : [dir]
+  for (const one of dirs) {
+    // written at once (no buffering): a signal that kills the process loses no line
+    fs.writeSync(1, `${JSON.stringify(main(one, JSON.parse(options ?? '{}'), write === 'write'))}\n`)
+  }
 }
