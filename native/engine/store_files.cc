@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -163,6 +164,15 @@ void checkDataFileLength(MDB_env* env, const std::string& dir) {
                                          std::to_string(stat.ms_psize) +
                                          " bytes: the file was cut short (or its meta page is damaged)");
   }
+}
+
+bool noSpaceLeft(const std::string& dir) {
+  struct statvfs fs;
+  if (statvfs(dir.c_str(), &fs) != 0) return false;
+  // LMDB writes 64 pages (or one overflow run) at a time: when a write came back short
+  // and less than 4 MiB is left, the disk filled up (a write of a larger overflow run that
+  // failed with more left stays an EIO).
+  return uint64_t(fs.f_bavail) * fs.f_frsize < (uint64_t(4) << 20);
 }
 
 void keepSlack(MDB_env* env) {

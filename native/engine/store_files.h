@@ -46,6 +46,10 @@ void removeEmptyDataFile(const std::string& dir);
 // page claims.
 void checkDataFileLength(MDB_env* env, const std::string& dir);
 
+// True if the file system holding `dir` has (next to) no space left for us. LMDB reports
+// a write cut short by a full disk as EIO; this tells that case apart.
+bool noSpaceLeft(const std::string& dir);
+
 // Keeps zeros allocated for 256 KiB past the last page of data.mdb (fallocate, which
 // never shrinks a file other processes are writing). LMDB follows the offsets and sizes
 // inside a page (up to 64 KiB each) without checking them: in a damaged page near the
