@@ -56,7 +56,21 @@ test('a new store on a full file system: DiskFullError saying the disk is full, 
     assert.is(r.signal, null, `killed by ${r.signal}: ${r.output}`)
     assert.is(r.outcome?.code, 'TXA_DISK_FULL', r.output)
     assert.match(r.outcome?.message ?? '', /disk is full/)
+    // the failed attempt left nothing that looks damaged: with space, the store is created
+    fs.unlinkSync(path.join(mount, 'filler'))
+    const again = openInChild(path.join(mount, 'store'), {}, { write: true })
+    assert.equal(again.outcome?.write, { ok: true, code: null }, again.output)
   })
+})
+
+test('lock.mdb and txarray.signal have every block allocated before they are mapped (any user)', () => {
+  const dir = tempDir()
+  open(dir).close()
+  for (const file of ['lock.mdb', 'txarray.signal']) {
+    const st = fs.statSync(path.join(dir, file))
+    assert.ok(st.size > 0, file)
+    assert.ok(st.blocks * 512 >= st.size, `${file}: ${st.blocks * 512} bytes allocated of ${st.size}`)
+  }
 })
 
 test('100 handles on an existing store of a full file system: no crash, every handle reads', () => {
