@@ -1,6 +1,8 @@
-// open() while another process grows the store: LMDB reports MDB_MAP_RESIZED when the
-// data grew past the map size this process chose at open; open adopts the new size and
-// retries, as every later transaction does.
+// open() racing other processes: several creating one new store at once, and opens while
+// another process grows the store (LMDB reports MDB_MAP_RESIZED when the data grew past
+// the map size this process chose at open; open adopts the new size and retries, as
+// every later transaction does).
+import * as fs from 'node:fs'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { open } from '../src/index'
@@ -37,6 +39,21 @@ test('opens with a small map succeed while a writer in another process keeps gro
   } finally {
     writer.kill('SIGKILL')
   }
+})
+
+test('six processes creating one new store at the same moment all succeed, and it is created once', async () => {
+  const dir = `${tempDir()}/new`
+  const children = Array.from({ length: 6 }, () => startChild('open.child.ts', [dir, '{}', 'write']))
+  const outputs = await Promise.all(children.map((child) => new Promise<string>((resolve) => {
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+    child.on('exit', () => resolve(out))
+  })))
+  for (const out of outputs) assert.match(out, /"write":\{"ok":true/, out)
+  const store = open(dir, { create: false })
+  assert.is(store.list().length, 6, 'each process committed its array to the one store')
+  store.close()
+  assert.equal(fs.readdirSync(dir).sort(), ['data.mdb', 'lock.mdb', 'txarray.signal'], 'no temporary file left')
 })
 
 test.run()
