@@ -69,8 +69,8 @@ const isCoded = (o: OpenOutcome) => !o.ok && typeof o.code === 'string' && o.cod
 const isData = (o: OpenOutcome, d: Digests) => o.ok && JSON.stringify(o.arrays) === JSON.stringify(d)
 
 /** Runs the trials; asserts that none was killed by a signal and none failed without a code. */
-function runTrials(label: string, dirs: string[]): OpenOutcome[] {
-  const r: BatchResult = openEachInChild(dirs)
+function runTrials(label: string, dirs: string[], options: object = {}): OpenOutcome[] {
+  const r: BatchResult = openEachInChild(dirs, options)
   for (const k of r.killed) assert.unreachable(`${label}: the child opening ${k.dir} was killed by ${k.signal}\n${k.output}`)
   const outcomes = r.outcomes as OpenOutcome[]
   outcomes.forEach((o, i) => {
@@ -138,12 +138,14 @@ test('flipped bytes in branch, leaf and overflow pages: a coded error or data, n
   for (const p of [overflow[0], overflow[overflow.length - 1]]) {
     for (const offset of [10, 12, 13, 15, 16, 2000, 4095]) dirs.push(damagedCopy(flipAt(p.pgno * 4096 + offset)))
   }
-  const outcomes = runTrials('pages', dirs)
   // Flips inside stored values or keys can read back as other data until blocks carry
   // checksums; what is asserted here is that no trial crashes or fails without a code.
-  const wrong = outcomes.filter((o) => o.ok && !isData(o, pristine.latest)).length
-  const coded = outcomes.filter(isCoded).length
-  console.log(`  ${dirs.length} page flips: ${coded} coded errors, ${outcomes.length - coded - wrong} correct reads, ${wrong} reads of other data`)
+  for (const options of [{ readOnly: true }, {}]) {
+    const outcomes = runTrials(`pages ${JSON.stringify(options)}`, dirs, options)
+    const wrong = outcomes.filter((o) => o.ok && !isData(o, pristine.latest)).length
+    const coded = outcomes.filter(isCoded).length
+    console.log(`  ${dirs.length} page flips, ${JSON.stringify(options)}: ${coded} coded errors, ${outcomes.length - coded - wrong} correct reads, ${wrong} reads of other data`)
+  }
 })
 
 test.run()
