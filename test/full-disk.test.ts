@@ -116,7 +116,7 @@ test('a commit that hits ENOSPC: DiskFullError, committed data intact, the same 
     assert.is(store.dirty, true, 'the failed transaction keeps its changes')
     // another handle sees every committed row, and nothing of the failed commit
     const reader = open(dir)
-    const r = reader.array<'int32'>('rows')
+    const r = reader.array('rows', 'int32')
     assert.is(r.rows, committed)
     for (let row = 0; row < committed; row += 64) assert.is(r.read([row, 0]).data[0], (row / 64) * 100_000 + 0)
     reader.close()
@@ -125,7 +125,7 @@ test('a commit that hits ENOSPC: DiskFullError, committed data intact, the same 
     assert.is(a.rows, committed + 64)
     store.close()
     const again = open(dir)
-    const rows = again.array<'int32'>('rows')
+    const rows = again.array('rows', 'int32')
     assert.is(rows.rows, committed + 64)
     assert.is(rows.read([committed + 63, 1023]).data[0], (committed / 64) * 100_000 + 63)
     again.close()

@@ -75,7 +75,7 @@ test('readOnly: reads committed data; every change raises ReadOnlyError; data.md
   const before = fs.readFileSync(path.join(dir, 'data.mdb'))
   const store = open(dir, { readOnly: true })
   assert.is(store.readOnly, true)
-  const a = store.array<'int32'>('a')
+  const a = store.array('a', 'int32')
   assert.equal([...a.read().data], [1, 2, 3, 4])
   assert.equal(store.list(), ['a'])
   throwsCode(() => store.create('b', { dtype: 'int8', shape: [1] }), ReadOnlyError, 'TXA_READ_ONLY')

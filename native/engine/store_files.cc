@@ -189,14 +189,14 @@ void keepSlack(MDB_env* env) {
 }
 
 void MapBounds::locate(MDB_env* env) {
-  env_ = env;
-  base_ = nullptr;
+  env_.store(env, std::memory_order_relaxed);
+  base_.store(nullptr, std::memory_order_relaxed);
   MDB_stat stat;
   MDB_envinfo info;
   int fd = -1;
   struct stat st;
   if (mdb_env_stat(env, &stat) || mdb_env_info(env, &info) || mdb_env_get_fd(env, &fd) || fstat(fd, &st) != 0) return;
-  pageBytes_ = stat.ms_psize;
+  pageBytes_.store(stat.ms_psize, std::memory_order_relaxed);
   FILE* maps = fopen("/proc/self/maps", "re");
   if (!maps) return;  // no /proc: pointers go unchecked
   char line[512];
@@ -208,7 +208,7 @@ void MapBounds::locate(MDB_env* env) {
     // The device number shown may differ from st_dev (overlay file systems): the inode,
     // offset and length identify LMDB's mapping.
     if (inode == st.st_ino && offset == 0 && end - start == info.me_mapsize) {
-      base_ = reinterpret_cast<const uint8_t*>(start);
+      base_.store(reinterpret_cast<const uint8_t*>(start), std::memory_order_release);
       break;
     }
   }
@@ -216,13 +216,15 @@ void MapBounds::locate(MDB_env* env) {
 }
 
 bool MapBounds::contains(const void* p, size_t n) const {
-  if (!base_) return true;
+  const uint8_t* base = base_.load(std::memory_order_acquire);
+  MDB_env* env = env_.load(std::memory_order_relaxed);
+  if (!base || !env) return true;
   MDB_envinfo info;
-  if (mdb_env_info(env_, &info)) return true;
-  uint64_t end = (uint64_t(info.me_last_pgno) + 1) * pageBytes_;
+  if (mdb_env_info(env, &info)) return true;
+  uint64_t end = (uint64_t(info.me_last_pgno) + 1) * pageBytes_.load(std::memory_order_relaxed);
   auto* at = static_cast<const uint8_t*>(p);
-  if (at < base_) return false;
-  uint64_t offset = uint64_t(at - base_);
+  if (at < base) return false;
+  uint64_t offset = uint64_t(at - base);
   return offset <= end && uint64_t(n) <= end - offset;
 }
 

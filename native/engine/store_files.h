@@ -9,6 +9,7 @@
 #pragma once
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -61,15 +62,17 @@ void keepSlack(MDB_env* env);
 // Where `env` maps data.mdb, to check that pointers LMDB returns lie inside the file.
 class MapBounds {
  public:
-  // Finds the mapping (call again after every re-map). Without one, contains() is true.
+  // Finds the mapping (call again after every re-map, under the exclusive map lock).
+  // Without one, contains() is true.
   void locate(MDB_env* env);
   // True if [p, p + n) lies within the pages the newest meta page claims.
   bool contains(const void* p, size_t n) const;
 
  private:
-  MDB_env* env_ = nullptr;
-  const uint8_t* base_ = nullptr;
-  uint64_t pageBytes_ = 0;
+  // Atomic: a reader that does not hold the map lock may check a pointer meanwhile.
+  std::atomic<MDB_env*> env_{nullptr};
+  std::atomic<const uint8_t*> base_{nullptr};
+  std::atomic<uint64_t> pageBytes_{0};
 };
 
 }  // namespace txa::files

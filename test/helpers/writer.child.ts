@@ -79,7 +79,7 @@ function main(args: string[]): void {
     const store = open(dir, { sync: false })
     if (!store.has('rows')) store.create('rows', { dtype: 'uint8', shape: [0, 4096], blockBytes: 4096 })
     store.commit()
-    const a = store.array<'uint8'>('rows')
+    const a = store.array('rows', 'uint8')
     const chunk = new Uint8Array(64 * 4096).fill(7)
     for (;;) {
       a.append(chunk)
