@@ -12,7 +12,9 @@ import { openInChild } from './helpers/open-in-child'
 import { tempDir } from './helpers/tmp'
 
 const isRoot = process.getuid?.() === 0
-const SKIP = 'skipped: the full-disk tests mount a tmpfs, which needs root'
+// Counted as skipped (not passed) when not root, with a message saying why.
+const rootTest = isRoot ? test : test.skip
+if (!isRoot) console.log('  skipped: the full-disk tests mount a tmpfs, which needs root')
 
 /** Runs fn with a fresh tmpfs of `megabytes` mounted at a temporary directory. */
 function withTmpfs(megabytes: number, fn: (mount: string) => void): void {
@@ -48,8 +50,7 @@ function seeded(dir: string, rows: number): void {
   store.close()
 }
 
-test('a new store on a full file system: DiskFullError saying the disk is full, no crash', () => {
-  if (!isRoot) return console.log(`  ${SKIP}`)
+rootTest('a new store on a full file system: DiskFullError saying the disk is full, no crash', () => {
   withTmpfs(2, (mount) => {
     fill(mount)
     const r = openInChild(path.join(mount, 'store'), {}, { write: true })
@@ -73,8 +74,7 @@ test('lock.mdb and txarray.signal have every block allocated before they are map
   }
 })
 
-test('100 handles on an existing store of a full file system: no crash, every handle reads', () => {
-  if (!isRoot) return console.log(`  ${SKIP}`)
+rootTest('100 handles on an existing store of a full file system: no crash, every handle reads', () => {
   withTmpfs(4, (mount) => {
     const dir = path.join(mount, 'store')
     seeded(dir, 1000)
@@ -89,8 +89,7 @@ test('100 handles on an existing store of a full file system: no crash, every ha
   })
 })
 
-test('a commit that hits ENOSPC: DiskFullError, committed data intact, the same commit succeeds once space is freed', () => {
-  if (!isRoot) return console.log(`  ${SKIP}`)
+rootTest('a commit that hits ENOSPC: DiskFullError, committed data intact, the same commit succeeds once space is freed', () => {
   withTmpfs(8, (mount) => {
     const dir = path.join(mount, 'store')
     const store = open(dir)
