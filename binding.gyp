@@ -19,6 +19,8 @@
         "native/engine/snapshot.cc",
         "native/engine/snapshot_source.cc",
         "native/engine/store_check.cc",
+        "native/engine/store_files.cc",
+        "native/engine/store_identity.cc",
         "native/engine/strided.cc",
         "native/engine/tracked_array.cc",
         "native/vmem/block_mapping.cc",

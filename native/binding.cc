@@ -332,7 +332,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
-  // new NativeSession(path, mapSize, maxReaders)
+  // new NativeSession(path, mapSize, maxReaders, cacheBytes, { create, readOnly, format })
   explicit SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString()) badArgument(env, "path must be a string");
@@ -341,7 +341,13 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     if (!info[2].IsUndefined()) options.maxReaders = unsigned(toU64(info[2], "maxReaders"));
     if (!info[3].IsNumber()) badArgument(env, "mappedBlocks must be a number");
     uint64_t mappedBlocks = toU64(info[3], "mappedBlocks");
+    if (!info[4].IsObject()) badArgument(env, "open mode must be an object");
+    Napi::Object mode = info[4].As<Napi::Object>();
+    options.create = mode.Get("create").ToBoolean();
+    options.readOnly = mode.Get("readOnly").ToBoolean();
+    options.format = toBytes(mode.Get("format"), "format");
     std::string path = info[0].As<Napi::String>();
+    if (path.find('\0') != std::string::npos) badArgument(env, "path must not contain a NUL byte");
     translated(env, [&]() {
       session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options), mappedBlocks);
       return 0;

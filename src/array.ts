@@ -3,7 +3,7 @@
  * selections inside the store's current transaction.
  */
 import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, wrap } from './dtype'
-import { ArgumentError, ClosedError, NotFoundError, ShapeError, TooLargeError } from './errors'
+import { ArgumentError, ClosedError, NotFoundError, ReadOnlyError, ShapeError, TooLargeError } from './errors'
 import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
 import { checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
@@ -77,18 +77,27 @@ export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
   readonly #isClosed: () => boolean
   readonly #verifyChecksums: boolean
+  readonly #readOnly: boolean
 
   /** @internal Use store.create() or store.array(). */
-  constructor(state: ArrayState, isClosed: () => boolean, verifyChecksums = false) {
+  constructor(state: ArrayState, isClosed: () => boolean, verifyChecksums = false, readOnly = false) {
     this.#state = state
     this.#isClosed = isClosed
     this.#verifyChecksums = verifyChecksums
+    this.#readOnly = readOnly
   }
 
   #live(): ArrayState {
     if (this.#isClosed()) throw new ClosedError('the store is closed')
     if (this.#state.status !== 'live') throw new NotFoundError(`array '${this.#state.name}' was deleted`)
     return this.#state
+  }
+
+  /** The state, for a call that changes the array: ReadOnlyError on a read-only store. */
+  #writable(): ArrayState {
+    const s = this.#live()
+    if (this.#readOnly) throw new ReadOnlyError(`array '${s.name}' belongs to a store opened with readOnly: true`)
+    return s
   }
 
   get name(): string { return this.#state.name }
@@ -109,7 +118,7 @@ export class BigArray<D extends DType = DType> {
 
   /** Replaces the user attributes (any msgpack-encodable object) in this transaction. */
   setAttrs(attrs: Record<string, unknown>): void {
-    const s = this.#live()
+    const s = this.#writable()
     if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
     s.meta.attrs = structuredClone(attrs)
     s.recordDirty = true
@@ -220,7 +229,7 @@ export class BigArray<D extends DType = DType> {
    * C order, or one scalar to fill it with) into the selection, in this transaction.
    */
   write(selection: Selection | null, data: TypedArrayFor[D] | ScalarFor<D>): void {
-    const s = this.#live()
+    const s = this.#writable()
     const sel = resolveSelection(selection, s.meta.shape)
     const n = sizeOf(sel.shape)
     const dtype = s.meta.dtype as D
@@ -245,7 +254,7 @@ export class BigArray<D extends DType = DType> {
    * product of the other axes). Costs O(rows appended).
    */
   append(data: TypedArrayFor[D]): void {
-    const s = this.#live()
+    const s = this.#writable()
     const src = checkData(s.meta.dtype, data)
     const rowSize = sizeOf(s.meta.shape.slice(1))
     if (rowSize === 0 ? src.length !== 0 : src.length % rowSize !== 0) {
@@ -267,7 +276,7 @@ export class BigArray<D extends DType = DType> {
    * hides the rows past the new end, growing adds rows that read as zeros.
    */
   resize(shape: readonly number[]): void {
-    const s = this.#live()
+    const s = this.#writable()
     const next = checkShape(shape)
     const cur = s.meta.shape
     if (next.length !== cur.length || next.some((n, i) => i > 0 && n !== cur[i])) {

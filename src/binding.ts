@@ -124,8 +124,17 @@ export interface NativeSession {
   close(): void
 }
 
+export interface NativeOpenMode {
+  /** Create the directory and the store if missing. */
+  create: boolean
+  /** Open without write access. */
+  readOnly: boolean
+  /** The format record a new store is created with. */
+  format: Uint8Array
+}
+
 interface Addon {
-  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number) => NativeSession
+  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number, mode: NativeOpenMode) => NativeSession
   faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
 }

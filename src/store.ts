@@ -6,7 +6,8 @@ import { addon, type NativeSession, type NativeStats } from './binding'
 import { BigArray } from './array'
 import { type DType, checkDType } from './dtype'
 import {
-  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, NotFoundError, TransactionError,
+  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, FormatError, NotFoundError, ReadOnlyError,
+  TransactionError,
 } from './errors'
 import { checkStore } from './check'
 import type { CheckReport } from './check-report'
@@ -15,6 +16,16 @@ import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
 
 export interface OpenOptions {
+  /**
+   * Create the store (and its directory, not the directory's parents) if it does not
+   * exist. false: a missing store is a NotFoundError. Default true.
+   */
+  create?: boolean
+  /**
+   * Open without write access: nothing is written to the store, every change throws
+   * ReadOnlyError. Works on a read-only directory or file system. Default false.
+   */
+  readOnly?: boolean
   /**
    * How many blocks the views of this handle map at once (each costs up to two of the
    * process's vm.max_map_count mappings, not RAM: clean pages are the kernel's page cache).
@@ -102,6 +113,8 @@ function pause(ms: number): void {
 
 export class Store {
   readonly path: string
+  /** Opened with `readOnly: true`: every change throws ReadOnlyError. */
+  readonly readOnly: boolean
   #session: NativeSession | null
   readonly #txn: Transaction
   readonly #handles = new WeakMap<ArrayState, BigArray>()
@@ -112,31 +125,39 @@ export class Store {
   /** @internal Use open(). */
   constructor(path: string, options: OpenOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
+    if (path.includes('\0')) throw new ArgumentError('path must not contain a NUL character')
     if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
     for (const key of ['mapSize', 'maxReaders', 'mappedBlocks'] as const) {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
+    for (const key of ['create', 'readOnly', 'sync'] as const) {
+      const v = options[key]
+      if (v !== undefined && typeof v !== 'boolean') throw new ArgumentError(`${key} must be a boolean`)
+    }
     this.path = path
     if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== 'boolean') {
       throw new ArgumentError('verifyChecksums must be a boolean')
     }
+    this.readOnly = options.readOnly ?? false
     this.#sync = options.sync ?? true
     this.#verifyChecksums = options.verifyChecksums ?? false
-    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384)
+    const mode = { create: options.create ?? true, readOnly: this.readOnly, format: encodeFormat() }
+    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384, mode)
     this.#txn = new Transaction(this.#session)
     try {
-      this.#stampFormat()
+      // The native side created the record with a new store, and refused a store without one.
+      const stamp = this.#session.getMeta('format')
+      if (!stamp) throw new FormatError('the store has no format record')
+      checkFormat(stamp)
     } catch (e) {
       this.close()
       throw e
     }
   }
 
-  #stampFormat(): void {
-    const stamp = this.#native().getMeta('format')
-    if (stamp) return checkFormat(stamp)
-    this.#txn.commit(true, [{ key: 'format', value: encodeFormat() }])
+  #writable(what: string): void {
+    if (this.readOnly) throw new ReadOnlyError(`${what} on a store opened with readOnly: true`)
   }
 
   #native(): NativeSession {
@@ -147,7 +168,7 @@ export class Store {
   #handle(state: ArrayState): BigArray {
     let handle = this.#handles.get(state)
     if (!handle) {
-      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums)
+      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums, this.readOnly)
       this.#handles.set(state, handle)
     }
     return handle
@@ -157,6 +178,7 @@ export class Store {
   create<D extends DType>(name: string, options: CreateOptions<D>): BigArray<D> {
     this.#native()
     checkName(name)
+    this.#writable('create()')
     if (options === null || typeof options !== 'object') throw new ArgumentError('create() needs options { dtype, shape }')
     const dtype = checkDType(options.dtype)
     const shape = checkShape(options.shape)
@@ -204,6 +226,7 @@ export class Store {
     this.#native()
     const state = this.#txn.open(checkName(name))
     if (!state) throw new NotFoundError(`no array named '${name}'`)
+    this.#writable('delete()')
     this.#txn.remove(state)
   }
 
@@ -214,6 +237,8 @@ export class Store {
    */
   commit(options: CommitOptions = {}): void {
     this.#native()
+    // Writes through views are the only changes a read-only handle can hold.
+    if (this.readOnly && this.#txn.hasChanges()) this.#writable('commit() of changes made through views')
     this.#txn.commit(options.sync ?? this.#sync)
   }
 
@@ -292,7 +317,8 @@ export class Store {
 
   /** Forces commits made with sync: false to disk. */
   flush(): void {
-    this.#native().flush()
+    const session = this.#native()
+    if (!this.readOnly) session.flush()  // a read-only handle has nothing to flush
   }
 
   /** Counters of this handle: commits, conflicts, blocks and bytes written, blocks read. */
@@ -333,7 +359,10 @@ export class Store {
   }
 }
 
-/** Opens (creating if needed) the store in directory `path`. */
+/**
+ * Opens the store in directory `path`, creating it (and the directory, not its parents)
+ * unless `create: false` or `readOnly: true`.
+ */
 export function open(path: string, options?: OpenOptions): Store {
   return new Store(path, options)
 }

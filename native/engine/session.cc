@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <set>
 
@@ -391,7 +392,10 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       int rc = mdb_env_set_flags(env_->raw(), MDB_NOSYNC, sync ? 0 : 1);
       if (rc) throwLmdb(rc, "mdb_env_set_flags");
       rc = txn.commit();
+      // A write cut short by a full disk comes back as EIO.
+      if (rc == EIO && files::noSpaceLeft(env_->path())) rc = ENOSPC;
       if (rc) throwLmdb(rc, "mdb_txn_commit");
+      files::keepSlack(env_->raw());
       env_->signalCommit();
       break;
     } catch (const MapFullError&) {

@@ -101,11 +101,20 @@ static void writeBlocks(Env& env, std::mt19937_64& rng, uint64_t id, uint32_t bl
   if (rc) throwLmdb(rc, "commit");
 }
 
+// A new store gets a format record (the TypeScript layer passes its own).
+static EnvOptions testOptions() {
+  EnvOptions options;
+  options.mapSize = uint64_t(1) << 30;
+  options.maxReaders = 126;
+  options.format = "engine-test";
+  return options;
+}
+
 static void testLocations() {
   g_ctx = "locations";
   std::string dir = tempStore();
   {
-    auto env = Env::acquire(dir, EnvOptions{uint64_t(1) << 30, 126});
+    auto env = Env::acquire(dir, testOptions());
     CHECK(env->pageSize() >= 4096);
     CHECK(env->dataFd() >= 0);
     std::mt19937_64 rng(42);
@@ -164,7 +173,7 @@ static void testForeignValues() {
   g_ctx = "foreign values";
   std::string dir = tempStore();
   {
-    auto env = Env::acquire(dir, EnvOptions{uint64_t(1) << 30, 126});
+    auto env = Env::acquire(dir, testOptions());
     MDB_txn* txn = env->begin(0);
     keys::BlockKey raw(5, 0), small(5, 1);
     // index 0: format-2 style raw bytes; index 1: a valid header with its data right after

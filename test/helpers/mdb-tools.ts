@@ -62,3 +62,26 @@ export function mdbEntries(dir: string, db: string): Array<[Buffer, Buffer]> {
   for (let i = 0; i + 1 < data.length; i += 2) pairs.push([Buffer.from(data[i], 'hex'), Buffer.from(data[i + 1], 'hex')])
   return pairs
 }
+/** One database for mdbLoadDatabases: `name` null is the main database. */
+export interface LoadedDatabase {
+  name: string | null
+  dupsort?: boolean
+  pairs: Array<[string | Uint8Array, string | Uint8Array]>
+}
+
+/**
+ * Writes named sub-databases (optionally DUPSORT) into a fresh plain LMDB environment,
+ * as another program would, with mdb_load reading mdb_dump's byte-value format.
+ */
+export function mdbLoadDatabases(dir: string, databases: LoadedDatabase[]): void {
+  bin ??= build()
+  const hexOf = (x: string | Uint8Array) => Buffer.from(x).toString('hex')
+  const input = databases.map((db) => [
+    'VERSION=3', 'format=bytevalue', ...(db.name === null ? [] : [`database=${db.name}`]), 'type=btree',
+    ...(db.dupsort ? ['dupsort=1'] : []), 'HEADER=END',
+    ...db.pairs.flatMap(([k, v]) => [` ${hexOf(k)}`, ` ${hexOf(v)}`]),
+    'DATA=END',
+  ].join('\n') + '\n').join('')
+  const r = spawnSync(path.join(bin, 'mdb_load'), [dir], { input, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`mdb_load failed: ${r.stderr}`)
+}
