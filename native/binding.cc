@@ -126,12 +126,35 @@ txa::Strided toStrided(const Napi::CallbackInfo& info) {
   return sel;
 }
 
+// The memory of a TypedArray argument: its first byte, its element type and its length.
+// napi_get_typedarray_info reads the memory of ArrayBuffers and SharedArrayBuffers alike
+// (node-addon-api's TypedArray::ArrayBuffer() refuses a SharedArrayBuffer).
+struct TypedMemory {
+  uint8_t* data;
+  napi_typedarray_type type;
+  size_t length;  // elements
+  size_t byteLength;
+};
+
+TypedMemory typedMemory(const Napi::Value& value, const char* what) {
+  if (!value.IsTypedArray()) badArgument(value.Env(), std::string(what) + " must be a TypedArray");
+  TypedMemory m{};
+  void* data = nullptr;
+  napi_status status = napi_get_typedarray_info(value.Env(), value, &m.type, &m.length, &data, nullptr, nullptr);
+  if (status != napi_ok) badArgument(value.Env(), std::string(what) + ": its memory cannot be read");
+  static const size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // napi_typedarray_type order
+  m.byteLength = size_t(m.type) < sizeof kElementBytes / sizeof *kElementBytes ? m.length * kElementBytes[m.type] : 0;
+  m.data = static_cast<uint8_t*>(data);
+  return m;
+}
+
 // The raw bytes of a TypedArray argument, checked to hold `bytes`.
 uint8_t* bufferArgument(const Napi::Value& value, uint64_t bytes) {
-  if (!value.IsTypedArray()) badArgument(value.Env(), "buffer must be a TypedArray");
-  auto array = value.As<Napi::TypedArray>();
-  if (array.ByteLength() < bytes) throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
-  return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  TypedMemory m = typedMemory(value, "buffer");
+  if (m.byteLength < bytes || (bytes > 0 && !m.data)) {
+    throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
+  }
+  return m.data;
 }
 
 class SessionWrap;
@@ -225,11 +248,11 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       };
       Napi::Value starts = info[0];
       if (starts.IsTypedArray()) {
-        auto typed = starts.As<Napi::TypedArray>();
-        const uint8_t* raw = static_cast<const uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();
-        size_t n = typed.ElementLength();
+        TypedMemory typed = typedMemory(starts, "starts");
+        const uint8_t* raw = typed.data;
+        size_t n = raw ? typed.length : 0;
         offsets.reserve(n);
-        switch (typed.TypedArrayType()) {
+        switch (typed.type) {
           case napi_float64_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const double*>(raw)[i]); break;
           case napi_int32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const int32_t*>(raw)[i]); break;
           case napi_uint32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const uint32_t*>(raw)[i]); break;
