@@ -3,8 +3,10 @@
 // the library hands over once at load time with setErrorClasses().
 #include <napi.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "engine/error.h"
@@ -14,9 +16,16 @@ namespace {
 
 using txa::ErrorCode;
 
+class CommitWaiter;
+
 struct AddonData {
   std::map<std::string, Napi::FunctionReference> errorClasses;  // code -> class
   Napi::FunctionReference arrayConstructor;
+  Napi::FunctionReference waiterConstructor;
+  // The asynchronous waits this JavaScript thread has pending (touched on this thread
+  // only), and the flag interruptWaits() sets to end them: see CommitWaiter.
+  std::set<CommitWaiter*> pendingWaits;
+  std::shared_ptr<std::atomic<bool>> waitsInterrupted = std::make_shared<std::atomic<bool>>(false);
 };
 
 // Throws the error class of `code` (src/errors.ts), constructed as new Class(message,
@@ -347,6 +356,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::Flush>("flush"),
       InstanceMethod<&SessionWrap::WaitForCommit>("waitForCommit"),
       InstanceMethod<&SessionWrap::NextCommit>("nextCommit"),
+      InstanceMethod<&SessionWrap::Waiter>("waiter"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
       InstanceMethod<&SessionWrap::Close>("close"),
       InstanceAccessor<&SessionWrap::Serial>("serial"),
@@ -493,6 +503,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
   // nextCommit(timeoutMs) -> Promise<boolean>: the same wait on a libuv pool thread.
   Napi::Value NextCommit(const Napi::CallbackInfo& info);
+  // waiter() -> NativeWaiter: waits on this store that outlive close() (see WaiterWrap).
+  Napi::Value Waiter(const Napi::CallbackInfo& info);
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -591,17 +603,25 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
 // ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
 namespace {
-// Waits for a commit off the JavaScript thread. Holds the environment, not the session:
-// the store may be closed while it waits.
+// Waits for a commit off the JavaScript thread, on a libuv pool thread. Holds the
+// environment, not the session: the store may be closed while it waits. Registered in
+// AddonData::pendingWaits while it exists, so that interruptWaits() can end it: a pool
+// thread blocked in a wait would otherwise hold up process.exit() (which joins the pool)
+// for as long as the wait lasts.
 class CommitWaiter : public Napi::AsyncWorker {
  public:
   CommitWaiter(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs) {}
+        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs),
+        data_(env.GetInstanceData<AddonData>()), interrupted_(data_->waitsInterrupted) {
+    data_->pendingWaits.insert(this);
+  }
+  ~CommitWaiter() override { data_->pendingWaits.erase(this); }
   Napi::Promise promise() { return deferred_.Promise(); }
+  txa::Env& store() { return *store_; }
   void Execute() override {
     try {
-      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_);
+      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_, interrupted_.get());
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -614,18 +634,83 @@ class CommitWaiter : public Napi::AsyncWorker {
   std::shared_ptr<txa::Env> store_;
   uint64_t serial_;
   int64_t timeoutMs_;
+  AddonData* data_;
+  std::shared_ptr<std::atomic<bool>> interrupted_;
   bool committed_ = false;
 };
+
+// Starts an asynchronous wait for a commit after `serial`; the promise resolves true or false.
+Napi::Promise startWait(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs) {
+  auto* worker = new CommitWaiter(env, std::move(store), serial, timeoutMs);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();  // deletes itself when done
+  return promise;
+}
 
 Napi::Value SessionWrap::NextCommit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return translated(env, [&]() -> Napi::Value {
     txa::Session& s = session(env);
-    auto* worker = new CommitWaiter(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();  // deletes itself when done
-    return promise;
+    return startWait(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
   });
+}
+
+// JavaScript handle for waiting on one store's commits, made by session.waiter(). It holds
+// the environment, so it keeps working after the session is closed.
+//   waitSync(afterSerial, timeoutMs) -> boolean: blocks this thread until a commit with a
+//     serial above afterSerial exists (true) or timeoutMs passes (false; < 0: forever).
+//   wait(afterSerial, timeoutMs) -> Promise<boolean>: the same on a libuv pool thread.
+// Both return false at once after interruptWaits() on this thread. Callers that must stay
+// interruptible (a worker that may be terminated) wait in slices of bounded timeoutMs.
+class WaiterWrap : public Napi::ObjectWrap<WaiterWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeWaiter", {
+      InstanceMethod<&WaiterWrap::WaitSync>("waitSync"),
+      InstanceMethod<&WaiterWrap::Wait>("wait"),
+    });
+  }
+  explicit WaiterWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WaiterWrap>(info) {}
+  void attach(std::shared_ptr<txa::Env> store) { store_ = std::move(store); }
+
+ private:
+  Napi::Value WaitSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t serial = toU64(info[0], "afterSerial");
+      int64_t timeout = toI64(info[1], "timeoutMs");
+      const std::atomic<bool>* interrupted = env.GetInstanceData<AddonData>()->waitsInterrupted.get();
+      return Napi::Boolean::New(env, store_->waitForCommitAfter(serial, timeout, interrupted));
+    });
+  }
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      return startWait(env, store_, toU64(info[0], "afterSerial"), toI64(info[1], "timeoutMs"));
+    });
+  }
+
+  std::shared_ptr<txa::Env> store_;
+};
+
+Napi::Value SessionWrap::Waiter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return translated(env, [&]() -> Napi::Value {
+    std::shared_ptr<txa::Env> store = session(env).env();
+    Napi::Object object = env.GetInstanceData<AddonData>()->waiterConstructor.New({});
+    WaiterWrap::Unwrap(object)->attach(std::move(store));
+    return object;
+  });
+}
+
+// interruptWaits(): ends every wait of this JavaScript thread, pending and future (they
+// return false). The library calls it when the thread exits (process 'exit'), so that no
+// pool thread is left blocked in a wait that process.exit() would join.
+Napi::Value InterruptWaits(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  data->waitsInterrupted->store(true, std::memory_order_release);
+  for (CommitWaiter* waiter : data->pendingWaits) waiter->store().signalCommit();  // wake them now
+  return info.Env().Undefined();
 }
 
 Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
@@ -675,6 +760,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   Napi::Function arrayClass = ArrayWrap::Define(env);
   data->arrayConstructor = Napi::Persistent(arrayClass);
+  data->waiterConstructor = Napi::Persistent(WaiterWrap::Define(env));
+  exports.Set("interruptWaits", Napi::Function::New(env, InterruptWaits));
   exports.Set("NativeSession", SessionWrap::Define(env));
   exports.Set("NativeArray", arrayClass);
   exports.Set("faultMode", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

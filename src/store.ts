@@ -13,6 +13,7 @@ import {
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkByteLength, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
+import { nextSliced, waitSliced } from './waiting'
 
 export interface OpenOptions {
   /**
@@ -305,7 +306,9 @@ export class Store {
    * nextCommit(). Default: wait forever.
    */
   waitForCommit(timeoutMs = Infinity): boolean {
-    return this.#native().waitForCommit(checkTimeout(timeoutMs))
+    const session = this.#native()
+    const timeout = checkTimeout(timeoutMs)
+    return waitSliced(session.waiter(), session.serial, timeout)
   }
 
   /**
@@ -316,7 +319,9 @@ export class Store {
    *     while (await store.nextCommit()) { store.refresh(); ...read the new rows... }
    */
   nextCommit(timeoutMs = Infinity): Promise<boolean> {
-    return this.#native().nextCommit(checkTimeout(timeoutMs))
+    const session = this.#native()
+    const timeout = checkTimeout(timeoutMs)
+    return nextSliced(session.waiter(), session.serial, timeout)
   }
 
   /** Forces commits made with sync: false to disk. */
