@@ -12,14 +12,14 @@ import { packr } from './metadata'
 const MAX_DEPTH = 512
 
 /**
- * Throws ArgumentError unless `attrs` is a plain object whose values msgpack encodes:
+ * Throws ArgumentError unless `attrs` is a plain object (made by {} or Object.create(null)) whose values msgpack encodes:
  * null, booleans, numbers, strings, bigints of at most 64 bits, Dates, Uint8Arrays,
  * arrays and objects of these. Functions, symbols, cycles and nesting deeper than 512
  * levels are refused. Returns the decoded copy.
  */
 export function checkAttrs(attrs: unknown): Record<string, unknown> {
-  if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) {
-    throw new ArgumentError('attrs must be a plain object')
+  if (attrs === null || typeof attrs !== 'object' || !isPlainObject(attrs)) {
+    throw new ArgumentError(`attrs must be a plain object, got ${show(attrs)}`)
   }
   refuseUnencodable(attrs, 'attrs', new Set(), 0)
   let bytes: Uint8Array
@@ -29,6 +29,11 @@ export function checkAttrs(attrs: unknown): Record<string, unknown> {
     throw new ArgumentError(`attrs cannot be encoded: ${e instanceof Error ? e.message : show(e)}`)
   }
   return packr.unpack(bytes) as Record<string, unknown>
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
 }
 
 /** A deep copy of attrs that checkAttrs() accepted. */
