@@ -1,8 +1,10 @@
 /**
  * A seeded API fuzzer. It makes random calls on one store handle (create, write with
  * random selections, append, resize, setAttrs, commit, abort, refresh, views and writes
- * through them, overlapping copies, take, reopen, delete) and hostile ones (wrong types,
- * NaN, huge and negative numbers, Proxies, detached buffers, SharedArrayBuffers), keeps a
+ * through them, views kept across commits and aborts, overlapping copies, take, reopen,
+ * delete), commits of a second handle that this one must see only as its snapshot moves,
+ * and hostile calls (wrong types, NaN, huge and negative numbers, Proxies, detached
+ * buffers, SharedArrayBuffers), keeps a
  * model of what is committed and what the transaction holds (model.ts), and after every
  * call checks that
  *   - every error thrown is a TxarrayError with a TXA_ code (else: uncoded),
@@ -45,10 +47,23 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
   const stats: FuzzStats = { calls: 0, codedErrors: 0, uncoded: 0, mismatches: 0, problems: [] }
   const limitCalls = options.calls ?? Infinity
   const deadline = options.ms === undefined ? Infinity : Date.now() + options.ms
+  // A second handle commits to array 'o' now and then; this handle only reads it, and
+  // must see it as of its own snapshot (which moves on commit, abort, refresh, reopen).
+  const other: Store = open(options.dir, { sync: false })
+  other.create('o', { dtype: 'int32', shape: [0, 2], blockBytes: 4096 })
+  other.commit()
+  let otherCommitted: Value[] = []
+  let otherSeen: Value[] = []
   let store: Store = open(options.dir, { sync: false })
   let committed: StoreModel = new Map()
   let txn: StoreModel = new Map()
   let op = ''
+  // Views kept across calls (through commit and abort), dropped when their array is
+  // resized, deleted, created again, or the store reopened.
+  interface KeptView { name: string; view: { [i: number]: Value; length: number }; offset: number }
+  let kept: KeptView[] = []
+  const forget = (name: string) => { kept = kept.filter((k) => k.name !== name) }
+  const moved = () => { otherSeen = [...otherCommitted] }
 
   const problem = (what: string) => {
     stats.mismatches++
@@ -173,7 +188,78 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     }
     if (JSON.stringify(a.attrs) !== JSON.stringify(m.attrs)) problem(`${name} attrs ${JSON.stringify(a.attrs)} != model ${JSON.stringify(m.attrs)}`)
   }
-  const checkAll = () => { for (const name of NAMES) check(name, true) }
+  const checkAll = () => {
+    for (const name of NAMES) check(name, true)
+    checkOther()
+  }
+
+  function checkOther(): void {
+    const data = store.array('o').read().data as ArrayLike<Value>
+    if (data.length !== otherSeen.length) {
+      problem(`o has ${data.length} elements in this snapshot, model ${otherSeen.length}`)
+      otherSeen = Array.from(data)
+      return
+    }
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] !== otherSeen[i]) {
+        problem(`o[${i}] = ${data[i]} in this snapshot, model ${otherSeen[i]}`)
+        otherSeen = Array.from(data)
+        return
+      }
+    }
+  }
+
+  function opOther(): void {
+    const o = other.array<'int32'>('o')
+    const rows = rng.int(1, 20)
+    if (otherCommitted.length / 2 + rows > MAX_ROWS) return
+    const vals = values('int32', rows * 2) as number[]
+    const overwrite = otherCommitted.length > 0 && rng.chance(0.5)
+    const ok = attempt(null, () => {
+      o.append(Int32Array.from(vals))
+      if (overwrite) o.write([0, 0], (vals[0] as number) + 1)
+      other.commit()
+    })
+    if (ok) {
+      otherCommitted.push(...vals)
+      if (overwrite) otherCommitted[0] = (vals[0] as number) + 1
+    }
+    checkOther()
+  }
+
+  function opKeepView(): void {
+    withArray((name, m) => {
+      const rows = m.shape[0]
+      const rowSize = rowSizeOf(m)
+      if (rows === 0 || rowSize === 0 || kept.length > 8) return
+      const s = rng.int(0, rows - 1)
+      const e = rng.int(s + 1, rows)
+      attempt(null, () => {
+        kept.push({ name, view: arrayOf(name).view(s, e) as never, offset: s * rowSize })
+      })
+    })
+  }
+
+  function opOldView(): void {
+    if (kept.length === 0) return
+    const k = rng.pick(kept)
+    const m = txn.get(k.name)
+    op += ` ${k.name}`
+    if (!m) return problem('a kept view outlived its array in the model')
+    const i = rng.int(0, k.view.length - 1)
+    if (rng.chance(0.5)) {
+      const x = value(m.dtype)
+      stats.calls++
+      k.view[i] = x
+      m.data[k.offset + i] = x
+    } else {
+      stats.calls++
+      if (!same(k.view[i], m.data[k.offset + i])) {
+        problem(`kept view of ${k.name}[${k.offset + i}] = ${k.view[i]}, model ${m.data[k.offset + i]}`)
+      }
+    }
+    check(k.name)
+  }
 
   // --- operations -------------------------------------------------------------------
   function opCreate(): void {
@@ -185,6 +271,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     const exists = txn.has(name)
     const ok = attempt(exists ? 'TXA_EXISTS' : null, () => store.create(name, { dtype, shape, blockBytes: 4096, attrs }))
     if (ok) {
+      forget(name)
       const size = shape.reduce((a, b) => a * b, 1)
       txn.set(name, { dtype, shape, data: Array.from({ length: size }, () => zero(dtype)), attrs: attrs ?? {} })
     }
@@ -193,7 +280,10 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
 
   function opDelete(): void {
     const name = pickName()
-    if (attempt(txn.has(name) ? null : 'TXA_NOT_FOUND', () => store.delete(name))) txn.delete(name)
+    if (attempt(txn.has(name) ? null : 'TXA_NOT_FOUND', () => store.delete(name))) {
+      txn.delete(name)
+      forget(name)
+    }
     check(name)
   }
 
@@ -274,6 +364,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     withArray((name, m) => {
       const rows = rng.chance(0.5) ? rng.int(0, m.shape[0]) : rng.int(0, Math.min(MAX_ROWS, m.shape[0] + 50))
       if (attempt(null, () => arrayOf(name).resize([rows, ...m.shape.slice(1)]))) {
+        if (rows !== m.shape[0]) forget(name)
         const rowSize = rowSizeOf(m)
         if (rows < m.shape[0]) m.data.length = rows * rowSize
         else for (let i = m.shape[0] * rowSize; i < rows * rowSize; i++) m.data.push(zero(m.dtype))
@@ -363,19 +454,28 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
   }
 
   function opCommit(): void {
-    if (attempt(null, () => store.commit(rng.chance(0.5) ? undefined : { sync: false }))) committed = cloneModel(txn)
+    if (attempt(null, () => store.commit(rng.chance(0.5) ? undefined : { sync: false }))) {
+      committed = cloneModel(txn)
+      moved()
+    }
     checkAll()
   }
 
   function opAbort(): void {
-    if (attempt(null, () => store.abort())) txn = cloneModel(committed)
+    if (attempt(null, () => store.abort())) {
+      txn = cloneModel(committed)
+      moved()
+      // A view of an array created in the aborted transaction is detached: drop it.
+      kept = kept.filter((k) => txn.has(k.name) && txn.get(k.name)!.shape[0] * rowSizeOf(txn.get(k.name)!) >= k.offset + k.view.length)
+    }
     checkAll()
   }
 
   function opRefresh(): void {
     const dirty = store.dirty
-    attempt(dirty ? 'TXA_TRANSACTION' : null, () => store.refresh())
+    if (attempt(dirty ? 'TXA_TRANSACTION' : null, () => store.refresh())) moved()
     check(pickName())
+    checkOther()
   }
 
   function opReopen(): void {
@@ -384,6 +484,8 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       store = open(options.dir, { sync: false })
     })
     txn = cloneModel(committed)
+    kept = []
+    moved()
     checkAll()
   }
 
@@ -425,7 +527,10 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       if (attempt('any-or-success', call)) {
         // Succeeded: acceptable only if nothing changed (check() below compares).
         if (label === 'setAttrs(bad)') m.attrs = {} // only an empty plain object is valid here
-        if (label === 'commit(bad)') committed = cloneModel(txn)
+        if (label === 'commit(bad)') {
+          committed = cloneModel(txn)
+          moved()
+        }
       }
     })
   }
@@ -434,7 +539,8 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     [6, 'create', opCreate], [2, 'delete', opDelete], [14, 'write', opWrite], [4, 'overlapWrite', opOverlapWrite],
     [8, 'append', opAppend], [4, 'resize', opResize], [3, 'setAttrs', opSetAttrs], [8, 'viewWrite', opViewWrite],
     [10, 'read', opRead], [5, 'take', opTake], [5, 'commit', opCommit], [2, 'abort', opAbort], [2, 'refresh', opRefresh],
-    [1, 'reopen', opReopen], [12, 'hostile', opHostile],
+    [1, 'reopen', opReopen], [12, 'hostile', opHostile], [2, 'other', opOther], [3, 'keepView', opKeepView],
+    [6, 'oldView', opOldView],
   ]
   const total = ops.reduce((s, [w]) => s + w, 0)
   try {
@@ -448,6 +554,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     opReopen()
   } finally {
     store.close()
+    other.close()
   }
   return stats
 }
