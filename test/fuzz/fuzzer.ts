@@ -60,10 +60,16 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
   let op = ''
   // Views kept across calls (through commit and abort), dropped when their array is
   // resized, deleted, created again, or the store reopened.
-  interface KeptView { name: string; view: { [i: number]: Value; length: number }; offset: number }
+  // fresh: the array was created in the current transaction (abort() detaches such views).
+  interface KeptView { name: string; view: { [i: number]: Value; length: number }; offset: number; fresh: boolean }
   let kept: KeptView[] = []
+  let createdInTxn = new Set<string>()
   const forget = (name: string) => { kept = kept.filter((k) => k.name !== name) }
   const moved = () => { otherSeen = [...otherCommitted] }
+  const endTxn = () => {
+    createdInTxn = new Set()
+    for (const k of kept) k.fresh = false
+  }
 
   const problem = (what: string) => {
     stats.mismatches++
@@ -235,7 +241,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       const s = rng.int(0, rows - 1)
       const e = rng.int(s + 1, rows)
       attempt(null, () => {
-        kept.push({ name, view: arrayOf(name).view(s, e) as never, offset: s * rowSize })
+        kept.push({ name, view: arrayOf(name).view(s, e) as never, offset: s * rowSize, fresh: createdInTxn.has(name) })
       })
     })
   }
@@ -269,9 +275,11 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     if (rng.chance(0.1)) shape.push(rng.int(1, 3))
     const attrs = rng.chance(0.3) ? randomAttrs() : undefined
     const exists = txn.has(name)
+    op += ` ${name}`
     const ok = attempt(exists ? 'TXA_EXISTS' : null, () => store.create(name, { dtype, shape, blockBytes: 4096, attrs }))
     if (ok) {
       forget(name)
+      createdInTxn.add(name)
       const size = shape.reduce((a, b) => a * b, 1)
       txn.set(name, { dtype, shape, data: Array.from({ length: size }, () => zero(dtype)), attrs: attrs ?? {} })
     }
@@ -280,6 +288,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
 
   function opDelete(): void {
     const name = pickName()
+    op += ` ${name}`
     if (attempt(txn.has(name) ? null : 'TXA_NOT_FOUND', () => store.delete(name))) {
       txn.delete(name)
       forget(name)
@@ -290,6 +299,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
   function withArray(fn: (name: string, m: ArrayModel) => void): void {
     const name = pickName()
     const m = txn.get(name)
+    op += ` ${name}`
     if (!m) {
       op += ' (absent)'
       attempt('TXA_NOT_FOUND', () => store.array(name))
@@ -457,6 +467,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     if (attempt(null, () => store.commit(rng.chance(0.5) ? undefined : { sync: false }))) {
       committed = cloneModel(txn)
       moved()
+      endTxn()
     }
     checkAll()
   }
@@ -466,7 +477,8 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       txn = cloneModel(committed)
       moved()
       // A view of an array created in the aborted transaction is detached: drop it.
-      kept = kept.filter((k) => txn.has(k.name) && txn.get(k.name)!.shape[0] * rowSizeOf(txn.get(k.name)!) >= k.offset + k.view.length)
+      kept = kept.filter((k) => !k.fresh)
+      endTxn()
     }
     checkAll()
   }
@@ -485,6 +497,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
     })
     txn = cloneModel(committed)
     kept = []
+    createdInTxn = new Set()
     moved()
     checkAll()
   }
@@ -530,6 +543,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
         if (label === 'commit(bad)') {
           committed = cloneModel(txn)
           moved()
+          endTxn()
         }
       }
     })
@@ -549,6 +563,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       const [, name, fn] = ops.find(([w]) => (r -= w) < 0) ?? ops[0]
       op = name
       fn()
+      if (process.env.FUZZ_TRACE) console.error(stats.calls, op)
     }
     op = 'final reopen'
     opReopen()
