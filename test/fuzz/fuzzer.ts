@@ -431,7 +431,8 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       attempt(null, () => {
         const a = arrayOf(name)
         const out = kind === 0 ? undefined : typed(m.dtype, values(m.dtype, r.flat.length + rng.int(0, 2)))
-        got = a.read(toSelection(sel), out as never).data as ArrayLike<Value>
+        const verify = rng.chance(0.3) ? { verifyChecksums: rng.chance(0.5) } : undefined
+        got = a.read(toSelection(sel), out as never, verify).data as ArrayLike<Value>
         if (out && got !== out) throw new Error('read(out) did not return out')
       })
       if (got) {
@@ -452,7 +453,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
       let got: ArrayLike<Value> | undefined
       const useStarts = rng.pick([() => starts, () => Uint32Array.from(starts), () => Float64Array.from(starts)])()
       attempt(past && w * rowSize > 0 ? 'TXA_BOUNDS' : past ? 'any-or-success' : null, () => {
-        got = arrayOf(name).take(useStarts, w).data as ArrayLike<Value>
+        got = arrayOf(name).take(useStarts, w, undefined, rng.chance(0.3) ? { verifyChecksums: true } : undefined).data as ArrayLike<Value>
       })
       if (got && !past) {
         let k = 0
@@ -525,6 +526,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
         ['resize([bad])', () => a.resize([bad as never, ...m.shape.slice(1)])],
         ['read(null, bad)', () => a.read(null, bad as never)],
         ['read(bad)', () => a.read(bad as never)],
+        ['read(null, undefined, bad)', () => a.read(null, undefined, bad as never)],
         ['take(bad, 1)', () => a.take(bad as never, 1)],
         ['take([0], bad)', () => a.take([0], bad as never)],
         ['setAttrs(bad)', () => a.setAttrs(bad as never)],
