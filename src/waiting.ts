@@ -5,12 +5,17 @@
  * with JavaScript in between; a commit still wakes it at once (the native wait sleeps on
  * the store's futex doorbell), the slices only bound how long a terminate() waits.
  */
+import { isMainThread } from 'node:worker_threads'
 import type { NativeWaiter } from './binding'
 
 /** Longest native wait of a blocking wait: a terminated worker ends within it. */
 const SYNC_SLICE_MS = 200
-/** Longest native wait of an asynchronous wait (it re-checks the store as often anyway). */
-const ASYNC_SLICE_MS = 1000
+/**
+ * Longest native wait of an asynchronous wait: in a worker, what terminate() may wait for;
+ * on the main thread (never terminated; process 'exit' interrupts it) the store's own
+ * one-second re-check.
+ */
+const ASYNC_SLICE_MS = isMainThread ? 1000 : 250
 
 /**
  * Blocks until a commit after `serial` exists (true) or `timeoutMs` passes (false);
