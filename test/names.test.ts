@@ -37,7 +37,7 @@ test('well-formed names round-trip exactly: pairs of surrogates, NUL, 255 UTF-8 
   store.close()
   const again = open(dir)
   assert.equal(again.list(), [...names].sort())
-  for (const [i, name] of names.entries()) assert.is(again.array<'int32'>(name).read([0]).data[0], i, JSON.stringify(name))
+  for (const [i, name] of names.entries()) assert.is(again.array(name, 'int32').read([0]).data[0], i, JSON.stringify(name))
   throwsCode(() => again.create('x'.repeat(256), { dtype: 'int8', shape: [1] }), ArgumentError, 'TXA_ARGUMENT')
   throwsCode(() => again.create('é'.repeat(128), { dtype: 'int8', shape: [1] }), ArgumentError, 'TXA_ARGUMENT')
   throwsCode(() => again.create('', { dtype: 'int8', shape: [1] }), ArgumentError, 'TXA_ARGUMENT')

@@ -21,7 +21,7 @@ test('write, append, read(out) and take(out) with SharedArrayBuffer-backed array
   store.commit()
   store.close()
   const again = open(dir)
-  const b = again.array<'float64'>('a')
+  const b = again.array('a', 'float64')
   assert.equal(Array.from(b.read().data), [1, 2, 9, 9, 5, 6])
   const out = shared((buf) => new Float64Array(buf, 8, 6), 64)
   assert.is(b.read(null, out).data, out)
@@ -49,7 +49,7 @@ test('a worker appends from, reads into and takes into memory it shares with the
   assert.equal(Array.from(view.subarray(16, 26)), [100, 101, 0, 1, 2, 3, 4, 5, 6, 7], 'read(out) filled the shared memory')
   assert.equal(Array.from(view.subarray(48, 52)), [100, 101, 2, 3], 'take(out) filled the shared memory')
   store.refresh()
-  assert.equal(Array.from(store.array<'int32'>('a').read().data), [100, 101, 0, 1, 2, 3, 4, 5, 6, 7])
+  assert.equal(Array.from(store.array('a', 'int32').read().data), [100, 101, 0, 1, 2, 3, 4, 5, 6, 7])
   store.close()
 })
 

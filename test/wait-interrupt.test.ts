@@ -83,7 +83,7 @@ for (const timeout of [9.3e12, 2 ** 53, 1e300, Infinity]) {
     const result = new Promise<{ woke: boolean; length: number }>((resolve) => worker.on('message', resolve))
     const early = await Promise.race([result, new Promise((r) => setTimeout(() => r('still waiting'), 300))])
     assert.is(early, 'still waiting')
-    s.array<'int32'>('x').append(new Int32Array([1]))
+    s.array('x', 'int32').append(new Int32Array([1]))
     s.commit()
     assert.equal(await result, { woke: true, length: 1 })
     await worker.terminate()
@@ -97,7 +97,7 @@ for (const timeout of [9.3e12, 2 ** 53, 1e300, Infinity]) {
     await new Promise((r) => setTimeout(r, 300))
     assert.is(settled, undefined, 'still pending')
     const other = open(dir)
-    other.array<'int32'>('x').append(new Int32Array([1]))
+    other.array('x', 'int32').append(new Int32Array([1]))
     other.commit()
     other.close()
     await pending

@@ -216,7 +216,7 @@ export function runFuzz(options: FuzzOptions): FuzzStats {
   }
 
   function opOther(): void {
-    const o = other.array<'int32'>('o')
+    const o = other.array('o', 'int32')
     const rows = rng.int(1, 20)
     if (otherCommitted.length / 2 + rows > MAX_ROWS) return
     const vals = values('int32', rows * 2) as number[]

@@ -9,7 +9,7 @@ import { open } from '../../src/index'
 
 function main({ dir, shared }: { dir: string; shared: SharedArrayBuffer }): void {
   const store = open(dir)
-  const a = store.array<'int32'>('a')
+  const a = store.array('a', 'int32')
   a.append(new Int32Array(shared, 0, 8))
   store.commit()
   const rows = a.rows
