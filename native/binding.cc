@@ -3,8 +3,10 @@
 // the library hands over once at load time with setErrorClasses().
 #include <napi.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "engine/error.h"
@@ -15,9 +17,16 @@ namespace {
 
 using txa::ErrorCode;
 
+class CommitWaiter;
+
 struct AddonData {
   std::map<std::string, Napi::FunctionReference> errorClasses;  // code -> class
   Napi::FunctionReference arrayConstructor;
+  Napi::FunctionReference waiterConstructor;
+  // The asynchronous waits this JavaScript thread has pending (touched on this thread
+  // only), and the flag interruptWaits() sets to end them: see CommitWaiter.
+  std::set<CommitWaiter*> pendingWaits;
+  std::shared_ptr<std::atomic<bool>> waitsInterrupted = std::make_shared<std::atomic<bool>>(false);
 };
 
 // Throws the error class of `code` (src/errors.ts), constructed as new Class(message,
@@ -127,12 +136,35 @@ txa::Strided toStrided(const Napi::CallbackInfo& info) {
   return sel;
 }
 
+// The memory of a TypedArray argument: its first byte, its element type and its length.
+// napi_get_typedarray_info reads the memory of ArrayBuffers and SharedArrayBuffers alike
+// (node-addon-api's TypedArray::ArrayBuffer() refuses a SharedArrayBuffer).
+struct TypedMemory {
+  uint8_t* data;
+  napi_typedarray_type type;
+  size_t length;  // elements
+  size_t byteLength;
+};
+
+TypedMemory typedMemory(const Napi::Value& value, const char* what) {
+  if (!value.IsTypedArray()) badArgument(value.Env(), std::string(what) + " must be a TypedArray");
+  TypedMemory m{};
+  void* data = nullptr;
+  napi_status status = napi_get_typedarray_info(value.Env(), value, &m.type, &m.length, &data, nullptr, nullptr);
+  if (status != napi_ok) badArgument(value.Env(), std::string(what) + ": its memory cannot be read");
+  static const size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // napi_typedarray_type order
+  m.byteLength = size_t(m.type) < sizeof kElementBytes / sizeof *kElementBytes ? m.length * kElementBytes[m.type] : 0;
+  m.data = static_cast<uint8_t*>(data);
+  return m;
+}
+
 // The raw bytes of a TypedArray argument, checked to hold `bytes`.
 uint8_t* bufferArgument(const Napi::Value& value, uint64_t bytes) {
-  if (!value.IsTypedArray()) badArgument(value.Env(), "buffer must be a TypedArray");
-  auto array = value.As<Napi::TypedArray>();
-  if (array.ByteLength() < bytes) throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
-  return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  TypedMemory m = typedMemory(value, "buffer");
+  if (m.byteLength < bytes || (bytes > 0 && !m.data)) {
+    throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
+  }
+  return m.data;
 }
 
 class SessionWrap;
@@ -226,11 +258,11 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       };
       Napi::Value starts = info[0];
       if (starts.IsTypedArray()) {
-        auto typed = starts.As<Napi::TypedArray>();
-        const uint8_t* raw = static_cast<const uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();
-        size_t n = typed.ElementLength();
+        TypedMemory typed = typedMemory(starts, "starts");
+        const uint8_t* raw = typed.data;
+        size_t n = raw ? typed.length : 0;
         offsets.reserve(n);
-        switch (typed.TypedArrayType()) {
+        switch (typed.type) {
           case napi_float64_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const double*>(raw)[i]); break;
           case napi_int32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const int32_t*>(raw)[i]); break;
           case napi_uint32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const uint32_t*>(raw)[i]); break;
@@ -325,6 +357,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::Flush>("flush"),
       InstanceMethod<&SessionWrap::WaitForCommit>("waitForCommit"),
       InstanceMethod<&SessionWrap::NextCommit>("nextCommit"),
+      InstanceMethod<&SessionWrap::Waiter>("waiter"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
       InstanceMethod<&SessionWrap::Check>("check"),
       InstanceMethod<&SessionWrap::Close>("close"),
@@ -478,6 +511,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
   // nextCommit(timeoutMs) -> Promise<boolean>: the same wait on a libuv pool thread.
   Napi::Value NextCommit(const Napi::CallbackInfo& info);
+  // waiter() -> NativeWaiter: waits on this store that outlive close() (see WaiterWrap).
+  Napi::Value Waiter(const Napi::CallbackInfo& info);
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -612,17 +647,25 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
 // ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
 namespace {
-// Waits for a commit off the JavaScript thread. Holds the environment, not the session:
-// the store may be closed while it waits.
+// Waits for a commit off the JavaScript thread, on a libuv pool thread. Holds the
+// environment, not the session: the store may be closed while it waits. Registered in
+// AddonData::pendingWaits while it exists, so that interruptWaits() can end it: a pool
+// thread blocked in a wait would otherwise hold up process.exit() (which joins the pool)
+// for as long as the wait lasts.
 class CommitWaiter : public Napi::AsyncWorker {
  public:
   CommitWaiter(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs) {}
+        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs),
+        data_(env.GetInstanceData<AddonData>()), interrupted_(data_->waitsInterrupted) {
+    data_->pendingWaits.insert(this);
+  }
+  ~CommitWaiter() override { data_->pendingWaits.erase(this); }
   Napi::Promise promise() { return deferred_.Promise(); }
+  txa::Env& store() { return *store_; }
   void Execute() override {
     try {
-      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_);
+      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_, interrupted_.get());
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -635,18 +678,83 @@ class CommitWaiter : public Napi::AsyncWorker {
   std::shared_ptr<txa::Env> store_;
   uint64_t serial_;
   int64_t timeoutMs_;
+  AddonData* data_;
+  std::shared_ptr<std::atomic<bool>> interrupted_;
   bool committed_ = false;
 };
+
+// Starts an asynchronous wait for a commit after `serial`; the promise resolves true or false.
+Napi::Promise startWait(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs) {
+  auto* worker = new CommitWaiter(env, std::move(store), serial, timeoutMs);
+  Napi::Promise promise = worker->promise();
+  worker->Queue();  // deletes itself when done
+  return promise;
+}
 
 Napi::Value SessionWrap::NextCommit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return translated(env, [&]() -> Napi::Value {
     txa::Session& s = session(env);
-    auto* worker = new CommitWaiter(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();  // deletes itself when done
-    return promise;
+    return startWait(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
   });
+}
+
+// JavaScript handle for waiting on one store's commits, made by session.waiter(). It holds
+// the environment, so it keeps working after the session is closed.
+//   waitSync(afterSerial, timeoutMs) -> boolean: blocks this thread until a commit with a
+//     serial above afterSerial exists (true) or timeoutMs passes (false; < 0: forever).
+//   wait(afterSerial, timeoutMs) -> Promise<boolean>: the same on a libuv pool thread.
+// Both return false at once after interruptWaits() on this thread. Callers that must stay
+// interruptible (a worker that may be terminated) wait in slices of bounded timeoutMs.
+class WaiterWrap : public Napi::ObjectWrap<WaiterWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeWaiter", {
+      InstanceMethod<&WaiterWrap::WaitSync>("waitSync"),
+      InstanceMethod<&WaiterWrap::Wait>("wait"),
+    });
+  }
+  explicit WaiterWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WaiterWrap>(info) {}
+  void attach(std::shared_ptr<txa::Env> store) { store_ = std::move(store); }
+
+ private:
+  Napi::Value WaitSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t serial = toU64(info[0], "afterSerial");
+      int64_t timeout = toI64(info[1], "timeoutMs");
+      const std::atomic<bool>* interrupted = env.GetInstanceData<AddonData>()->waitsInterrupted.get();
+      return Napi::Boolean::New(env, store_->waitForCommitAfter(serial, timeout, interrupted));
+    });
+  }
+  Napi::Value Wait(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      return startWait(env, store_, toU64(info[0], "afterSerial"), toI64(info[1], "timeoutMs"));
+    });
+  }
+
+  std::shared_ptr<txa::Env> store_;
+};
+
+Napi::Value SessionWrap::Waiter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return translated(env, [&]() -> Napi::Value {
+    std::shared_ptr<txa::Env> store = session(env).env();
+    Napi::Object object = env.GetInstanceData<AddonData>()->waiterConstructor.New({});
+    WaiterWrap::Unwrap(object)->attach(std::move(store));
+    return object;
+  });
+}
+
+// interruptWaits(): ends every wait of this JavaScript thread, pending and future (they
+// return false). The library calls it when the thread exits (process 'exit'), so that no
+// pool thread is left blocked in a wait that process.exit() would join.
+Napi::Value InterruptWaits(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  data->waitsInterrupted->store(true, std::memory_order_release);
+  for (CommitWaiter* waiter : data->pendingWaits) waiter->store().signalCommit();  // wake them now
+  return info.Env().Undefined();
 }
 
 Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
@@ -696,6 +804,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   Napi::Function arrayClass = ArrayWrap::Define(env);
   data->arrayConstructor = Napi::Persistent(arrayClass);
+  data->waiterConstructor = Napi::Persistent(WaiterWrap::Define(env));
+  exports.Set("interruptWaits", Napi::Function::New(env, InterruptWaits));
   exports.Set("NativeSession", SessionWrap::Define(env));
   exports.Set("NativeArray", arrayClass);
   exports.Set("faultMode", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

@@ -2,10 +2,12 @@
  * BigArray: one persistent N-dimensional array of a Store, read and written through
  * selections inside the store's current transaction.
  */
-import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, wrap } from './dtype'
+import { show } from './show'
+import { checkAttrs, copyAttrs } from './attrs'
+import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, lengthOf, wrap } from './dtype'
 import { ArgumentError, ClosedError, NotFoundError, ReadOnlyError, ShapeError, TooLargeError } from './errors'
 import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
-import { checkShape, sizeOf } from './shape'
+import { checkByteLength, checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
 
 /** A dense copy of a selection: zarrita.js's chunk shape. */
@@ -26,7 +28,8 @@ export const MAX_VIEW_BYTES = 2 ** 32
 function output<D extends DType>(dtype: D, n: number, out: TypedArrayFor[D] | undefined): TypedArrayFor[D] {
   if (out === undefined) return allocate(dtype, n)
   const data = checkData(dtype, out, 'out')
-  if (data.length < n) throw new ShapeError(`out holds ${data.length} elements, the copy needs ${n}`)
+  const length = lengthOf(data)
+  if (length < n) throw new ShapeError(`out holds ${length} elements, the copy needs ${n}`)
   return data
 }
 
@@ -114,13 +117,15 @@ export class BigArray<D extends DType = DType> {
   /** Bytes per storage block. */
   get blockBytes(): number { return this.#live().meta.blockBytes }
   /** User attributes (a copy; change them with setAttrs). */
-  get attrs(): Record<string, unknown> { return structuredClone(this.#live().meta.attrs) }
+  get attrs(): Record<string, unknown> { return copyAttrs(this.#live().meta.attrs) }
 
-  /** Replaces the user attributes (any msgpack-encodable object) in this transaction. */
+  /**
+   * Replaces the user attributes in this transaction. Throws ArgumentError, changing
+   * nothing, unless msgpack can encode them (see checkAttrs).
+   */
   setAttrs(attrs: Record<string, unknown>): void {
     const s = this.#writable()
-    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
-    s.meta.attrs = structuredClone(attrs)
+    s.meta.attrs = checkAttrs(attrs)
     s.recordDirty = true
     s.appendOnly = false
   }
@@ -200,8 +205,8 @@ export class BigArray<D extends DType = DType> {
     const verify = verifyOption(options, this.#verifyChecksums)
     if (!Number.isSafeInteger(rows) || rows < 0) throw new ArgumentError('rows must be a non-negative integer')
     const dtype = s.meta.dtype as D
-    const n = starts?.length
-    if (typeof n !== 'number') throw new ArgumentError('starts must be an array of row indexes')
+    const n = starts === null || typeof starts !== 'object' ? undefined : typedArrayOrArrayLength(starts)
+    if (n === undefined) throw new ArgumentError('starts must be an Array, Float64Array, Int32Array or Uint32Array of row indexes')
     const shape = [n, rows, ...s.meta.shape.slice(1)]
     const data = output(dtype, sizeOf(shape), out)
     s.native.take(starts, rows, this.#rowBytes(s), data, verify)
@@ -240,11 +245,12 @@ export class BigArray<D extends DType = DType> {
       try {
         ;(src as { fill(v: unknown): unknown }).fill(data)
       } catch {
-        throw new ArgumentError(`cannot fill a ${dtype} array with ${typeof data} ${String(data)}`)
+        throw new ArgumentError(`cannot fill a ${dtype} array with ${show(data)}`)
       }
     } else {
       src = checkData(dtype, data)
-      if (src.length !== n) throw new ShapeError(`data holds ${src.length} elements, the selection ${n}`)
+      const length = lengthOf(src)
+      if (length !== n) throw new ShapeError(`data holds ${length} elements, the selection ${n}`)
     }
     s.native.scatter(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, src)
   }
@@ -256,19 +262,32 @@ export class BigArray<D extends DType = DType> {
   append(data: TypedArrayFor[D]): void {
     const s = this.#writable()
     const src = checkData(s.meta.dtype, data)
+    const length = lengthOf(src)
     const rowSize = sizeOf(s.meta.shape.slice(1))
-    if (rowSize === 0 ? src.length !== 0 : src.length % rowSize !== 0) {
-      throw new ShapeError(`data holds ${src.length} elements, not a whole number of rows of ${rowSize}`)
+    if (rowSize === 0 ? length !== 0 : length % rowSize !== 0) {
+      throw new ShapeError(`data holds ${length} elements, not a whole number of rows of ${rowSize}`)
     }
-    if (src.length === 0) return
-    const rows = src.length / rowSize
+    if (length === 0) return
     const start = s.meta.shape[0]
+    const next = [start + length / rowSize, ...s.meta.shape.slice(1)]
+    const ib = itemBytes(s.meta.dtype)
+    checkByteLength(next, ib)
+    // All-or-nothing: everything that can be checked was; if the copy still fails (the
+    // store could not be read, memory ran out), the length and record go back as they were.
+    const before = { shape: s.meta.shape, recordDirty: s.recordDirty, appendOnly: s.appendOnly }
     // Only appends so far: a concurrent commit to this array is rebased onto at commit.
     const appendOnly = !s.recordDirty || s.appendOnly
-    this.resize([start + rows, ...s.meta.shape.slice(1)])
+    this.resize(next)
+    try {
+      s.native.scatter(start * rowSize * ib, [length], [ib], ib, src)
+    } catch (e) {
+      s.native.resize(sizeOf(before.shape) * ib)
+      Object.assign(s.meta, { shape: before.shape })
+      s.recordDirty = before.recordDirty
+      s.appendOnly = before.appendOnly
+      throw e
+    }
     s.appendOnly = appendOnly
-    const ib = itemBytes(s.meta.dtype)
-    s.native.scatter(start * rowSize * ib, [src.length], [ib], ib, src)
   }
 
   /**
@@ -283,9 +302,16 @@ export class BigArray<D extends DType = DType> {
       throw new ShapeError(`only axis 0 can be resized: [${cur.join(', ')}] -> [${next.join(', ')}]`)
     }
     if (next[0] === cur[0]) return
+    checkByteLength(next, itemBytes(s.meta.dtype))
     s.native.resize(sizeOf(next) * itemBytes(s.meta.dtype))
     s.meta.shape = next
     s.recordDirty = true
     s.appendOnly = false  // an absolute length: not rebased (append() sets it back)
   }
+}
+
+/** The element count of a TypedArray (from its slot) or an Array; undefined for anything else. */
+function typedArrayOrArrayLength(value: object): number | undefined {
+  if (Array.isArray(value)) return value.length
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) ? lengthOf(value as AnyTypedArray) : undefined
 }

@@ -106,6 +106,18 @@ export interface NativeCheckReport {
   bytes: number
 }
 
+/**
+ * Waits on one store's commits; made by session.waiter(), it keeps working after the
+ * session is closed. A commit "after" a serial is one whose serial is greater.
+ * timeoutMs < 0 waits forever; both return false at once after addon.interruptWaits().
+ * A wait blocks a thread (waitSync: the caller's; wait: a libuv pool thread) that nothing
+ * else can interrupt: callers wait in slices (see src/waiting.ts).
+ */
+export interface NativeWaiter {
+  waitSync(afterSerial: number, timeoutMs: number): boolean
+  wait(afterSerial: number, timeoutMs: number): Promise<boolean>
+}
+
 export interface NativeSession {
   readonly serial: number
   getRecord(name: string): NativeRecord | null
@@ -118,6 +130,7 @@ export interface NativeSession {
   flush(): void
   waitForCommit(timeoutMs: number): boolean
   nextCommit(timeoutMs: number): Promise<boolean>
+  waiter(): NativeWaiter
   stats(): NativeStats
   /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
   check(blockBytes: Record<string, number>): NativeCheckReport
@@ -137,6 +150,8 @@ interface Addon {
   NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number, mode: NativeOpenMode) => NativeSession
   faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
+  /** Ends every wait of this thread, pending and future (they return false). */
+  interruptWaits(): void
 }
 
 /** Modification time of a file in ms, or -1 when it is not there. */
@@ -177,3 +192,7 @@ function load(): Addon {
 }
 
 export const addon: Addon = load()
+
+// process.exit() joins the libuv pool: a pool thread blocked in nextCommit() would hold it
+// up. 'exit' is emitted first (in a worker too, for its own waits): end the waits there.
+process.once('exit', () => addon.interruptWaits())

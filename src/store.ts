@@ -2,9 +2,11 @@
  * Store: one handle on an LMDB-backed store of arrays. A handle is always inside a
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
+import { show } from './show'
 import { addon, type NativeSession, type NativeStats } from './binding'
 import { BigArray } from './array'
-import { type DType, checkDType } from './dtype'
+import { checkAttrs } from './attrs'
+import { type DType, checkDType, itemBytes } from './dtype'
 import {
   AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, FormatError, NotFoundError, ReadOnlyError,
   TransactionError,
@@ -12,8 +14,9 @@ import {
 import { checkStore } from './check'
 import type { CheckReport } from './check-report'
 import { checkFormat, encodeFormat } from './metadata'
-import { checkBlockBytes, checkShape } from './shape'
+import { checkBlockBytes, checkByteLength, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
+import { nextSliced, waitSliced } from './waiting'
 
 export interface OpenOptions {
   /**
@@ -90,19 +93,43 @@ export interface StoreStats {
 }
 
 const MAX_NAME_BYTES = 255
+// A UTF-16 code unit of a surrogate pair standing alone: it has no UTF-8 encoding.
+const LONE_SURROGATE = /\p{Surrogate}/u
 
+/**
+ * Throws ArgumentError unless `name` is a valid array name: a string of 1 to 255 UTF-8
+ * bytes that is well-formed UTF-16 (no lone surrogate: it would be stored as U+FFFD, so
+ * two different names would alias one array).
+ */
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) {
     throw new ArgumentError(`an array name is a non-empty string of at most ${MAX_NAME_BYTES} UTF-8 bytes`)
   }
+  if (LONE_SURROGATE.test(name)) {
+    throw new ArgumentError('an array name must be well-formed Unicode: it holds a lone UTF-16 surrogate')
+  }
   return name
 }
 
-// Milliseconds for the native wait: -1 is "forever".
-function checkTimeout(ms: number): number {
-  if (ms === Infinity) return -1
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new ArgumentError('timeoutMs must be a non-negative number or Infinity')
-  return Math.ceil(ms)
+// Longest finite wait that is still a wait: beyond it (about 285 000 years) means forever.
+const FOREVER_MS = 2 ** 53
+
+/** Milliseconds for a wait: Infinity and anything from 2^53 up mean forever (-1). */
+function checkTimeout(ms: unknown): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
+    throw new ArgumentError(`timeoutMs must be a non-negative number or Infinity, got ${show(ms)}`)
+  }
+  return ms >= FOREVER_MS ? -1 : Math.ceil(ms)
+}
+
+/** Throws ArgumentError unless `options` is undefined or an object whose `sync` is a boolean or undefined. */
+function checkCommitOptions<T extends CommitOptions>(options: T | undefined, what: string): T {
+  if (options === undefined) return {} as T
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${what} options must be an object`)
+  if (options.sync !== undefined && typeof options.sync !== 'boolean') {
+    throw new ArgumentError(`${what} option sync must be a boolean, got ${show(options.sync)}`)
+  }
+  return options
 }
 
 // A short blocking pause between conflict retries, so contending writers spread out.
@@ -131,10 +158,11 @@ export class Store {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
-    for (const key of ['create', 'readOnly', 'sync'] as const) {
+    for (const key of ['create', 'readOnly'] as const) {
       const v = options[key]
       if (v !== undefined && typeof v !== 'boolean') throw new ArgumentError(`${key} must be a boolean`)
     }
+    checkCommitOptions(options, 'open()')
     this.path = path
     if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== 'boolean') {
       throw new ArgumentError('verifyChecksums must be a boolean')
@@ -183,11 +211,11 @@ export class Store {
     const dtype = checkDType(options.dtype)
     const shape = checkShape(options.shape)
     const blockBytes = checkBlockBytes(options.blockBytes)
-    // Only a missing attrs means {}: null is rejected below, as setAttrs(null) is.
-    const attrs = options.attrs === undefined ? {} : options.attrs
-    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
+    checkByteLength(shape, itemBytes(dtype))
+    // Only a missing attrs means {}: null is rejected, as setAttrs(null) is.
+    const attrs = checkAttrs(options.attrs === undefined ? {} : options.attrs)
     if (this.#txn.open(name)) throw new AlreadyExistsError(`array '${name}' already exists`)
-    const state = this.#txn.create(name, { dtype, shape, blockBytes, attrs: structuredClone(attrs), created: Date.now() })
+    const state = this.#txn.create(name, { dtype, shape, blockBytes, attrs, created: Date.now() })
     return this.#handle(state) as BigArray<D>
   }
 
@@ -235,11 +263,12 @@ export class Store {
    * Throws ConflictError (changing nothing) if another commit since this snapshot
    * changed the same blocks or the same array's shape: abort() and retry.
    */
-  commit(options: CommitOptions = {}): void {
+  commit(options?: CommitOptions): void {
     this.#native()
+    const sync = checkCommitOptions(options, 'commit()').sync ?? this.#sync
     // Writes through views are the only changes a read-only handle can hold.
     if (this.readOnly && this.#txn.hasChanges()) this.#writable('commit() of changes made through views')
-    this.#txn.commit(options.sync ?? this.#sync)
+    this.#txn.commit(sync)
   }
 
   /** Drops every change of this transaction and moves to the newest snapshot. */
@@ -267,12 +296,16 @@ export class Store {
    * Runs fn(store) and commits; on ConflictError aborts and runs it again (up to
    * `retries` times); on any other error aborts and rethrows. fn must be synchronous.
    */
-  transact<T>(fn: (store: Store) => T, options: TransactOptions = {}): T {
+  transact<T>(fn: (store: Store) => T, options?: TransactOptions): T {
     this.#native()
     if (typeof fn !== 'function') throw new ArgumentError('transact() takes a function')
+    const opts = checkCommitOptions(options, 'transact()')
+    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
+      throw new ArgumentError(`transact() option retries must be a non-negative integer, got ${show(opts.retries)}`)
+    }
     if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
     if (this.#txn.hasChanges()) throw new TransactionError('transact() with uncommitted changes: commit() or abort() first')
-    const retries = options.retries ?? 10
+    const retries = opts.retries ?? 10
     this.#inTransact = true
     try {
       for (let attempt = 0; ; attempt++) {
@@ -281,7 +314,7 @@ export class Store {
           if (result && typeof (result as { then?: unknown }).then === 'function') {
             throw new TransactionError('transact() takes a synchronous function')
           }
-          this.commit(options)
+          this.commit(opts)
           return result
         } catch (e) {
           if (this.#session) this.#txn.abort()
@@ -301,7 +334,9 @@ export class Store {
    * nextCommit(). Default: wait forever.
    */
   waitForCommit(timeoutMs = Infinity): boolean {
-    return this.#native().waitForCommit(checkTimeout(timeoutMs))
+    const session = this.#native()
+    const timeout = checkTimeout(timeoutMs)
+    return waitSliced(session.waiter(), session.serial, timeout)
   }
 
   /**
@@ -312,7 +347,9 @@ export class Store {
    *     while (await store.nextCommit()) { store.refresh(); ...read the new rows... }
    */
   nextCommit(timeoutMs = Infinity): Promise<boolean> {
-    return this.#native().nextCommit(checkTimeout(timeoutMs))
+    const session = this.#native()
+    const timeout = checkTimeout(timeoutMs)
+    return nextSliced(session.waiter(), session.serial, timeout)
   }
 
   /** Forces commits made with sync: false to disk. */

@@ -297,12 +297,17 @@ uint64_t Env::currentSerial() {
   return serial;
 }
 
-bool Env::waitForCommitAfter(uint64_t serial, int64_t timeoutMs) {
+bool Env::waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* interrupted) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = timeoutMs < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeoutMs);
+  // A century at most: now + timeoutMs must not overflow the clock (about 292 years of
+  // nanoseconds), which turned waits of 9.2e12 ms and more into no wait at all.
+  constexpr int64_t kForeverMs = int64_t(100) * 365 * 24 * 3600 * 1000;
+  const auto deadline = timeoutMs < 0 || timeoutMs > kForeverMs ? Clock::time_point::max()
+                                                                 : Clock::now() + std::chrono::milliseconds(timeoutMs);
   for (;;) {
     uint32_t seen = signal_->sample();  // sample first: a commit after this wakes us
     if (currentSerial() > serial) return true;
+    if (interrupted && interrupted->load(std::memory_order_acquire)) return false;
     auto now = Clock::now();
     if (now >= deadline) return false;
     // Re-check LMDB at least every second, in case a committer died before ringing.

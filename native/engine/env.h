@@ -18,6 +18,7 @@
 #pragma once
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -85,8 +86,10 @@ class Env {
   // After a commit of this process: wakes waiters in every process.
   void signalCommit() { signal_->ring(); }
   // Blocks until a commit newer than `serial` exists (true) or `timeoutMs` passes
-  // (false; negative waits forever). Callable from any thread.
-  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs);
+  // (false; negative, or more than a century, waits forever). Callable from any thread.
+  // When `interrupted` is given and becomes true, returns false at the next wake-up:
+  // whoever sets it calls signalCommit() so that the wake-up comes at once.
+  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* interrupted = nullptr);
 
   // Frees the reader-table slots of processes that died with a snapshot open (kill -9,
   // crash). LMDB only clears them when asked: a dead reader otherwise pins its old

@@ -222,19 +222,39 @@ void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint
   }
 }
 
+bool TrackedArray::inRegion(const uint8_t* p, uint64_t bytes) const {
+  if (!region_ || bytes == 0) return false;
+  uintptr_t lo = reinterpret_cast<uintptr_t>(region_->base());
+  uintptr_t hi = lo + region_->reserveBytes();
+  uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  return at < hi && at + bytes > lo;
+}
+
 void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify) {
   checkOpen();
   sel.checkWithin(byteLength_);
-  // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
-  // array), so copying may fault; the fault path takes this lock shared too (env.h).
-  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
-  BlockCache cache;
-  cache.verify = verify;
-  if (region_) cache.dirty = region_->dirtyBlocks();
-  cache.batch = &batch;
-  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { copyOut(snap, offset, bytes, dst + at, cache); });
-  batch.flush();
+  // dst inside this region (a view of this array): gather into a buffer first, so that
+  // no byte is read after the copy has overwritten it.
+  const uint64_t bytes = sel.elementCount() * sel.itemBytes;
+  std::vector<uint8_t> staged;
+  uint8_t* out = dst;
+  if (inRegion(dst, bytes)) {
+    staged.resize(bytes);
+    out = staged.data();
+  }
+  {
+    // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
+    // array), so copying may fault; the fault path takes this lock shared too (env.h).
+    std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
+    PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
+    BlockCache cache;
+    cache.verify = verify;
+    if (region_) cache.dirty = region_->dirtyBlocks();
+    cache.batch = &batch;
+    sel.forEachRun([&](uint64_t offset, uint64_t n, uint64_t at) { copyOut(snap, offset, n, out + at, cache); });
+    batch.flush();
+  }
+  if (out != dst) memcpy(dst, out, bytes);
   noteRegionErrors();
 }
 
@@ -246,20 +266,40 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
       throw Error(ErrorCode::kBounds, "window " + std::to_string(i) + " reaches past the end of the array");
     }
   }
-  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
-  BlockCache cache;
-  cache.verify = verify;
-  if (region_) cache.dirty = region_->dirtyBlocks();
-  cache.batch = &batch;
-  for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, dst + i * windowBytes, cache);
-  batch.flush();
+  const uint64_t bytes = count * windowBytes;  // the caller checked that dst holds it
+  std::vector<uint8_t> staged;
+  uint8_t* out = dst;
+  if (inRegion(dst, bytes)) {
+    staged.resize(bytes);
+    out = staged.data();
+  }
+  {
+    std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
+    PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
+    BlockCache cache;
+    cache.verify = verify;
+    if (region_) cache.dirty = region_->dirtyBlocks();
+    cache.batch = &batch;
+    for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, out + i * windowBytes, cache);
+    batch.flush();
+  }
+  if (out != dst) memcpy(dst, out, bytes);
 }
 
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
   checkOpen();
   sel.checkWithin(byteLength_);
   sel.checkWithin(ensureRegion()->reserveBytes());  // byteLength_ <= reservation is an invariant
+  // src inside this region and meeting the selection (a view of this array, reversed or
+  // shifted): copy it first, so that every element is read before any is overwritten.
+  std::vector<uint8_t> staged;
+  const uint64_t srcBytes = sel.elementCount() * sel.itemBytes;
+  uint64_t lo, hi;
+  sel.span(&lo, &hi);
+  if (inRegion(src, srcBytes) && src < region_->base() + hi && src + srcBytes > region_->base() + lo) {
+    staged.assign(src, src + srcBytes);
+    src = staged.data();
+  }
   // Region::write()/prepareWrite() mark the blocks dirty: an explicit write is a change even
   // when it stores the bytes already there. No lock is held here (they call pin()).
   // Short runs (a strided selection) are plain stores into blocks prepared once per block

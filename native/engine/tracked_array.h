@@ -67,12 +67,15 @@ class TrackedArray {
   // Copies the selection into dst (dense, C order) / from src into the selection.
   // Throws Error(kBounds) if it reaches past byteLength(). With `verify`, every committed
   // block the copy reads is checked against its checksum first: Error(kCorrupt) names
-  // the array and block that do not match.
+  // the array and block that do not match. When src or dst lies in this array's region
+  // (a view of it) and meets the selection, the copy behaves as if the source were copied
+  // first (numpy, TypedArray.prototype.set): it goes through a buffer.
   void gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify = false);
   void scatter(const Strided& sel, const uint8_t* src);
   // Copies `count` windows of `windowBytes` bytes starting at byte offsets[i] into dst,
   // back to back, in one pass (the random-window workload). Throws Error(kBounds), and
-  // Error(kCorrupt) as gather() does.
+  // Error(kCorrupt) as gather() does. A dst in this array's region gets the windows as
+  // they were before the copy, as gather().
   void take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst,
             bool verify = false);
 
@@ -125,6 +128,8 @@ class TrackedArray {
   void loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache);
   // Copies data bytes [within, within + n) of the cached clean block to dst.
   void copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst);
+  // True if [p, p + bytes) meets this array's region.
+  bool inRegion(const uint8_t* p, uint64_t bytes) const;
   std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
   // Opens the region at first use (forViews: with room for views to stay put as the array
   // grows); throws kClosed after close().
