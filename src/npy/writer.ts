@@ -37,8 +37,9 @@ export class NpyWriter<D extends DType = DType> {
   }
 
   /**
-   * Creates (or truncates) the file at `path` holding `shape[0]` zero rows. Its header
-   * leaves room for the shape to grow in place.
+   * Creates (or replaces) the file at `path` holding `shape[0]` zero rows. Its header
+   * leaves room for the shape to grow in place. The file appears with its header
+   * complete (it is written under a temporary name and renamed).
    */
   static create<D extends DType>(path: string, options: NpyWriterOptions<D>): NpyWriter<D> {
     if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
@@ -46,13 +47,17 @@ export class NpyWriter<D extends DType = DType> {
     const dtype = checkDType(options.dtype) as D
     const shape = checkShape(options.shape)
     const header = encodeHeader(dtype, shape, true)
-    const fd = fs.openSync(path, 'w')
+    // written under a temporary name and renamed: the file never exists without its header
+    const temp = `${path}.${process.pid}.tmp`
+    const fd = fs.openSync(temp, 'w')
     try {
       fs.writeSync(fd, header, 0, header.length, 0)
       const bytes = sizeOf(shape) * itemBytes(dtype)
       if (bytes > 0) fs.ftruncateSync(fd, header.length + bytes)
+      fs.renameSync(temp, path)
     } catch (e) {
       fs.closeSync(fd)
+      fs.rmSync(temp, { force: true })
       throw e
     }
     const w = new NpyWriter(path, dtype, shape, fd, header)
