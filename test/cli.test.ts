@@ -203,7 +203,7 @@ test('watch prints the commits of other processes as they happen; --count stops 
   for (let t = 0; t < 600 && events.length === 0; t++) await new Promise((r) => setTimeout(r, 50))
   assert.equal(events.shift(), { watching: dir, serial: 2 })
   const store = open(dir)
-  const a = store.array<'int32'>('feed')
+  const a = store.array('feed', 'int32')
   for (let k = 1; k <= 2; k++) {
     a.append(new Int32Array(2 * k))
     store.commit()
@@ -240,7 +240,7 @@ test('export --follow grows a .npy with appends until interrupted (SIGINT: exit 
   assert.equal(readNpyHeader(file).shape, [0, 4])
   try {
     const store = open(dir)
-    store.array<'float32'>('f').append(new Float32Array(8).fill(1.5))
+    store.array('f', 'float32').append(new Float32Array(8).fill(1.5))
     store.commit()
     store.close()
     for (let t = 0; t < 400 && readNpyHeader(file).shape[0] !== 2; t++) await new Promise((r) => setTimeout(r, 50))

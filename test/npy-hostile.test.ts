@@ -91,7 +91,7 @@ test('a valid file beside them imports (the cases differ from it only in what th
   const file = path.join(dir, 'ok.npy')
   fs.writeFileSync(file, npyFile(ok, Uint8Array.from({ length: 24 }, (_, i) => (i % 4 === 0 ? i / 4 : 0))))
   store.importNpy('ok', file)
-  assert.equal(Array.from(store.array<'int32'>('ok').read().data), [0, 1, 2, 3, 4, 5])
+  assert.equal(Array.from(store.array('ok', 'int32').read().data), [0, 1, 2, 3, 4, 5])
   // Python 2 long suffixes, double quotes, no trailing comma, tabs: all literal forms numpy accepts
   fs.writeFileSync(file, npyFile('{"descr":\t"<i4", "shape": (2L, 3L), "fortran_order": False}', data24))
   store.importNpy('py2', file)

@@ -94,7 +94,7 @@ np.save(f"{d}/i2-be-F.npy", np.asfortranarray(np.arange(-50, 50, dtype='>i2').re
   }
   assert.is(n, 12)
   store.importNpy('i2', path.join(dir, 'i2-be-F.npy'), { chunkBytes: 6 })
-  assert.equal(Array.from(store.array<'int16'>('i2').read().data), Array.from({ length: 100 }, (_, i) => i - 50))
+  assert.equal(Array.from(store.array('i2', 'int16').read().data), Array.from({ length: 100 }, (_, i) => i - 50))
   store.close()
 })
 

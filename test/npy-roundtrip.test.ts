@@ -128,7 +128,7 @@ test('export sees the transaction: uncommitted writes are in the file, the store
   assert.ok(store.dirty)
   const back = open(path.join(dir, 'store2'))
   back.importNpy('y', file)
-  assert.equal(Array.from(back.array<'float64'>('y').read().data), [1, 2, 3, 4])
+  assert.equal(Array.from(back.array('y', 'float64').read().data), [1, 2, 3, 4])
   back.close()
   store.close()
 })

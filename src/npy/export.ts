@@ -31,8 +31,8 @@ export interface ExportNpyOptions {
 export interface FollowNpyOptions extends Omit<ExportNpyOptions, 'selection'> {
   /** Keep the file growing with rows appended to the array, until `signal` aborts. */
   follow: true
-  /** Stops following; the promise then resolves. */
-  signal?: AbortSignal
+  /** Stops following when it aborts (an AbortSignal); the promise then resolves. */
+  signal?: { readonly aborted: boolean }
   /** Called after each append to the file with its new shape. */
   onAppend?: (shape: number[]) => void
 }
@@ -122,7 +122,7 @@ export async function followNpy(array: BigArray, path: string, options: FollowNp
   if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
   if ('selection' in options && (options as ExportNpyOptions).selection != null) throw new ArgumentError('follow exports whole rows: selection is not allowed with follow')
   const signal = options.signal
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ArgumentError('signal must be an AbortSignal')
+  if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) throw new ArgumentError('signal must be an AbortSignal')
   const name = array.name
   const dtype = array.dtype
   const ib = itemBytes(dtype)

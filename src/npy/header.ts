@@ -11,7 +11,7 @@ import { MAX_NDIM } from '../shape'
 import { descrOf, parseDescr } from './descr'
 import { type PyValue, parseLiteral } from './literal'
 
-export const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]) // \x93NUMPY
+export const MAGIC: Uint8Array = Uint8Array.of(0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59) // \x93NUMPY
 
 /** Largest header dict accepted, in bytes (numpy's own reader refuses more than 10 000 by default). */
 export const MAX_HEADER_BYTES = 16 * 1024
@@ -43,7 +43,7 @@ export function prefixBytes(major: number): number {
  * with readHeaderBytes()). Throws NpyFormatError.
  */
 export function decodeHeader(head: Uint8Array, fileBytes: number): NpyHeader {
-  if (head.length < 10 || !MAGIC.equals(head.subarray(0, 6))) throw new NpyFormatError('not a .npy file (no \\x93NUMPY magic)')
+  if (head.length < 10 || !Buffer.from(head.subarray(0, 6)).equals(MAGIC)) throw new NpyFormatError('not a .npy file (no \\x93NUMPY magic)')
   const major = head[6]
   const minor = head[7]
   if (major < 1 || major > 3 || minor !== 0) throw new NpyFormatError(`.npy format version ${major}.${minor} is not supported (1.0, 2.0, 3.0 are)`)
@@ -106,7 +106,7 @@ const GROWABLE_DIGITS = 20
  * a multiple of 64. With `growable`, the dict leaves room for axis 0 to reach 20 digits,
  * so that rewriting the header with a longer shape never moves the data.
  */
-export function encodeHeader(dtype: DType, shape: readonly number[], growable = false): Buffer {
+export function encodeHeader(dtype: DType, shape: readonly number[], growable = false): Uint8Array {
   const dict = dictText(dtype, shape)
   const room = growable ? GROWABLE_DIGITS - String(shape[0]).length : 0
   // version 1.0 unless the dict outgrows its 2-byte length field
@@ -115,7 +115,7 @@ export function encodeHeader(dtype: DType, shape: readonly number[], growable = 
   const prefix = prefixBytes(major)
   const total = Math.ceil((prefix + dict.length + room + 1) / HEADER_ALIGN) * HEADER_ALIGN
   const out = Buffer.alloc(total, 0x20)
-  MAGIC.copy(out, 0)
+  out.set(MAGIC, 0)
   out[6] = major
   out[7] = 0
   if (major === 1) out.writeUInt16LE(total - prefix, 8)
@@ -129,7 +129,7 @@ export function encodeHeader(dtype: DType, shape: readonly number[], growable = 
  * Rewrites the header of an appendable file for a new shape, keeping its length (the
  * data stays where it is). Throws NpyFormatError if the new dict does not fit.
  */
-export function resizedHeader(previous: Buffer, dtype: DType, shape: readonly number[]): Buffer {
+export function resizedHeader(previous: Uint8Array, dtype: DType, shape: readonly number[]): Uint8Array {
   const major = previous[6]
   const prefix = prefixBytes(major)
   const dict = dictText(dtype, shape)

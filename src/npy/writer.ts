@@ -22,11 +22,11 @@ export class NpyWriter<D extends DType = DType> {
   readonly dtype: D
   #shape: number[]
   #fd: number | null
-  #header: Buffer
+  #header: Uint8Array
   #end: number
   readonly #rowBytes: number
 
-  private constructor(path: string, dtype: D, shape: number[], fd: number, header: Buffer) {
+  private constructor(path: string, dtype: D, shape: number[], fd: number, header: Uint8Array) {
     this.path = path
     this.dtype = dtype
     this.#shape = shape
