@@ -19,18 +19,15 @@ export interface Context {
 /** Values of parsed options. */
 export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>
 
-/** RAM budget of a command's store handle for the pages its views load. */
-const CLI_CACHE_BYTES = 256 * 2 ** 20
-
 /** Opens the store at `dir`, which must exist (a typo must not create an empty store). */
 export function openExisting(dir: string): Store {
   if (!fs.existsSync(path.join(dir, 'data.mdb'))) throw new NotFoundError(`no txarray store at '${dir}'`)
-  return open(dir, { cacheBytes: CLI_CACHE_BYTES })
+  return open(dir)
 }
 
 /** Opens the store at `dir`, creating it if needed. */
 export function openOrCreate(dir: string, sync = true): Store {
-  return open(dir, { cacheBytes: CLI_CACHE_BYTES, sync })
+  return open(dir, { sync })
 }
 
 export function writeLine(stream: Writable, text: string): void {

@@ -128,7 +128,7 @@ export async function followNpy(array: BigArray, path: string, options: FollowNp
   const ib = itemBytes(dtype)
   const maxElements = chunkElements(options, ib)
   const verify = verifyOption(options)
-  const store = open(arrayStorePath(array), { cacheBytes: 64 * 2 ** 20 })
+  const store = open(arrayStorePath(array))
   try {
     const source = () => {
       if (!store.has(name)) throw new NotFoundError(`array '${name}' was deleted while it was followed`)

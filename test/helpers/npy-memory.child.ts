@@ -1,5 +1,5 @@
 // Child script for npy-memory.test.ts (run with TXA_CHILD set):
-//   roundtrip <dir> <MiB> <chunkMiB> <commitMiB> <cacheMiB>
+//   roundtrip <dir> <MiB> <chunkMiB> <commitMiB>
 // writes a <MiB> float64 .npy in 1 MiB pieces, imports it in chunks, exports it back,
 // compares both files piece by piece, and prints JSON: peak RSS (VmHWM) after the write,
 // after the import and after the export, commits, and whether the files are equal.
@@ -49,11 +49,11 @@ function sameFiles(a: string, b: string): boolean {
 }
 
 function roundtrip(args: string[]): void {
-  const [dir, mib, chunkMib, commitMib, cacheMib] = [args[0], ...args.slice(1).map(Number)] as [string, number, number, number, number]
+  const [dir, mib, chunkMib, commitMib] = [args[0], ...args.slice(1).map(Number)] as [string, number, number, number]
   const source = path.join(dir, 'source.npy')
   writeSource(source, mib * 2 ** 20)
   const afterWrite = peakRss()
-  const store = open(path.join(dir, 'store'), { sync: false, cacheBytes: cacheMib * 2 ** 20 })
+  const store = open(path.join(dir, 'store'), { sync: false })
   const t0 = Date.now()
   const r = store.importNpy('big', source, { chunkBytes: chunkMib * 2 ** 20, commitBytes: commitMib * 2 ** 20 })
   const importMs = Date.now() - t0

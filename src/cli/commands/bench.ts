@@ -50,7 +50,7 @@ Example:
     const base = typeof values.dir === 'string' ? values.dir : os.tmpdir()
     const dir = fs.mkdtempSync(path.join(base, 'txarray-bench-'))
     const figures: Figure[] = []
-    const store = open(dir, { cacheBytes: 256 * 2 ** 20 })
+    const store = open(dir)
     try {
       const a = store.create<'float32'>('stream', { dtype: 'float32', shape: [0, 16] })
       store.commit()
