@@ -13,6 +13,7 @@
         "native/engine/commit_signal.cc",
         "native/engine/crc32c.cc",
         "native/engine/env.cc",
+        "native/engine/env_stats.cc",
         "native/engine/error.cc",
         "native/engine/pread_batch.cc",
         "native/engine/session.cc",

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "engine/env_stats.h"
 #include "engine/error.h"
 #include "engine/session.h"
 #include "engine/store_check.h"
@@ -175,6 +176,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeArray", {
       InstanceMethod<&ArrayWrap::Gather>("gather"),
+      InstanceMethod<&ArrayWrap::ReleaseMappedPages>("releaseMappedPages"),
       InstanceMethod<&ArrayWrap::Scatter>("scatter"),
       InstanceMethod<&ArrayWrap::Resize>("resize"),
       InstanceMethod<&ArrayWrap::AdoptCommittedLength>("adoptCommittedLength"),
@@ -213,6 +215,16 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       txa::Strided sel = toStrided(info);
       uint8_t* out = bufferArgument(info[4], sel.elementCount() * sel.itemBytes);
       a.gather(native_->snapshot(), sel, out, info[5].ToBoolean());
+      return env.Undefined();
+    });
+  }
+  // releaseMappedPages(): after a long copy out of the store (an export), lets go of the
+  // map pages it touched so they stop counting as this process's resident memory.
+  Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      array(env);
+      txa::releaseMappedPages(*native_->env());
       return env.Undefined();
     });
   }
@@ -360,6 +372,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::Waiter>("waiter"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
       InstanceMethod<&SessionWrap::Check>("check"),
+      InstanceMethod<&SessionWrap::EnvFigures>("envFigures"),
       InstanceMethod<&SessionWrap::Close>("close"),
       InstanceAccessor<&SessionWrap::Serial>("serial"),
     });
@@ -563,6 +576,31 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       out.Set("arrays", double(report.arrays));
       out.Set("blocks", double(report.blocks));
       out.Set("bytes", double(report.bytes));
+      return out;
+    });
+  }
+
+  // envFigures(): the whole environment's map, pages, readers and sub-database sizes.
+  Napi::Value EnvFigures(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::EnvFigures f = txa::readEnvFigures(*session(env).env());
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("mapBytes", double(f.mapBytes));
+      out.Set("pageBytes", double(f.pageBytes));
+      out.Set("usedPages", double(f.usedPages));
+      out.Set("freePages", double(f.freePages));
+      out.Set("fileBytes", double(f.fileBytes));
+      out.Set("readers", double(f.readers));
+      out.Set("maxReaders", double(f.maxReaders));
+      const std::pair<const char*, const txa::DbFigures*> dbs[] = {
+          {"meta", &f.meta}, {"arrays", &f.arrays}, {"blocks", &f.blocks}, {"log", &f.log}};
+      for (const auto& [name, db] : dbs) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("entries", double(db->entries));
+        o.Set("pages", double(db->pages));
+        out.Set(name, o);
+      }
       return out;
     });
   }

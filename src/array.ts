@@ -9,6 +9,7 @@ import { ArgumentError, ClosedError, NotFoundError, ReadOnlyError, ShapeError, T
 import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
 import { checkByteLength, checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
+import { type ExportNpyOptions, type ExportNpyResult, type FollowNpyOptions, exportNpy, followNpy } from './npy/export'
 
 /** A dense copy of a selection: zarrita.js's chunk shape. */
 export interface Chunk<D extends DType = DType> {
@@ -76,17 +77,37 @@ function verifyOption(options: ReadOptions | undefined, fallback: boolean): bool
   return v ?? fallback
 }
 
+let liveStateOf: (a: BigArray) => ArrayState
+let storePathOf: (a: BigArray) => string
+
+/** @internal The live state of an array (for the .npy streaming code); throws like any method. */
+export function arrayState(a: BigArray): ArrayState {
+  return liveStateOf(a)
+}
+
+/** @internal The directory of the store the array belongs to. */
+export function arrayStorePath(a: BigArray): string {
+  return storePathOf(a)
+}
+
 export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
   readonly #isClosed: () => boolean
   readonly #verifyChecksums: boolean
   readonly #readOnly: boolean
+  readonly #storePath: string
+
+  static {
+    liveStateOf = (a) => a.#live()
+    storePathOf = (a) => a.#storePath
+  }
 
   /** @internal Use store.create() or store.array(). */
-  constructor(state: ArrayState, isClosed: () => boolean, verifyChecksums = false, readOnly = false) {
+  constructor(state: ArrayState, isClosed: () => boolean, verifyChecksums: boolean, storePath: string, readOnly = false) {
     this.#state = state
     this.#isClosed = isClosed
     this.#verifyChecksums = verifyChecksums
+    this.#storePath = storePath
     this.#readOnly = readOnly
   }
 
@@ -288,6 +309,25 @@ export class BigArray<D extends DType = DType> {
       throw e
     }
     s.appendOnly = appendOnly
+  }
+
+  /**
+   * Writes the array, or `selection` of it, to a .npy file at `path` (C order,
+   * little-endian, format 1.0), copying `chunkBytes` at a time: memory stays bounded
+   * whatever the array's size. Reads this transaction's snapshot and changes. The file
+   * appears complete or not at all (written under a temporary name, then renamed).
+   *
+   * With `follow: true`, returns a promise instead: the file is written with room in its
+   * header for axis 0 to grow, then every commit (of any process) that appends rows to
+   * the array appends them to the file, which is a valid .npy after each append; the
+   * promise resolves when `signal` aborts.
+   */
+  exportNpy(path: string, options?: ExportNpyOptions): ExportNpyResult
+  exportNpy(path: string, options: FollowNpyOptions): Promise<ExportNpyResult>
+  exportNpy(path: string, options: ExportNpyOptions | FollowNpyOptions = {}): ExportNpyResult | Promise<ExportNpyResult> {
+    if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
+    if ('follow' in options && options.follow) return followNpy(this, path, options)
+    return exportNpy(this, path, options)
   }
 
   /**

@@ -54,6 +54,26 @@ export interface NativeStats {
   evictedBlocks: number
 }
 
+export interface NativeDbFigures {
+  entries: number
+  /** Branch, leaf and overflow pages. */
+  pages: number
+}
+
+export interface NativeEnvFigures {
+  mapBytes: number
+  pageBytes: number
+  usedPages: number
+  freePages: number
+  fileBytes: number
+  readers: number
+  maxReaders: number
+  meta: NativeDbFigures
+  arrays: NativeDbFigures
+  blocks: NativeDbFigures
+  log: NativeDbFigures
+}
+
 export interface NativeMemoryStats {
   /** Faults served (one per window of blocks mapped). */
   faults: number
@@ -95,6 +115,8 @@ export interface NativeArray {
   view(byteOffset: number, byteLength: number, populate?: boolean): ArrayBuffer
   take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView, verify: boolean): void
   memoryStats(): NativeMemoryStats
+  /** Drops this process's page-table entries of the store's map (data stays in the page cache). */
+  releaseMappedPages(): void
   /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */
   release(): void
 }
@@ -134,6 +156,7 @@ export interface NativeSession {
   stats(): NativeStats
   /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
   check(blockBytes: Record<string, number>): NativeCheckReport
+  envFigures(): NativeEnvFigures
   close(): void
 }
 

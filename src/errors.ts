@@ -93,12 +93,16 @@ export class TooLargeError extends TxarrayError { static override readonly code 
 export class CorruptionError extends TxarrayError { static override readonly code = 'TXA_CORRUPT' }
 /** A transaction used wrongly (nested transact, async function, refresh with changes). */
 export class TransactionError extends TxarrayError { static override readonly code = 'TXA_TRANSACTION' }
+/** A feature this build of txarray does not have. */
+export class UnsupportedError extends TxarrayError { static override readonly code = 'TXA_UNSUPPORTED' }
+/** A .npy file that is malformed, hostile, truncated, or holds a dtype txarray does not have. */
+export class NpyFormatError extends TxarrayError { static override readonly code = 'TXA_NPY' }
 
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(
   [
     NotFoundError, AlreadyExistsError, DTypeError, ShapeError, BoundsError, ConflictError,
     ClosedError, FormatError, ArgumentError, StorageError, TooLargeError, TransactionError,
-    CorruptionError, DiskFullError, ReadOnlyError,
+    CorruptionError, DiskFullError, ReadOnlyError, NpyFormatError, UnsupportedError,
   ].map((cls) => [cls.code, cls]),
 )

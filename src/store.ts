@@ -17,6 +17,7 @@ import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkByteLength, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
 import { nextSliced, waitSliced } from './waiting'
+import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/import'
 
 export interface OpenOptions {
   /**
@@ -67,6 +68,31 @@ export interface CommitOptions {
 export interface TransactOptions extends CommitOptions {
   /** How many times to re-run fn after a ConflictError. Default 10. */
   retries?: number
+}
+
+/** Figures of the store as a whole (all arrays, all processes), from storageStats(). */
+export interface StorageStats {
+  /** Size of the data file (data.mdb). */
+  fileBytes: number
+  /** Size of the memory map (address space; grows by doubling when full). */
+  mapBytes: number
+  pageBytes: number
+  /** Pages of the file in use (the highest page number + 1). */
+  usedPages: number
+  /** Of those, pages free for reuse by later commits. */
+  freePages: number
+  /** Reader slots held now (snapshots open in all processes) and the most there can be. */
+  readers: number
+  maxReaders: number
+  /** Arrays in the newest commit. */
+  arrays: number
+  /** Stored block values (blocks never written or all zeros take none). */
+  blocks: number
+  /** Pages holding block values, and the bytes of those pages. */
+  blockPages: number
+  blockPageBytes: number
+  /** Entries of the commit log. */
+  logEntries: number
 }
 
 /** Counters of one Store handle since it opened. */
@@ -196,7 +222,7 @@ export class Store {
   #handle(state: ArrayState): BigArray {
     let handle = this.#handles.get(state)
     if (!handle) {
-      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums, this.readOnly)
+      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums, this.path, this.readOnly)
       this.#handles.set(state, handle)
     }
     return handle
@@ -247,6 +273,22 @@ export class Store {
   list(): string[] {
     this.#native()
     return this.#txn.names()
+  }
+
+  /**
+   * Creates array `name` from the .npy file at `path`, streaming it in chunks of
+   * `chunkBytes` and committing every `commitBytes` (at row boundaries), so files larger
+   * than RAM import in bounded memory. Big-endian files are converted; Fortran-order
+   * files are transposed into C order. Commits: the transaction must have no changes.
+   * Throws NpyFormatError for a malformed file or a dtype txarray does not have. If the
+   * import fails, the array is deleted; after a crash, the array holds a prefix of the
+   * file's rows (each batch commit whole).
+   */
+  importNpy(name: string, path: string, options?: ImportNpyOptions): ImportNpyResult {
+    this.#native()
+    checkName(name)
+    if (this.#txn.open(name)) throw new AlreadyExistsError(`array '${name}' already exists`)
+    return importNpy(this, name, path, options)
   }
 
   /** Deletes an array (and its data) in this transaction. Throws NotFoundError. */
@@ -373,6 +415,20 @@ export class Store {
    */
   check(): CheckReport {
     return checkStore(this.#native())
+  }
+
+  /**
+   * Figures of the whole store, read in a fresh snapshot: file and map size, used and
+   * free pages, reader slots in use, arrays, stored blocks and their pages.
+   */
+  storageStats(): StorageStats {
+    const f = this.#native().envFigures()
+    return {
+      fileBytes: f.fileBytes, mapBytes: f.mapBytes, pageBytes: f.pageBytes,
+      usedPages: f.usedPages, freePages: f.freePages, readers: f.readers, maxReaders: f.maxReaders,
+      arrays: f.arrays.entries, blocks: f.blocks.entries, blockPages: f.blocks.pages,
+      blockPageBytes: f.blocks.pages * f.pageBytes, logEntries: f.log.entries,
+    }
   }
 
   /** Serial of the commit this handle's snapshot shows. */
