@@ -155,7 +155,7 @@ test('stat: blocks, bytes, pages, readers, map size', async () => {
   assert.ok((s.readers as number) >= 1)
   const human = ok(await run(['stat', dir]), 'stat')
   assert.match(human, /^blocks\s+3 stored/m)
-  assert.match(human, /^readers\s+\d+ of 1022 slots/m)
+  assert.match(human, /^readers\s+\d+ of \d+ slots/m)
   assert.match(human, /^map\s+\d/m)
 })
 
@@ -194,6 +194,9 @@ test('check: exit 0 on a sound store, 3 on flipped block bytes (or TXA_UNSUPPORT
 test('watch prints the commits of other processes as they happen; --count stops it', async () => {
   const dir = path.join(tempDir(), 'store')
   ok(await run(['create', dir, 'feed', '--dtype', 'int32', '--shape', '0,2']), 'create')
+  const before = open(dir)
+  const serial = before.serial
+  before.close()
   const child = startTxarray(['watch', dir, '--count', '3', '--json'])
   const events: Array<Record<string, unknown>> = []
   lines(child, (l) => events.push(JSON.parse(l)))
@@ -201,7 +204,12 @@ test('watch prints the commits of other processes as they happen; --count stops 
   child.stderr!.on('data', (d) => { stderr += d })
   // the watcher's first line says it has its snapshot
   for (let t = 0; t < 600 && events.length === 0; t++) await new Promise((r) => setTimeout(r, 50))
-  assert.equal(events.shift(), { watching: dir, serial: 2 })
+  try {
+    assert.equal(events.shift(), { watching: dir, serial })
+  } catch (e) {
+    child.kill('SIGKILL')
+    throw e
+  }
   const store = open(dir)
   const a = store.array('feed', 'int32')
   for (let k = 1; k <= 2; k++) {

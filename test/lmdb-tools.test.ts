@@ -117,7 +117,7 @@ test('mdb_dump shows the documented key layout and little-endian block bytes', (
     assert.is(v.arrayId, BigInt(want.id))
     assert.is(v.blockIndex, BigInt(want.index))
     assert.is(value.length, v.dataOffset + pageSize, 'one data page')
-    assert.is(v.serial, 2n, 'written by the second commit (the first stamps the format)')
+    assert.is(v.serial, 1n, 'written by the first commit (a new store is created with its format record, no commit)')
     assert.ok(value.subarray(52, v.dataOffset).every((b) => b === 0), 'the rest of the header page is zeros')
     assert.is(v.stored.subarray(0, v.dataLength).toString('hex'), want.data)
     assert.ok(v.stored.subarray(v.dataLength).every((b) => b === 0), 'zero-filled to the page end')

@@ -26,7 +26,7 @@ test('counts arrays, stored blocks and their pages; pages freed by a delete beco
   assert.is(full.blocks, 8)
   assert.ok(full.blockPages >= 8 && full.blockPageBytes === full.blockPages * 4096)
   assert.ok(full.usedPages > empty.usedPages)
-  assert.ok(full.logEntries >= 2)
+  assert.ok(full.logEntries >= 1)
   store.delete('a')
   store.commit()
   store.commit()  // a second commit lets LMDB list the first one's freed pages
