@@ -189,9 +189,11 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     const first: number[] = []
     const loaded: number[] = []
     for (let r = 0; r < o.runs; r++) {
-      const { store, views, rowsPerView } = openArray()
+      const { store, a, views, rowsPerView } = openArray()
       first.push(viewPass(views, rowsPerView)())
+      const afterFirst = a.viewStats()
       loaded.push(viewPass(views, rowsPerView)())
+      if (r === 0) log(`  S1 viewStats after the first-touch pass ${JSON.stringify(afterFirst)}, after the loaded pass ${JSON.stringify(a.viewStats())}`)
       store.close()
     }
     hot.viewFirst = median(first)
