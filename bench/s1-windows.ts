@@ -11,6 +11,9 @@
  * baseline, since the lmdb npm package cannot read our store and LMDB forbids a second
  * environment in one process); copying out of an in-memory Buffer of the same bytes (in
  * a child process, so that its memory is gone afterwards; skipped if it does not fit).
+ * And the Python user's ways, when /usr/bin/python3 can import them (else a note): numpy.memmap
+ * of the .npy (first touch in a fresh process, then loaded: the counterparts of a view) and
+ * h5py read_direct per window of the same array in an HDF5 file (bench/lib/py-windows.py).
  * Hot: one warm pass, then --runs measured passes. Cold (root only): the page cache is
  * dropped before each measured pass.
  *
@@ -29,6 +32,7 @@ import { MAX_VIEW_BYTES, open, slice } from '../src/index'
 import { COLS, ARRAY_NAME, type Dataset, dropCaches, loadNote, randomStarts, ROW_BYTES, runChildSync } from './lib/data'
 import { type Row, median, now, seconds } from './lib/measure'
 import { buildLmdbWindows } from './lib/native-baseline'
+import { pythonWindows } from './lib/python-baselines'
 
 
 /** Copies `rows` rows from row `start` of the views (each `rowsPerView` rows) to out[at..]. */
@@ -191,9 +195,11 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     const first: number[] = []
     const loaded: number[] = []
     for (let r = 0; r < o.runs; r++) {
-      const { store, views, rowsPerView } = openArray()
+      const { store, a, views, rowsPerView } = openArray()
       first.push(viewPass(views, rowsPerView)())
+      const afterFirst = a.viewStats()
       loaded.push(viewPass(views, rowsPerView)())
+      if (r === 0) log(`  S1 viewStats after the first-touch pass ${JSON.stringify(afterFirst)}, after the loaded pass ${JSON.stringify(a.viewStats())}`)
       store.close()
     }
     hot.viewFirst = median(first)
@@ -229,6 +235,8 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     log(`  ${memNote}`)
   }
   const fileHot = median([hot.file, hot.file2])
+  const py = pythonWindows(ds, startsFile, o.windowRows, o.runs)
+  for (const note of py.notes) log(`  ${note}`)
 
   fs.closeSync(fd)
 
@@ -245,9 +253,12 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   add('hot take windows/s, verifyChecksums', perSec(hot.takeVerify), perSec(hot.take), 'take without', 'win/s')
   if (hot.mem !== undefined) add('hot take windows/s', perSec(hot.take), perSec(hot.mem), 'in-memory Buffer copy', 'win/s')
   add('hot read()/window windows/s', perSec(hot.read), perSec(fileHot), 'fs.readSync', 'win/s')
-  add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(fileHot), 'fs.readSync', 'win/s', '>= 0.8x', r(hot.viewLoaded, fileHot) >= 0.8)
+  if (py.h5pyHot !== undefined) add('hot take windows/s', perSec(hot.take), perSec(py.h5pyHot), 'h5py read_direct/window', 'win/s')
+  add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(fileHot), 'fs.readSync', 'win/s', '>= 1.0x', r(hot.viewLoaded, fileHot) >= 1.0)
   add('hot view (loaded) GB/s', gbps(hot.viewLoaded), gbps(fileHot), 'fs.readSync', 'GB/s')
-  add('hot view first touch windows/s', perSec(hot.viewFirst), perSec(fileHot), 'fs.readSync', 'win/s', '(>= 0.8x)', r(hot.viewFirst, fileHot) >= 0.8)
+  if (py.memmapLoaded !== undefined) add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(py.memmapLoaded), 'numpy.memmap loaded', 'win/s')
+  add('hot view first touch windows/s', perSec(hot.viewFirst), perSec(fileHot), 'fs.readSync', 'win/s', '>= 0.3x', r(hot.viewFirst, fileHot) >= 0.3)
+  if (py.memmapFirst !== undefined) add('hot view first touch windows/s', perSec(hot.viewFirst), perSec(py.memmapFirst), 'numpy.memmap first touch', 'win/s')
   if (hot.mem !== undefined) add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(hot.mem), 'in-memory Buffer copy', 'win/s')
   add('hot fs.readSync windows/s (2nd measure)', perSec(hot.file2), perSec(hot.file), 'fs.readSync (1st)', 'win/s')
   if (canDrop) {
@@ -257,7 +268,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     add('cold read()/window windows/s', perSec(cold.read), perSec(cold.file), 'fs.readSync cold', 'win/s')
     add('cold view first touch windows/s', perSec(cold.view), perSec(cold.file), 'fs.readSync cold', 'win/s')
   }
-  log(`  S1 raw seconds: hot ${JSON.stringify(hot)} cold ${JSON.stringify(cold)} ${memNote}`)
+  log(`  S1 raw seconds: hot ${JSON.stringify(hot)} cold ${JSON.stringify(cold)} python (${py.versions}) ${JSON.stringify({ memmapFirst: py.memmapFirst, memmapLoaded: py.memmapLoaded, h5pyHot: py.h5pyHot })} ${memNote}`)
   return rows
 }
 
