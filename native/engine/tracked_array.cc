@@ -233,9 +233,16 @@ bool TrackedArray::inRegion(const uint8_t* p, uint64_t bytes) const {
 void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify) {
   checkOpen();
   sel.checkWithin(byteLength_);
-  // dst inside this region (a view of this array): gather into a buffer first, so that
-  // no byte is read after the copy has overwritten it.
-  const uint64_t bytes = sel.elementCount() * sel.itemBytes;
+  copyOutAll(snap, dst, sel.elementCount() * sel.itemBytes, verify, [&](uint8_t* out, BlockCache& cache) {
+    sel.forEachRun([&](uint64_t offset, uint64_t n, uint64_t at) { copyOut(snap, offset, n, out + at, cache); });
+  });
+  noteRegionErrors();
+}
+
+void TrackedArray::copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool verify,
+                              const std::function<void(uint8_t* out, BlockCache& cache)>& copy) {
+  // dst inside this region (a view of this array): copy into a buffer first, so that no
+  // byte is read after the copy has overwritten it.
   std::vector<uint8_t> staged;
   uint8_t* out = dst;
   if (inRegion(dst, bytes)) {
@@ -251,11 +258,10 @@ void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool
     cache.verify = verify;
     if (region_) cache.dirty = region_->dirtyBlocks();
     cache.batch = &batch;
-    sel.forEachRun([&](uint64_t offset, uint64_t n, uint64_t at) { copyOut(snap, offset, n, out + at, cache); });
+    copy(out, cache);
     batch.flush();
   }
   if (out != dst) memcpy(dst, out, bytes);
-  noteRegionErrors();
 }
 
 void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst,
@@ -266,24 +272,10 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
       throw Error(ErrorCode::kBounds, "window " + std::to_string(i) + " reaches past the end of the array");
     }
   }
-  const uint64_t bytes = count * windowBytes;  // the caller checked that dst holds it
-  std::vector<uint8_t> staged;
-  uint8_t* out = dst;
-  if (inRegion(dst, bytes)) {
-    staged.resize(bytes);
-    out = staged.data();
-  }
-  {
-    std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-    PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
-    BlockCache cache;
-    cache.verify = verify;
-    if (region_) cache.dirty = region_->dirtyBlocks();
-    cache.batch = &batch;
+  // the caller checked that dst holds count * windowBytes
+  copyOutAll(snap, dst, count * windowBytes, verify, [&](uint8_t* out, BlockCache& cache) {
     for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, out + i * windowBytes, cache);
-    batch.flush();
-  }
-  if (out != dst) memcpy(dst, out, bytes);
+  });
 }
 
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {

@@ -125,6 +125,10 @@ class TrackedArray {
     PreadBatch* batch = nullptr;       // where clean page-aligned pieces are queued
   };
   void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
+  // Runs copy(out, cache) under the map lock with one block cache and pread batch, where out
+  // is dst, or a staging buffer copied to dst afterwards when dst lies in this region.
+  void copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool verify,
+                  const std::function<void(uint8_t* out, BlockCache& cache)>& copy);
   void loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache);
   // Copies data bytes [within, within + n) of the cached clean block to dst.
   void copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst);

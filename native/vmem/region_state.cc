@@ -155,6 +155,15 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
   return 0;
 }
 
+int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b) {
+  int e = mapBlockLocked(R, b);
+  if (e != ENOMEM) return e;
+  // Most likely vm.max_map_count: every mapped block is a VMA or two. Unmapping the
+  // region's clean blocks merges their placeholders back; then try once more.
+  evictLocked(R, UINT64_MAX);
+  return mapBlockLocked(R, b);
+}
+
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   for (uint64_t b = b0; b < b1 && b < R->blockCount; b++) {
     if (R->blocks[b].state != BlockState::Unmapped) continue;
