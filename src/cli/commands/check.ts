@@ -1,30 +1,5 @@
-import type { Store } from '../../store'
-import { UnsupportedError } from '../../errors'
 import { type Command, EXIT } from '../command'
 import { openExisting, printJson, progressReporter, writeLine } from '../context'
-
-/** One problem store.check() reports. */
-export interface CheckProblem {
-  array: string | null
-  block: number | null
-  kind: string
-  message: string
-}
-
-/** What store.check() returns. */
-export interface CheckReport {
-  ok: boolean
-  problems: CheckProblem[]
-  arrays: number
-  blocks: number
-  bytes: number
-}
-
-type Checkable = Store & { check(options?: { onProgress?: (done: number, total: number) => void }): CheckReport }
-
-function hasCheck(store: Store): store is Checkable {
-  return typeof (store as Partial<Checkable>).check === 'function'
-}
 
 /** `txarray check STORE`: verifies the store; exit 3 when damaged. */
 export const check: Command = {
@@ -43,7 +18,6 @@ Example:
     const store = openExisting(dir)
     const progress = progressReporter(ctx, 'checking')
     try {
-      if (!hasCheck(store)) throw new UnsupportedError('this build of txarray has no store.check()')
       const report = store.check()
       progress.end()
       if (ctx.json) {
