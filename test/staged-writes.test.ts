@@ -163,4 +163,49 @@ test('appends of two handles to one array without views are both kept (the later
   s2.close()
 })
 
+test('another handle\'s write into the block a stream continues is kept by the next append', () => {
+  const dir = tempDir()
+  const s1 = open(dir, { sync: false })
+  const a1 = s1.create('a', { dtype: 'int32', shape: [0, COLS], blockBytes: BLOCK })
+  a1.append(rows(0, 300)) // 6000 bytes: block 1 is the partial tail
+  s1.commit()
+  a1.append(rows(300, 10)) // still in block 1
+  s1.commit()
+  const s2 = open(dir, { sync: false })
+  s2.array('a', 'int32').write([305, null], new Int32Array(COLS).fill(-5)) // block 1
+  s2.commit()
+  s2.close()
+  s1.refresh()
+  a1.append(rows(310, 10)) // block 1 again: must start from the other handle's bytes
+  s1.commit()
+  const expected = rows(0, 320)
+  expected.fill(-5, 305 * COLS, 306 * COLS)
+  equalModel(a1.read().data, expected, 'same handle')
+  s1.close()
+  const again = open(dir)
+  equalModel(again.array('a', 'int32').read().data, expected, 'after reopen')
+  again.close()
+})
+
+test('a shrink, committed, then growth past the block a stream continued reads zeros', () => {
+  const dir = tempDir()
+  const store = open(dir, { sync: false })
+  const a = store.create('a', { dtype: 'int32', shape: [0, COLS], blockBytes: BLOCK })
+  a.append(rows(0, 1000)) // blocks 0..4, block 4 partial
+  store.commit()
+  a.append(rows(1000, 10)) // block 4 again
+  store.commit()
+  a.resize([450, COLS]) // cut inside block 2: blocks 3 and 4 are deleted
+  store.commit()
+  const kept = a.rows
+  a.resize([1010, COLS])
+  a.append(rows(1010, 2))
+  store.commit()
+  const expected = new Int32Array(1012 * COLS)
+  expected.set(rows(0, kept))
+  expected.set(rows(1010, 2), 1010 * COLS)
+  equalModel(a.read().data, expected, 'rows past the cut are zeros, then the appended ones')
+  store.close()
+})
+
 test.run()

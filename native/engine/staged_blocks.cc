@@ -1,8 +1,29 @@
 #include "staged_blocks.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace txa {
+namespace {
+
+// Bytes of buffers kept between transactions (pools and committed copies), all arrays of
+// the process: an application writing tens of thousands of arrays keeps at most this much.
+constexpr size_t kRetainBytes = size_t(32) << 20;
+std::atomic<size_t> gRetained{0};
+
+bool retain(size_t bytes) noexcept {
+  size_t now = gRetained.load(std::memory_order_relaxed);
+  do {
+    if (now + bytes > kRetainBytes) return false;
+  } while (!gRetained.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+void unretain(size_t bytes) noexcept { gRetained.fetch_sub(bytes, std::memory_order_relaxed); }
+
+}  // namespace
+
+StagedBlocks::~StagedBlocks() { release(); }
 
 uint8_t* StagedBlocks::find(uint64_t index) const {
   auto it = staged_.find(index);
@@ -17,6 +38,7 @@ uint8_t* StagedBlocks::add(uint64_t index) {
   if (!pool_.empty()) {
     buffer = std::move(pool_.back());
     pool_.pop_back();
+    unretain(blockBytes_);
   } else {
     buffer.reset(new uint8_t[blockBytes_]);
   }
@@ -38,7 +60,37 @@ std::vector<uint64_t> StagedBlocks::indexes() const {
 }
 
 void StagedBlocks::recycle(std::unique_ptr<uint8_t[]> buffer) noexcept {
-  if (pool_.size() < std::min(pool_.capacity(), poolLimit())) pool_.push_back(std::move(buffer));
+  if (pool_.size() < std::min(pool_.capacity(), poolLimit()) && retain(blockBytes_)) pool_.push_back(std::move(buffer));
+}
+
+uint8_t* StagedBlocks::stageCommitted(uint64_t index) noexcept {
+  if (!committed_ || committedIndex_ != index || staged_.count(index)) return nullptr;
+  uint8_t* bytes = committed_.get();
+  try {
+    staged_.emplace(index, std::move(committed_));
+  } catch (...) {  // the node could not be allocated: committed_ was not moved from
+    return nullptr;
+  }
+  unretain(blockBytes_);
+  return bytes;
+}
+
+void StagedBlocks::keepLastAsCommitted() noexcept {
+  forgetCommitted();
+  if (!staged_.empty() && retain(blockBytes_)) {
+    auto last = std::prev(staged_.end());
+    committedIndex_ = last->first;
+    committed_ = std::move(last->second);
+    staged_.erase(last);
+  }
+  clear();
+}
+
+void StagedBlocks::forgetCommitted() noexcept {
+  if (!committed_) return;
+  unretain(blockBytes_);
+  recycle(std::move(committed_));
+  committed_.reset();
 }
 
 void StagedBlocks::remove(uint64_t index) noexcept {
@@ -57,10 +109,12 @@ void StagedBlocks::dropFrom(uint64_t first) noexcept {
 
 void StagedBlocks::clear() noexcept { dropFrom(0); }
 
-void StagedBlocks::release() {
+void StagedBlocks::release() noexcept {
   staged_.clear();
-  pool_.clear();
-  pool_.shrink_to_fit();
+  if (committed_) unretain(blockBytes_);
+  committed_.reset();
+  unretain(pool_.size() * size_t(blockBytes_));
+  std::vector<std::unique_ptr<uint8_t[]>>().swap(pool_);
 }
 
 }  // namespace txa

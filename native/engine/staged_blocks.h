@@ -8,6 +8,11 @@
 // (committed bytes, then the writes; zeros past the array's end). The array moves its
 // staged blocks into a region when one is opened (a view sees them), and gives the buffers
 // back to the pool at commit or abort.
+//
+// After a commit, the last block it stored can be kept as the committed copy of that block
+// (keepLastAsCommitted): the next append of a stream continues that block, and staging it
+// again then costs no read of the store. The array forgets the copy whenever the block may
+// have changed otherwise (other commits, a shrink, a region).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +25,9 @@ namespace txa {
 class StagedBlocks {
  public:
   explicit StagedBlocks(uint32_t blockBytes) : blockBytes_(blockBytes) {}
+  ~StagedBlocks();
+  StagedBlocks(const StagedBlocks&) = delete;
+  StagedBlocks& operator=(const StagedBlocks&) = delete;
 
   bool empty() const { return staged_.empty(); }
   size_t size() const { return staged_.size(); }
@@ -35,14 +43,21 @@ class StagedBlocks {
   void forEach(Fn&& fn) const {
     for (const auto& [index, buffer] : staged_) fn(index, static_cast<const uint8_t*>(buffer.get()));
   }
+  // Stages block `index` from the committed copy if that is the block kept; else nullptr.
+  uint8_t* stageCommitted(uint64_t index) noexcept;
+  // Keeps the highest staged block as the committed copy (the caller has just committed
+  // exactly these bytes), and drops the rest.
+  void keepLastAsCommitted() noexcept;
+  void forgetCommitted() noexcept;
   // Drops block `index` if it is staged (its buffer goes back to the pool).
   void remove(uint64_t index) noexcept;
   // Drops blocks `first`.. (their buffers go back to the pool).
   void dropFrom(uint64_t first) noexcept;
-  // Drops every block; the pool keeps up to kPoolBytes of buffers (at least two).
+  // Drops every block; the pool keeps up to kPoolBytes of buffers (at least two), within
+  // a budget of 32 MiB kept by all arrays of the process.
   void clear() noexcept;
-  // Drops every block and the pool.
-  void release();
+  // Drops every block, the pool and the committed copy.
+  void release() noexcept;
 
  private:
   static constexpr size_t kPoolBytes = size_t(1) << 20;
@@ -52,6 +67,8 @@ class StagedBlocks {
   uint32_t blockBytes_;
   std::map<uint64_t, std::unique_ptr<uint8_t[]>> staged_;
   std::vector<std::unique_ptr<uint8_t[]>> pool_;
+  uint64_t committedIndex_ = 0;
+  std::unique_ptr<uint8_t[]> committed_;  // null: no committed copy kept
 };
 
 }  // namespace txa

@@ -62,7 +62,7 @@ std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
     throw Error(tooLarge ? ErrorCode::kTooLarge : ErrorCode::kStorage,
                 err.status == vmem::Status::TooManyRegions
                     ? "more than " + std::to_string(vmem::kMaxRegions) +
-                          " arrays of this process have views or uncommitted writes at once"
+                          " arrays of this process have views at once"
                     : "cannot reserve memory for the array: " + vmem::describe(err));
   }
   return region;
@@ -75,6 +75,7 @@ vmem::Region* TrackedArray::ensureRegion(bool forViews) {
     std::unique_ptr<vmem::Region> region = openRegion(reserveFor(byteLength_, blockBytes_, forViews));
     if (staleFrom_ != kNone) region->setSourceLimit(staleFrom_);
     vmem::Error err;
+    staged_.forgetCommitted();  // commits through the region do not keep it up to date
     staged_.forEach([&](uint64_t index, const uint8_t* bytes) {
       if (err.status == vmem::Status::Ok) region->write(index * blockBytes_, bytes, blockBytes_, &err);
     });
@@ -127,6 +128,15 @@ std::vector<uint64_t> TrackedArray::changedBlocks() {
 
 uint8_t* TrackedArray::stageBlock(uint64_t index, bool overwritten) {
   if (uint8_t* bytes = staged_.find(index)) return bytes;
+  if (uint8_t* bytes = staged_.stageCommitted(index)) {
+    // The copy kept from this handle's last commit: the committed bytes, but for a shrink.
+    const uint64_t start = index * blockBytes_;
+    if (staleFrom_ < start + blockBytes_) {
+      const uint64_t keep = staleFrom_ > start ? staleFrom_ - start : 0;
+      memset(bytes + keep, 0, blockBytes_ - keep);
+    }
+    return bytes;
+  }
   uint8_t* bytes = staged_.add(index);
   if (overwritten) return bytes;
   try {
@@ -553,6 +563,7 @@ void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst
 }
 
 void TrackedArray::afterRebase(uint64_t byteLength) {
+  staged_.forgetCommitted();
   staged_.clear();
   if (region_) {
     region_->dropDirty();
@@ -566,7 +577,16 @@ void TrackedArray::afterRebase(uint64_t byteLength) {
 void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown) {
   if (closed_) return;
   if (assignedId) source_.setArrayId(assignedId);
-  staged_.clear();  // stored: the buffers stay in the pool for the next transaction
+  // Stored: the buffers stay in the pool for the next transaction, and the last block as
+  // the committed copy a stream of appends continues, unless something else may have
+  // changed it (other commits, or the blocks this commit deleted after a shrink).
+  const bool othersTouched = othersUnknown || others.byArray().count(source_.arrayId()) != 0;
+  if (region_ || staleFrom_ != kNone || othersTouched) {
+    staged_.forgetCommitted();
+    staged_.clear();
+  } else {
+    staged_.keepLastAsCommitted();
+  }
   if (region_) {
     // The stored blocks move to new file pages: map them afresh (before the old snapshot,
     // whose pages the current mappings show, is released).
@@ -585,6 +605,7 @@ void TrackedArray::afterCommitUnmoved(uint64_t assignedId) {
   if (assignedId) source_.setArrayId(assignedId);
   // Committed, but the handle still reads its old snapshot: drop our pages so that what it
   // shows stays consistent with that snapshot until refresh(); keep the shrink limit.
+  staged_.forgetCommitted();
   staged_.clear();
   if (region_) region_->dropDirty();
   committedLength_ = byteLength_;
@@ -601,12 +622,14 @@ void TrackedArray::discardChanges() {
 
 void TrackedArray::afterRefresh(const ChangeSet& others, bool othersUnknown) {
   if (closed_) return;
+  if (othersUnknown || others.byArray().count(source_.arrayId())) staged_.forgetCommitted();
   if (region_ && staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
   staleFrom_ = kNone;
   invalidateChanged(others, othersUnknown);
 }
 
 void TrackedArray::adoptCommittedLength(uint64_t byteLength) {
+  staged_.forgetCommitted();  // another handle changed the array
   if (region_) ensureReserved(byteLength);  // another handle grew it past our reservation
   committedLength_ = byteLength;
   if (!hasChanges()) byteLength_ = byteLength;
