@@ -80,7 +80,7 @@ vmem::Region* TrackedArray::ensureRegion(bool forViews) {
       if (err.status == vmem::Status::Ok) region->write(index * blockBytes_, bytes, blockBytes_, &err);
     });
     if (err.status != vmem::Status::Ok) raiseError(err);
-    staged_.clear();
+    dropStaged(false);
     forViews_ = forViews;
     region_ = std::move(region);
   } else if (forViews && !forViews_) {
@@ -120,6 +120,12 @@ uint64_t TrackedArray::reservedBytes() { return ensureRegion(true)->reserveBytes
 bool TrackedArray::hasChanges() {
   if (closed_) return false;
   return staleFrom_ != kNone || !staged_.empty() || (region_ && !region_->dirtyBlocks().empty());
+}
+
+void TrackedArray::dropStaged(bool forgetCommitted) {
+  if (forgetCommitted) staged_.forgetCommitted();
+  staged_.clear();
+  stagedFrom_ = kNone;
 }
 
 std::vector<uint64_t> TrackedArray::changedBlocks() {
@@ -332,6 +338,7 @@ void TrackedArray::scatterStaged(const Strided& sel, const uint8_t* src) {
   uint64_t lastIndex = UINT64_MAX;
   uint8_t* lastBlock = nullptr;
   sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) {
+    stagedFrom_ = std::min(stagedFrom_, offset);
     const uint8_t* from = src + at;
     while (bytes > 0) {
       const uint64_t index = offset / blockBytes_, within = offset % blockBytes_;
@@ -435,6 +442,7 @@ void TrackedArray::resize(uint64_t byteLength) {
       if (within) {
         uint8_t* tail = stageBlock(byteLength / blockBytes_, false);
         memset(tail + within, 0, blockBytes_ - within);
+        stagedFrom_ = std::min(stagedFrom_, byteLength);
       }
       staged_.dropFrom((byteLength + blockBytes_ - 1) / blockBytes_);
     }
@@ -517,6 +525,8 @@ bool TrackedArray::appendOnly() {
   if ((!region_ && staged_.empty()) || id() == 0 || staleFrom_ != kNone || byteLength_ <= committedLength_) {
     return false;
   }
+  // Staged writes all at or past the committed length: nothing below it changed.
+  if (!region_ && stagedFrom_ >= committedLength_) return true;
   const uint64_t boundary = committedLength_ / blockBytes_;
   std::vector<uint64_t> dirty = changedBlocks();
   if (!dirty.empty() && dirty.front() < boundary) return false;
@@ -563,8 +573,7 @@ void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst
 }
 
 void TrackedArray::afterRebase(uint64_t byteLength) {
-  staged_.forgetCommitted();
-  staged_.clear();
+  dropStaged(true);
   if (region_) {
     region_->dropDirty();
     region_->invalidateAll();
@@ -582,10 +591,10 @@ void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, boo
   // changed it (other commits, or the blocks this commit deleted after a shrink).
   const bool othersTouched = othersUnknown || others.byArray().count(source_.arrayId()) != 0;
   if (region_ || staleFrom_ != kNone || othersTouched) {
-    staged_.forgetCommitted();
-    staged_.clear();
+    dropStaged(true);
   } else {
     staged_.keepLastAsCommitted();
+    stagedFrom_ = kNone;
   }
   if (region_) {
     // The stored blocks move to new file pages: map them afresh (before the old snapshot,
@@ -605,8 +614,7 @@ void TrackedArray::afterCommitUnmoved(uint64_t assignedId) {
   if (assignedId) source_.setArrayId(assignedId);
   // Committed, but the handle still reads its old snapshot: drop our pages so that what it
   // shows stays consistent with that snapshot until refresh(); keep the shrink limit.
-  staged_.forgetCommitted();
-  staged_.clear();
+  dropStaged(true);
   if (region_) region_->dropDirty();
   committedLength_ = byteLength_;
 }
@@ -615,7 +623,7 @@ void TrackedArray::discardChanges() {
   noteRegionErrors();
   poisoned_.clear();  // the pages it concerned are dropped now
   if (closed_) return;
-  staged_.clear();
+  dropStaged(false);
   if (region_) region_->dropDirty();
   byteLength_ = committedLength_;
 }

@@ -146,6 +146,8 @@ class TrackedArray {
   // Sorted indexes of the blocks this transaction changed (the region's dirty blocks, or
   // the staged ones).
   std::vector<uint64_t> changedBlocks();
+  // Drops the staged blocks (and the committed copy, if asked).
+  void dropStaged(bool forgetCommitted);
   // Opens the region at first use (forViews: with room for views to stay put as the array
   // grows); throws kClosed after close().
   vmem::Region* ensureRegion(bool forViews = false);
@@ -170,6 +172,7 @@ class TrackedArray {
   std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
   std::unique_ptr<vmem::Region> region_;  // null until first needed
   StagedBlocks staged_;  // changed blocks while region_ is null (empty while it is not)
+  uint64_t stagedFrom_ = kNone;  // the lowest byte offset written into staged_ since it was empty
   bool closed_ = false;
   bool forViews_ = false;  // the region has been reserved for views
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
