@@ -19,6 +19,7 @@
         "native/engine/session.cc",
         "native/engine/snapshot.cc",
         "native/engine/snapshot_source.cc",
+        "native/engine/staged_blocks.cc",
         "native/engine/store_check.cc",
         "native/engine/store_files.cc",
         "native/engine/store_identity.cc",

@@ -537,6 +537,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("bytesWritten", double(st.bytesWritten));
     out.Set("valueBytesWritten", double(st.valueBytesWritten));
     out.Set("blocksRead", double(st.blocksRead));
+    out.Set("checksumSeconds", double(st.checksumNanos) / 1e9);
     txa::vmem::BudgetStats budget = session(env).budget().stats();
     out.Set("mappedBlocksLimit", double(budget.limitBlocks));
     out.Set("mappedBlocks", double(budget.mappedBlocks));

@@ -46,6 +46,7 @@ export interface NativeStats {
   bytesWritten: number
   valueBytesWritten: number
   blocksRead: number
+  checksumSeconds: number
   /** The most blocks the handle's views map at once (the store's mappedBlocks). */
   mappedBlocksLimit: number
   /** Blocks mapped now, all arrays of the handle. */

@@ -108,6 +108,8 @@ export interface StoreStats {
   valueBytesWritten: number
   /** Block values fetched from snapshots by read() and take(). */
   blocksRead: number
+  /** Seconds this handle's commits spent computing the checksums of the blocks they wrote. */
+  checksumSeconds: number
   /** The most blocks the handle's views map at once (the store's mappedBlocks). */
   mappedBlocksLimit: number
   /** Blocks the handle's views map now, all arrays. */

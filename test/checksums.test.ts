@@ -98,6 +98,22 @@ test('a block overwritten in this transaction is not verified: its bytes come fr
   store.close()
 })
 
+test('store.stats().checksumSeconds counts the time commits spend checksumming the blocks they write', () => {
+  const dir = tempDir()
+  const store = open(dir, { sync: false })
+  assert.is(store.stats().checksumSeconds, 0, 'nothing committed yet')
+  const a = store.create<'float64'>('m', { dtype: 'float64', shape: [ROWS, COLS] })
+  a.write(null, values())
+  store.commit()
+  const afterBlocks = store.stats().checksumSeconds
+  assert.ok(afterBlocks > 0, `8 blocks written: ${afterBlocks} s`)
+  assert.ok(afterBlocks < 1, `8 blocks of 64 KiB take far less than a second: ${afterBlocks} s`)
+  a.setAttrs({ note: 'no block changes' })
+  store.commit()
+  assert.is(store.stats().checksumSeconds, afterBlocks, 'a commit that writes no block adds nothing')
+  store.close()
+})
+
 test('verifyChecksums must be a boolean', () => {
   assert.throws(() => open(tempDir(), { verifyChecksums: 'yes' as unknown as boolean }), (e: unknown) => e instanceof ArgumentError)
   const store = open(tempDir())

@@ -21,6 +21,16 @@ uint32_t checksumOf(const uint8_t* value, const uint8_t* data, uint64_t stored) 
 
 void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
             uint64_t serial, const uint8_t* data, size_t dataLength) noexcept {
+  encodeUnsealed(value, pageSize, arrayId, blockIndex, blockBytes, serial, data, dataLength);
+  seal(value, pageSize, dataLength);
+}
+
+void seal(uint8_t* value, size_t pageSize, size_t dataLength) noexcept {
+  putU32le(value + kChecksumAt, checksumOf(value, value + prefixBytes(pageSize), storedBytes(dataLength, pageSize)));
+}
+
+void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
+                    uint64_t serial, const uint8_t* data, size_t dataLength) noexcept {
   const size_t prefix = prefixBytes(pageSize);
   const uint64_t stored = storedBytes(dataLength, pageSize);
   memset(value, 0, prefix);
@@ -36,7 +46,6 @@ void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockInd
   uint8_t* out = value + prefix;
   memcpy(out, data, dataLength);
   memset(out + dataLength, 0, size_t(stored - dataLength));
-  putU32le(value + kChecksumAt, checksumOf(value, out, stored));
 }
 
 Problem readHeader(const uint8_t* value, size_t size, Header* out) noexcept {

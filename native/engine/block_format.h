@@ -56,9 +56,14 @@ struct Header {
 };
 
 // Writes a whole value of valueBytes(dataLength, pageSize) bytes at `value`: header, zero
-// pad, the data, zero fill, and the checksum over them.
+// pad, the data, zero fill, and the checksum over them (encodeUnsealed, then seal).
 void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
             uint64_t serial, const uint8_t* data, size_t dataLength) noexcept;
+// encode() without the checksum (left zero)...
+void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
+                    uint64_t serial, const uint8_t* data, size_t dataLength) noexcept;
+// ... and the checksum of a value encodeUnsealed() wrote, written into its header.
+void seal(uint8_t* value, size_t pageSize, size_t dataLength) noexcept;
 
 enum class Problem {
   kNone,

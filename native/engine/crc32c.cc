@@ -45,20 +45,14 @@ uint32_t crcTable(uint32_t c, const uint8_t* p, size_t n) noexcept {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t crcSse42(uint32_t c, const uint8_t* p, size_t n) noexcept {
-  while (n && (reinterpret_cast<uintptr_t>(p) & 7)) {
-    c = _mm_crc32_u8(c, *p++);
-    --n;
-  }
+// One `crc32` instruction has a latency of 3 cycles and a throughput of 1 per cycle, so a
+// single dependency chain runs at a third of the speed the CPU offers. Long buffers go in
+// stripes of three lanes of kLane bytes, one chain per lane; the lanes' CRCs are joined
+// with shiftLane (below).
+constexpr size_t kLane = 4096;
+
+__attribute__((target("sse4.2"))) uint32_t crcSse42Serial(uint32_t c, const uint8_t* p, size_t n) noexcept {
   uint64_t c64 = c;
-  for (; n >= 32; n -= 32, p += 32) {
-    uint64_t w[4];
-    memcpy(w, p, 32);
-    c64 = _mm_crc32_u64(c64, w[0]);
-    c64 = _mm_crc32_u64(c64, w[1]);
-    c64 = _mm_crc32_u64(c64, w[2]);
-    c64 = _mm_crc32_u64(c64, w[3]);
-  }
   for (; n >= 8; n -= 8, p += 8) {
     uint64_t w;
     memcpy(&w, p, 8);
@@ -67,6 +61,59 @@ __attribute__((target("sse4.2"))) uint32_t crcSse42(uint32_t c, const uint8_t* p
   c = uint32_t(c64);
   while (n--) c = _mm_crc32_u8(c, *p++);
   return c;
+}
+
+// The CRC register is linear over GF(2) in its starting value: the register after bytes B
+// from start r is (the register after B from 0) xor (the register after |B| zero bytes
+// from r). shiftLane is the second term for kLane zero bytes: a 32x32 bit matrix, applied
+// a byte at a time through four tables built from its columns.
+struct LaneShift {
+  uint32_t table[4][256];
+};
+
+__attribute__((target("sse4.2"))) LaneShift makeLaneShift() noexcept {
+  static const uint8_t zeros[kLane] = {};
+  uint32_t column[32];
+  for (int bit = 0; bit < 32; ++bit) column[bit] = crcSse42Serial(uint32_t(1) << bit, zeros, kLane);
+  LaneShift s{};
+  for (int k = 0; k < 4; ++k) {
+    for (uint32_t b = 0; b < 256; ++b) {
+      uint32_t v = 0;
+      for (int j = 0; j < 8; ++j) {
+        if (b >> j & 1) v ^= column[8 * k + j];
+      }
+      s.table[k][b] = v;
+    }
+  }
+  return s;
+}
+
+LaneShift gLaneShift;  // filled before main() when the CPU has SSE4.2 (see gHardware)
+
+inline uint32_t shiftLane(uint32_t r) noexcept {
+  const auto& t = gLaneShift.table;
+  return t[0][r & 0xff] ^ t[1][(r >> 8) & 0xff] ^ t[2][(r >> 16) & 0xff] ^ t[3][r >> 24];
+}
+
+__attribute__((target("sse4.2"))) uint32_t crcSse42(uint32_t c, const uint8_t* p, size_t n) noexcept {
+  while (n && (reinterpret_cast<uintptr_t>(p) & 7)) {
+    c = _mm_crc32_u8(c, *p++);
+    --n;
+  }
+  for (; n >= 3 * kLane; n -= 3 * kLane, p += 3 * kLane) {
+    uint64_t c0 = c, c1 = 0, c2 = 0;
+    for (size_t i = 0; i < kLane; i += 8) {
+      uint64_t w0, w1, w2;
+      memcpy(&w0, p + i, 8);
+      memcpy(&w1, p + kLane + i, 8);
+      memcpy(&w2, p + 2 * kLane + i, 8);
+      c0 = _mm_crc32_u64(c0, w0);
+      c1 = _mm_crc32_u64(c1, w1);
+      c2 = _mm_crc32_u64(c2, w2);
+    }
+    c = shiftLane(shiftLane(uint32_t(c0)) ^ uint32_t(c1)) ^ uint32_t(c2);
+  }
+  return crcSse42Serial(c, p, n);
 }
 #endif
 
@@ -80,7 +127,13 @@ bool hasSse42() noexcept {
 }
 
 // Chosen before main() (a static initialiser), so the fault path never initialises it.
-const bool gHardware = hasSse42();
+const bool gHardware = [] {
+  if (!hasSse42()) return false;
+#if defined(__x86_64__)
+  gLaneShift = makeLaneShift();
+#endif
+  return true;
+}();
 
 }  // namespace
 

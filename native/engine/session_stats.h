@@ -12,6 +12,7 @@ struct SessionStats {
   uint64_t bytesWritten = 0;    // block data bytes they hold (trailing zeros trimmed)
   uint64_t valueBytesWritten = 0;  // bytes of the values: header page and page rounding included
   uint64_t blocksRead = 0;      // block values fetched from a snapshot
+  uint64_t checksumNanos = 0;   // time commits spent computing block checksums
 };
 
 }  // namespace txa

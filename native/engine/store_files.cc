@@ -177,15 +177,16 @@ bool noSpaceLeft(const std::string& dir) {
 
 void keepSlack(MDB_env* env) {
   constexpr uint64_t kSlackBytes = 256 * 1024;
+  constexpr uint64_t kExtendBytes = 1024 * 1024;
   int fd = -1;
   MDB_envinfo info;
   MDB_stat stat;
   struct stat st;
   if (mdb_env_get_fd(env, &fd) || mdb_env_info(env, &info) || mdb_env_stat(env, &stat) || fstat(fd, &st) != 0) return;
-  uint64_t want = (uint64_t(info.me_last_pgno) + 1) * stat.ms_psize + kSlackBytes;
-  if (uint64_t(st.st_size) >= want) return;
+  const uint64_t used = (uint64_t(info.me_last_pgno) + 1) * stat.ms_psize;
+  if (uint64_t(st.st_size) >= used + kSlackBytes) return;
   // Mode 0 extends the file to offset + len if it is shorter, and never shrinks it.
-  (void)fallocate(fd, 0, st.st_size, off_t(want - uint64_t(st.st_size)));  // best effort, see the header
+  (void)fallocate(fd, 0, st.st_size, off_t(used + kExtendBytes - uint64_t(st.st_size)));  // best effort, see the header
 }
 
 void MapBounds::locate(MDB_env* env) {

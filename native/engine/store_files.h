@@ -51,8 +51,9 @@ void checkDataFileLength(MDB_env* env, const std::string& dir);
 // a write cut short by a full disk as EIO; this tells that case apart.
 bool noSpaceLeft(const std::string& dir);
 
-// Keeps zeros allocated for 256 KiB past the last page of data.mdb (fallocate, which
-// never shrinks a file other processes are writing). LMDB follows the offsets and sizes
+// Keeps zeros allocated for at least 256 KiB past the last page of data.mdb (fallocate,
+// which never shrinks a file other processes are writing): when fewer remain, extends the
+// file to 1 MiB past it, so a stream of commits calls fallocate once per ~768 KiB. LMDB follows the offsets and sizes
 // inside a page (up to 64 KiB each) without checking them: in a damaged page near the
 // end of the file they would reach past it (SIGBUS), with the slack they reach zeros,
 // which LMDB reports as corrupt or txarray's bounds checks refuse. Best effort: a file

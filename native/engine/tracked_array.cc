@@ -17,10 +17,9 @@ namespace txa {
 namespace {
 
 // Address space reserved per array. An array with views gets room to grow without moving
-// them (moving detaches them): 64 GiB, ~2000 such arrays in 47 bits. One only written
-// through write()/append() gets twice its size (at least 1 MiB) and moves as it grows,
-// which costs nothing visible, so a transaction can write tens of thousands of arrays.
-// MAP_NORESERVE makes it free until touched.
+// them (moving detaches them): 64 GiB, ~2000 such arrays in 47 bits. A region opened
+// without views (for memory statistics) gets twice the array's size (at least 1 MiB) and
+// moves as it grows. MAP_NORESERVE makes it free until touched.
 constexpr uint64_t kViewReserve = uint64_t(64) << 30;
 constexpr uint64_t kWriteReserve = uint64_t(1) << 20;
 
@@ -43,6 +42,7 @@ TrackedArray::TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, 
       byteLength_(byteLength),
       committedLength_(byteLength),
       budget_(std::move(budget)),
+      staged_(blockBytes ? blockBytes : 1),
       stats_(std::move(stats)),
       name_(std::move(name)) {
   if (blockBytes == 0) throw Error(ErrorCode::kArgument, "blockBytes must be positive");
@@ -62,7 +62,7 @@ std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
     throw Error(tooLarge ? ErrorCode::kTooLarge : ErrorCode::kStorage,
                 err.status == vmem::Status::TooManyRegions
                     ? "more than " + std::to_string(vmem::kMaxRegions) +
-                          " arrays of this process have views or uncommitted writes at once"
+                          " arrays of this process have views at once"
                     : "cannot reserve memory for the array: " + vmem::describe(err));
   }
   return region;
@@ -71,9 +71,18 @@ std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
 vmem::Region* TrackedArray::ensureRegion(bool forViews) {
   checkOpen();
   if (!region_) {
+    // Filled before it is kept: a failure leaves the staged blocks staged.
+    std::unique_ptr<vmem::Region> region = openRegion(reserveFor(byteLength_, blockBytes_, forViews));
+    if (staleFrom_ != kNone) region->setSourceLimit(staleFrom_);
+    vmem::Error err;
+    staged_.forgetCommitted();  // commits through the region do not keep it up to date
+    staged_.forEach([&](uint64_t index, const uint8_t* bytes) {
+      if (err.status == vmem::Status::Ok) region->write(index * blockBytes_, bytes, blockBytes_, &err);
+    });
+    if (err.status != vmem::Status::Ok) raiseError(err);
+    dropStaged(false);
     forViews_ = forViews;
-    region_ = openRegion(reserveFor(byteLength_, blockBytes_, forViews_));
-    if (staleFrom_ != kNone) region_->setSourceLimit(staleFrom_);
+    region_ = std::move(region);
   } else if (forViews && !forViews_) {
     relocate(reserveFor(byteLength_, blockBytes_, true));  // no view exists yet to detach
     forViews_ = true;
@@ -90,6 +99,7 @@ void TrackedArray::close() {
   closed_ = true;
   if (region_) region_->close();
   region_.reset();
+  staged_.release();
   // Views may keep this object alive until the GC runs: let go of the snapshot now.
   source_.release();
   holder_.reset();
@@ -109,7 +119,44 @@ uint64_t TrackedArray::reservedBytes() { return ensureRegion(true)->reserveBytes
 
 bool TrackedArray::hasChanges() {
   if (closed_) return false;
-  return staleFrom_ != kNone || (region_ && !region_->dirtyBlocks().empty());
+  return staleFrom_ != kNone || !staged_.empty() || (region_ && !region_->dirtyBlocks().empty());
+}
+
+void TrackedArray::dropStaged(bool forgetCommitted) {
+  if (forgetCommitted) staged_.forgetCommitted();
+  staged_.clear();
+  stagedFrom_ = kNone;
+}
+
+std::vector<uint64_t> TrackedArray::changedBlocks() {
+  return region_ ? region_->dirtyBlocks() : staged_.indexes();
+}
+
+uint8_t* TrackedArray::stageBlock(uint64_t index, bool overwritten) {
+  if (uint8_t* bytes = staged_.find(index)) return bytes;
+  if (uint8_t* bytes = staged_.stageCommitted(index)) {
+    // The copy kept from this handle's last commit: the committed bytes, but for a shrink.
+    const uint64_t start = index * blockBytes_;
+    if (staleFrom_ < start + blockBytes_) {
+      const uint64_t keep = staleFrom_ > start ? staleFrom_ - start : 0;
+      memset(bytes + keep, 0, blockBytes_ - keep);
+    }
+    return bytes;
+  }
+  uint8_t* bytes = staged_.add(index);
+  if (overwritten) return bytes;
+  try {
+    std::shared_ptr<Snapshot> snap = holder_->get();
+    std::shared_lock<std::shared_mutex> mapGuard(snap->env().mapLock);
+    BlockView committed = committedBlock(*snap, index);
+    const uint64_t have = std::min<uint64_t>(committed.data ? committed.size : 0, blockBytes_);
+    if (have) memcpy(bytes, committed.data, have);
+    memset(bytes + have, 0, blockBytes_ - have);
+  } catch (...) {
+    staged_.remove(index);
+    throw;
+  }
+  return bytes;
 }
 
 BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
@@ -138,6 +185,13 @@ const bool gCopyWithPread = [] {
 
 void TrackedArray::loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache) {
   cache.index = index;
+  if (uint8_t* staged = staged_.find(index)) {  // copied like a dirty block of the region
+    cache.inRegion = true;
+    cache.view = BlockView{staged, blockBytes_};
+    cache.location = BlockLocation{};
+    cache.checked = nullptr;
+    return;
+  }
   cache.inRegion = std::binary_search(cache.dirty.begin(), cache.dirty.end(), index);
   cache.view = BlockView{};
   cache.location = BlockLocation{};
@@ -278,10 +332,37 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
   });
 }
 
+void TrackedArray::scatterStaged(const Strided& sel, const uint8_t* src) {
+  // No region, so src is no view of this array. A run of several blocks copies block by
+  // block; consecutive short runs mostly stay in one block (looked up once).
+  uint64_t lastIndex = UINT64_MAX;
+  uint8_t* lastBlock = nullptr;
+  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) {
+    stagedFrom_ = std::min(stagedFrom_, offset);
+    const uint8_t* from = src + at;
+    while (bytes > 0) {
+      const uint64_t index = offset / blockBytes_, within = offset % blockBytes_;
+      const uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
+      if (index != lastIndex) {
+        lastBlock = stageBlock(index, n == blockBytes_);
+        lastIndex = index;
+      }
+      memcpy(lastBlock + within, from, n);
+      offset += n;
+      from += n;
+      bytes -= n;
+    }
+  });
+}
+
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
   checkOpen();
   sel.checkWithin(byteLength_);
-  sel.checkWithin(ensureRegion()->reserveBytes());  // byteLength_ <= reservation is an invariant
+  if (!region_) {
+    scatterStaged(sel, src);
+    return;
+  }
+  sel.checkWithin(region_->reserveBytes());  // byteLength_ <= reservation is an invariant
   // src inside this region and meeting the selection (a view of this array, reversed or
   // shifted): copy it first, so that every element is read before any is overwritten.
   std::vector<uint8_t> staged;
@@ -352,10 +433,19 @@ void TrackedArray::resize(uint64_t byteLength) {
   ensureReserved(byteLength);
   vmem::Error err;
   if (byteLength < byteLength_) {
-    // A cut inside a block makes that block dirty (stored again without its tail): that
-    // needs the region; a cut on a block boundary needs it only to drop what it holds.
-    vmem::Region* region = byteLength % blockBytes_ ? ensureRegion() : region_.get();
-    if (region && region->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
+    // A cut inside a block makes that block dirty (stored again without its tail); blocks
+    // past the cut are dropped.
+    if (region_) {
+      if (region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
+    } else {
+      const uint64_t within = byteLength % blockBytes_;
+      if (within) {
+        uint8_t* tail = stageBlock(byteLength / blockBytes_, false);
+        memset(tail + within, 0, blockBytes_ - within);
+        stagedFrom_ = std::min(stagedFrom_, byteLength);
+      }
+      staged_.dropFrom((byteLength + blockBytes_ - 1) / blockBytes_);
+    }
     staleFrom_ = std::min(staleFrom_, byteLength);
   } else if (byteLength > byteLength_ && region_) {
     // Growing shows zeros: whatever a view taken before a shrink stored past the end goes.
@@ -379,8 +469,7 @@ void TrackedArray::describeChanges(ChangeSet* out) {
                 "); abort() and retry");
   }
   uint64_t id = source_.arrayId();
-  if (region_)
-    for (uint64_t index : region_->dirtyBlocks()) out->addBlocks(id, index, index);
+  for (uint64_t index : changedBlocks()) out->addBlocks(id, index, index);
   if (staleFrom_ != kNone) {
     out->addBlocks(id, (staleFrom_ + blockBytes_ - 1) / blockBytes_, keys::kToEnd);
   }
@@ -389,13 +478,19 @@ void TrackedArray::describeChanges(ChangeSet* out) {
 void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters) {
   checkOpen();
   if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
+  // Stored only up to the array's end, without trailing zeros (putBlock): a growing tail
+  // block costs what it holds, and an all-zero block is no block at all (reads as zeros).
+  auto sizeOf = [&](uint64_t index) {
+    const uint64_t start = index * blockBytes_;
+    return start >= byteLength_ ? size_t(0) : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
+  };
+  staged_.forEach([&](uint64_t index, const uint8_t* bytes) {
+    putBlock(txn, blocks, id, index, blockBytes_, serial, bytes, sizeOf(index), counters);
+  });
   if (!region_) return;
   scratch_.resize(blockBytes_);
   for (uint64_t index : region_->dirtyBlocks()) {
-    // Store only up to the array's end and drop trailing zeros: a growing tail block costs
-    // what it holds, and an all-zero block is no block at all (it reads as zeros).
-    uint64_t start = index * blockBytes_;
-    size_t size = start >= byteLength_ ? 0 : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
+    const size_t size = sizeOf(index);
     if (size) {
       vmem::Error err;  // copyBlock never faults: we may hold locks the fault path needs
       if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
@@ -427,23 +522,31 @@ void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown
 }
 
 bool TrackedArray::appendOnly() {
-  if (!region_ || id() == 0 || staleFrom_ != kNone || byteLength_ <= committedLength_) return false;
+  if ((!region_ && staged_.empty()) || id() == 0 || staleFrom_ != kNone || byteLength_ <= committedLength_) {
+    return false;
+  }
+  // Staged writes all at or past the committed length: nothing below it changed.
+  if (!region_ && stagedFrom_ >= committedLength_) return true;
   const uint64_t boundary = committedLength_ / blockBytes_;
-  std::vector<uint64_t> dirty = region_->dirtyBlocks();
+  std::vector<uint64_t> dirty = changedBlocks();
   if (!dirty.empty() && dirty.front() < boundary) return false;
   const uint64_t within = committedLength_ % blockBytes_;
-  if (within == 0 || !region_->isDirty(boundary)) return true;
+  if (within == 0 || !std::binary_search(dirty.begin(), dirty.end(), boundary)) return true;
   // The boundary block is dirty: an append dirties it, so does a write below the old end.
-  scratch_.resize(blockBytes_);
-  vmem::Error err;
-  if (region_->copyBlock(boundary, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+  const uint8_t* bytes = staged_.find(boundary);
+  if (!bytes) {
+    scratch_.resize(blockBytes_);
+    vmem::Error err;
+    if (region_->copyBlock(boundary, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+    bytes = scratch_.data();
+  }
   std::shared_ptr<Snapshot> snap = holder_->get();
   std::shared_lock<std::shared_mutex> mapGuard(snap->env().mapLock);
   BlockView committed = committedBlock(*snap, boundary);
   uint64_t have = std::min<uint64_t>(committed.size, within);
-  if (have && memcmp(scratch_.data(), committed.data, have) != 0) return false;
+  if (have && memcmp(bytes, committed.data, have) != 0) return false;
   for (uint64_t i = have; i < within; ++i) {
-    if (scratch_[i] != 0) return false;
+    if (bytes[i] != 0) return false;
   }
   return true;
 }
@@ -451,16 +554,18 @@ bool TrackedArray::appendOnly() {
 void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst) {
   checkOpen();
   scratch_.resize(blockBytes_);
-  if (!region_) {  // nothing written: the committed bytes
-    memset(dst, 0, bytes);
-    return;
-  }
   while (bytes > 0) {
     uint64_t index = offset / blockBytes_, within = offset % blockBytes_;
     uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
-    vmem::Error err;
-    if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
-    memcpy(dst, scratch_.data() + within, n);
+    if (const uint8_t* staged = staged_.find(index)) {
+      memcpy(dst, staged + within, n);
+    } else if (region_) {
+      vmem::Error err;
+      if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+      memcpy(dst, scratch_.data() + within, n);
+    } else {
+      memset(dst, 0, n);  // appended rows never written read as zeros
+    }
     offset += n;
     dst += n;
     bytes -= n;
@@ -468,6 +573,7 @@ void TrackedArray::copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst
 }
 
 void TrackedArray::afterRebase(uint64_t byteLength) {
+  dropStaged(true);
   if (region_) {
     region_->dropDirty();
     region_->invalidateAll();
@@ -480,6 +586,16 @@ void TrackedArray::afterRebase(uint64_t byteLength) {
 void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown) {
   if (closed_) return;
   if (assignedId) source_.setArrayId(assignedId);
+  // Stored: the buffers stay in the pool for the next transaction, and the last block as
+  // the committed copy a stream of appends continues, unless something else may have
+  // changed it (other commits, or the blocks this commit deleted after a shrink).
+  const bool othersTouched = othersUnknown || others.byArray().count(source_.arrayId()) != 0;
+  if (region_ || staleFrom_ != kNone || othersTouched) {
+    dropStaged(true);
+  } else {
+    staged_.keepLastAsCommitted();
+    stagedFrom_ = kNone;
+  }
   if (region_) {
     // The stored blocks move to new file pages: map them afresh (before the old snapshot,
     // whose pages the current mappings show, is released).
@@ -498,6 +614,7 @@ void TrackedArray::afterCommitUnmoved(uint64_t assignedId) {
   if (assignedId) source_.setArrayId(assignedId);
   // Committed, but the handle still reads its old snapshot: drop our pages so that what it
   // shows stays consistent with that snapshot until refresh(); keep the shrink limit.
+  dropStaged(true);
   if (region_) region_->dropDirty();
   committedLength_ = byteLength_;
 }
@@ -506,18 +623,21 @@ void TrackedArray::discardChanges() {
   noteRegionErrors();
   poisoned_.clear();  // the pages it concerned are dropped now
   if (closed_) return;
+  dropStaged(false);
   if (region_) region_->dropDirty();
   byteLength_ = committedLength_;
 }
 
 void TrackedArray::afterRefresh(const ChangeSet& others, bool othersUnknown) {
   if (closed_) return;
+  if (othersUnknown || others.byArray().count(source_.arrayId())) staged_.forgetCommitted();
   if (region_ && staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);
   staleFrom_ = kNone;
   invalidateChanged(others, othersUnknown);
 }
 
 void TrackedArray::adoptCommittedLength(uint64_t byteLength) {
+  staged_.forgetCommitted();  // another handle changed the array
   if (region_) ensureReserved(byteLength);  // another handle grew it past our reservation
   committedLength_ = byteLength;
   if (!hasChanges()) byteLength_ = byteLength;

@@ -1,10 +1,12 @@
 // One array as seen by one Store handle inside its current transaction: the committed
 // bytes of the handle's snapshot plus this transaction's uncommitted changes.
 //
-// Every array has a vmem Region: a reserved address range where byte o of the array
-// lives at base() + o. Views are windows of it. Uncommitted data lives there too: a
-// write (through a view, write() or append()) dirties the blocks it touches, and commit
-// stores exactly the dirty blocks. Reads of clean blocks skip the region and copy
+// An array with views has a vmem Region: a reserved address range where byte o of the
+// array lives at base() + o. Views are windows of it. Its uncommitted data lives there
+// too: a write (through a view, write() or append()) dirties the blocks it touches, and
+// commit stores exactly the dirty blocks. An array without a region stages the blocks
+// write() and append() change in buffers it keeps across commits (StagedBlocks), and moves
+// them into the region when one is opened, so a view sees every write of its transaction. Reads of clean blocks skip the region and copy
 // straight from LMDB's map (no page is loaded for a read()); with TXARRAY_COPY_PATH=pread
 // they are read from the data file with pread/preadv at the blocks' page-aligned offsets
 // instead (a destination pread cannot write, EFAULT, still goes through the map).
@@ -28,6 +30,7 @@
 #include "pread_batch.h"
 #include "snapshot.h"
 #include "snapshot_source.h"
+#include "staged_blocks.h"
 #include "strided.h"
 
 namespace txa {
@@ -53,7 +56,8 @@ class TrackedArray {
   bool closed() const { return closed_; }
 
   // The region, for views: byte o of the array is at base() + o, up to reservedBytes().
-  // Reserved lazily, at the first view or write: an array only read costs no address space.
+  // Reserved lazily, at the first view: an array only read or written through write() and
+  // append() costs no address space. Opening it moves the staged blocks into it.
   uint8_t* base();
   uint64_t reservedBytes();
   vmem::Region* region() { return ensureRegion(false); }
@@ -135,6 +139,15 @@ class TrackedArray {
   // True if [p, p + bytes) meets this array's region.
   bool inRegion(const uint8_t* p, uint64_t bytes) const;
   std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
+  // The staged copy of block `index`, staged now if it is not: the committed bytes, unless
+  // `overwritten` (the caller is about to write the whole block). Throws like a read.
+  uint8_t* stageBlock(uint64_t index, bool overwritten);
+  void scatterStaged(const Strided& sel, const uint8_t* src);
+  // Sorted indexes of the blocks this transaction changed (the region's dirty blocks, or
+  // the staged ones).
+  std::vector<uint64_t> changedBlocks();
+  // Drops the staged blocks (and the committed copy, if asked).
+  void dropStaged(bool forgetCommitted);
   // Opens the region at first use (forViews: with room for views to stay put as the array
   // grows); throws kClosed after close().
   vmem::Region* ensureRegion(bool forViews = false);
@@ -158,6 +171,8 @@ class TrackedArray {
   uint64_t staleFrom_ = kNone;
   std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
   std::unique_ptr<vmem::Region> region_;  // null until first needed
+  StagedBlocks staged_;  // changed blocks while region_ is null (empty while it is not)
+  uint64_t stagedFrom_ = kNone;  // the lowest byte offset written into staged_ since it was empty
   bool closed_ = false;
   bool forViews_ = false;  // the region has been reserved for views
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused

@@ -53,10 +53,12 @@ static void testCrc32c() {
   CHECK(crc32cPortable(0, check, 9) == 0xe3069283u);
   CHECK(crc32c(crc32c(0, check, 4), check + 4, 5) == 0xe3069283u);  // extends
   std::mt19937_64 rng(7);
-  std::vector<uint8_t> buf(70000);
+  std::vector<uint8_t> buf(250000);
   for (auto& b : buf) b = uint8_t(rng());
   int same = 0, cases = 0;
-  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 255, 4096, 65536, 69632}) {
+  // around the hardware path's stripes of 3 x 4096 bytes, and many stripes
+  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 255, 4096, 12287, 12288, 12289, 24583, 36872, 65536, 69632,
+                     200003}) {
     for (size_t at : {0, 1, 3, 8}) {
       if (at + len > buf.size()) continue;
       ++cases;
