@@ -36,7 +36,56 @@ export interface NativeRecordChange {
   rowBytes?: number
   /** The transaction only appended to this array: rebase instead of conflicting. */
   appendOnly?: boolean
+  /** For the commit log: the attributes were replaced. */
+  attrsChanged?: boolean
+  /** For the commit log: the length was set by resize(). */
+  resized?: boolean
   array?: NativeArray
+}
+
+/** Named segments one transaction adds to or deletes from one array. */
+export interface NativeSegmentChange {
+  array: NativeArray
+  /** start: first row as the transaction sees the array (moved if the append is rebased). */
+  puts: { name: string; start: number; rows: number }[]
+  /** The range the transaction saw: the commit fails with a conflict if it changed. */
+  deletes: { name: string; start: number; stop: number }[]
+}
+
+export interface NativeSegment {
+  name: string
+  start: number
+  stop: number
+}
+
+/** One array's part of a commit, as the log records it (keys.h). */
+export interface NativeLogArray {
+  id: number
+  name: string
+  /** Log flags: 1 record, 2 created, 4 deleted, 8 append only, 16 resized, 32 attrs, 64 segments. */
+  flags: number
+  rowsBefore: number
+  rowsAfter: number
+  rowBytes: number
+  blockBytes: number
+  /** Inclusive block ranges, flattened [first, last, ...]; last -1 means "to the end". */
+  blocks: number[]
+}
+
+export interface NativeCommit {
+  serial: number
+  /** Wall-clock time of the commit, ms since the epoch. */
+  time: number
+  arrays: NativeLogArray[]
+}
+
+/** A thread following the commits of every process; calls back on the JavaScript thread. */
+export interface NativeFollower {
+  start(afterSerial: number): void
+  stop(): void
+  /** Whether it keeps the event loop alive. */
+  ref(keepAlive: boolean): void
+  close(): void
 }
 
 export interface NativeStats {
@@ -104,13 +153,21 @@ export interface NativeSession {
   getRecord(name: string): NativeRecord | null
   listRecords(): Uint8Array[]
   getMeta(key: string): Uint8Array | null
-  /** name: for error messages. */
   track(id: number, blockBytes: number, byteLength: number, name: string): NativeArray
-  commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], sync: boolean): NativeOutcome
+  commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], segments: NativeSegmentChange[], sync: boolean): NativeOutcome
   refresh(): NativeOutcome
   flush(): void
   waitForCommit(timeoutMs: number): boolean
   nextCommit(timeoutMs: number): Promise<boolean>
+  /** The newest commit's serial (a fresh read, not this handle's snapshot). */
+  latestSerial(): number
+  /** The record of `name` in the newest commit (not this handle's snapshot). */
+  latestRecord(name: string): { id: number; serial: number; rows: number; rowBytes: number } | null
+  /** Commits after `after` in the newest snapshot, at most `limit`; null when pruned. */
+  readCommits(after: number, limit: number): NativeCommit[] | null
+  getSegment(arrayId: number, name: string): NativeSegment | null
+  listSegments(arrayId: number, after: { start: number; name: string } | null, limit: number): NativeSegment[]
+  follower(onCommit: (latestSerial: number, error?: string) => void): NativeFollower
   stats(): NativeStats
   close(): void
 }

@@ -86,11 +86,21 @@ export class CorruptionError extends TxarrayError { static override readonly cod
 /** A transaction used wrongly (nested transact, async function, refresh with changes). */
 export class TransactionError extends TxarrayError { static override readonly code = 'TXA_TRANSACTION' }
 
+/** A wait (waitForLength, waitForCommit, watch) ran out of time (its timeoutMs). */
+export class TimeoutError extends TxarrayError { static override readonly code = 'TXA_TIMEOUT' }
+/** A wait was cancelled through its AbortSignal; `cause` is the signal's reason. */
+export class AbortError extends TxarrayError { static override readonly code = 'TXA_ABORTED' }
+/**
+ * watch() was asked for commits the commit log no longer holds (see the logRetention
+ * option of open()): resynchronise from a snapshot, then watch from store.serial.
+ */
+export class LogPrunedError extends TxarrayError { static override readonly code = 'TXA_LOG_PRUNED' }
+
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(
   [
     NotFoundError, AlreadyExistsError, DTypeError, ShapeError, BoundsError, ConflictError,
     ClosedError, FormatError, ArgumentError, StorageError, TooLargeError, TransactionError,
-    CorruptionError,
+    CorruptionError, TimeoutError, AbortError, LogPrunedError,
   ].map((cls) => [cls.code, cls]),
 )

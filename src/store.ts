@@ -3,7 +3,7 @@
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
 import { addon, type NativeSession, type NativeStats } from './binding'
-import { BigArray } from './array'
+import { type ArrayContext, BigArray } from './array'
 import { type DType, checkDType } from './dtype'
 import {
   AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, NotFoundError, TransactionError,
@@ -11,6 +11,8 @@ import {
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
+import { CommitFeed, type WaitOptions } from './wait'
+import { type CommitEvent, CommitStream, type WatchOptions, checkWatchOptions } from './watch'
 
 export interface OpenOptions {
   /**
@@ -31,6 +33,12 @@ export interface OpenOptions {
    * Default false.
    */
   verifyChecksums?: boolean
+  /**
+   * Commits the log keeps (at least; pruned in batches of 64), a setting of the store:
+   * given, it is saved for every process; omitted, the saved value (default 4096) holds.
+   * watch() can resume from any serial the log still holds. Minimum 64.
+   */
+  logRetention?: number
 }
 
 export interface CreateOptions<D extends DType = DType> {
@@ -77,6 +85,7 @@ export interface StoreStats {
 }
 
 const MAX_NAME_BYTES = 255
+const MIN_LOG_RETENTION = 64
 
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) {
@@ -106,6 +115,8 @@ export class Store {
   readonly #sync: boolean
   readonly #verifyChecksums: boolean
   #inTransact = false
+  #feed: CommitFeed | null = null
+  readonly #context: ArrayContext
 
   /** @internal Use open(). */
   constructor(path: string, options: OpenOptions = {}) {
@@ -115,26 +126,47 @@ export class Store {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
+    const logRetention = options.logRetention
+    if (logRetention !== undefined && (!Number.isSafeInteger(logRetention) || logRetention < MIN_LOG_RETENTION)) {
+      throw new ArgumentError(`logRetention must be an integer of at least ${MIN_LOG_RETENTION}`)
+    }
     this.path = path
     if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== 'boolean') {
       throw new ArgumentError('verifyChecksums must be a boolean')
     }
     this.#sync = options.sync ?? true
     this.#verifyChecksums = options.verifyChecksums ?? false
+    this.#context = {
+      isClosed: () => this.#session === null,
+      session: () => this.#native(),
+      feed: () => this.#commitFeed(),
+    }
     this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384)
     this.#txn = new Transaction(this.#session)
     try {
-      this.#stampFormat()
+      this.#stampFormat(logRetention)
     } catch (e) {
       this.close()
       throw e
     }
   }
 
-  #stampFormat(): void {
+  #stampFormat(logRetention: number | undefined): void {
+    const meta: { key: string; value: Uint8Array }[] = []
     const stamp = this.#native().getMeta('format')
-    if (stamp) return checkFormat(stamp)
-    this.#txn.commit(true, [{ key: 'format', value: encodeFormat() }])
+    if (stamp) checkFormat(stamp)
+    else meta.push({ key: 'format', value: encodeFormat() })
+    if (logRetention !== undefined) {
+      const value = Buffer.alloc(8)
+      value.writeBigUInt64LE(BigInt(logRetention))
+      const saved = this.#native().getMeta('logRetention')
+      if (!saved || Buffer.compare(Buffer.from(saved), value) !== 0) meta.push({ key: 'logRetention', value })
+    }
+    if (meta.length > 0) this.#txn.commit(true, meta)
+  }
+
+  #commitFeed(): CommitFeed {
+    return (this.#feed ??= new CommitFeed(this.#native()))
   }
 
   #native(): NativeSession {
@@ -145,7 +177,7 @@ export class Store {
   #handle(state: ArrayState): BigArray {
     let handle = this.#handles.get(state)
     if (!handle) {
-      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums)
+      handle = new BigArray(state, this.#context, this.#verifyChecksums)
       this.#handles.set(state, handle)
     }
     return handle
@@ -268,24 +300,52 @@ export class Store {
   }
 
   /**
+   * Resolves with the newest serial once some handle, in any process, has committed
+   * after this handle's snapshot (at once if that already happened). It does not move the
+   * snapshot: refresh() to see the commit. Rejects with TimeoutError after `timeoutMs`,
+   * AbortError when `signal` aborts, ClosedError if the store is closed. A pending wait
+   * does not keep the process alive unless `keepAlive: true`.
+   *
+   *     for (;;) { await store.waitForCommit(); store.refresh(); ...read the new rows... }
+   */
+  waitForCommit(options?: WaitOptions): Promise<number> {
+    let session: NativeSession
+    try {
+      session = this.#native()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const serial = session.serial
+    return this.#commitFeed().wait(() => {
+      const latest = session.latestSerial()
+      return latest > serial ? latest : undefined
+    }, options, 'waitForCommit()')
+  }
+
+  /**
    * Blocks this thread until some handle, in any process, has committed since this
    * handle's snapshot (true), or `timeoutMs` passes (false). Then refresh() to see it.
-   * For a worker thread or a script; on a main thread that serves other work, use
-   * nextCommit(). Default: wait forever.
+   * For a worker thread or a script; a thread that serves other work uses waitForCommit().
+   * Default: wait forever.
    */
-  waitForCommit(timeoutMs = Infinity): boolean {
+  waitForCommitSync(timeoutMs = Infinity): boolean {
     return this.#native().waitForCommit(checkTimeout(timeoutMs))
   }
 
   /**
-   * Resolves true once some handle, in any process, has committed since this handle's
-   * snapshot, or false after `timeoutMs`. The wait runs on a libuv pool thread (it holds
-   * one while waiting: keep the number of concurrent waits below UV_THREADPOOL_SIZE).
-   *
-   *     while (await store.nextCommit()) { store.refresh(); ...read the new rows... }
+   * The commits of every handle in every process, in serial order, each once, as an async
+   * iterator of CommitEvent: after `since` (default: this handle's snapshot), only those
+   * that changed one of `arrays` when given. It waits for new commits without end; stop it
+   * with `break`, `signal` (AbortError) or close() (the iteration ends). Throws
+   * LogPrunedError when the log no longer holds the commit after `since`. Reading it does
+   * not move this handle's snapshot.
    */
-  nextCommit(timeoutMs = Infinity): Promise<boolean> {
-    return this.#native().nextCommit(checkTimeout(timeoutMs))
+  watch(options?: WatchOptions): AsyncIterableIterator<CommitEvent> {
+    const session = this.#native()
+    const { after, only } = checkWatchOptions(options, session.serial)
+    return new CommitStream(() => this.#native(), this.#commitFeed(), after, only, {
+      signal: options?.signal, keepAlive: options?.keepAlive,
+    })
   }
 
   /** Forces commits made with sync: false to disk. */
@@ -312,6 +372,8 @@ export class Store {
   close(): void {
     const session = this.#session
     this.#session = null
+    this.#feed?.close()
+    this.#feed = null
     session?.close()
   }
 

@@ -91,13 +91,14 @@ void Env::open(const std::string& path, const EnvOptions& options) {
   dataFd_ = fd;
   clearStaleReaders();
 
-  const char* names[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb};
-  refuseForeignData(names, 4);
+  const char* names[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb, keys::kSegmentsDb};
+  constexpr int kDbs = 5;
+  refuseForeignData(names, kDbs);
 
   MDB_txn* txn = nullptr;
   if ((rc = mdb_txn_begin(env_, nullptr, 0, &txn))) fail(rc, "mdb_txn_begin");
-  MDB_dbi* handles[] = {&meta_, &arrays_, &blocks_, &log_};
-  for (int i = 0; i < 4; ++i) {
+  MDB_dbi* handles[] = {&meta_, &arrays_, &blocks_, &log_, &segments_};
+  for (int i = 0; i < kDbs; ++i) {
     if ((rc = mdb_dbi_open(txn, names[i], MDB_CREATE, handles[i]))) {
       mdb_txn_abort(txn);
       fail(rc, "mdb_dbi_open");
@@ -202,11 +203,12 @@ uint64_t Env::currentSerial() {
   return serial;
 }
 
-bool Env::waitForCommitAfter(uint64_t serial, int64_t timeoutMs) {
+bool Env::waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* cancel) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = timeoutMs < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::milliseconds(timeoutMs);
   for (;;) {
     uint32_t seen = signal_->sample();  // sample first: a commit after this wakes us
+    if (cancel && cancel->load(std::memory_order_acquire)) return false;
     if (currentSerial() > serial) return true;
     auto now = Clock::now();
     if (now >= deadline) return false;

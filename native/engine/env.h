@@ -18,6 +18,7 @@
 #pragma once
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,7 @@ class Env {
   MDB_dbi arraysDb() const { return arrays_; }
   MDB_dbi blocksDb() const { return blocks_; }
   MDB_dbi logDb() const { return log_; }
+  MDB_dbi segmentsDb() const { return segments_; }
   const std::string& path() const { return path_; }
   // The environment's page size (mdb_env_stat's ms_psize): block data is aligned to it.
   size_t pageSize() const { return pageSize_; }
@@ -71,8 +73,13 @@ class Env {
   // After a commit of this process: wakes waiters in every process.
   void signalCommit() { signal_->ring(); }
   // Blocks until a commit newer than `serial` exists (true) or `timeoutMs` passes
-  // (false; negative waits forever). Callable from any thread.
-  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs);
+  // (false; negative waits forever). Callable from any thread. A wait given `cancel`
+  // also returns false once the flag is set and wakeWaiters() was called.
+  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* cancel = nullptr);
+  // Wakes waits so that cancelled ones return. It rings the doorbell (the word changes, so
+  // a waiter about to sleep does not miss it); waiters in other processes look at the
+  // serial once and sleep again.
+  void wakeWaiters() { signal_->ring(); }
 
   // Frees the reader-table slots of processes that died with a snapshot open (kill -9,
   // crash). LMDB only clears them when asked: a dead reader otherwise pins its old
@@ -91,7 +98,7 @@ class Env {
 
   std::unique_ptr<CommitSignal> signal_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, arrays_ = 0, blocks_ = 0, log_ = 0;
+  MDB_dbi meta_ = 0, arrays_ = 0, blocks_ = 0, log_ = 0, segments_ = 0;
   std::string path_;
   size_t pageSize_ = 0;
   int dataFd_ = -1;

@@ -1,7 +1,7 @@
 /**
  * Child script for wait-for-commit.test.ts, run as a process or a worker (TXA_CHILD set).
  *   append DIR DELAY_MS     : after DELAY_MS, append one row [1] to 'x' and commit
- *   wait DIR TIMEOUT_MS     : (worker) waitForCommit, then print/post whether it woke and x's length
+ *   wait DIR TIMEOUT_MS     : (worker) waitForCommitSync, then print/post whether it woke and x's length
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { open } from '../../src/index'
@@ -18,7 +18,7 @@ function main(args: string[]): void {
   } else if (cmd === 'wait') {
     const s = open(dir)
     parentPort?.postMessage({ ready: true })
-    const woke = s.waitForCommit(Number(ms))
+    const woke = s.waitForCommitSync(Number(ms))
     s.refresh()
     const result = { woke, length: s.array('x').rows }
     s.close()

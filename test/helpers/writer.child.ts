@@ -72,7 +72,7 @@ function main(args: string[]): void {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { pack } = require('msgpackr') as typeof import('msgpackr')
     const session = new addon.NativeSession(dir, undefined, undefined, 64 << 20)
-    session.commit([], [{ key: 'format', value: pack(JSON.parse(args[2])) }], true)
+    session.commit([], [{ key: 'format', value: pack(JSON.parse(args[2])) }], [], true)
     session.close()
   } else if (mode === 'crash-loop') {
     const sync = args[2] === '1'
