@@ -14,9 +14,9 @@ export interface ArrayChangeEvent {
   /** Rows that exist after the commit and did not before (the length grew), else null. */
   appended: RowRange | null
   /**
-   * Ranges of rows that existed before and whose data the commit may have rewritten, in
-   * whole storage blocks (so a range may cover more rows than were written). Empty for a
-   * commit that only appended.
+   * Ranges of rows that exist before and after the commit and whose data it may have
+   * rewritten, in whole storage blocks (so a range may cover more rows than were written:
+   * a shrink rewrites the new last block). Empty for a commit that only appended.
    */
   changed: RowRange[]
   /** Length of axis 0 after the commit (0 when deleted). */
@@ -56,7 +56,7 @@ const FLAG_SEGMENTS = 64
 const BATCH = 256
 
 function rowsOfBlocks(a: NativeLogArray): RowRange[] {
-  const limit = a.rowsBefore
+  const limit = Math.min(a.rowsBefore, a.rowsAfter)  // rows that exist before and after
   if (a.flags & (FLAG_APPEND_ONLY | FLAG_CREATED) || a.rowBytes === 0 || limit === 0) return []
   const ranges: RowRange[] = []
   for (let i = 0; i < a.blocks.length; i += 2) {

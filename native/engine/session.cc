@@ -443,16 +443,26 @@ void Session::writeSegments(MDB_txn* txn, const SegmentChange& change, uint64_t 
     MDB_val rk{rowKey.size(), &rowKey[0]};
     if ((rc = mdb_del(txn, db, &rk, nullptr)) && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_del(segments)");
   }
-  for (const auto& put : change.puts) {
-    uint64_t start = put.start + shiftRows;
-    std::string nameKey = keys::segmentNameKey(id, put.name);
-    std::string range = rangeValue(start, start + put.rows);
+  // Name keys in key order (LMDB inserts in order touch each leaf page once), then row
+  // keys, which are in order already (puts come in row order).
+  std::vector<const SegmentChange::Put*> byName;
+  for (const auto& put : change.puts) byName.push_back(&put);
+  std::sort(byName.begin(), byName.end(), [](const auto* x, const auto* y) { return x->name < y->name; });
+  for (const SegmentChange::Put* put : byName) {
+    uint64_t start = put->start + shiftRows;
+    std::string nameKey = keys::segmentNameKey(id, put->name);
+    std::string range = rangeValue(start, start + put->rows);
     MDB_val k{nameKey.size(), &nameKey[0]}, v{range.size(), &range[0]};
     // Names are unique per array, decided here, in the write transaction.
     int rc = mdb_put(txn, db, &k, &v, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) throw Error(ErrorCode::kExists, "segment '" + put.name + "' already exists");
+    if (rc == MDB_KEYEXIST) throw Error(ErrorCode::kExists, "segment '" + put->name + "' already exists");
     if (rc) throwLmdb(rc, "mdb_put(segments)");
-    putValue(txn, db, keys::segmentRowKey(id, start, put.name), range.substr(8), "mdb_put(segments)");
+  }
+  for (const auto& put : change.puts) {
+    uint64_t start = put.start + shiftRows;
+    std::string stop(8, '\0');
+    keys::putU64le(reinterpret_cast<uint8_t*>(&stop[0]), start + put.rows);
+    putValue(txn, db, keys::segmentRowKey(id, start, put.name), stop, "mdb_put(segments)");
   }
 }
 
