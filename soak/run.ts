@@ -55,10 +55,12 @@ interface Writer {
   killed: boolean
 }
 
-const tsx = require.resolve('tsx/cjs')
+// Run as TypeScript (tsx) or compiled to JavaScript (faster process starts).
+const compiled = path.extname(__filename) === '.js'
+const loader = compiled ? [] : ['-r', require.resolve('tsx/cjs')]
 
 function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['-r', tsx, path.join(__dirname, 'worker.ts'), ...args], {
+  return spawn(process.execPath, [...loader, path.join(__dirname, `worker${path.extname(__filename)}`), ...args], {
     env: { ...process.env, TXA_SOAK_CHILD: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -225,10 +227,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   }
   store.close()
   // A fresh process opens the store after the last kill: it must see the same commits.
-  const reopen = spawn(process.execPath, ['-r', tsx, '-e', `
+  const reopen = spawn(process.execPath, [...loader, '-e', `
     const { open } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'index'))})
     const s = open(${JSON.stringify(o.dir)})
-    console.log(s.array('ledger').rows)
+    process.stdout.write(String(s.array('ledger').rows))
     s.close()`], { stdio: ['ignore', 'pipe', 'inherit'] })
   let reopened = ''
   reopen.stdout!.on('data', (d) => (reopened += d))
