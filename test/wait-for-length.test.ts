@@ -3,7 +3,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AbortError, ArgumentError, ClosedError, NotFoundError, TimeoutError, open } from '../src/index'
-import { startChild } from './helpers/child'
+import { runChild, startChild, startWorker } from './helpers/child'
 import { tempDir } from './helpers/tmp'
 
 function store() {
@@ -106,6 +106,25 @@ test('many waits on one handle share one follower and each resolves at its own l
   for (let i = 0; i < 8; i++) append(dir, [i])
   const lengths = await Promise.all(waits)
   lengths.forEach((rows, i) => assert.ok(rows >= i + 1, `wait ${i + 1} resolved with ${rows}`))
+  s.close()
+})
+
+test('process.exit() and worker.terminate() end promptly with keepAlive waits pending', async () => {
+  const { dir, s } = store()
+  let started = Date.now()
+  assert.match(runChild('follow.child.ts', ['pending-forever', dir]), 'waiting')
+  assert.ok(Date.now() - started < 20_000)
+  const worker = startWorker('follow.child.ts', ['pending-forever', dir])
+  await new Promise((resolve, reject) => {
+    worker.on('message', resolve)
+    worker.on('error', reject)
+  })
+  started = Date.now()
+  await worker.terminate()
+  assert.ok(Date.now() - started < 2000, `terminate() took ${Date.now() - started} ms`)
+  // the store still works for the main thread, and a commit does not touch the dead worker
+  append(dir, [1])
+  assert.is(await s.array('x').waitForLength(1, { keepAlive: true, timeoutMs: 10_000 }), 1)
   s.close()
 })
 

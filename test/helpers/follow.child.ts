@@ -6,7 +6,11 @@
  *                            appends it through another handle, with the timer unref()'d:
  *                            only the wait keeps the process alive
  *   wait-length DIR N      : prints the length once x has N rows (keepAlive)
+ *   pending-forever DIR    : (process or worker) starts a keepAlive waitForLength and a
+ *                            watch() that nothing satisfies, says 'waiting' (stdout or
+ *                            a message), then, as a process, calls process.exit(0)
  */
+import { isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { open } from '../../src/index'
 
 async function main(args: string[]): Promise<void> {
@@ -25,6 +29,16 @@ async function main(args: string[]): Promise<void> {
     const rows = await s.array('x').waitForLength(1, { keepAlive: true })
     console.log(`woke with ${rows} rows`)
     s.close()
+  } else if (cmd === 'pending-forever') {
+    void s.array('x').waitForLength(1_000_000, { keepAlive: true }).catch(() => {})
+    const w = s.watch({ arrays: ['nothing'], keepAlive: true })
+    void w.next().catch(() => {})
+    await new Promise((r) => setTimeout(r, 50))
+    if (parentPort) parentPort.postMessage('waiting')
+    else {
+      console.log('waiting')
+      process.exit(0)
+    }
   } else if (cmd === 'wait-length') {
     console.log('ready')
     const rows = await s.array('x').waitForLength(Number(arg), { keepAlive: true, timeoutMs: 30_000 })
@@ -33,4 +47,4 @@ async function main(args: string[]): Promise<void> {
   }
 }
 
-if (process.env.TXA_CHILD) void main(process.argv.slice(2))
+if (process.env.TXA_CHILD) void main(isMainThread ? process.argv.slice(2) : (workerData as string[]))
