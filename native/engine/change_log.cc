@@ -71,17 +71,22 @@ class VarintReader {
 
 }  // namespace
 
-void ChangeSet::merge(const ChangeSet& other) {
-  for (const auto& [id, change] : other.changes_) {
-    auto [it, fresh] = changes_.try_emplace(id, change);
-    if (fresh) continue;
-    ArrayChange& mine = it->second;  // earlier changes first: keep rowsBefore, take rowsAfter
-    mine.recordChanged = mine.recordChanged || change.recordChanged;
-    mine.blocks.insert(mine.blocks.end(), change.blocks.begin(), change.blocks.end());
-    mine.flags |= change.flags;
-    mine.rowsAfter = change.rowsAfter;
-    if (mine.name.empty()) mine.name = change.name;
+void ChangeSet::mergeOne(uint64_t id, ArrayChange&& change) {
+  auto it = changes_.find(id);
+  if (it == changes_.end()) {
+    changes_.emplace(id, std::move(change));
+    return;
   }
+  ArrayChange& mine = it->second;  // earlier changes first: keep rowsBefore, take rowsAfter
+  mine.recordChanged = mine.recordChanged || change.recordChanged;
+  mine.blocks.insert(mine.blocks.end(), change.blocks.begin(), change.blocks.end());
+  mine.flags |= change.flags;
+  mine.rowsAfter = change.rowsAfter;
+  if (mine.name.empty()) mine.name = std::move(change.name);
+}
+
+void ChangeSet::merge(const ChangeSet& other) {
+  for (const auto& [id, change] : other.changes_) mergeOne(id, ArrayChange(change));
 }
 
 bool ChangeSet::conflictsWith(const ChangeSet& mine, Overlap* out) const {
@@ -147,9 +152,7 @@ bool ChangeSet::decode(const uint8_t* p, size_t size, uint64_t* timeMs) {
       change.blocks.emplace_back(first, first + span);
     }
     if (!in.ok()) return false;
-    ChangeSet one;
-    one.changes_.emplace(id, std::move(change));
-    merge(one);
+    mergeOne(id, std::move(change));
   }
   return in.ok();
 }

@@ -65,6 +65,7 @@ class ChangeSet {
   bool decode(const uint8_t* data, size_t size, uint64_t* timeMs = nullptr);
 
  private:
+  void mergeOne(uint64_t id, ArrayChange&& change);
   std::map<uint64_t, ArrayChange> changes_;
 };
 
