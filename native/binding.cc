@@ -610,8 +610,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
-  // follower(callback) -> NativeFollower calling callback(latestSerial, error?) on the
-  // JavaScript thread after commits of any process.
+  // follower(callback) -> NativeFollower calling callback() on the JavaScript thread after
+  // commits of any process (and once a second while it runs).
   Napi::Value Follower(const Napi::CallbackInfo& info);
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -739,7 +739,7 @@ class CommitWaiter : public Napi::AsyncWorker {
 
 // JavaScript handle of one CommitFollower. Its thread reports to the JavaScript thread
 // through a thread-safe function, which keeps the event loop alive only while ref(true).
-// Reports are coalesced: at most one is queued, carrying the newest serial.
+// Reports are coalesced: at most one is queued.
 class FollowerWrap : public Napi::ObjectWrap<FollowerWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -765,28 +765,13 @@ class FollowerWrap : public Napi::ObjectWrap<FollowerWrap> {
     tsfn_.Unref(env);
     std::shared_ptr<Shared> state = state_;
     Napi::ThreadSafeFunction tsfn = tsfn_;
-    follower_ = std::make_unique<txa::CommitFollower>(
-        std::move(store), [state, tsfn](uint64_t latest, const std::string& error) mutable {
-          {
-            std::lock_guard<std::mutex> guard(state->mu);
-            state->latest = std::max(state->latest, latest);
-            if (!error.empty()) state->error = error;
-            if (state->posted) return;
-            state->posted = true;
-          }
-          tsfn.NonBlockingCall([state](Napi::Env env, Napi::Function report) {
-            uint64_t latest;
-            std::string error;
-            {
-              std::lock_guard<std::mutex> guard(state->mu);
-              state->posted = false;
-              latest = state->latest;
-              error.swap(state->error);
-            }
-            report.Call({Napi::Number::New(env, double(latest)),
-                         error.empty() ? env.Undefined() : Napi::String::New(env, error)});
-          });
-        });
+    follower_ = std::make_unique<txa::CommitFollower>(std::move(store), [state, tsfn]() mutable {
+      if (state->posted.exchange(true)) return;  // one report queued at a time
+      tsfn.NonBlockingCall([state](Napi::Env env, Napi::Function report) {
+        state->posted.store(false);
+        report.Call({});
+      });
+    });
     // Registered after the thread-safe function's own hook, so it runs first (hooks run
     // newest first): the thread is joined before the function is torn down.
     if (napi_add_env_cleanup_hook(env, &FollowerWrap::onEnvCleanup, this) == napi_ok) hooked_ = true;
@@ -794,10 +779,7 @@ class FollowerWrap : public Napi::ObjectWrap<FollowerWrap> {
 
  private:
   struct Shared {
-    std::mutex mu;
-    uint64_t latest = 0;
-    std::string error;
-    bool posted = false;
+    std::atomic<bool> posted{false};
     std::atomic<bool> finalized{false};
   };
 
@@ -819,13 +801,11 @@ class FollowerWrap : public Napi::ObjectWrap<FollowerWrap> {
 
   bool usable() const { return follower_ && !released_ && !state_->finalized; }
 
-  // start(afterSerial)
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
-      uint64_t after = toU64(info[0], "afterSerial");
       if (!usable()) throwCode(env, "TXA_CLOSED", "the follower is closed");
-      follower_->start(after);
+      follower_->start();
       return env.Undefined();
     });
   }

@@ -79,9 +79,12 @@ export interface NativeCommit {
   arrays: NativeLogArray[]
 }
 
-/** A thread following the commits of every process; calls back on the JavaScript thread. */
+/**
+ * A thread asleep on the store's commit doorbell; calls back on the JavaScript thread after
+ * each commit of any process (and once a second, in case a committer died before ringing).
+ */
 export interface NativeFollower {
-  start(afterSerial: number): void
+  start(): void
   stop(): void
   /** Whether it keeps the event loop alive. */
   ref(keepAlive: boolean): void
@@ -167,7 +170,7 @@ export interface NativeSession {
   readCommits(after: number, limit: number): NativeCommit[] | null
   getSegment(arrayId: number, name: string): NativeSegment | null
   listSegments(arrayId: number, after: { start: number; name: string } | null, limit: number): NativeSegment[]
-  follower(onCommit: (latestSerial: number, error?: string) => void): NativeFollower
+  follower(onCommit: () => void): NativeFollower
   stats(): NativeStats
   close(): void
 }

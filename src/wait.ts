@@ -2,7 +2,8 @@
  * Waiting for commits of any process, in the event loop: one native follower thread per
  * Store handle sleeps on the store's commit doorbell and calls back after each commit;
  * every pending wait then re-checks its condition against the newest commit. Nothing
- * polls: between commits the thread sleeps in the kernel and the event loop is idle.
+ * spins: between commits the thread sleeps in the kernel (it calls back once a second
+ * without a commit, in case a committer died between its commit and its ring).
  *
  * A pending wait keeps the process alive only when asked (keepAlive: true): by default a
  * process whose only remaining work is a wait exits, as with an unref()'d timer.
@@ -147,7 +148,7 @@ export class CommitFeed {
   #ensureRunning(): void {
     if (this.#running) return
     this.#follower ??= this.#session.follower(() => this.#onCommit())
-    this.#follower.start(this.#session.latestSerial())
+    this.#follower.start()
     this.#running = true
   }
 

@@ -1,7 +1,5 @@
 #include "commit_follower.h"
 
-#include <chrono>
-
 namespace txa {
 
 CommitFollower::CommitFollower(std::shared_ptr<Env> env, Callback onCommit)
@@ -9,10 +7,13 @@ CommitFollower::CommitFollower(std::shared_ptr<Env> env, Callback onCommit)
 
 CommitFollower::~CommitFollower() { stop(); }
 
-void CommitFollower::start(uint64_t after) {
+void CommitFollower::start() {
   if (thread_.joinable()) return;
   stop_.store(false, std::memory_order_release);
-  thread_ = std::thread([this, after]() { run(after); });  // throws std::system_error
+  // Sampled here, on the caller's thread: a commit after start() returns is reported even
+  // if the thread has not run yet.
+  uint32_t seen = env_->sampleDoorbell();
+  thread_ = std::thread([this, seen]() { run(seen); });  // throws std::system_error
 }
 
 void CommitFollower::stop() {
@@ -22,21 +23,13 @@ void CommitFollower::stop() {
   thread_.join();
 }
 
-void CommitFollower::run(uint64_t after) {
-  constexpr int64_t kRetryMs = 100;  // after a failed read of the store
-  uint64_t seen = after;
+void CommitFollower::run(uint32_t seen) {
+  constexpr int64_t kRecheckMs = 1000;
   while (!stop_.load(std::memory_order_acquire)) {
-    try {
-      if (!env_->waitForCommitAfter(seen, -1, &stop_)) continue;  // stopped
-      uint64_t latest = env_->currentSerial();
-      if (latest > seen) {
-        seen = latest;
-        onCommit_(latest, std::string());
-      }
-    } catch (const std::exception& e) {
-      onCommit_(0, e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(kRetryMs));
-    }
+    env_->waitDoorbell(seen, kRecheckMs);
+    if (stop_.load(std::memory_order_acquire)) break;
+    seen = env_->sampleDoorbell();  // before reporting: a ring after this wakes us again
+    onCommit_();
   }
 }
 

@@ -1,7 +1,8 @@
 // A thread that follows the commits of every process on a store: it sleeps on the
-// commit doorbell (Env::waitForCommitAfter) and reports each newer serial it sees. A
-// burst of commits may be reported once, with its newest serial. It never spins: between
-// commits it sleeps in the kernel, and stop() wakes it to end.
+// commit doorbell and reports each ring (a burst of rings may be reported once). It reads
+// nothing itself: the receiver confirms against the store what changed, and a report
+// also comes once a second without a ring, in case a committer died between its commit
+// and the ring. Between rings it sleeps in the kernel; stop() wakes it to end.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -16,22 +17,21 @@ namespace txa {
 
 class CommitFollower {
  public:
-  // onCommit(latest, error) runs on the follower's thread: latest > 0 with an empty error
-  // for a commit, 0 with a message when reading the store failed (it retries).
-  using Callback = std::function<void(uint64_t latest, const std::string& error)>;
+  // onCommit() runs on the follower's thread after each ring (and each quiet second).
+  using Callback = std::function<void()>;
   CommitFollower(std::shared_ptr<Env> env, Callback onCommit);
   ~CommitFollower();
   CommitFollower(const CommitFollower&) = delete;
   CommitFollower& operator=(const CommitFollower&) = delete;
 
-  // Starts following commits after `after` (no-op while running).
-  void start(uint64_t after);
+  // Starts following: commits after this call are reported (no-op while running).
+  void start();
   // Ends the thread and waits for it. Idempotent.
   void stop();
   bool running() const { return thread_.joinable(); }
 
  private:
-  void run(uint64_t after);
+  void run(uint32_t seen);
 
   std::shared_ptr<Env> env_;
   Callback onCommit_;

@@ -76,6 +76,10 @@ class Env {
   // (false; negative waits forever). Callable from any thread. A wait given `cancel`
   // also returns false once the flag is set and wakeWaiters() was called.
   bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* cancel = nullptr);
+  // The commit doorbell (commit_signal.h), for a waiter that confirms commits itself:
+  // sample it, then sleep until it differs from the sample or `timeoutMs` passes.
+  uint32_t sampleDoorbell() const { return signal_->sample(); }
+  void waitDoorbell(uint32_t seen, int64_t timeoutMs) const { signal_->wait(seen, timeoutMs); }
   // Wakes waits so that cancelled ones return. It rings the doorbell (the word changes, so
   // a waiter about to sleep does not miss it); waiters in other processes look at the
   // serial once and sleep again.
