@@ -135,8 +135,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
   const verify = (): void => {
     store.refresh()
-    const stream = store.array<'int32'>('stream')
-    const ledger = store.array<'int32'>('ledger')
+    const stream = store.array('stream', 'int32')
+    const ledger = store.array('ledger', 'int32')
     if (stream.rows > streamChecked) {
       const data = stream.read([slice(streamChecked, stream.rows)]).data
       for (let r = 0; r < stream.rows - streamChecked; r++) {
@@ -178,13 +178,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       ledgerChecked = ledger.rows
     }
     if (streamCounts.size > 0) violation(`stream rows without a ledger row (a torn commit): ${[...streamCounts.keys()].slice(0, 5).join(', ')}`)
-    const boardData = store.array<'float64'>('board').read().data
+    const boardData = store.array('board', 'float64').read().data
     for (let w = 0; w < o.writers; w++) {
       const row = boardData.subarray(w * BOARD_COLS, (w + 1) * BOARD_COLS)
       if (row.some((x) => x !== row[0])) violation(`board row ${w} is torn`)
       if (row[0] !== lastCommit[w]) violation(`board row ${w} says commit ${row[0]}, the ledger ${lastCommit[w]}`)
       if (writers[w].acked > lastCommit[w]) violation(`writer ${w} saw commit ${writers[w].acked} return, the store has ${lastCommit[w]}`)
-      const scratch = store.array<'int32'>(`scratch-${w}`).read().data
+      const scratch = store.array(`scratch-${w}`, 'int32').read().data
       if (scratch.some((x) => x !== scratch.length)) violation(`scratch-${w} does not hold its length`)
     }
   }

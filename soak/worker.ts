@@ -33,7 +33,7 @@ function rng(seed: number): () => number {
 function writer(dir: string, w: number, seed: number): void {
   const random = rng(seed)
   const s = open(dir, { sync: false })
-  let c = s.array<'float64'>('board').read([w, 0]).data[0]
+  let c = s.array('board', 'float64').read([w, 0]).data[0]
   for (;;) {
     c++
     const k = 1 + Math.floor(random() * 8)
@@ -44,13 +44,13 @@ function writer(dir: string, w: number, seed: number): void {
     const sync = random() < 0.3
     for (let attempt = 0; ; attempt++) {
       try {
-        const stream = s.array<'int32'>('stream')
+        const stream = s.array('stream', 'int32')
         if (segment) stream.appendSegment(`w${w}-${c}`, rows)
         else stream.append(rows)
-        s.array<'int32'>('ledger').append(new Int32Array([w, c, k | (segment ? 1 << 16 : 0), check(w, c, k)]))
-        s.array<'float64'>('board').view(w, w + 1).fill(c)
+        s.array('ledger', 'int32').append(new Int32Array([w, c, k | (segment ? 1 << 16 : 0), check(w, c, k)]))
+        s.array('board', 'float64').view(w, w + 1).fill(c)
         if (resize >= 0) {
-          const scratch = s.array<'int32'>(`scratch-${w}`)
+          const scratch = s.array(`scratch-${w}`, 'int32')
           scratch.resize([resize])
           scratch.view().fill(resize)
         }
@@ -87,7 +87,7 @@ async function follow(dir: string, since: number): Promise<void> {
         if (rowsEnd >= 0 && from !== rowsEnd) throw new Error(`'stream' rows [${from}, ${to}) announced after [.., ${rowsEnd})`)
         rowsEnd = to
         s.refresh()
-        const data = s.array<'int32'>('stream').read([slice(from, to)]).data
+        const data = s.array('stream', 'int32').read([slice(from, to)]).data
         for (let r = 0; r < to - from; r++) {
           const [w, c, i, k] = data.subarray(r * 4, r * 4 + 4)
           if (k !== check(w, c, i)) throw new Error(`'stream' row ${from + r} announced by commit ${event.serial} is not valid`)

@@ -16,7 +16,7 @@ function store() {
 
 test('appendSegment names the rows it appends; segment() views them; segments() lists in row order', () => {
   const { s } = store()
-  const x = s.array<'int32'>('x')
+  const x = s.array('x', 'int32')
   x.append(new Int32Array([0, 0]))
   x.appendSegment('first', new Int32Array([1, 1, 2, 2]))
   x.appendSegment('second', new Int32Array([3, 3]))
@@ -37,7 +37,7 @@ test('appendSegment names the rows it appends; segment() views them; segments() 
 
 test('deleteSegment removes the name, not the rows; the name can be used again', () => {
   const { dir, s } = store()
-  const x = s.array<'int32'>('x')
+  const x = s.array('x', 'int32')
   x.appendSegment('a', new Int32Array([1, 1]))
   x.appendSegment('b', new Int32Array([2, 2]))
   s.commit()
@@ -55,7 +55,7 @@ test('deleteSegment removes the name, not the rows; the name can be used again',
 
 test('a duplicate name throws TXA_EXISTS at the call, or at commit when another commit took it first', () => {
   const { dir, s } = store()
-  const x = s.array<'int32'>('x')
+  const x = s.array('x', 'int32')
   x.appendSegment('a', new Int32Array([1, 1]))
   throwsCode(() => x.appendSegment('a', new Int32Array([2, 2])), AlreadyExistsError, 'TXA_EXISTS')
   s.commit()
@@ -63,8 +63,8 @@ test('a duplicate name throws TXA_EXISTS at the call, or at commit when another 
 
   const p = open(dir)
   const q = open(dir)
-  p.array<'int32'>('x').appendSegment('race', new Int32Array([5, 5]))
-  q.array<'int32'>('x').appendSegment('race', new Int32Array([6, 6]))
+  p.array('x', 'int32').appendSegment('race', new Int32Array([5, 5]))
+  q.array('x', 'int32').appendSegment('race', new Int32Array([6, 6]))
   p.commit()
   throwsCode(() => q.commit(), AlreadyExistsError, 'TXA_EXISTS')
   q.abort()
@@ -82,13 +82,13 @@ test('concurrent segment appends of two handles do not conflict: rows and ranges
   const p = open(dir)
   const q = open(dir)
   for (let round = 0; round < 5; round++) {
-    p.array<'int32'>('x').appendSegment(`p${round}`, new Int32Array([round, 1, round, 1]))
-    q.array<'int32'>('x').appendSegment(`q${round}`, new Int32Array([round, 2]))
+    p.array('x', 'int32').appendSegment(`p${round}`, new Int32Array([round, 1, round, 1]))
+    q.array('x', 'int32').appendSegment(`q${round}`, new Int32Array([round, 2]))
     p.commit()
     q.commit()
   }
   s.refresh()
-  const x = s.array<'int32'>('x')
+  const x = s.array('x', 'int32')
   assert.is(x.rows, 15)
   for (let round = 0; round < 5; round++) {
     assert.equal([...x.segment(`p${round}`)], [round, 1, round, 1])
@@ -104,7 +104,7 @@ test('concurrent segment appends of two handles do not conflict: rows and ranges
 
 test('deleting a segment another commit deleted is a conflict; deleting the array deletes its segments', () => {
   const { dir, s } = store()
-  s.array<'int32'>('x').appendSegment('a', new Int32Array([1, 1]))
+  s.array('x', 'int32').appendSegment('a', new Int32Array([1, 1]))
   s.commit()
   const other = open(dir)
   other.array('x').deleteSegment('a')
@@ -123,7 +123,7 @@ test('deleting a segment another commit deleted is a conflict; deleting the arra
 
 test('segment() past a shrunk end throws BoundsError', () => {
   const { s } = store()
-  const x = s.array<'int32'>('x')
+  const x = s.array('x', 'int32')
   x.appendSegment('a', new Int32Array([1, 1, 2, 2]))
   s.commit()
   x.resize([1, 2])
@@ -147,7 +147,7 @@ test('many segments: appended in a few commits, looked up by name, listed in ord
   }
   const appended = Date.now() - started
   const other = open(dir)
-  const y = other.array<'uint32'>('x')
+  const y = other.array('x', 'uint32')
   const t0 = process.hrtime.bigint()
   for (let k = 0; k < 1000; k++) {
     const i = (k * 7919) % N

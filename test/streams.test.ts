@@ -39,7 +39,7 @@ function lastJson(out: string): Record<string, number> {
 // The segment table against the rows: each segment holds exactly its commit's rows.
 function checkSegments(dir: string, writers: number[]): void {
   const s = open(dir)
-  const log = s.array<'int32'>('log')
+  const log = s.array('log', 'int32')
   const segments = [...log.segments()]
   assert.is(segments.length, writers.length * COMMITS)
   for (const g of segments) {

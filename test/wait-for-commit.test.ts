@@ -68,7 +68,7 @@ test('waitForCommit resolves with the new serial when another process commits, w
 test('waitForCommit resolves at once when the commit already exists', async () => {
   const { dir, s } = store()
   const other = open(dir)
-  other.array<'int32'>('x').append(new Int32Array([5]))
+  other.array('x', 'int32').append(new Int32Array([5]))
   other.commit()
   assert.is(await s.waitForCommit({ timeoutMs: 0 }), other.serial)
   other.close()

@@ -27,7 +27,7 @@ async function rejectsCode(p: Promise<unknown>, cls: new (...a: never[]) => Erro
 
 function append(dir: string, values: number[]): void {
   const o = open(dir)
-  o.array<'int32'>('x').append(new Int32Array(values))
+  o.array('x', 'int32').append(new Int32Array(values))
   o.commit()
   o.close()
 }
@@ -65,7 +65,7 @@ test('wakes on an append of another process', async () => {
   const exited = new Promise<number | null>((r) => waiter.on('exit', r))
   await ready
   await new Promise((r) => setTimeout(r, 100))
-  s.array<'int32'>('x').append(new Int32Array([1, 2, 3]))
+  s.array('x', 'int32').append(new Int32Array([1, 2, 3]))
   s.commit()
   assert.is(await exited, 0)
   assert.match(out, 'length 3')

@@ -56,7 +56,7 @@ test('commits of other handles arrive too; `arrays` filters; since resumes after
   const since = s.serial
   const other = open(dir)
   for (let i = 0; i < 6; i++) {
-    other.array<'int32'>(i % 2 ? 'a' : 'b').append(new Int32Array([i, i]))
+    other.array(i % 2 ? 'a' : 'b', 'int32').append(new Int32Array([i, i]))
     other.commit()
   }
   const all = await take(s.watch({ since, keepAlive: true }), 6)
@@ -78,14 +78,14 @@ test('concurrent appends that were rebased announce where the rows landed', asyn
   const w = s.watch({ keepAlive: true })
   const p = open(dir)
   const q = open(dir)
-  p.array<'int32'>('x').append(new Int32Array([1, 1, 1]))
-  q.array<'int32'>('x').append(new Int32Array([2, 2]))
+  p.array('x', 'int32').append(new Int32Array([1, 1, 1]))
+  q.array('x', 'int32').append(new Int32Array([2, 2]))
   p.commit()
   q.commit()  // rebased onto p's rows
   const events = await take(w, 2)
   assert.equal(events.map((e) => e.arrays.x.appended), [[0, 3], [3, 5]])
   s.refresh()
-  assert.equal([...s.array<'int32'>('x').read().data], [1, 1, 1, 2, 2])
+  assert.equal([...s.array('x', 'int32').read().data], [1, 1, 1, 2, 2])
   p.close()
   q.close()
   s.close()
@@ -97,7 +97,7 @@ test('LogPrunedError when the log no longer holds the commit after `since`', asy
   s.create('x', { dtype: 'int32', shape: [0] })
   s.commit()
   for (let i = 0; i < 200; i++) {
-    s.array<'int32'>('x').append(new Int32Array([i]))
+    s.array('x', 'int32').append(new Int32Array([i]))
     s.commit({ sync: false })
   }
   let error: unknown
@@ -116,7 +116,7 @@ test('LogPrunedError when the log no longer holds the commit after `since`', asy
   // the retention is a setting of the store: a later open without the option keeps it
   const again = open(dir)
   for (let i = 0; i < 128; i++) {
-    again.array<'int32'>('x').append(new Int32Array([i]))
+    again.array('x', 'int32').append(new Int32Array([i]))
     again.commit({ sync: false })
   }
   let pruned = false

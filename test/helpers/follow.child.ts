@@ -22,7 +22,7 @@ async function main(args: string[]): Promise<void> {
   } else if (cmd === 'pending-keepalive') {
     setTimeout(() => {
       const other = open(dir)
-      other.array<'int32'>('x').append(new Int32Array([1]))
+      other.array('x', 'int32').append(new Int32Array([1]))
       other.commit()
       other.close()
     }, 100).unref()

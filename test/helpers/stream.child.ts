@@ -36,7 +36,7 @@ async function main(args: string[]): Promise<void> {
     const [writer, commits, rows, pauseMs] = args.slice(2).map(Number)
     const s = open(dir, { sync: false })
     for (let c = 0; c < commits; c++) {
-      const a = s.array<'int32'>('log')
+      const a = s.array('log', 'int32')
       if (cmd === 'segments') a.appendSegment(`w${writer}-${c}`, rowsOf(writer, c, rows))
       else a.append(rowsOf(writer, c, rows))
       s.commit()
@@ -67,7 +67,7 @@ async function main(args: string[]): Promise<void> {
         if (rowsEnd >= 0 && from !== rowsEnd) throw new Error(`appended [${from}, ${to}) after rows ended at ${rowsEnd}`)
         rowsEnd = to
         s.refresh()
-        const data = s.array<'int32'>('log').read([slice(from, to)]).data
+        const data = s.array('log', 'int32').read([slice(from, to)]).data
         for (let r = 0; r < to - from; r++) {
           const [w, c, i, k] = data.subarray(r * 4, r * 4 + 4)
           if (k !== check(w, c, i)) throw new Error(`row ${from + r} is damaged`)
