@@ -8,7 +8,8 @@ import { AlreadyExistsError, ArgumentError, BoundsError, ClosedError, NotFoundEr
 import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
 import { checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
-import type { CommitFeed, WaitOptions } from './wait'
+import type { WaitOptions } from './stream-types'
+import type { CommitFeed } from './wait'
 
 /** A dense copy of a selection: zarrita.js's chunk shape. */
 export interface Chunk<D extends DType = DType> {

@@ -11,8 +11,9 @@ import {
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
-import { CommitFeed, type WaitOptions } from './wait'
-import { type CommitEvent, CommitStream, type WatchOptions, checkWatchOptions } from './watch'
+import type { CommitEvent, WaitOptions, WatchOptions } from './stream-types'
+import { CommitFeed } from './wait'
+import { CommitStream, checkWatchOptions } from './watch'
 
 export interface OpenOptions {
   /**

@@ -10,15 +10,8 @@
  */
 import type { NativeFollower, NativeSession } from './binding'
 import { AbortError, ArgumentError, ClosedError, TimeoutError } from './errors'
+import type { WaitOptions } from './stream-types'
 
-export interface WaitOptions {
-  /** Reject with TimeoutError (code TXA_TIMEOUT) after this many ms. Default Infinity. */
-  timeoutMs?: number
-  /** Reject with AbortError (code TXA_ABORTED, cause: the signal's reason) when it aborts. */
-  signal?: AbortSignal
-  /** Keep the process alive while the wait is pending. Default false. */
-  keepAlive?: boolean
-}
 
 interface CheckedWait {
   timeoutMs: number
