@@ -3,11 +3,19 @@
  * commit events watch() yields.
  */
 
+/** The part of an AbortSignal a wait uses (Node's AbortSignal). */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  readonly reason?: unknown
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 export interface WaitOptions {
   /** Reject with TimeoutError (code TXA_TIMEOUT) after this many ms. Default Infinity. */
   timeoutMs?: number
   /** Reject with AbortError (code TXA_ABORTED, cause: the signal's reason) when it aborts. */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
   /** Keep the process alive while the wait is pending. Default false. */
   keepAlive?: boolean
 }

@@ -10,12 +10,12 @@
  */
 import type { NativeFollower, NativeSession } from './binding'
 import { AbortError, ArgumentError, ClosedError, TimeoutError } from './errors'
-import type { WaitOptions } from './stream-types'
+import type { AbortSignalLike, WaitOptions } from './stream-types'
 
 
 interface CheckedWait {
   timeoutMs: number
-  signal: AbortSignal | undefined
+  signal: AbortSignalLike | undefined
   keepAlive: boolean
 }
 
@@ -31,7 +31,7 @@ export function checkWaitOptions(options: WaitOptions | undefined): CheckedWait 
   return { timeoutMs, signal, keepAlive: options.keepAlive === true }
 }
 
-export function abortError(signal: AbortSignal): AbortError {
+export function abortError(signal: AbortSignalLike): AbortError {
   const error = new AbortError('the wait was aborted')
   ;(error as { cause?: unknown }).cause = signal.reason
   return error
