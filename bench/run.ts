@@ -4,7 +4,8 @@
  * Runs the scenarios, each txarray figure beside its baseline measured in the same run,
  * each figure the median of --runs runs; prints a table and writes bench/results/latest.json.
  *
- * S1, S3, S5, V1 and V2 share one dataset (--s1rows × 2000 float64 in a store and a flat
+ * Machine costs come first (bench/machine.ts), then the scenarios.
+ * S1, S3, S5, S7 and V1 share one dataset (--s1rows × 2000 float64 in a store and a flat
  * .npy), built once in --dir and reused by later invocations of the same size.
  * --quick: small sizes everywhere (a smoke test of the whole bench in a minute or two).
  */
@@ -16,7 +17,7 @@ import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Dataset, ensureDataset, loadNote } from './lib/data'
 import { type Row, ratio } from './lib/measure'
-import { measureMachine } from './machine'
+import { describeMachine, measureMachine } from './machine'
 import { runS1 } from './s1-windows'
 import { runS2 } from './s2-stream'
 import { runS3 } from './s3-scan'
@@ -24,7 +25,8 @@ import { runS4 } from './s4-small-commits'
 import { runS5 } from './s5-concurrency'
 import { runS6 } from './s6-wake'
 import { runV1 } from './v1-first-touch'
-import { runV2 } from './v2-wp-fault'
+import { runS7 } from './s7-shared-readers'
+import { runV2 } from './v2-cow-write'
 
 const { values } = parseArgs({
   options: {
@@ -61,8 +63,9 @@ const scenarios: Record<string, () => Row[] | Promise<Row[]>> = {
   S3: () => runS3(data(), { runs, chunkRows: 4096 }),
   S5: () => runS5(data(), { runs, seconds: s5secs, readerCounts: [1, 2, 4] }),
   S6: () => runS6(dir, { commits: quick ? 200 : 1000 }),
+  S7: () => runS7(data(), { runs, readers: 4, chunkRows: 4096 }),
   V1: () => runV1(data(), { runs, bytes: quick ? 256 << 20 : 1 << 30 }),
-  V2: () => runV2(data(), { runs, blocks: quick ? 256 : 1024 }),
+  V2: () => runV2(dir, { runs, blocks: quick ? 256 : 1024, machine }),
 }
 
 const machine = measureMachine(dir)
@@ -79,9 +82,8 @@ const build = (() => {
   }
 })()
 console.log(`build: addon ${build.addonSha256} (${build.addonMtime}), HEAD ${build.head}${build.dirty ? ' + uncommitted src/native changes' : ''}`)
-console.log(`machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, memcpy ${machine.memcpyGBps.toFixed(1)} GB/s, ` +
-  `sequential write+fsync ${machine.seqWriteFsyncGBps.toFixed(2)} GB/s, ` +
-  `fsync p50 ${machine.fsyncP50us.toFixed(0)} µs p99 ${machine.fsyncP99us.toFixed(0)} µs; ${loadNote()}`)
+console.log(`machine: ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.release()}; ${loadNote()}`)
+console.log(describeMachine(machine))
 
 async function main(): Promise<void> {
 const rows: Row[] = []
@@ -104,7 +106,8 @@ for (const r of rows) {
 }
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)))
 for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  '))
-console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s; ${os.cpus().length} cores (S5 runs up to 5 processes on them)`)
+console.log(`\n${describeMachine(machine)}`)
+console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s; ${os.cpus().length} cores (S5 runs up to 5 processes on them)`)
 
 const out = path.join(__dirname, 'results', 'latest.json')
 fs.mkdirSync(path.dirname(out), { recursive: true })

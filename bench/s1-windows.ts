@@ -11,10 +11,18 @@
  * baseline, since the lmdb npm package cannot read our store and LMDB forbids a second
  * environment in one process); copying out of an in-memory Buffer of the same bytes (in
  * a child process, so that its memory is gone afterwards; skipped if it does not fit).
+ * And the Python user's ways, when /usr/bin/python3 can import them (else a note): numpy.memmap
+ * of the .npy (first touch in a fresh process, then loaded: the counterparts of a view) and
+ * h5py read_direct per window of the same array in an HDF5 file (bench/lib/py-windows.py).
  * Hot: one warm pass, then --runs measured passes. Cold (root only): the page cache is
  * dropped before each measured pass.
  *
+ * take() is also timed in two children, one per copy path: memcpy from LMDB's map (the
+ * default) and pread/preadv at each block's file offset (TXARRAY_COPY_PATH=pread); and
+ * with verifyChecksums.
+ *
  * Child mode (the in-memory baseline): tsx bench/s1-windows.ts --mem <npy> <dataOffset> <nbytes> <startsFile> <windowRows> <passes>
+ * Child mode (hot take): tsx bench/s1-windows.ts --hot-take <storeDir> <startsFile> <windowRows> <passes>
  */
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -24,6 +32,7 @@ import { MAX_VIEW_BYTES, open, slice } from '../src/index'
 import { COLS, ARRAY_NAME, type Dataset, dropCaches, loadNote, randomStarts, ROW_BYTES, runChildSync } from './lib/data'
 import { type Row, median, now, seconds } from './lib/measure'
 import { buildLmdbWindows } from './lib/native-baseline'
+import { pythonWindows } from './lib/python-baselines'
 
 
 /** Copies `rows` rows from row `start` of the views (each `rowsPerView` rows) to out[at..]. */
@@ -84,9 +93,9 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   const gbps = (sec: number) => (o.windows * windowBytes) / sec / 1e9
 
   // --- passes ---
-  const takePass = (a: ReturnType<typeof openArray>['a']): Pass => () => {
+  const takePass = (a: ReturnType<typeof openArray>['a'], verifyChecksums = false): Pass => () => {
     const t0 = now()
-    a.take(starts, o.windowRows, out)
+    a.take(starts, o.windowRows, out, { verifyChecksums })
     return seconds(t0)
   }
   const readPass = (a: ReturnType<typeof openArray>['a']): Pass => () => {
@@ -176,6 +185,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   {
     const { store, a } = openArray()
     hot.take = medianPasses(takePass(a), o.runs)
+    hot.takeVerify = medianPasses(takePass(a, true), o.runs)
     hot.read = medianPasses(readPass(a), o.runs)
     store.close()
   }
@@ -185,14 +195,35 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     const first: number[] = []
     const loaded: number[] = []
     for (let r = 0; r < o.runs; r++) {
-      const { store, views, rowsPerView } = openArray()
+      const { store, a, views, rowsPerView } = openArray()
       first.push(viewPass(views, rowsPerView)())
+      const afterFirst = a.viewStats()
       loaded.push(viewPass(views, rowsPerView)())
+      if (r === 0) log(`  S1 viewStats after the first-touch pass ${JSON.stringify(afterFirst)}, after the loaded pass ${JSON.stringify(a.viewStats())}`)
       store.close()
     }
     hot.viewFirst = median(first)
     hot.viewLoaded = median(loaded)
   }
+  // take() in a child per copy path: memcpy from LMDB's map (the default) and pread/preadv
+  // at each block's file offset (TXARRAY_COPY_PATH=pread). The machine is shared, so the two
+  // alternate, each beside an fs.readSync pass: per child one warm pass, then the best of
+  // three; the figure is the median over --runs children.
+  const hotTakeChild = (copyPath: string) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',
+    ['--hot-take', ds.storeDir, startsFile, String(o.windowRows), '4'],
+    { TXARRAY_COPY_PATH: copyPath }).seconds.slice(1))
+  const preadRuns: number[] = []
+  const mapRuns: number[] = []
+  const fileRuns: number[] = []
+  for (let r = 0; r < o.runs; r++) {
+    preadRuns.push(hotTakeChild('pread'))
+    fileRuns.push(filePass())
+    mapRuns.push(hotTakeChild('map'))
+    fileRuns.push(filePass())
+  }
+  hot.takePread = median(preadRuns)
+  hot.takeMap = median(mapRuns)
+  hot.fileAlt = median(fileRuns)
   hot.file2 = medianPasses(filePass, o.runs, false) // again, to see drift
   hot.lmdb = median(lmdbRun(1 + o.runs).slice(1))
   let memNote = ''
@@ -204,6 +235,8 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     log(`  ${memNote}`)
   }
   const fileHot = median([hot.file, hot.file2])
+  const py = pythonWindows(ds, startsFile, o.windowRows, o.runs)
+  for (const note of py.notes) log(`  ${note}`)
 
   fs.closeSync(fd)
 
@@ -215,11 +248,17 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   add('hot take windows/s', perSec(hot.take), perSec(fileHot), 'fs.readSync', 'win/s', '>= 1.0x', r(hot.take, fileHot) >= 1.0)
   add('hot take GB/s', gbps(hot.take), gbps(fileHot), 'fs.readSync', 'GB/s')
   add('hot take windows/s', perSec(hot.take), perSec(hot.lmdb), 'LMDB mdb_get+memcpy (C)', 'win/s')
+  add('hot take windows/s, copy by pread (child)', perSec(hot.takePread), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
+  add('hot take windows/s, copy from LMDB map (child)', perSec(hot.takeMap), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
+  add('hot take windows/s, verifyChecksums', perSec(hot.takeVerify), perSec(hot.take), 'take without', 'win/s')
   if (hot.mem !== undefined) add('hot take windows/s', perSec(hot.take), perSec(hot.mem), 'in-memory Buffer copy', 'win/s')
   add('hot read()/window windows/s', perSec(hot.read), perSec(fileHot), 'fs.readSync', 'win/s')
-  add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(fileHot), 'fs.readSync', 'win/s', '>= 0.8x', r(hot.viewLoaded, fileHot) >= 0.8)
+  if (py.h5pyHot !== undefined) add('hot take windows/s', perSec(hot.take), perSec(py.h5pyHot), 'h5py read_direct/window', 'win/s')
+  add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(fileHot), 'fs.readSync', 'win/s', '>= 1.0x', r(hot.viewLoaded, fileHot) >= 1.0)
   add('hot view (loaded) GB/s', gbps(hot.viewLoaded), gbps(fileHot), 'fs.readSync', 'GB/s')
-  add('hot view first touch windows/s', perSec(hot.viewFirst), perSec(fileHot), 'fs.readSync', 'win/s', '(>= 0.8x)', r(hot.viewFirst, fileHot) >= 0.8)
+  if (py.memmapLoaded !== undefined) add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(py.memmapLoaded), 'numpy.memmap loaded', 'win/s')
+  add('hot view first touch windows/s', perSec(hot.viewFirst), perSec(fileHot), 'fs.readSync', 'win/s', '>= 0.3x', r(hot.viewFirst, fileHot) >= 0.3)
+  if (py.memmapFirst !== undefined) add('hot view first touch windows/s', perSec(hot.viewFirst), perSec(py.memmapFirst), 'numpy.memmap first touch', 'win/s')
   if (hot.mem !== undefined) add('hot view (loaded) windows/s', perSec(hot.viewLoaded), perSec(hot.mem), 'in-memory Buffer copy', 'win/s')
   add('hot fs.readSync windows/s (2nd measure)', perSec(hot.file2), perSec(hot.file), 'fs.readSync (1st)', 'win/s')
   if (canDrop) {
@@ -229,7 +268,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     add('cold read()/window windows/s', perSec(cold.read), perSec(cold.file), 'fs.readSync cold', 'win/s')
     add('cold view first touch windows/s', perSec(cold.view), perSec(cold.file), 'fs.readSync cold', 'win/s')
   }
-  log(`  S1 raw seconds: hot ${JSON.stringify(hot)} cold ${JSON.stringify(cold)} ${memNote}`)
+  log(`  S1 raw seconds: hot ${JSON.stringify(hot)} cold ${JSON.stringify(cold)} python (${py.versions}) ${JSON.stringify({ memmapFirst: py.memmapFirst, memmapLoaded: py.memmapLoaded, h5pyHot: py.h5pyHot })} ${memNote}`)
   return rows
 }
 
@@ -253,6 +292,26 @@ function memChild(args: string[]): void {
     for (let i = 0; i < starts.length; i++) mem.copy(out, i * windowBytes, starts[i] * ROW_BYTES, starts[i] * ROW_BYTES + windowBytes)
     secs.push(seconds(t0))
   }
+  console.log(JSON.stringify({ seconds: secs }))
+}
+
+// ---- child: hot take() passes (the copy path is chosen by TXARRAY_COPY_PATH) ----
+function hotTakeChild(args: string[]): void {
+  const [storeDir, startsFile, windowRowsS, passesS] = args
+  const windowRows = Number(windowRowsS)
+  const raw = fs.readFileSync(startsFile)
+  const starts = new Uint32Array(raw.length / 4)
+  new Uint8Array(starts.buffer).set(raw)
+  const out = new Float64Array(starts.length * windowRows * COLS).fill(1)
+  const store = open(storeDir)
+  const a = store.array(ARRAY_NAME, 'float64')
+  const secs: number[] = []
+  for (let p = 0; p < Number(passesS); p++) {
+    const t0 = now()
+    a.take(starts, windowRows, out)
+    secs.push(seconds(t0))
+  }
+  store.close()
   console.log(JSON.stringify({ seconds: secs }))
 }
 
@@ -293,3 +352,4 @@ function coldChild(args: string[]): void {
 
 if (require.main === module && process.argv[2] === '--mem') memChild(process.argv.slice(3))
 if (require.main === module && process.argv[2] === '--cold') coldChild(process.argv.slice(3))
+if (require.main === module && process.argv[2] === '--hot-take') hotTakeChild(process.argv.slice(3))

@@ -1,7 +1,7 @@
 /**
  * S2 sensor stream: append rows × 16 float32 in batches of 1000 rows, one commit per
  * batch, durable and with sync: false; baseline: appending the same bytes to a file with
- * fs.writeSync, with and without an fsync per batch.
+ * fs.writeSync, with and without an fdatasync per batch.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'

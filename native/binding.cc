@@ -11,8 +11,10 @@
 #include <string>
 
 #include "engine/commit_follower.h"
+#include "engine/env_stats.h"
 #include "engine/error.h"
 #include "engine/session.h"
+#include "engine/store_check.h"
 
 namespace {
 
@@ -22,6 +24,9 @@ struct AddonData {
   std::map<std::string, Napi::FunctionReference> errorClasses;  // code -> class
   Napi::FunctionReference arrayConstructor;
   Napi::FunctionReference followerConstructor;
+  Napi::FunctionReference waiterConstructor;
+  // Set by interruptWaits(): every blocking wait of this JavaScript thread returns false.
+  std::atomic<bool> waitsInterrupted{false};
 };
 
 // Throws the error class of `code` (src/errors.ts), constructed as new Class(message,
@@ -131,12 +136,35 @@ txa::Strided toStrided(const Napi::CallbackInfo& info) {
   return sel;
 }
 
+// The memory of a TypedArray argument: its first byte, its element type and its length.
+// napi_get_typedarray_info reads the memory of ArrayBuffers and SharedArrayBuffers alike
+// (node-addon-api's TypedArray::ArrayBuffer() refuses a SharedArrayBuffer).
+struct TypedMemory {
+  uint8_t* data;
+  napi_typedarray_type type;
+  size_t length;  // elements
+  size_t byteLength;
+};
+
+TypedMemory typedMemory(const Napi::Value& value, const char* what) {
+  if (!value.IsTypedArray()) badArgument(value.Env(), std::string(what) + " must be a TypedArray");
+  TypedMemory m{};
+  void* data = nullptr;
+  napi_status status = napi_get_typedarray_info(value.Env(), value, &m.type, &m.length, &data, nullptr, nullptr);
+  if (status != napi_ok) badArgument(value.Env(), std::string(what) + ": its memory cannot be read");
+  static const size_t kElementBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};  // napi_typedarray_type order
+  m.byteLength = size_t(m.type) < sizeof kElementBytes / sizeof *kElementBytes ? m.length * kElementBytes[m.type] : 0;
+  m.data = static_cast<uint8_t*>(data);
+  return m;
+}
+
 // The raw bytes of a TypedArray argument, checked to hold `bytes`.
 uint8_t* bufferArgument(const Napi::Value& value, uint64_t bytes) {
-  if (!value.IsTypedArray()) badArgument(value.Env(), "buffer must be a TypedArray");
-  auto array = value.As<Napi::TypedArray>();
-  if (array.ByteLength() < bytes) throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
-  return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  TypedMemory m = typedMemory(value, "buffer");
+  if (m.byteLength < bytes || (bytes > 0 && !m.data)) {
+    throwCode(value.Env(), "TXA_BOUNDS", "buffer is smaller than the selection");
+  }
+  return m.data;
 }
 
 class SessionWrap;
@@ -147,6 +175,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeArray", {
       InstanceMethod<&ArrayWrap::Gather>("gather"),
+      InstanceMethod<&ArrayWrap::ReleaseMappedPages>("releaseMappedPages"),
       InstanceMethod<&ArrayWrap::Scatter>("scatter"),
       InstanceMethod<&ArrayWrap::Resize>("resize"),
       InstanceMethod<&ArrayWrap::AdoptCommittedLength>("adoptCommittedLength"),
@@ -185,6 +214,16 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       txa::Strided sel = toStrided(info);
       uint8_t* out = bufferArgument(info[4], sel.elementCount() * sel.itemBytes);
       a.gather(native_->snapshot(), sel, out, info[5].ToBoolean());
+      return env.Undefined();
+    });
+  }
+  // releaseMappedPages(): after a long copy out of the store (an export), lets go of the
+  // map pages it touched so they stop counting as this process's resident memory.
+  Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      array(env);
+      txa::releaseMappedPages(*native_->env());
       return env.Undefined();
     });
   }
@@ -230,11 +269,11 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       };
       Napi::Value starts = info[0];
       if (starts.IsTypedArray()) {
-        auto typed = starts.As<Napi::TypedArray>();
-        const uint8_t* raw = static_cast<const uint8_t*>(typed.ArrayBuffer().Data()) + typed.ByteOffset();
-        size_t n = typed.ElementLength();
+        TypedMemory typed = typedMemory(starts, "starts");
+        const uint8_t* raw = typed.data;
+        size_t n = raw ? typed.length : 0;
         offsets.reserve(n);
-        switch (typed.TypedArrayType()) {
+        switch (typed.type) {
           case napi_float64_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const double*>(raw)[i]); break;
           case napi_int32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const int32_t*>(raw)[i]); break;
           case napi_uint32_array: for (size_t i = 0; i < n; ++i) addStart(reinterpret_cast<const uint32_t*>(raw)[i]); break;
@@ -327,21 +366,22 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::Commit>("commit"),
       InstanceMethod<&SessionWrap::Refresh>("refresh"),
       InstanceMethod<&SessionWrap::Flush>("flush"),
-      InstanceMethod<&SessionWrap::WaitForCommit>("waitForCommit"),
-      InstanceMethod<&SessionWrap::NextCommit>("nextCommit"),
       InstanceMethod<&SessionWrap::LatestRecord>("latestRecord"),
       InstanceMethod<&SessionWrap::LatestSerial>("latestSerial"),
       InstanceMethod<&SessionWrap::ReadCommits>("readCommits"),
       InstanceMethod<&SessionWrap::GetSegment>("getSegment"),
       InstanceMethod<&SessionWrap::ListSegments>("listSegments"),
       InstanceMethod<&SessionWrap::Follower>("follower"),
+      InstanceMethod<&SessionWrap::Waiter>("waiter"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
+      InstanceMethod<&SessionWrap::Check>("check"),
+      InstanceMethod<&SessionWrap::EnvFigures>("envFigures"),
       InstanceMethod<&SessionWrap::Close>("close"),
       InstanceAccessor<&SessionWrap::Serial>("serial"),
     });
   }
 
-  // new NativeSession(path, mapSize, maxReaders)
+  // new NativeSession(path, mapSize, maxReaders, cacheBytes, { create, readOnly, format })
   explicit SessionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SessionWrap>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsString()) badArgument(env, "path must be a string");
@@ -350,7 +390,13 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     if (!info[2].IsUndefined()) options.maxReaders = unsigned(toU64(info[2], "maxReaders"));
     if (!info[3].IsNumber()) badArgument(env, "mappedBlocks must be a number");
     uint64_t mappedBlocks = toU64(info[3], "mappedBlocks");
+    if (!info[4].IsObject()) badArgument(env, "open mode must be an object");
+    Napi::Object mode = info[4].As<Napi::Object>();
+    options.create = mode.Get("create").ToBoolean();
+    options.readOnly = mode.Get("readOnly").ToBoolean();
+    options.format = toBytes(mode.Get("format"), "format");
     std::string path = info[0].As<Napi::String>();
+    if (path.find('\0') != std::string::npos) badArgument(env, "path must not contain a NUL byte");
     translated(env, [&]() {
       session_ = std::make_unique<txa::Session>(txa::Env::acquire(path, options), mappedBlocks);
       return 0;
@@ -489,19 +535,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
-  // waitForCommit(timeoutMs): blocks this thread until a commit newer than the snapshot
-  // exists (true) or the timeout passes (false). timeoutMs < 0 waits forever.
-  Napi::Value WaitForCommit(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    return translated(env, [&]() -> Napi::Value {
-      txa::Session& s = session(env);
-      int64_t timeout = toI64(info[0], "timeoutMs");
-      return Napi::Boolean::New(env, s.env()->waitForCommitAfter(s.snapshot().serial(), timeout));
-    });
-  }
-
-  // nextCommit(timeoutMs) -> Promise<boolean>: the same wait on a libuv pool thread.
-  Napi::Value NextCommit(const Napi::CallbackInfo& info);
+  // waiter() -> NativeWaiter: waits on this store that outlive close() (see WaiterWrap).
+  Napi::Value Waiter(const Napi::CallbackInfo& info);
 
   // latestRecord(name) -> {id, rows, rowBytes, serial} | null, in the newest commit.
   Napi::Value LatestRecord(const Napi::CallbackInfo& info) {
@@ -631,6 +666,67 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     return out;
   }
 
+  // check(blockBytesByName: {[name]: number}) -> {problems: [{array, block, kind, message}],
+  // arrays, blocks, bytes}: a walk of the session's snapshot (engine/store_check.h).
+  Napi::Value Check(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::Session& s = session(env);
+      if (!info[0].IsObject()) badArgument(env, "check takes an object of block sizes");
+      Napi::Object sizes = info[0].As<Napi::Object>();
+      std::map<std::string, uint32_t> blockBytes;
+      Napi::Array names = sizes.GetPropertyNames();
+      for (uint32_t i = 0; i < names.Length(); ++i) {
+        std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+        uint64_t bytes = toU64(sizes.Get(name), "blockBytes");
+        if (bytes > UINT32_MAX) badArgument(env, "blockBytes out of range");
+        blockBytes[name] = uint32_t(bytes);
+      }
+      txa::CheckReport report = txa::checkStore(s.snapshot(), blockBytes);
+      Napi::Array problems = Napi::Array::New(env, report.problems.size());
+      for (uint32_t i = 0; i < report.problems.size(); ++i) {
+        const txa::CheckProblem& p = report.problems[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("array", p.array);
+        o.Set("block", p.block < 0 ? env.Null() : Napi::Number::New(env, double(p.block)));
+        o.Set("kind", p.kind);
+        o.Set("message", p.message);
+        problems.Set(i, o);
+      }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("problems", problems);
+      out.Set("arrays", double(report.arrays));
+      out.Set("blocks", double(report.blocks));
+      out.Set("bytes", double(report.bytes));
+      return out;
+    });
+  }
+
+  // envFigures(): the whole environment's map, pages, readers and sub-database sizes.
+  Napi::Value EnvFigures(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::EnvFigures f = txa::readEnvFigures(*session(env).env());
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("mapBytes", double(f.mapBytes));
+      out.Set("pageBytes", double(f.pageBytes));
+      out.Set("usedPages", double(f.usedPages));
+      out.Set("freePages", double(f.freePages));
+      out.Set("fileBytes", double(f.fileBytes));
+      out.Set("readers", double(f.readers));
+      out.Set("maxReaders", double(f.maxReaders));
+      const std::pair<const char*, const txa::DbFigures*> dbs[] = {
+          {"meta", &f.meta}, {"arrays", &f.arrays}, {"blocks", &f.blocks}, {"log", &f.log}};
+      for (const auto& [name, db] : dbs) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("entries", double(db->entries));
+        o.Set("pages", double(db->pages));
+        out.Set(name, o);
+      }
+      return out;
+    });
+  }
+
   Napi::Value Serial(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(session(info.Env()).snapshot().serial()));
   }
@@ -711,32 +807,6 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
 // ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
 namespace {
-// Waits for a commit off the JavaScript thread. Holds the environment, not the session:
-// the store may be closed while it waits.
-class CommitWaiter : public Napi::AsyncWorker {
- public:
-  CommitWaiter(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override { deferred_.Resolve(Napi::Boolean::New(Env(), committed_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<txa::Env> store_;
-  uint64_t serial_;
-  int64_t timeoutMs_;
-  bool committed_ = false;
-};
-
 // JavaScript handle of one CommitFollower. Its thread reports to the JavaScript thread
 // through a thread-safe function, which keeps the event loop alive only while ref(true).
 // Reports are coalesced: at most one is queued.
@@ -846,15 +916,53 @@ Napi::Value SessionWrap::Follower(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value SessionWrap::NextCommit(const Napi::CallbackInfo& info) {
+// JavaScript handle for blocking waits on one store's commits, made by session.waiter().
+// It holds the environment, so it keeps working after the session is closed.
+//   waitSync(afterSerial, timeoutMs) -> boolean: blocks this thread until a commit with a
+//     serial above afterSerial exists (true) or timeoutMs passes (false; < 0: forever).
+// It returns false at once after interruptWaits() on this thread. Callers that must stay
+// interruptible (a worker that may be terminated) wait in slices of bounded timeoutMs.
+// Waits that do not block the thread use a follower (FollowerWrap) instead.
+class WaiterWrap : public Napi::ObjectWrap<WaiterWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeWaiter", {
+      InstanceMethod<&WaiterWrap::WaitSync>("waitSync"),
+    });
+  }
+  explicit WaiterWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WaiterWrap>(info) {}
+  void attach(std::shared_ptr<txa::Env> store) { store_ = std::move(store); }
+
+ private:
+  Napi::Value WaitSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t serial = toU64(info[0], "afterSerial");
+      int64_t timeout = toI64(info[1], "timeoutMs");
+      const std::atomic<bool>* interrupted = &env.GetInstanceData<AddonData>()->waitsInterrupted;
+      return Napi::Boolean::New(env, store_->waitForCommitAfter(serial, timeout, interrupted));
+    });
+  }
+
+  std::shared_ptr<txa::Env> store_;
+};
+
+Napi::Value SessionWrap::Waiter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return translated(env, [&]() -> Napi::Value {
-    txa::Session& s = session(env);
-    auto* worker = new CommitWaiter(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
-    Napi::Promise promise = worker->promise();
-    worker->Queue();  // deletes itself when done
-    return promise;
+    std::shared_ptr<txa::Env> store = session(env).env();
+    Napi::Object object = env.GetInstanceData<AddonData>()->waiterConstructor.New({});
+    WaiterWrap::Unwrap(object)->attach(std::move(store));
+    return object;
   });
+}
+
+// interruptWaits(): ends every blocking wait of this JavaScript thread, future ones too
+// (they return false). The library calls it when the thread exits (process 'exit'). The
+// followers of asynchronous waits are ended by their environment cleanup hooks.
+Napi::Value InterruptWaits(const Napi::CallbackInfo& info) {
+  info.Env().GetInstanceData<AddonData>()->waitsInterrupted.store(true, std::memory_order_release);
+  return info.Env().Undefined();
 }
 
 Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
@@ -904,6 +1012,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data);
   Napi::Function arrayClass = ArrayWrap::Define(env);
   data->arrayConstructor = Napi::Persistent(arrayClass);
+  data->waiterConstructor = Napi::Persistent(WaiterWrap::Define(env));
+  exports.Set("interruptWaits", Napi::Function::New(env, InterruptWaits));
   exports.Set("NativeSession", SessionWrap::Define(env));
   exports.Set("NativeArray", arrayClass);
   data->followerConstructor = Napi::Persistent(FollowerWrap::Define(env));

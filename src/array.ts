@@ -2,14 +2,19 @@
  * BigArray: one persistent N-dimensional array of a Store, read and written through
  * selections inside the store's current transaction.
  */
-import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, wrap } from './dtype'
+import { show } from './show'
+import { checkAttrs, copyAttrs } from './attrs'
+import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, lengthOf, wrap } from './dtype'
 import type { NativeSegment, NativeSession } from './binding'
-import { AlreadyExistsError, ArgumentError, BoundsError, ClosedError, NotFoundError, ShapeError, TooLargeError } from './errors'
+import {
+  AlreadyExistsError, ArgumentError, BoundsError, ClosedError, NotFoundError, ReadOnlyError, ShapeError, TooLargeError,
+} from './errors'
 import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
-import { checkShape, sizeOf } from './shape'
+import { checkByteLength, checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
 import type { WaitOptions } from './stream-types'
 import type { CommitFeed } from './wait'
+import { type ExportNpyOptions, type ExportNpyResult, type FollowNpyOptions, exportNpy, followNpy } from './npy/export'
 
 /** A dense copy of a selection: zarrita.js's chunk shape. */
 export interface Chunk<D extends DType = DType> {
@@ -29,7 +34,8 @@ export const MAX_VIEW_BYTES = 2 ** 32
 function output<D extends DType>(dtype: D, n: number, out: TypedArrayFor[D] | undefined): TypedArrayFor[D] {
   if (out === undefined) return allocate(dtype, n)
   const data = checkData(dtype, out, 'out')
-  if (data.length < n) throw new ShapeError(`out holds ${data.length} elements, the copy needs ${n}`)
+  const length = lengthOf(data)
+  if (length < n) throw new ShapeError(`out holds ${length} elements, the copy needs ${n}`)
   return data
 }
 
@@ -88,6 +94,9 @@ export interface ArrayContext {
   isClosed(): boolean
   session(): NativeSession
   feed(): CommitFeed
+  /** The directory of the store. */
+  readonly storePath: string
+  readonly readOnly: boolean
 }
 
 const MAX_SEGMENT_NAME_BYTES = 255
@@ -102,23 +111,51 @@ function checkSegmentName(name: unknown): string {
   return name
 }
 
+let liveStateOf: (a: BigArray) => ArrayState
+let storePathOf: (a: BigArray) => string
+
+/** @internal The live state of an array (for the .npy streaming code); throws like any method. */
+export function arrayState(a: BigArray): ArrayState {
+  return liveStateOf(a)
+}
+
+/** @internal The directory of the store the array belongs to. */
+export function arrayStorePath(a: BigArray): string {
+  return storePathOf(a)
+}
+
 export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
   readonly #context: ArrayContext
   readonly #verifyChecksums: boolean
+  readonly #readOnly: boolean
+  readonly #storePath: string
+
+  static {
+    liveStateOf = (a) => a.#live()
+    storePathOf = (a) => a.#storePath
+  }
 
   /** @internal Use store.create() or store.array(). */
   constructor(state: ArrayState, context: ArrayContext, verifyChecksums = false) {
     this.#state = state
     this.#context = context
     this.#verifyChecksums = verifyChecksums
+    this.#storePath = context.storePath
+    this.#readOnly = context.readOnly
   }
-
 
   #live(): ArrayState {
     if (this.#context.isClosed()) throw new ClosedError('the store is closed')
     if (this.#state.status !== 'live') throw new NotFoundError(`array '${this.#state.name}' was deleted`)
     return this.#state
+  }
+
+  /** The state, for a call that changes the array: ReadOnlyError on a read-only store. */
+  #writable(): ArrayState {
+    const s = this.#live()
+    if (this.#readOnly) throw new ReadOnlyError(`array '${s.name}' belongs to a store opened with readOnly: true`)
+    return s
   }
 
   get name(): string { return this.#state.name }
@@ -135,13 +172,15 @@ export class BigArray<D extends DType = DType> {
   /** Bytes per storage block. */
   get blockBytes(): number { return this.#live().meta.blockBytes }
   /** User attributes (a copy; change them with setAttrs). */
-  get attrs(): Record<string, unknown> { return structuredClone(this.#live().meta.attrs) }
+  get attrs(): Record<string, unknown> { return copyAttrs(this.#live().meta.attrs) }
 
-  /** Replaces the user attributes (any msgpack-encodable object) in this transaction. */
+  /**
+   * Replaces the user attributes in this transaction. Throws ArgumentError, changing
+   * nothing, unless msgpack can encode them (see checkAttrs).
+   */
   setAttrs(attrs: Record<string, unknown>): void {
-    const s = this.#live()
-    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
-    s.meta.attrs = structuredClone(attrs)
+    const s = this.#writable()
+    s.meta.attrs = checkAttrs(attrs)
     s.recordDirty = true
     s.appendOnly = false
     s.attrsChanged = true
@@ -222,8 +261,8 @@ export class BigArray<D extends DType = DType> {
     const verify = verifyOption(options, this.#verifyChecksums)
     if (!Number.isSafeInteger(rows) || rows < 0) throw new ArgumentError('rows must be a non-negative integer')
     const dtype = s.meta.dtype as D
-    const n = starts?.length
-    if (typeof n !== 'number') throw new ArgumentError('starts must be an array of row indexes')
+    const n = starts === null || typeof starts !== 'object' ? undefined : typedArrayOrArrayLength(starts)
+    if (n === undefined) throw new ArgumentError('starts must be an Array, Float64Array, Int32Array or Uint32Array of row indexes')
     const shape = [n, rows, ...s.meta.shape.slice(1)]
     const data = output(dtype, sizeOf(shape), out)
     s.native.take(starts, rows, this.#rowBytes(s), data, verify)
@@ -251,7 +290,7 @@ export class BigArray<D extends DType = DType> {
    * C order, or one scalar to fill it with) into the selection, in this transaction.
    */
   write(selection: Selection | null, data: TypedArrayFor[D] | ScalarFor<D>): void {
-    const s = this.#live()
+    const s = this.#writable()
     const sel = resolveSelection(selection, s.meta.shape)
     const n = sizeOf(sel.shape)
     const dtype = s.meta.dtype as D
@@ -262,11 +301,12 @@ export class BigArray<D extends DType = DType> {
       try {
         ;(src as { fill(v: unknown): unknown }).fill(data)
       } catch {
-        throw new ArgumentError(`cannot fill a ${dtype} array with ${typeof data} ${String(data)}`)
+        throw new ArgumentError(`cannot fill a ${dtype} array with ${show(data)}`)
       }
     } else {
       src = checkData(dtype, data)
-      if (src.length !== n) throw new ShapeError(`data holds ${src.length} elements, the selection ${n}`)
+      const length = lengthOf(src)
+      if (length !== n) throw new ShapeError(`data holds ${length} elements, the selection ${n}`)
     }
     s.native.scatter(sel.offset * ib, sel.shape, sel.steps.map((x) => x * ib), ib, src)
   }
@@ -276,21 +316,53 @@ export class BigArray<D extends DType = DType> {
    * product of the other axes). Costs O(rows appended).
    */
   append(data: TypedArrayFor[D]): void {
-    const s = this.#live()
+    const s = this.#writable()
     const src = checkData(s.meta.dtype, data)
+    const length = lengthOf(src)
     const rowSize = sizeOf(s.meta.shape.slice(1))
-    if (rowSize === 0 ? src.length !== 0 : src.length % rowSize !== 0) {
-      throw new ShapeError(`data holds ${src.length} elements, not a whole number of rows of ${rowSize}`)
+    if (rowSize === 0 ? length !== 0 : length % rowSize !== 0) {
+      throw new ShapeError(`data holds ${length} elements, not a whole number of rows of ${rowSize}`)
     }
-    if (src.length === 0) return
-    const rows = src.length / rowSize
+    if (length === 0) return
     const start = s.meta.shape[0]
+    const next = [start + length / rowSize, ...s.meta.shape.slice(1)]
+    const ib = itemBytes(s.meta.dtype)
+    checkByteLength(next, ib)
+    // All-or-nothing: everything that can be checked was; if the copy still fails (the
+    // store could not be read, memory ran out), the length and record go back as they were.
+    const before = { shape: s.meta.shape, recordDirty: s.recordDirty, appendOnly: s.appendOnly }
     // Only appends so far: a concurrent commit to this array is rebased onto at commit.
     const appendOnly = !s.recordDirty || s.appendOnly
-    this.#setLength(s, start + rows)
+    this.#setLength(s, next[0])
+    try {
+      s.native.scatter(start * rowSize * ib, [length], [ib], ib, src)
+    } catch (e) {
+      s.native.resize(sizeOf(before.shape) * ib)
+      Object.assign(s.meta, { shape: before.shape })
+      s.recordDirty = before.recordDirty
+      s.appendOnly = before.appendOnly
+      throw e
+    }
     s.appendOnly = appendOnly
-    const ib = itemBytes(s.meta.dtype)
-    s.native.scatter(start * rowSize * ib, [src.length], [ib], ib, src)
+  }
+
+  /**
+   * Writes the array, or `selection` of it, to a .npy file at `path` (C order,
+   * little-endian, format 1.0), copying `chunkBytes` at a time: memory stays bounded
+   * whatever the array's size. Reads this transaction's snapshot and changes. The file
+   * appears complete or not at all (written under a temporary name, then renamed).
+   *
+   * With `follow: true`, returns a promise instead: the file is written with room in its
+   * header for axis 0 to grow, then every commit (of any process) that appends rows to
+   * the array appends them to the file, which is a valid .npy after each append; the
+   * promise resolves when `signal` aborts.
+   */
+  exportNpy(path: string, options?: ExportNpyOptions): ExportNpyResult
+  exportNpy(path: string, options: FollowNpyOptions): Promise<ExportNpyResult>
+  exportNpy(path: string, options: ExportNpyOptions | FollowNpyOptions = {}): ExportNpyResult | Promise<ExportNpyResult> {
+    if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
+    if ('follow' in options && options.follow) return followNpy(this, path, options)
+    return exportNpy(this, path, options)
   }
 
   /**
@@ -298,13 +370,14 @@ export class BigArray<D extends DType = DType> {
    * hides the rows past the new end, growing adds rows that read as zeros.
    */
   resize(shape: readonly number[]): void {
-    const s = this.#live()
+    const s = this.#writable()
     const next = checkShape(shape)
     const cur = s.meta.shape
     if (next.length !== cur.length || next.some((n, i) => i > 0 && n !== cur[i])) {
       throw new ShapeError(`only axis 0 can be resized: [${cur.join(', ')}] -> [${next.join(', ')}]`)
     }
     if (next[0] === cur[0]) return
+    checkByteLength(next, itemBytes(s.meta.dtype))
     this.#setLength(s, next[0])
     s.resized = true
   }
@@ -352,7 +425,7 @@ export class BigArray<D extends DType = DType> {
    * commit then changes nothing; abort() and retry with another name).
    */
   appendSegment(name: string, data: TypedArrayFor[D]): void {
-    const s = this.#live()
+    const s = this.#writable()
     checkSegmentName(name)
     if (this.#findSegment(s, name)) throw new AlreadyExistsError(`segment '${name}' of array '${s.name}' already exists`)
     const start = s.meta.shape[0]
@@ -406,7 +479,7 @@ export class BigArray<D extends DType = DType> {
    * At commit, ConflictError if another commit deleted or replaced it meanwhile.
    */
   deleteSegment(name: string): void {
-    const s = this.#live()
+    const s = this.#writable()
     const found = this.#findSegment(s, checkSegmentName(name))
     if (!found) throw new NotFoundError(`no segment '${name}' in array '${s.name}'`)
     if (s.segmentPuts.delete(name)) return
@@ -419,4 +492,10 @@ export class BigArray<D extends DType = DType> {
     if (s.segmentDeletes.has(name) || s.native.id === 0) return null
     return this.#context.session().getSegment(s.native.id, name)
   }
+}
+
+/** The element count of a TypedArray (from its slot) or an Array; undefined for anything else. */
+function typedArrayOrArrayLength(value: object): number | undefined {
+  if (Array.isArray(value)) return value.length
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) ? lengthOf(value as AnyTypedArray) : undefined
 }

@@ -106,6 +106,26 @@ export interface NativeStats {
   evictedBlocks: number
 }
 
+export interface NativeDbFigures {
+  entries: number
+  /** Branch, leaf and overflow pages. */
+  pages: number
+}
+
+export interface NativeEnvFigures {
+  mapBytes: number
+  pageBytes: number
+  usedPages: number
+  freePages: number
+  fileBytes: number
+  readers: number
+  maxReaders: number
+  meta: NativeDbFigures
+  arrays: NativeDbFigures
+  blocks: NativeDbFigures
+  log: NativeDbFigures
+}
+
 export interface NativeMemoryStats {
   /** Faults served (one per window of blocks mapped). */
   faults: number
@@ -147,8 +167,28 @@ export interface NativeArray {
   view(byteOffset: number, byteLength: number, populate?: boolean): ArrayBuffer
   take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView, verify: boolean): void
   memoryStats(): NativeMemoryStats
+  /** Drops this process's page-table entries of the store's map (data stays in the page cache). */
+  releaseMappedPages(): void
   /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */
   release(): void
+}
+
+export interface NativeCheckReport {
+  problems: { array: string; block: number | null; kind: string; message: string }[]
+  arrays: number
+  blocks: number
+  bytes: number
+}
+
+/**
+ * Blocking waits on one store's commits; made by session.waiter(), it keeps working after
+ * the session is closed. A commit "after" a serial is one whose serial is greater.
+ * timeoutMs < 0 waits forever; it returns false at once after addon.interruptWaits().
+ * A wait blocks the caller's thread, which nothing else can interrupt: callers wait in
+ * slices (see src/waiting.ts). Waits that do not block use session.follower() (src/wait.ts).
+ */
+export interface NativeWaiter {
+  waitSync(afterSerial: number, timeoutMs: number): boolean
 }
 
 export interface NativeSession {
@@ -160,8 +200,6 @@ export interface NativeSession {
   commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], segments: NativeSegmentChange[], sync: boolean): NativeOutcome
   refresh(): NativeOutcome
   flush(): void
-  waitForCommit(timeoutMs: number): boolean
-  nextCommit(timeoutMs: number): Promise<boolean>
   /** The newest commit's serial (a fresh read, not this handle's snapshot). */
   latestSerial(): number
   /** The record of `name` in the newest commit (not this handle's snapshot). */
@@ -171,14 +209,30 @@ export interface NativeSession {
   getSegment(arrayId: number, name: string): NativeSegment | null
   listSegments(arrayId: number, after: { start: number; name: string } | null, limit: number): NativeSegment[]
   follower(onCommit: () => void): NativeFollower
+  /** Blocking waits on this store's commits, usable after close(). */
+  waiter(): NativeWaiter
   stats(): NativeStats
+  /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
+  check(blockBytes: Record<string, number>): NativeCheckReport
+  envFigures(): NativeEnvFigures
   close(): void
 }
 
+export interface NativeOpenMode {
+  /** Create the directory and the store if missing. */
+  create: boolean
+  /** Open without write access. */
+  readOnly: boolean
+  /** The format record a new store is created with. */
+  format: Uint8Array
+}
+
 interface Addon {
-  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number) => NativeSession
+  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number, mode: NativeOpenMode) => NativeSession
   faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
+  /** Ends every blocking wait of this thread, future ones too (they return false). */
+  interruptWaits(): void
 }
 
 /** Modification time of a file in ms, or -1 when it is not there. */
@@ -219,3 +273,7 @@ function load(): Addon {
 }
 
 export const addon: Addon = load()
+
+// A blocking wait called from an 'exit' listener (in a worker too) returns at once. The
+// follower threads of asynchronous waits are joined by the addon's cleanup hooks.
+process.once('exit', () => addon.interruptWaits())

@@ -1,4 +1,6 @@
-import { DTypeError } from './errors'
+import { show } from './show'
+import { types } from 'node:util'
+import { DTypeError, TooLargeError } from './errors'
 
 /** The element types an array can hold; all little-endian. */
 export type DType =
@@ -42,7 +44,7 @@ export const dtypes = Object.keys(constructors) as DType[]
 /** Throws DTypeError unless `value` names a supported dtype. */
 export function checkDType(value: unknown): DType {
   if (typeof value !== 'string' || !(value in constructors)) {
-    throw new DTypeError(`unknown dtype ${JSON.stringify(value)}; expected one of ${dtypes.join(', ')}`)
+    throw new DTypeError(`unknown dtype ${show(value)}; expected one of ${dtypes.join(', ')}`)
   }
   return value as DType
 }
@@ -52,9 +54,17 @@ export function itemBytes(dtype: DType): number {
   return constructors[dtype].BYTES_PER_ELEMENT
 }
 
-/** A zeroed TypedArray of `length` elements. */
+/**
+ * A zeroed TypedArray of `length` elements. Throws TooLargeError when the engine cannot
+ * hold or allocate that many (a selection of 2^40 elements, say).
+ */
 export function allocate<D extends DType>(dtype: D, length: number): TypedArrayFor[D] {
-  return new constructors[dtype](length) as TypedArrayFor[D]
+  try {
+    return new constructors[dtype](length) as TypedArrayFor[D]
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e
+    throw new TooLargeError(`cannot allocate ${length} elements of ${dtype} (${e.message}): select less, or pass \`out\``)
+  }
 }
 
 /** A TypedArray of `dtype` over existing memory. */
@@ -62,11 +72,48 @@ export function wrap<D extends DType>(dtype: D, buffer: ArrayBufferLike, byteOff
   return new constructors[dtype](buffer, byteOffset, length) as TypedArrayFor[D]
 }
 
-/** Throws DTypeError unless `data` is the TypedArray of `dtype`. */
+// The intrinsic getters of %TypedArray%.prototype: they read the internal slots, so a
+// subclass that overrides `length`, a Proxy (which has no slots) or an object that only
+// inherits from a TypedArray prototype cannot pass for what it is not.
+const typedArrayProto = Object.getPrototypeOf(Int8Array.prototype) as object
+function intrinsicGetter(key: PropertyKey): (this: unknown) => unknown {
+  const getter = Object.getOwnPropertyDescriptor(typedArrayProto, key)?.get
+  if (!getter) throw new Error(`this JavaScript engine lacks %TypedArray%.prototype[${String(key)}]`)
+  return getter as (this: unknown) => unknown
+}
+const typedArrayName = intrinsicGetter(Symbol.toStringTag)
+const typedArrayLength = intrinsicGetter('length')
+
+/** The TypedArray kind of `value` ('Int32Array', ...) read from its internal slot, or undefined. */
+export function typedArrayKind(value: unknown): string | undefined {
+  return typedArrayName.call(value) as string | undefined
+}
+
+/** The element count of a real TypedArray (0 once its buffer is detached). */
+export function lengthOf(data: AnyTypedArray): number {
+  return typedArrayLength.call(data) as number
+}
+
+/**
+ * Throws DTypeError unless `data` is a real TypedArray of `dtype` (over an ArrayBuffer or a
+ * SharedArrayBuffer, of any realm; a Proxy of one is refused).
+ */
 export function checkData<D extends DType>(dtype: D, data: unknown, what = 'data'): TypedArrayFor[D] {
-  if (!(data instanceof constructors[dtype])) {
-    const got = data === null ? 'null' : typeof data === 'object' ? (data as object).constructor?.name : typeof data
-    throw new DTypeError(`${what} must be a ${constructors[dtype].name} for dtype ${dtype}, got ${got}`)
+  const expected = constructors[dtype].name
+  const kind = typedArrayKind(data)
+  if (kind !== expected) {
+    const got = kind ?? (data === null ? 'null' : typeof data === 'object' ? describeObject(data as object) : typeof data)
+    throw new DTypeError(`${what} must be a ${expected} for dtype ${dtype}, got ${got}`)
   }
   return data as TypedArrayFor[D]
+}
+
+function describeObject(value: object): string {
+  if (types.isProxy(value)) return 'a Proxy'
+  if (ArrayBuffer.isView(value)) return value.constructor?.name ?? 'an ArrayBuffer view'
+  try {
+    return value.constructor?.name ?? 'an object'
+  } catch {
+    return 'an object'  // a Proxy whose traps throw
+  }
 }

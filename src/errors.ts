@@ -14,7 +14,7 @@ export class TxarrayError extends Error {
   }
 }
 
-/** No array of that name (or it was deleted). */
+/** No array of that name (or it was deleted); or no store at the path opened with `create: false` or `readOnly`. */
 export class NotFoundError extends TxarrayError { static override readonly code = 'TXA_NOT_FOUND' }
 /** create() of a name that already exists. */
 export class AlreadyExistsError extends TxarrayError { static override readonly code = 'TXA_EXISTS' }
@@ -77,14 +77,26 @@ export class ClosedError extends TxarrayError { static override readonly code = 
 export class FormatError extends TxarrayError { static override readonly code = 'TXA_FORMAT' }
 /** An argument of the wrong type or range. */
 export class ArgumentError extends TxarrayError { static override readonly code = 'TXA_ARGUMENT' }
-/** LMDB or the operating system failed (disk full, permissions...). */
+/** LMDB or the operating system failed (permissions, I/O errors...). */
 export class StorageError extends TxarrayError { static override readonly code = 'TXA_STORAGE' }
+/** The file system has no space (or quota) left: free some and retry; committed data is intact. */
+export class DiskFullError extends TxarrayError { static override readonly code = 'TXA_DISK_FULL' }
+/** A change through a handle opened with `readOnly: true`. */
+export class ReadOnlyError extends TxarrayError { static override readonly code = 'TXA_READ_ONLY' }
 /** A view larger than the platform can map in one TypedArray. */
 export class TooLargeError extends TxarrayError { static override readonly code = 'TXA_TOO_LARGE' }
-/** A stored block is damaged: its header is not a block header, or its checksum does not match. */
+/**
+ * The store's files are damaged: a stored block whose header is not a block header or whose
+ * checksum does not match, a data file shorter than its meta page claims (or empty), a
+ * record or block pointing past the end of the file.
+ */
 export class CorruptionError extends TxarrayError { static override readonly code = 'TXA_CORRUPT' }
 /** A transaction used wrongly (nested transact, async function, refresh with changes). */
 export class TransactionError extends TxarrayError { static override readonly code = 'TXA_TRANSACTION' }
+/** A feature this build of txarray does not have. */
+export class UnsupportedError extends TxarrayError { static override readonly code = 'TXA_UNSUPPORTED' }
+/** A .npy file that is malformed, hostile, truncated, or holds a dtype txarray does not have. */
+export class NpyFormatError extends TxarrayError { static override readonly code = 'TXA_NPY' }
 
 /** A wait (waitForLength, waitForCommit, watch) ran out of time (its timeoutMs). */
 export class TimeoutError extends TxarrayError { static override readonly code = 'TXA_TIMEOUT' }
@@ -101,6 +113,7 @@ export const errorClassesByCode: Record<string, new (message: string) => Txarray
   [
     NotFoundError, AlreadyExistsError, DTypeError, ShapeError, BoundsError, ConflictError,
     ClosedError, FormatError, ArgumentError, StorageError, TooLargeError, TransactionError,
-    CorruptionError, TimeoutError, AbortError, LogPrunedError,
+    CorruptionError, DiskFullError, ReadOnlyError, NpyFormatError, UnsupportedError, TimeoutError, AbortError,
+    LogPrunedError,
   ].map((cls) => [cls.code, cls]),
 )

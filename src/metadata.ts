@@ -6,7 +6,8 @@ import { Packr } from 'msgpackr'
 import { type DType, checkDType } from './dtype'
 import { FormatError } from './errors'
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+/** The one msgpack codec of records (attrs are validated with it too: src/attrs.ts). */
+export const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
 export const FORMAT_NAME = 'txarray'
 // 2: array records carry rows and row size in their header (append rebase).

@@ -1,3 +1,4 @@
+import { show } from './show'
 import { ArgumentError, BoundsError } from './errors'
 
 /** A numpy/CPython slice: `null` bounds mean "from the start" / "to the end". */
@@ -29,7 +30,7 @@ export function slice(a: number | null, b?: number | null, c?: number | null): S
 function checkSlice(s: Slice): Slice {
   for (const v of [s.start, s.stop, s.step]) {
     if (v !== null && v !== undefined && !Number.isSafeInteger(v)) {
-      throw new ArgumentError(`slice bounds must be integers or null, got ${String(v)}`)
+      throw new ArgumentError(`slice bounds must be integers or null, got ${show(v)}`)
     }
   }
   if (s.step === 0) throw new ArgumentError('slice step cannot be zero')

@@ -2,20 +2,37 @@
  * Store: one handle on an LMDB-backed store of arrays. A handle is always inside a
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
+import { show } from './show'
 import { addon, type NativeSession, type NativeStats } from './binding'
 import { type ArrayContext, BigArray } from './array'
-import { type DType, checkDType } from './dtype'
+import { checkAttrs } from './attrs'
+import { type DType, checkDType, itemBytes } from './dtype'
 import {
-  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, NotFoundError, TransactionError,
+  AlreadyExistsError, ArgumentError, ClosedError, ConflictError, DTypeError, FormatError, NotFoundError, ReadOnlyError,
+  TransactionError,
 } from './errors'
+import { checkStore } from './check'
+import type { CheckReport } from './check-report'
 import { checkFormat, encodeFormat } from './metadata'
-import { checkBlockBytes, checkShape } from './shape'
+import { checkBlockBytes, checkByteLength, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
 import type { CommitEvent, WaitOptions, WatchOptions } from './stream-types'
 import { CommitFeed } from './wait'
 import { CommitStream, checkWatchOptions } from './watch'
+import { waitSliced } from './waiting'
+import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/import'
 
 export interface OpenOptions {
+  /**
+   * Create the store (and its directory, not the directory's parents) if it does not
+   * exist. false: a missing store is a NotFoundError. Default true.
+   */
+  create?: boolean
+  /**
+   * Open without write access: nothing is written to the store, every change throws
+   * ReadOnlyError. Works on a read-only directory or file system. Default false.
+   */
+  readOnly?: boolean
   /**
    * How many blocks the views of this handle map at once (each costs up to two of the
    * process's vm.max_map_count mappings, not RAM: clean pages are the kernel's page cache).
@@ -62,6 +79,31 @@ export interface TransactOptions extends CommitOptions {
   retries?: number
 }
 
+/** Figures of the store as a whole (all arrays, all processes), from storageStats(). */
+export interface StorageStats {
+  /** Size of the data file (data.mdb). */
+  fileBytes: number
+  /** Size of the memory map (address space; grows by doubling when full). */
+  mapBytes: number
+  pageBytes: number
+  /** Pages of the file in use (the highest page number + 1). */
+  usedPages: number
+  /** Of those, pages free for reuse by later commits. */
+  freePages: number
+  /** Reader slots held now (snapshots open in all processes) and the most there can be. */
+  readers: number
+  maxReaders: number
+  /** Arrays in the newest commit. */
+  arrays: number
+  /** Stored block values (blocks never written or all zeros take none). */
+  blocks: number
+  /** Pages holding block values, and the bytes of those pages. */
+  blockPages: number
+  blockPageBytes: number
+  /** Entries of the commit log. */
+  logEntries: number
+}
+
 /** Counters of one Store handle since it opened. */
 export interface StoreStats {
   /** Commits this handle made. */
@@ -87,19 +129,43 @@ export interface StoreStats {
 
 const MAX_NAME_BYTES = 255
 const MIN_LOG_RETENTION = 64
+// A UTF-16 code unit of a surrogate pair standing alone: it has no UTF-8 encoding.
+const LONE_SURROGATE = /\p{Surrogate}/u
 
+/**
+ * Throws ArgumentError unless `name` is a valid array name: a string of 1 to 255 UTF-8
+ * bytes that is well-formed UTF-16 (no lone surrogate: it would be stored as U+FFFD, so
+ * two different names would alias one array).
+ */
 function checkName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) {
     throw new ArgumentError(`an array name is a non-empty string of at most ${MAX_NAME_BYTES} UTF-8 bytes`)
   }
+  if (LONE_SURROGATE.test(name)) {
+    throw new ArgumentError('an array name must be well-formed Unicode: it holds a lone UTF-16 surrogate')
+  }
   return name
 }
 
-// Milliseconds for the native wait: -1 is "forever".
-function checkTimeout(ms: number): number {
-  if (ms === Infinity) return -1
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new ArgumentError('timeoutMs must be a non-negative number or Infinity')
-  return Math.ceil(ms)
+// Longest finite wait that is still a wait: beyond it (about 285 000 years) means forever.
+const FOREVER_MS = 2 ** 53
+
+/** Milliseconds for a wait: Infinity and anything from 2^53 up mean forever (-1). */
+function checkTimeout(ms: unknown): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
+    throw new ArgumentError(`timeoutMs must be a non-negative number or Infinity, got ${show(ms)}`)
+  }
+  return ms >= FOREVER_MS ? -1 : Math.ceil(ms)
+}
+
+/** Throws ArgumentError unless `options` is undefined or an object whose `sync` is a boolean or undefined. */
+function checkCommitOptions<T extends CommitOptions>(options: T | undefined, what: string): T {
+  if (options === undefined) return {} as T
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`${what} options must be an object`)
+  if (options.sync !== undefined && typeof options.sync !== 'boolean') {
+    throw new ArgumentError(`${what} option sync must be a boolean, got ${show(options.sync)}`)
+  }
+  return options
 }
 
 // A short blocking pause between conflict retries, so contending writers spread out.
@@ -110,6 +176,8 @@ function pause(ms: number): void {
 
 export class Store {
   readonly path: string
+  /** Opened with `readOnly: true`: every change throws ReadOnlyError. */
+  readonly readOnly: boolean
   #session: NativeSession | null
   readonly #txn: Transaction
   readonly #handles = new WeakMap<ArrayState, BigArray>()
@@ -122,6 +190,7 @@ export class Store {
   /** @internal Use open(). */
   constructor(path: string, options: OpenOptions = {}) {
     if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
+    if (path.includes('\0')) throw new ArgumentError('path must not contain a NUL character')
     if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
     for (const key of ['mapSize', 'maxReaders', 'mappedBlocks'] as const) {
       const v = options[key]
@@ -131,43 +200,56 @@ export class Store {
     if (logRetention !== undefined && (!Number.isSafeInteger(logRetention) || logRetention < MIN_LOG_RETENTION)) {
       throw new ArgumentError(`logRetention must be an integer of at least ${MIN_LOG_RETENTION}`)
     }
+    for (const key of ['create', 'readOnly'] as const) {
+      const v = options[key]
+      if (v !== undefined && typeof v !== 'boolean') throw new ArgumentError(`${key} must be a boolean`)
+    }
+    checkCommitOptions(options, 'open()')
     this.path = path
     if (options.verifyChecksums !== undefined && typeof options.verifyChecksums !== 'boolean') {
       throw new ArgumentError('verifyChecksums must be a boolean')
     }
+    this.readOnly = options.readOnly ?? false
     this.#sync = options.sync ?? true
     this.#verifyChecksums = options.verifyChecksums ?? false
     this.#context = {
       isClosed: () => this.#session === null,
       session: () => this.#native(),
       feed: () => this.#commitFeed(),
+      storePath: path,
+      readOnly: this.readOnly,
     }
-    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384)
+    const mode = { create: options.create ?? true, readOnly: this.readOnly, format: encodeFormat() }
+    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384, mode)
     this.#txn = new Transaction(this.#session)
     try {
-      this.#stampFormat(logRetention)
+      // The native side created the record with a new store, and refused a store without one.
+      const stamp = this.#session.getMeta('format')
+      if (!stamp) throw new FormatError('the store has no format record')
+      checkFormat(stamp)
+      if (logRetention !== undefined) this.#saveLogRetention(logRetention)
     } catch (e) {
       this.close()
       throw e
     }
   }
 
-  #stampFormat(logRetention: number | undefined): void {
-    const meta: { key: string; value: Uint8Array }[] = []
-    const stamp = this.#native().getMeta('format')
-    if (stamp) checkFormat(stamp)
-    else meta.push({ key: 'format', value: encodeFormat() })
-    if (logRetention !== undefined) {
-      const value = Buffer.alloc(8)
-      value.writeBigUInt64LE(BigInt(logRetention))
-      const saved = this.#native().getMeta('logRetention')
-      if (!saved || Buffer.compare(Buffer.from(saved), value) !== 0) meta.push({ key: 'logRetention', value })
-    }
-    if (meta.length > 0) this.#txn.commit(true, meta)
+  /** Records the log retention in the store (a commit, only when it changes). */
+  #saveLogRetention(logRetention: number): void {
+    const value = Buffer.alloc(8)
+    value.writeBigUInt64LE(BigInt(logRetention))
+    const saved = this.#native().getMeta('logRetention')
+    if (saved && Buffer.compare(Buffer.from(saved), value) === 0) return
+    this.#writable('logRetention')
+    this.#txn.commit(true, [{ key: 'logRetention', value }])
   }
 
   #commitFeed(): CommitFeed {
     return (this.#feed ??= new CommitFeed(this.#native()))
+  }
+
+  #writable(what: string): void {
+    if (this.readOnly) throw new ReadOnlyError(`${what} on a store opened with readOnly: true`)
   }
 
   #native(): NativeSession {
@@ -188,15 +270,16 @@ export class Store {
   create<D extends DType>(name: string, options: CreateOptions<D>): BigArray<D> {
     this.#native()
     checkName(name)
+    this.#writable('create()')
     if (options === null || typeof options !== 'object') throw new ArgumentError('create() needs options { dtype, shape }')
     const dtype = checkDType(options.dtype)
     const shape = checkShape(options.shape)
     const blockBytes = checkBlockBytes(options.blockBytes)
-    // Only a missing attrs means {}: null is rejected below, as setAttrs(null) is.
-    const attrs = options.attrs === undefined ? {} : options.attrs
-    if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw new ArgumentError('attrs must be a plain object')
+    checkByteLength(shape, itemBytes(dtype))
+    // Only a missing attrs means {}: null is rejected, as setAttrs(null) is.
+    const attrs = checkAttrs(options.attrs === undefined ? {} : options.attrs)
     if (this.#txn.open(name)) throw new AlreadyExistsError(`array '${name}' already exists`)
-    const state = this.#txn.create(name, { dtype, shape, blockBytes, attrs: structuredClone(attrs), created: Date.now() })
+    const state = this.#txn.create(name, { dtype, shape, blockBytes, attrs, created: Date.now() })
     return this.#handle(state) as BigArray<D>
   }
 
@@ -230,11 +313,28 @@ export class Store {
     return this.#txn.names()
   }
 
+  /**
+   * Creates array `name` from the .npy file at `path`, streaming it in chunks of
+   * `chunkBytes` and committing every `commitBytes` (at row boundaries), so files larger
+   * than RAM import in bounded memory. Big-endian files are converted; Fortran-order
+   * files are transposed into C order. Commits: the transaction must have no changes.
+   * Throws NpyFormatError for a malformed file or a dtype txarray does not have. If the
+   * import fails, the array is deleted; after a crash, the array holds a prefix of the
+   * file's rows (each batch commit whole).
+   */
+  importNpy(name: string, path: string, options?: ImportNpyOptions): ImportNpyResult {
+    this.#native()
+    checkName(name)
+    if (this.#txn.open(name)) throw new AlreadyExistsError(`array '${name}' already exists`)
+    return importNpy(this, name, path, options)
+  }
+
   /** Deletes an array (and its data) in this transaction. Throws NotFoundError. */
   delete(name: string): void {
     this.#native()
     const state = this.#txn.open(checkName(name))
     if (!state) throw new NotFoundError(`no array named '${name}'`)
+    this.#writable('delete()')
     this.#txn.remove(state)
   }
 
@@ -243,9 +343,12 @@ export class Store {
    * Throws ConflictError (changing nothing) if another commit since this snapshot
    * changed the same blocks or the same array's shape: abort() and retry.
    */
-  commit(options: CommitOptions = {}): void {
+  commit(options?: CommitOptions): void {
     this.#native()
-    this.#txn.commit(options.sync ?? this.#sync)
+    const sync = checkCommitOptions(options, 'commit()').sync ?? this.#sync
+    // Writes through views are the only changes a read-only handle can hold.
+    if (this.readOnly && this.#txn.hasChanges()) this.#writable('commit() of changes made through views')
+    this.#txn.commit(sync)
   }
 
   /** Drops every change of this transaction and moves to the newest snapshot. */
@@ -273,12 +376,16 @@ export class Store {
    * Runs fn(store) and commits; on ConflictError aborts and runs it again (up to
    * `retries` times); on any other error aborts and rethrows. fn must be synchronous.
    */
-  transact<T>(fn: (store: Store) => T, options: TransactOptions = {}): T {
+  transact<T>(fn: (store: Store) => T, options?: TransactOptions): T {
     this.#native()
     if (typeof fn !== 'function') throw new ArgumentError('transact() takes a function')
+    const opts = checkCommitOptions(options, 'transact()')
+    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
+      throw new ArgumentError(`transact() option retries must be a non-negative integer, got ${show(opts.retries)}`)
+    }
     if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
     if (this.#txn.hasChanges()) throw new TransactionError('transact() with uncommitted changes: commit() or abort() first')
-    const retries = options.retries ?? 10
+    const retries = opts.retries ?? 10
     this.#inTransact = true
     try {
       for (let attempt = 0; ; attempt++) {
@@ -287,7 +394,7 @@ export class Store {
           if (result && typeof (result as { then?: unknown }).then === 'function') {
             throw new TransactionError('transact() takes a synchronous function')
           }
-          this.commit(options)
+          this.commit(opts)
           return result
         } catch (e) {
           if (this.#session) this.#txn.abort()
@@ -330,7 +437,9 @@ export class Store {
    * Default: wait forever.
    */
   waitForCommitSync(timeoutMs = Infinity): boolean {
-    return this.#native().waitForCommit(checkTimeout(timeoutMs))
+    const session = this.#native()
+    const timeout = checkTimeout(timeoutMs)
+    return waitSliced(session.waiter(), session.serial, timeout)
   }
 
   /**
@@ -351,13 +460,39 @@ export class Store {
 
   /** Forces commits made with sync: false to disk. */
   flush(): void {
-    this.#native().flush()
+    const session = this.#native()
+    if (!this.readOnly) session.flush()  // a read-only handle has nothing to flush
   }
 
   /** Counters of this handle: commits, conflicts, blocks and bytes written, blocks read. */
   stats(): StoreStats {
     const session = this.#native()
     return { ...session.stats(), serial: session.serial }
+  }
+
+  /**
+   * Verifies the snapshot this handle reads (committed data only; refresh() first to check
+   * the newest): the format stamp, every array record, every block (header, checksum,
+   * place, size, index within its array) and the cross-references between blocks,
+   * records and the commit log. Reports every problem found; changes nothing. Reads the
+   * whole store: it takes as long as reading every block once.
+   */
+  check(): CheckReport {
+    return checkStore(this.#native())
+  }
+
+  /**
+   * Figures of the whole store, read in a fresh snapshot: file and map size, used and
+   * free pages, reader slots in use, arrays, stored blocks and their pages.
+   */
+  storageStats(): StorageStats {
+    const f = this.#native().envFigures()
+    return {
+      fileBytes: f.fileBytes, mapBytes: f.mapBytes, pageBytes: f.pageBytes,
+      usedPages: f.usedPages, freePages: f.freePages, readers: f.readers, maxReaders: f.maxReaders,
+      arrays: f.arrays.entries, blocks: f.blocks.entries, blockPages: f.blocks.pages,
+      blockPageBytes: f.blocks.pages * f.pageBytes, logEntries: f.log.entries,
+    }
   }
 
   /** Serial of the commit this handle's snapshot shows. */
@@ -383,7 +518,10 @@ export class Store {
   }
 }
 
-/** Opens (creating if needed) the store in directory `path`. */
+/**
+ * Opens the store in directory `path`, creating it (and the directory, not its parents)
+ * unless `create: false` or `readOnly: true`.
+ */
 export function open(path: string, options?: OpenOptions): Store {
   return new Store(path, options)
 }

@@ -4,6 +4,7 @@
  * snapshot. Block data is tracked natively; this file keeps the records.
  */
 import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSegmentChange, NativeSession } from './binding'
+import { copyAttrs } from './attrs'
 import { itemBytes } from './dtype'
 import { StorageError } from './errors'
 import { type ArrayMeta, decodeMeta, encodeMeta } from './metadata'
@@ -81,7 +82,7 @@ function release(state: ArrayState): void {
 }
 
 function cloneMeta(meta: ArrayMeta): ArrayMeta {
-  return { ...meta, shape: [...meta.shape], attrs: structuredClone(meta.attrs) }
+  return { ...meta, shape: [...meta.shape], attrs: copyAttrs(meta.attrs) }
 }
 
 export class Transaction {

@@ -27,7 +27,7 @@ test('every error class carries its code, statically and on instances', () => {
     NotFoundError: 'TXA_NOT_FOUND', AlreadyExistsError: 'TXA_EXISTS', DTypeError: 'TXA_DTYPE', ShapeError: 'TXA_SHAPE',
     BoundsError: 'TXA_BOUNDS', ConflictError: 'TXA_CONFLICT', ClosedError: 'TXA_CLOSED', FormatError: 'TXA_FORMAT',
     ArgumentError: 'TXA_ARGUMENT', StorageError: 'TXA_STORAGE', TooLargeError: 'TXA_TOO_LARGE', TransactionError: 'TXA_TRANSACTION',
-    CorruptionError: 'TXA_CORRUPT',
+    DiskFullError: 'TXA_DISK_FULL', CorruptionError: 'TXA_CORRUPT', ReadOnlyError: 'TXA_READ_ONLY',
   }
   for (const [name, code] of Object.entries(expected)) {
     const cls = (txarray as unknown as Record<string, { code: string; new (m: string): TxarrayError }>)[name]

@@ -69,7 +69,7 @@ export function ensureDataset(dir: string, rows: number, log = console.log): Dat
   if (fs.existsSync(marker) && fs.existsSync(npyPath) && fs.statSync(npyPath).size === header.length + ds.nbytes && readable(storeDir)) return ds
   // Other sizes of earlier runs: remove them, they are big.
   for (const f of fs.readdirSync(dir)) {
-    if (/^s1-(store-)?\d+(\.npy|\.complete)?$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true })
+    if (/^s1-(store-)?\d+(\.npy|\.complete|\.h5|\.h5\.complete)?$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true })
   }
   log(`  building the ${(ds.nbytes / 1e9).toFixed(2)} GB dataset (${rows} × ${COLS} float64) in ${dir}...`)
   const t0 = now()

@@ -20,7 +20,7 @@ uint32_t checksumOf(const uint8_t* value, const uint8_t* data, uint64_t stored) 
 }
 
 void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
-            const uint8_t* data, size_t dataLength) noexcept {
+            uint64_t serial, const uint8_t* data, size_t dataLength) noexcept {
   const size_t prefix = prefixBytes(pageSize);
   const uint64_t stored = storedBytes(dataLength, pageSize);
   memset(value, 0, prefix);
@@ -32,6 +32,7 @@ void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockInd
   keys::putU64le(value + 16, dataLength);
   keys::putU64le(value + 24, arrayId);
   keys::putU64le(value + 32, blockIndex);
+  keys::putU64le(value + 40, serial);
   uint8_t* out = value + prefix;
   memcpy(out, data, dataLength);
   memset(out + dataLength, 0, size_t(stored - dataLength));
@@ -48,6 +49,7 @@ Problem readHeader(const uint8_t* value, size_t size, Header* out) noexcept {
   out->dataLength = keys::getU64le(value + 16);
   out->arrayId = keys::getU64le(value + 24);
   out->blockIndex = keys::getU64le(value + 32);
+  out->serial = keys::getU64le(value + 40);
   out->checksum = getU32le(value + kChecksumAt);
   if (out->dataOffset < kHeaderBytes || out->dataOffset > size) return Problem::kLayout;
   if (out->dataLength > size - out->dataOffset || out->dataLength > out->blockBytes) return Problem::kLayout;

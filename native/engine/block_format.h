@@ -21,7 +21,8 @@
 //   16  u64  dataLength: the block's bytes before zero-filling (trailing zeros trimmed)
 //   24  u64  array id      (the key's, repeated: check() finds a value under a wrong key)
 //   32  u64  block index   (likewise)
-//   40  u32  checksum: CRC32C of the storedBytes data bytes, continued over header bytes 0..40
+//   40  u64  serial of the commit that wrote it (check() finds it in the commit log)
+//   48  u32  checksum: CRC32C of the storedBytes data bytes, continued over header bytes 0..48
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,8 +31,8 @@ namespace txa::blockfmt {
 
 inline constexpr uint32_t kMagic = 0x42415854;  // "TXAB" read as u32le
 inline constexpr uint16_t kHeaderVersion = 1;
-inline constexpr size_t kHeaderBytes = 44;
-inline constexpr size_t kChecksumAt = 40;     // the checksum covers the header before it
+inline constexpr size_t kHeaderBytes = 52;
+inline constexpr size_t kChecksumAt = 48;     // the checksum covers the header before it
 inline constexpr size_t kLmdbPageHeader = 16;  // LMDB's PAGEHDRSZ
 
 inline size_t prefixBytes(size_t pageSize) { return pageSize - kLmdbPageHeader; }
@@ -48,6 +49,7 @@ struct Header {
   uint64_t dataLength = 0;
   uint64_t arrayId = 0;
   uint64_t blockIndex = 0;
+  uint64_t serial = 0;
   uint32_t checksum = 0;
   // Data bytes the value stores (dataLength zero-filled to whole pages), given its size.
   uint64_t storedIn(size_t valueSize) const { return valueSize - dataOffset; }
@@ -56,7 +58,7 @@ struct Header {
 // Writes a whole value of valueBytes(dataLength, pageSize) bytes at `value`: header, zero
 // pad, the data, zero fill, and the checksum over them.
 void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
-            const uint8_t* data, size_t dataLength) noexcept;
+            uint64_t serial, const uint8_t* data, size_t dataLength) noexcept;
 
 enum class Problem {
   kNone,

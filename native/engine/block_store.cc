@@ -8,7 +8,7 @@
 namespace txa {
 
 void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index, uint32_t blockBytes,
-              const uint8_t* bytes, size_t size, SessionStats* counters) {
+              uint64_t serial, const uint8_t* bytes, size_t size, SessionStats* counters) {
   while (size > 0 && bytes[size - 1] == 0) --size;
   keys::BlockKey key(id, index);
   MDB_val k{sizeof key.bytes, key.bytes};
@@ -22,7 +22,7 @@ void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index
   MDB_val v{size_t(blockfmt::valueBytes(size, store.pageSize)), nullptr};
   rc = mdb_put(txn, store.db, &k, &v, MDB_RESERVE);
   if (rc) throwLmdb(rc, "store block");
-  blockfmt::encode(static_cast<uint8_t*>(v.mv_data), store.pageSize, id, index, blockBytes, bytes, size);
+  blockfmt::encode(static_cast<uint8_t*>(v.mv_data), store.pageSize, id, index, blockBytes, serial, bytes, size);
   ++counters->blocksWritten;
   counters->bytesWritten += size;
   counters->valueBytesWritten += v.mv_size;

@@ -20,10 +20,11 @@ struct BlockStore {
 };
 
 // Stores block `index` of array `id` (an array of `blockBytes`-byte blocks) as its first
-// `size` bytes without trailing zeros, written straight into LMDB's page (MDB_RESERVE).
-// An all-zero block is deleted: it reads as zeros anyway. Counts what it wrote.
+// `size` bytes without trailing zeros, written straight into LMDB's page (MDB_RESERVE), by
+// the commit `serial`. An all-zero block is deleted: it reads as zeros anyway. Counts
+// what it wrote.
 void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index, uint32_t blockBytes,
-              const uint8_t* bytes, size_t size, SessionStats* counters);
+              uint64_t serial, const uint8_t* bytes, size_t size, SessionStats* counters);
 
 // Deletes blocks `first`.. of array `id`.
 void deleteBlocksFrom(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t first);

@@ -207,7 +207,7 @@ bool walkLog(MDB_txn* txn, MDB_dbi logDb, uint64_t after, Visit visit) {
 bool readChangesSince(MDB_txn* txn, MDB_dbi logDb, uint64_t after, ChangeSet* out) {
   // Pruned entries or a damaged entry: the caller assumes everything changed.
   return walkLog(txn, logDb, after, [&](uint64_t, const uint8_t* data, size_t size) {
-    return out->decode(data, size) ? 1 : -1;
+    return !isPrunedMark(data, size) && out->decode(data, size) ? 1 : -1;
   });
 }
 
@@ -215,6 +215,7 @@ bool readCommits(MDB_txn* txn, MDB_dbi logDb, uint64_t after, size_t limit, std:
   if (limit == 0) return true;
   size_t taken = 0;
   bool complete = walkLog(txn, logDb, after, [&](uint64_t serial, const uint8_t* data, size_t size) {
+    if (isPrunedMark(data, size)) return -1;
     CommitEntry entry;
     entry.serial = serial;
     if (!entry.changes.decode(data, size, &entry.timeMs)) {

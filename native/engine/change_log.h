@@ -76,6 +76,12 @@ struct CommitEntry {
   ChangeSet changes;
 };
 
+// A log entry of time 0 and no arrays stands for commits whose entries are gone (written
+// when a store gains its segments database: store_identity.h). It keeps its serial the
+// current one; readers treat it, and everything before it, as pruned.
+inline constexpr uint8_t kPrunedMark = 0;
+inline bool isPrunedMark(const uint8_t* data, size_t size) { return size == 1 && data[0] == kPrunedMark; }
+
 // The serial of the newest commit visible to `txn` (0 for a new store).
 uint64_t latestSerial(MDB_txn* txn, MDB_dbi logDb);
 

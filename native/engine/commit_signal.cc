@@ -18,16 +18,26 @@ constexpr size_t kFileBytes = 4096;
 constexpr int64_t kPollMs = 5;  // fallback without a shared word
 }  // namespace
 
-CommitSignal::CommitSignal(const std::string& directory) {
+CommitSignal::CommitSignal(const std::string& directory, bool readOnly) {
   std::string path = directory + "/txarray.signal";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+  int fd = readOnly ? open(path.c_str(), O_RDONLY | O_CLOEXEC) : open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
   if (fd < 0) return;
   struct stat st;
-  // Growing a short file is safe with concurrent openers: ftruncate only extends it
-  // with zeros, and the word starts at zero.
-  if (fstat(fd, &st) == 0 && (st.st_size >= off_t(kFileBytes) || ftruncate(fd, kFileBytes) == 0)) {
-    void* map = mmap(nullptr, kFileBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map != MAP_FAILED) word_ = static_cast<uint32_t*>(map);
+  bool usable = false;
+  if (readOnly) {
+    // Reading a hole of a mapped file is safe (it reads zeros); reading past its end is not.
+    usable = fstat(fd, &st) == 0 && st.st_size >= off_t(kFileBytes);
+  } else {
+    // Allocating (and if short, extending with zeros) is safe with concurrent openers:
+    // the word starts at zero and the length only ever becomes kFileBytes.
+    usable = posix_fallocate(fd, 0, kFileBytes) == 0;
+  }
+  if (usable) {
+    void* map = mmap(nullptr, kFileBytes, readOnly ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+      word_ = static_cast<uint32_t*>(map);
+      writable_ = !readOnly;
+    }
   }
   close(fd);  // the mapping keeps the file
 }
@@ -41,7 +51,7 @@ uint32_t CommitSignal::sample() const {
 }
 
 void CommitSignal::ring() {
-  if (!word_) return;
+  if (!word_ || !writable_) return;
   __atomic_add_fetch(word_, 1, __ATOMIC_RELEASE);
   // Shared (not FUTEX_PRIVATE): waiters in other processes map the same file page.
   syscall(SYS_futex, word_, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);  // best effort

@@ -5,8 +5,11 @@
 // waiter FUTEX_WAITs on the value it last saw (a futex on a shared file mapping works
 // across processes). The counter is only a doorbell: waiters always confirm with LMDB's
 // own commit serial, so a process killed between its LMDB commit and the bump costs a
-// waiter its timeout at worst, never a wrong answer. Where the file cannot be created
-// (read-only directory), waiting falls back to polling every few milliseconds.
+// waiter its timeout at worst, never a wrong answer. The file's block is allocated
+// before it is mapped (a write to an unallocated page of a mapping on a full disk is a
+// SIGBUS). Where the file cannot be created or allocated (read-only directory, full
+// disk), waiting falls back to polling every few milliseconds. A read-only handle maps
+// an existing file read-only: it waits on the doorbell but never rings it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,7 +18,8 @@ namespace txa {
 
 class CommitSignal {
  public:
-  explicit CommitSignal(const std::string& directory);  // never throws: degrades to polling
+  // Never throws: degrades to polling.
+  CommitSignal(const std::string& directory, bool readOnly);
   ~CommitSignal();
   CommitSignal(const CommitSignal&) = delete;
   CommitSignal& operator=(const CommitSignal&) = delete;
@@ -30,6 +34,7 @@ class CommitSignal {
 
  private:
   uint32_t* word_ = nullptr;  // null: no shared file, poll
+  bool writable_ = false;
 };
 
 }  // namespace txa

@@ -26,35 +26,52 @@
 #include <string>
 
 #include "commit_signal.h"
+#include "store_files.h"
+#include "store_identity.h"
 
 namespace txa {
 
 struct EnvOptions {
   uint64_t mapSize = uint64_t(64) << 30;  // initial map size; grows by doubling when full
   unsigned maxReaders = 1022;             // snapshots open at once, all processes
+  bool create = true;                     // create the directory and the store if missing
+  bool readOnly = false;                  // open without write access (MDB_RDONLY)
+  std::string format;                     // the format record a new store gets
 };
 
 class Env {
  public:
-  // Opens (creating the directory and sub-databases if needed) or joins the shared
-  // environment for `path`. Throws Error(kStorage/kFormat).
+  // Opens (creating the directory and the store if allowed) or joins the shared
+  // environment for `path`. Nothing is created or written until the directory is known
+  // to hold a txarray store or none. Throws Error(kNotFound) for a missing store that
+  // may not be created, kFormat for another program's environment, kCorrupt for a
+  // damaged one, kDiskFull, kReadOnly (a writable open of a path this process has open
+  // read-only), kStorage.
   static std::shared_ptr<Env> acquire(const std::string& path, const EnvOptions& options);
   ~Env();
   Env(const Env&) = delete;
   Env& operator=(const Env&) = delete;
 
   MDB_env* raw() const { return env_; }
-  MDB_dbi metaDb() const { return meta_; }
-  MDB_dbi arraysDb() const { return arrays_; }
-  MDB_dbi blocksDb() const { return blocks_; }
-  MDB_dbi logDb() const { return log_; }
-  MDB_dbi segmentsDb() const { return segments_; }
+  MDB_dbi metaDb() const { return dbs_.meta; }
+  MDB_dbi arraysDb() const { return dbs_.arrays; }
+  MDB_dbi blocksDb() const { return dbs_.blocks; }
+  MDB_dbi logDb() const { return dbs_.log; }
+  MDB_dbi segmentsDb() const { return dbs_.segments; }
+  // False for a read-only handle on a store whose last write-open predates named segments
+  // (store_identity.h): it has no segments and its log is unreadable (treated as pruned).
+  bool hasSegments() const { return dbs_.hasSegments; }
   const std::string& path() const { return path_; }
   // The environment's page size (mdb_env_stat's ms_psize): block data is aligned to it.
   size_t pageSize() const { return pageSize_; }
   // The descriptor of data.mdb (mdb_env_get_fd), open as long as this Env: block data is
   // read from it with pread at the offsets Snapshot::tryBlockLocation gives.
   int dataFd() const { return dataFd_; }
+  bool readOnly() const { return readOnly_; }
+
+  // True if [p, p + n), returned by a read transaction, lies inside data.mdb: a damaged
+  // page can point past its end, where reading would kill the process. Hold mapLock shared.
+  bool inFile(const void* p, size_t n) const { return bounds_.contains(p, n); }
 
   // Begins a transaction, adopting a map size grown by another process if needed. With
   // keepMapLock (a deferred lock on mapLock), returns with mapLock held shared in it: for
@@ -73,16 +90,17 @@ class Env {
   // After a commit of this process: wakes waiters in every process.
   void signalCommit() { signal_->ring(); }
   // Blocks until a commit newer than `serial` exists (true) or `timeoutMs` passes
-  // (false; negative waits forever). Callable from any thread. A wait given `cancel`
-  // also returns false once the flag is set and wakeWaiters() was called.
-  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* cancel = nullptr);
+  // (false; negative, or more than a century, waits forever). Callable from any thread.
+  // When `interrupted` is given and becomes true, returns false at the next wake-up:
+  // whoever sets it calls wakeWaiters() so that the wake-up comes at once.
+  bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* interrupted = nullptr);
   // The commit doorbell (commit_signal.h), for a waiter that confirms commits itself:
   // sample it, then sleep until it differs from the sample or `timeoutMs` passes.
   uint32_t sampleDoorbell() const { return signal_->sample(); }
   void waitDoorbell(uint32_t seen, int64_t timeoutMs) const { signal_->wait(seen, timeoutMs); }
-  // Wakes waits so that cancelled ones return. It rings the doorbell (the word changes, so
-  // a waiter about to sleep does not miss it); waiters in other processes look at the
-  // serial once and sleep again.
+  // Wakes every waiter so that interrupted ones return. It rings the doorbell (the word
+  // changes, so a waiter about to sleep does not miss it); waiters in other processes look
+  // at the serial once and sleep again.
   void wakeWaiters() { signal_->ring(); }
 
   // Frees the reader-table slots of processes that died with a snapshot open (kill -9,
@@ -97,15 +115,21 @@ class Env {
  private:
   Env() = default;
   void open(const std::string& path, const EnvOptions& options);
+  // Creates env_ and opens it with `flags`; on failure closes it and returns LMDB's code.
+  int openEnvironment(const EnvOptions& options, unsigned flags);
+  // Identifies (and if allowed initialises) the store in the open environment.
+  void adoptStore(const EnvOptions& options);
   void adoptMapSize();
-  void refuseForeignData(const char* const* names, int count);
 
   std::unique_ptr<CommitSignal> signal_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, arrays_ = 0, blocks_ = 0, log_ = 0, segments_ = 0;
+  StoreHandles dbs_;
+  files::MapBounds bounds_;
   std::string path_;
   size_t pageSize_ = 0;
   int dataFd_ = -1;
+  bool readOnly_ = false;
+  bool locked_ = true;  // false: no lock file could be written (read-only directory)
 };
 
 }  // namespace txa

@@ -2,6 +2,9 @@
 
 #include <lmdb.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace txa {
 
 const char* errorCodeName(ErrorCode code) {
@@ -16,15 +19,29 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kStorage: return "TXA_STORAGE";
     case ErrorCode::kTooLarge: return "TXA_TOO_LARGE";
     case ErrorCode::kCorrupt: return "TXA_CORRUPT";
+    case ErrorCode::kDiskFull: return "TXA_DISK_FULL";
+    case ErrorCode::kReadOnly: return "TXA_READ_ONLY";
   }
   return "TXA_STORAGE";
 }
 
+bool isDiskFull(int err) { return err == ENOSPC || err == EDQUOT; }
+
 void throwLmdb(int rc, const char* what) {
   if (rc == MDB_MAP_FULL) throw MapFullError();
+  if (isDiskFull(rc)) {
+    throw Error(ErrorCode::kDiskFull, std::string(what) + ": the disk is full (" + mdb_strerror(rc) +
+                                          "); free some space and retry");
+  }
   ErrorCode code = ErrorCode::kStorage;
   if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) code = ErrorCode::kFormat;
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) code = ErrorCode::kCorrupt;
   throw Error(code, std::string(what) + ": " + mdb_strerror(rc));
+}
+
+void throwErrno(int err, const std::string& what) {
+  if (isDiskFull(err)) throw Error(ErrorCode::kDiskFull, what + ": the disk is full (" + strerror(err) + "); free some space and retry");
+  throw Error(ErrorCode::kStorage, what + ": " + strerror(err));
 }
 
 }  // namespace txa

@@ -19,7 +19,9 @@ enum class ErrorCode {
   kFormat,      // TXA_FORMAT: the file is not a txarray store of a known version
   kStorage,     // TXA_STORAGE: LMDB or the operating system failed
   kTooLarge,    // TXA_TOO_LARGE: a view or region beyond what the platform can map
-  kCorrupt,     // TXA_CORRUPT: a stored block is damaged (bad header or checksum)
+  kCorrupt,     // TXA_CORRUPT: damaged files: a block with a bad header or checksum, a truncated data file, pages that cannot be right
+  kDiskFull,    // TXA_DISK_FULL: the file system has no space (or quota) left for the store
+  kReadOnly,    // TXA_READ_ONLY: a change through a handle opened with readOnly
 };
 
 const char* errorCodeName(ErrorCode code);
@@ -60,7 +62,16 @@ class MapFullError : public Error {
   MapFullError() : Error(ErrorCode::kStorage, "LMDB map full") {}
 };
 
-// Throws MapFullError for MDB_MAP_FULL, else TXA_STORAGE for a failed LMDB call; `what` names the operation.
+// Throws MapFullError for MDB_MAP_FULL; TXA_DISK_FULL for ENOSPC and EDQUOT; TXA_CORRUPT
+// for pages LMDB found damaged; TXA_FORMAT for a file that is not LMDB's; else
+// TXA_STORAGE. `what` names the operation.
 [[noreturn]] void throwLmdb(int rc, const char* what);
+
+// Throws for a failed system call whose errno is `err`, classified as throwLmdb does;
+// `what` names the operation and the file.
+[[noreturn]] void throwErrno(int err, const std::string& what);
+
+// True for the errno values that mean "no space left" (ENOSPC, EDQUOT).
+bool isDiskFull(int err);
 
 }  // namespace txa

@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <set>
@@ -268,6 +269,7 @@ bool Session::readCommits(uint64_t after, size_t limit, std::vector<CommitEntry>
 
 bool Session::getSegment(uint64_t arrayId, const std::string& name, Segment* out) {
   std::string value;
+  if (!env_->hasSegments()) return false;
   if (!snapshot_->get(env_->segmentsDb(), keys::segmentNameKey(arrayId, name), &value)) return false;
   if (value.size() != 16) throw Error(ErrorCode::kFormat, "segment '" + name + "' is damaged");
   const uint8_t* p = reinterpret_cast<const uint8_t*>(value.data());
@@ -277,6 +279,7 @@ bool Session::getSegment(uint64_t arrayId, const std::string& name, Segment* out
 
 void Session::listSegments(uint64_t arrayId, bool first, uint64_t afterStart, const std::string& afterName,
                            size_t limit, std::vector<Segment>* out) {
+  if (!env_->hasSegments()) return;
   std::string prefix = idPrefix(arrayId) + keys::kSegmentByRow;
   std::string from = first ? prefix : keys::segmentRowKey(arrayId, afterStart, afterName);
   std::vector<std::pair<std::string, std::string>> found;
@@ -385,7 +388,7 @@ void Session::writeAll(MDB_txn* txn, const Plan& plan, uint64_t serial, const st
       for (const auto& [first, last] : change.blocks) logEntry.addBlocks(id, first, last);
     }
     describeUnchangedRecord(txn, array.get(), id, &logEntry.at(id));
-    array->store(txn, BlockStore{env_->blocksDb(), env_->pageSize()}, id, stats_.get());
+    array->store(txn, BlockStore{env_->blocksDb(), env_->pageSize()}, id, serial, stats_.get());
   }
 
   for (const SegmentChange& change : plan.segments) {
@@ -498,7 +501,7 @@ uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_
     block.resize(blockBytes, 0);
     std::fill(block.begin() + within, block.end(), 0);
     array.copyUncommitted(from + (at - start), take, block.data() + within);
-    putBlock(txn, blocks, id, index, uint32_t(blockBytes), block.data(), size_t(within + take), stats_.get());
+    putBlock(txn, blocks, id, index, uint32_t(blockBytes), serial, block.data(), size_t(within + take), stats_.get());
     log->addBlocks(id, index, index);
     at += take;
   }
@@ -584,7 +587,10 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records, const
       int rc = mdb_env_set_flags(env_->raw(), MDB_NOSYNC, sync ? 0 : 1);
       if (rc) throwLmdb(rc, "mdb_env_set_flags");
       rc = txn.commit();
+      // A write cut short by a full disk comes back as EIO.
+      if (rc == EIO && files::noSpaceLeft(env_->path())) rc = ENOSPC;
       if (rc) throwLmdb(rc, "mdb_txn_commit");
+      files::keepSlack(env_->raw());
       env_->signalCommit();
       break;
     } catch (const MapFullError&) {

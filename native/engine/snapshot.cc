@@ -6,6 +6,14 @@
 #include "keys.h"
 
 namespace txa {
+namespace {
+
+std::string outsideFile(const char* what, const std::string& path) {
+  return std::string("a ") + what + " of the store at '" + path +
+         "' points past the end of data.mdb: the file is damaged";
+}
+
+}  // namespace
 
 Snapshot::Snapshot(std::shared_ptr<Env> env) : env_(std::move(env)) {
   std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock, std::defer_lock);
@@ -40,8 +48,15 @@ std::string blockName(uint64_t arrayId, uint64_t index, const std::string* array
 int Snapshot::lookup(uint64_t arrayId, uint64_t index, MDB_val* value) noexcept {
   keys::BlockKey key(arrayId, index);
   MDB_val k{sizeof key.bytes, key.bytes};
-  std::lock_guard<std::mutex> guard(txnLock_);
-  return mdb_get(txn_, env_->blocksDb(), &k, value);
+  int rc;
+  {
+    std::lock_guard<std::mutex> guard(txnLock_);
+    rc = mdb_get(txn_, env_->blocksDb(), &k, value);
+  }
+  // A damaged page can give a value running past the end of data.mdb: reading it would
+  // kill the process.
+  if (rc == 0 && !env_->inFile(value->mv_data, value->mv_size)) rc = MDB_CORRUPTED;
+  return rc;
 }
 
 bool Snapshot::locate(const MDB_val& value, BlockLocation* out) const noexcept {
@@ -76,6 +91,10 @@ bool Snapshot::stored(uint64_t arrayId, uint64_t index, StoredBlock* out, const 
   int rc = lookup(arrayId, index, &v);
   *out = StoredBlock{};
   if (rc == MDB_NOTFOUND) return false;
+  if (rc == MDB_CORRUPTED) {
+    throw Error(ErrorCode::kCorrupt, blockName(arrayId, index, arrayName) +
+                                         ": damaged (a page LMDB finds inconsistent, or a value running past the end of data.mdb)");
+  }
   if (rc) throwLmdb(rc, "mdb_get(block)");
   out->value = static_cast<const uint8_t*>(v.mv_data);
   out->valueSize = v.mv_size;
@@ -126,6 +145,7 @@ bool Snapshot::get(MDB_dbi db, const std::string& key, std::string* value) {
   int rc = mdb_get(txn_, db, &k, &v);
   if (rc == MDB_NOTFOUND) return false;
   if (rc) throwLmdb(rc, "mdb_get");
+  if (!env_->inFile(v.mv_data, v.mv_size)) throw Error(ErrorCode::kCorrupt, outsideFile("record", env_->path()));
   value->assign(static_cast<const char*>(v.mv_data), v.mv_size);
   return true;
 }
@@ -139,6 +159,10 @@ void Snapshot::listKeys(MDB_dbi db, std::vector<std::string>* out) {
   MDB_val k, v;
   for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    if (!env_->inFile(k.mv_data, k.mv_size)) {
+      mdb_cursor_close(cursor);
+      throw Error(ErrorCode::kCorrupt, outsideFile("name", env_->path()));
+    }
     out->emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
   }
   mdb_cursor_close(cursor);
@@ -167,12 +191,15 @@ void Snapshot::scan(MDB_dbi db, const std::string& from, const std::string& pref
 bool Snapshot::commits(uint64_t after, size_t limit, std::vector<CommitEntry>* out) {
   std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
   std::lock_guard<std::mutex> guard(txnLock_);
+  // Without `segments` the log's entries use an earlier encoding: any read as pruned.
+  if (!env_->hasSegments()) return latestSerial(txn_, env_->logDb()) <= after;
   return readCommits(txn_, env_->logDb(), after, limit, out);
 }
 
 bool Snapshot::changesSince(uint64_t serial, ChangeSet* out) {
   std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
   std::lock_guard<std::mutex> guard(txnLock_);
+  if (!env_->hasSegments()) return false;  // an earlier encoding: assume everything changed
   return readChangesSince(txn_, env_->logDb(), serial, out);
 }
 

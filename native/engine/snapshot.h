@@ -83,7 +83,12 @@ class Snapshot {
   // no longer reaches back that far.
   bool changesSince(uint64_t serial, ChangeSet* out);
 
+  // Where the block stored as `value` (an MDB_val of this snapshot's blocks DB) lives in
+  // the data file, as tryBlockLocation() says; false if it is not a block of this format.
+  bool locate(const MDB_val& value, BlockLocation* out) const noexcept;
+
   // Runs fn(txn) under txnLock and the map lock (shared), for a walk of the whole store.
+  // fn must not call back into this snapshot (txnLock is not recursive).
   template <class Fn>
   auto withTxn(Fn fn) -> decltype(fn(static_cast<MDB_txn*>(nullptr))) {
     std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
@@ -93,9 +98,6 @@ class Snapshot {
 
  private:
   int lookup(uint64_t arrayId, uint64_t index, MDB_val* value) noexcept;
-  // Fills `out` from the value's first page; false if the value is not a block of this
-  // format (then `out` says "not mappable").
-  bool locate(const MDB_val& value, BlockLocation* out) const noexcept;
 
   std::shared_ptr<Env> env_;
   MDB_txn* txn_ = nullptr;

@@ -5,14 +5,19 @@
 
 namespace txa {
 
-bool SnapshotSource::pin(uint64_t index, BlockView* out) {
-  *out = BlockView{};
-  uint64_t id = arrayId();
+bool SnapshotSource::pinSnapshot() {
   if (!holder_) return false;  // released: the region is closed
   pinned_ = holder_->get();
   if (!pinned_) return false;
   pinned_->env().mapLock.lock_shared();
   mapLocked_ = true;
+  return true;
+}
+
+bool SnapshotSource::pin(uint64_t index, BlockView* out) {
+  *out = BlockView{};
+  uint64_t id = arrayId();
+  if (!pinSnapshot()) return false;
   if (id == 0) return true;  // not committed yet: reads as zeros
   if (pinned_->tryBlock(id, index, out) != 0) {
     unpin();
@@ -27,11 +32,7 @@ bool SnapshotSource::locate(uint64_t index, BlockLocation* loc, BlockView* view)
   *loc = BlockLocation{};
   *view = BlockView{};
   uint64_t id = arrayId();
-  if (!holder_) return false;  // released: the region is closed
-  pinned_ = holder_->get();
-  if (!pinned_) return false;
-  pinned_->env().mapLock.lock_shared();
-  mapLocked_ = true;
+  if (!pinSnapshot()) return false;
   if (id == 0) return true;  // not committed yet: reads as zeros
   // The location reads only LMDB's branch/leaf pages and the value's first page, never the
   // data pages: mapping them costs no copy and no page of LMDB's map.

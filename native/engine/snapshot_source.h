@@ -66,6 +66,9 @@ class SnapshotSource : public BlockSource {
   void unpin() override;
 
  private:
+  // Pins the handle's current snapshot and takes its map lock shared (unpin() ends both);
+  // false if the source was released or has no snapshot.
+  bool pinSnapshot();
   std::shared_ptr<SnapshotHolder> holder_;
   std::atomic<uint64_t> arrayId_;
   // The pin in progress (vmem has at most one outstanding per region).

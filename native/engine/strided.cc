@@ -24,6 +24,18 @@ void Strided::checkWithin(uint64_t limit) const {
   }
 }
 
+void Strided::span(uint64_t* lo, uint64_t* hi) const {
+  *lo = *hi = base;
+  if (elementCount() == 0) return;
+  int64_t low = int64_t(base), high = int64_t(base);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    int64_t extent = int64_t(counts[i] - 1) * strides[i];
+    if (extent < 0) low += extent; else high += extent;
+  }
+  *lo = uint64_t(low);
+  *hi = uint64_t(high) + itemBytes;
+}
+
 void Strided::forEachRun(const std::function<void(uint64_t, uint64_t, uint64_t)>& visit) const {
   if (elementCount() == 0) return;
   // Collapse axes, innermost first: axis i folds into i+1 when stepping i equals

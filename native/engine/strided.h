@@ -19,6 +19,10 @@ struct Strided {
   // selection leaves [0, limit). An empty selection touches nothing.
   void checkWithin(uint64_t limit) const;
 
+  // The bytes [*lo, *hi) the selection touches (lo == hi when it is empty). Call after
+  // checkWithin(), which guarantees they are in range.
+  void span(uint64_t* lo, uint64_t* hi) const;
+
   // Calls visit(offset, bytes, dstIndex) for each maximal contiguous run, in C order of
   // the selection; dstIndex is the run's byte position in a dense output. Merges axes
   // whose layout is contiguous so that whole rows or whole windows become one run.

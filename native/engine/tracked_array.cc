@@ -4,22 +4,28 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <shared_mutex>
 
 #include "error.h"
 #include "keys.h"
+#include "pread_batch.h"
 #include "session_stats.h"
 
 namespace txa {
 namespace {
 
-// Address space reserved per array: room to grow without moving views. MAP_NORESERVE
-// makes it free until touched; 64 GiB leaves room for ~2000 open arrays in 47 bits.
-constexpr uint64_t kMinReserve = uint64_t(64) << 30;
+// Address space reserved per array. An array with views gets room to grow without moving
+// them (moving detaches them): 64 GiB, ~2000 such arrays in 47 bits. One only written
+// through write()/append() gets twice its size (at least 1 MiB) and moves as it grows,
+// which costs nothing visible, so a transaction can write tens of thousands of arrays.
+// MAP_NORESERVE makes it free until touched.
+constexpr uint64_t kViewReserve = uint64_t(64) << 30;
+constexpr uint64_t kWriteReserve = uint64_t(1) << 20;
 
-uint64_t reserveFor(uint64_t byteLength, uint32_t blockBytes) {
-  uint64_t want = std::max(kMinReserve, byteLength * 2);
+uint64_t reserveFor(uint64_t byteLength, uint32_t blockBytes, bool forViews) {
+  uint64_t want = std::max(forViews ? kViewReserve : kWriteReserve, byteLength * 2);
   return (want + blockBytes - 1) / blockBytes * blockBytes;
 }
 
@@ -52,24 +58,32 @@ std::unique_ptr<vmem::Region> TrackedArray::openRegion(uint64_t reserveBytes) {
   vmem::Error err;
   std::unique_ptr<vmem::Region> region = vmem::Region::open(&source_, options, &err);
   if (!region) {
-    throw Error(err.status == vmem::Status::InvalidArgument ? ErrorCode::kTooLarge : ErrorCode::kStorage,
-                "cannot reserve memory for the array: " + vmem::describe(err));
+    const bool tooLarge = err.status == vmem::Status::InvalidArgument || err.status == vmem::Status::TooManyRegions;
+    throw Error(tooLarge ? ErrorCode::kTooLarge : ErrorCode::kStorage,
+                err.status == vmem::Status::TooManyRegions
+                    ? "more than " + std::to_string(vmem::kMaxRegions) +
+                          " arrays of this process have views or uncommitted writes at once"
+                    : "cannot reserve memory for the array: " + vmem::describe(err));
   }
   return region;
 }
 
-vmem::Region* TrackedArray::ensureRegion() {
+vmem::Region* TrackedArray::ensureRegion(bool forViews) {
   checkOpen();
   if (!region_) {
-    region_ = openRegion(reserveFor(byteLength_, blockBytes_));
+    forViews_ = forViews;
+    region_ = openRegion(reserveFor(byteLength_, blockBytes_, forViews_));
     if (staleFrom_ != kNone) region_->setSourceLimit(staleFrom_);
+  } else if (forViews && !forViews_) {
+    relocate(reserveFor(byteLength_, blockBytes_, true));  // no view exists yet to detach
+    forViews_ = true;
   }
   return region_.get();
 }
 
 void TrackedArray::populate(uint64_t offset, uint64_t bytes) {
   vmem::Error err;
-  if (ensureRegion()->populate(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
+  if (ensureRegion(true)->populate(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
 }
 
 void TrackedArray::close() {
@@ -89,9 +103,9 @@ void TrackedArray::raiseError(const vmem::Error& e) const {
   throw Error(ErrorCode::kStorage, "array memory: " + vmem::describe(e));
 }
 
-uint8_t* TrackedArray::base() { return ensureRegion()->base(); }
+uint8_t* TrackedArray::base() { return ensureRegion(true)->base(); }
 
-uint64_t TrackedArray::reservedBytes() { return ensureRegion()->reserveBytes(); }
+uint64_t TrackedArray::reservedBytes() { return ensureRegion(true)->reserveBytes(); }
 
 bool TrackedArray::hasChanges() {
   if (closed_) return false;
@@ -111,25 +125,14 @@ BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
 
 namespace {
 
-// Reads up to n bytes at `offset` of `fd` into dst; returns how many it read, fewer only
-// when dst is memory the kernel cannot write (EFAULT: a view's page not loaded yet in
-// SIGSEGV mode; the caller copies the rest through the CPU, which loads the page).
-uint64_t preadUpTo(int fd, uint8_t* dst, uint64_t n, uint64_t offset) {
-  uint64_t done = 0;
-  while (done < n) {
-    ssize_t r = pread(fd, dst + done, size_t(n - done), off_t(offset + done));
-    if (r > 0) {
-      done += uint64_t(r);
-    } else if (r == 0) {
-      throw Error(ErrorCode::kCorrupt, "the data file ends inside a block (truncated?)");
-    } else if (errno == EFAULT) {
-      return done;
-    } else if (errno != EINTR) {
-      throw Error(ErrorCode::kStorage, std::string("pread of the data file: ") + strerror(errno));
-    }
-  }
-  return done;
-}
+// Clean blocks are copied from LMDB's map (memcpy), the faster path measured on this
+// project's machine (S1 bench, take(): map 1.06-1.42 s per 10 000 windows, pread/preadv at
+// the blocks' file offsets 1.94-3.85 s, alternating children of one run).
+// TXARRAY_COPY_PATH=pread selects pread/preadv, for the bench to compare the two.
+const bool gCopyWithPread = [] {
+  const char* v = getenv("TXARRAY_COPY_PATH");
+  return v != nullptr && strcmp(v, "pread") == 0;
+}();
 
 }  // namespace
 
@@ -152,15 +155,21 @@ void TrackedArray::loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache) 
   cache.view = found.data;
   cache.location = found.location;
   if (cache.verify) {
+    // The checksum is computed over the bytes the copy then reads: a copy made with pread,
+    // or LMDB's map itself.
     const uint64_t stored = found.header.storedIn(found.valueSize);
-    checked_.resize(stored);
-    uint64_t done = found.location.mappable ? preadUpTo(found.location.fd, checked_.data(), stored, found.location.fileOffset) : 0;
-    memcpy(checked_.data() + done, found.value + found.header.dataOffset + done, stored - done);
-    if (!blockfmt::checksumMatches(found.value, found.header, checked_.data(), stored)) {
+    const uint8_t* bytes = found.value + found.header.dataOffset;
+    if (gCopyWithPread && found.location.mappable) {
+      checked_.resize(stored);
+      uint64_t done = preadUpTo(found.location.fd, checked_.data(), stored, found.location.fileOffset);
+      memcpy(checked_.data() + done, bytes + done, stored - done);
+      bytes = checked_.data();
+    }
+    if (!blockfmt::checksumMatches(found.value, found.header, bytes, stored)) {
       throw Error(ErrorCode::kCorrupt, "array '" + name_ + "' block " + std::to_string(index) + ": " +
                                            blockfmt::describe(blockfmt::Problem::kChecksum));
     }
-    cache.checked = checked_.data();
+    cache.checked = bytes;
   }
   if (staleFrom_ != kNone) cache.view.size = std::min<uint64_t>(cache.view.size, staleFrom_ - start);
 }
@@ -170,7 +179,7 @@ void TrackedArray::copyCommitted(const BlockCache& cache, uint64_t within, uint6
     memcpy(dst, cache.checked + within, n);
     return;
   }
-  if (cache.location.mappable) {
+  if (cache.location.mappable && gCopyWithPread) {
     uint64_t done = preadUpTo(cache.location.fd, dst, n, cache.location.fileOffset + within);
     within += done;
     dst += done;
@@ -180,20 +189,32 @@ void TrackedArray::copyCommitted(const BlockCache& cache, uint64_t within, uint6
 }
 
 // Copies [offset, offset + bytes) of the array as this transaction sees it to dst: dirty
-// blocks from the region, clean ones from the store (copyCommitted). Caller holds the map
-// lock shared and has checked the bounds.
+// blocks from the region, clean ones from the store: queued on cache.batch (pread) when
+// they are page-aligned, else copyCommitted. Everything else flushes the batch first, so
+// the copies land in order. Caller holds the map lock shared, has checked the bounds, and
+// flushes the batch at the end.
 void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache) {
+  PreadBatch& batch = *cache.batch;
   while (bytes > 0) {
     uint64_t index = offset / blockBytes_;
     uint64_t within = offset % blockBytes_;
     uint64_t n = std::min<uint64_t>(bytes, blockBytes_ - within);
     if (index != cache.index) loadBlock(snap, index, cache);
     if (cache.inRegion) {
+      batch.flush();
       memmove(dst, cache.view.data + within, n);  // dst may be a view of this region
     } else {
       uint64_t have = cache.view.size > within ? std::min<uint64_t>(n, cache.view.size - within) : 0;
-      if (have) copyCommitted(cache, within, have, dst);
-      if (have < n) memset(dst + have, 0, n - have);
+      if (have && !cache.checked && cache.location.mappable && gCopyWithPread) {
+        batch.add(cache.location.fileOffset + within, dst, have, cache.view.data + within);
+      } else if (have) {
+        batch.flush();
+        copyCommitted(cache, within, have, dst);
+      }
+      if (have < n) {
+        batch.flush();
+        memset(dst + have, 0, n - have);
+      }
     }
     offset += n;
     dst += n;
@@ -201,17 +222,46 @@ void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint
   }
 }
 
+bool TrackedArray::inRegion(const uint8_t* p, uint64_t bytes) const {
+  if (!region_ || bytes == 0) return false;
+  uintptr_t lo = reinterpret_cast<uintptr_t>(region_->base());
+  uintptr_t hi = lo + region_->reserveBytes();
+  uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  return at < hi && at + bytes > lo;
+}
+
 void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify) {
   checkOpen();
   sel.checkWithin(byteLength_);
-  // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
-  // array), so copying may fault; the fault path takes this lock shared too (env.h).
-  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  BlockCache cache;
-  cache.verify = verify;
-  if (region_) cache.dirty = region_->dirtyBlocks();
-  sel.forEachRun([&](uint64_t offset, uint64_t bytes, uint64_t at) { copyOut(snap, offset, bytes, dst + at, cache); });
+  copyOutAll(snap, dst, sel.elementCount() * sel.itemBytes, verify, [&](uint8_t* out, BlockCache& cache) {
+    sel.forEachRun([&](uint64_t offset, uint64_t n, uint64_t at) { copyOut(snap, offset, n, out + at, cache); });
+  });
   noteRegionErrors();
+}
+
+void TrackedArray::copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool verify,
+                              const std::function<void(uint8_t* out, BlockCache& cache)>& copy) {
+  // dst inside this region (a view of this array): copy into a buffer first, so that no
+  // byte is read after the copy has overwritten it.
+  std::vector<uint8_t> staged;
+  uint8_t* out = dst;
+  if (inRegion(dst, bytes)) {
+    staged.resize(bytes);
+    out = staged.data();
+  }
+  {
+    // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
+    // array), so copying may fault; the fault path takes this lock shared too (env.h).
+    std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
+    PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
+    BlockCache cache;
+    cache.verify = verify;
+    if (region_) cache.dirty = region_->dirtyBlocks();
+    cache.batch = &batch;
+    copy(out, cache);
+    batch.flush();
+  }
+  if (out != dst) memcpy(dst, out, bytes);
 }
 
 void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst,
@@ -222,17 +272,26 @@ void TrackedArray::take(Snapshot& snap, const uint64_t* offsets, size_t count, u
       throw Error(ErrorCode::kBounds, "window " + std::to_string(i) + " reaches past the end of the array");
     }
   }
-  std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-  BlockCache cache;
-  cache.verify = verify;
-  if (region_) cache.dirty = region_->dirtyBlocks();
-  for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, dst + i * windowBytes, cache);
+  // the caller checked that dst holds count * windowBytes
+  copyOutAll(snap, dst, count * windowBytes, verify, [&](uint8_t* out, BlockCache& cache) {
+    for (size_t i = 0; i < count; ++i) copyOut(snap, offsets[i], windowBytes, out + i * windowBytes, cache);
+  });
 }
 
 void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
   checkOpen();
   sel.checkWithin(byteLength_);
   sel.checkWithin(ensureRegion()->reserveBytes());  // byteLength_ <= reservation is an invariant
+  // src inside this region and meeting the selection (a view of this array, reversed or
+  // shifted): copy it first, so that every element is read before any is overwritten.
+  std::vector<uint8_t> staged;
+  const uint64_t srcBytes = sel.elementCount() * sel.itemBytes;
+  uint64_t lo, hi;
+  sel.span(&lo, &hi);
+  if (inRegion(src, srcBytes) && src < region_->base() + hi && src + srcBytes > region_->base() + lo) {
+    staged.assign(src, src + srcBytes);
+    src = staged.data();
+  }
   // Region::write()/prepareWrite() mark the blocks dirty: an explicit write is a change even
   // when it stores the bytes already there. No lock is held here (they call pin()).
   // Short runs (a strided selection) are plain stores into blocks prepared once per block
@@ -266,11 +325,15 @@ void TrackedArray::scatter(const Strided& sel, const uint8_t* src) {
 
 void TrackedArray::ensureReserved(uint64_t byteLength) {
   if (!region_ || byteLength <= region_->reserveBytes()) return;
-  // Move to a bigger reservation. The new region is opened and filled before anything of
-  // the old one is given up, so a failure (address space, registry full) leaves the
-  // transaction as it was. Dirty blocks move one at a time (no heap copy of them all);
-  // the shrink limit moves too; views of the old region are detached last.
-  std::unique_ptr<vmem::Region> fresh = openRegion(reserveFor(byteLength, blockBytes_));
+  relocate(reserveFor(byteLength, blockBytes_, forViews_));
+}
+
+void TrackedArray::relocate(uint64_t reserveBytes) {
+  // The new region is opened and filled before anything of the old one is given up, so a
+  // failure (address space, registry full) leaves the transaction as it was. Dirty blocks
+  // move one at a time (no heap copy of them all); the shrink limit moves too; views of
+  // the old region are detached last.
+  std::unique_ptr<vmem::Region> fresh = openRegion(reserveBytes);
   uint64_t limit = region_->sourceLimit();
   if (limit != UINT64_MAX) fresh->setSourceLimit(limit);
   scratch_.resize(blockBytes_);
@@ -289,7 +352,10 @@ void TrackedArray::resize(uint64_t byteLength) {
   ensureReserved(byteLength);
   vmem::Error err;
   if (byteLength < byteLength_) {
-    if (region_ && region_->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
+    // A cut inside a block makes that block dirty (stored again without its tail): that
+    // needs the region; a cut on a block boundary needs it only to drop what it holds.
+    vmem::Region* region = byteLength % blockBytes_ ? ensureRegion() : region_.get();
+    if (region && region->discard(byteLength, &err) != vmem::Status::Ok) raiseError(err);
     staleFrom_ = std::min(staleFrom_, byteLength);
   } else if (byteLength > byteLength_ && region_) {
     // Growing shows zeros: whatever a view taken before a shrink stored past the end goes.
@@ -320,7 +386,7 @@ void TrackedArray::describeChanges(ChangeSet* out) {
   }
 }
 
-void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, SessionStats* counters) {
+void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters) {
   checkOpen();
   if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
   if (!region_) return;
@@ -334,7 +400,7 @@ void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, Se
       vmem::Error err;  // copyBlock never faults: we may hold locks the fault path needs
       if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
     }
-    putBlock(txn, blocks, id, index, blockBytes_, scratch_.data(), size, counters);
+    putBlock(txn, blocks, id, index, blockBytes_, serial, scratch_.data(), size, counters);
   }
 }
 
@@ -420,6 +486,7 @@ void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, boo
     std::vector<uint64_t> dirty = region_->dirtyBlocks();
     region_->markClean(dirty.data(), dirty.size());
     if (staleFrom_ != kNone) region_->setSourceLimit(UINT64_MAX);  // stale blocks are gone now
+    if (!forViews_) region_.reset();  // nothing of it is left to see: free the reservation
   }
   staleFrom_ = kNone;
   committedLength_ = byteLength_;

@@ -5,10 +5,9 @@
 // lives at base() + o. Views are windows of it. Uncommitted data lives there too: a
 // write (through a view, write() or append()) dirties the blocks it touches, and commit
 // stores exactly the dirty blocks. Reads of clean blocks skip the region and copy
-// straight from the data file with pread at the block's page-aligned offset (no page is
-// loaded for a read(), LMDB's map is not touched past the block's first page); a block
-// that is not page-aligned, or a destination pread cannot write (EFAULT: a view's page
-// not yet loaded in SIGSEGV mode), is copied from LMDB's map instead.
+// straight from LMDB's map (no page is loaded for a read()); with TXARRAY_COPY_PATH=pread
+// they are read from the data file with pread/preadv at the blocks' page-aligned offsets
+// instead (a destination pread cannot write, EFAULT, still goes through the map).
 //
 // Shrinking hides the snapshot's bytes past the new end (the region's source limit):
 // growing again reads zeros, never stale data; the stale blocks are deleted at commit.
@@ -26,6 +25,7 @@
 #include "../vmem/vmem.h"
 #include "block_store.h"
 #include "change_log.h"
+#include "pread_batch.h"
 #include "snapshot.h"
 #include "snapshot_source.h"
 #include "strided.h"
@@ -56,7 +56,7 @@ class TrackedArray {
   // Reserved lazily, at the first view or write: an array only read costs no address space.
   uint8_t* base();
   uint64_t reservedBytes();
-  vmem::Region* region() { return ensureRegion(); }
+  vmem::Region* region() { return ensureRegion(false); }
   // Maps the blocks of [offset, offset+bytes) now, for system calls on a view in a fault
   // mode that cannot serve them (vmem.h). Throws Error(kStorage) if a mapping fails.
   void populate(uint64_t offset, uint64_t bytes);
@@ -67,12 +67,15 @@ class TrackedArray {
   // Copies the selection into dst (dense, C order) / from src into the selection.
   // Throws Error(kBounds) if it reaches past byteLength(). With `verify`, every committed
   // block the copy reads is checked against its checksum first: Error(kCorrupt) names
-  // the array and block that do not match.
+  // the array and block that do not match. When src or dst lies in this array's region
+  // (a view of it) and meets the selection, the copy behaves as if the source were copied
+  // first (numpy, TypedArray.prototype.set): it goes through a buffer.
   void gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool verify = false);
   void scatter(const Strided& sel, const uint8_t* src);
   // Copies `count` windows of `windowBytes` bytes starting at byte offsets[i] into dst,
   // back to back, in one pass (the random-window workload). Throws Error(kBounds), and
-  // Error(kCorrupt) as gather() does.
+  // Error(kCorrupt) as gather() does. A dst in this array's region gets the windows as
+  // they were before the copy, as gather().
   void take(Snapshot& snap, const uint64_t* offsets, size_t count, uint64_t windowBytes, uint8_t* dst,
             bool verify = false);
 
@@ -83,8 +86,9 @@ class TrackedArray {
   // Blocks this transaction writes or deletes, for conflict detection and the log.
   void describeChanges(ChangeSet* out);
   // Writes dirty blocks under array id `id` (a new array's id is assigned at commit) and
-  // deletes stale ones inside the write transaction `txn`; counts what it wrote.
-  void store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, SessionStats* counters);
+  // deletes stale ones inside the write transaction `txn` of commit `serial`; counts what
+  // it wrote.
+  void store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters);
   // After a successful commit, once the session has moved to the new snapshot: dirty
   // blocks become clean, and blocks other commits changed are dropped from the region.
   void afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown);
@@ -116,15 +120,25 @@ class TrackedArray {
     bool verify = false;       // check committed blocks' checksums before copying them
     BlockView view;            // clean: its data bytes in LMDB's map (zeros after them)
     BlockLocation location;    // clean: the same bytes in the data file
-    const uint8_t* checked = nullptr;  // clean and verified: a copy of its data bytes
+    const uint8_t* checked = nullptr;  // clean and verified: the data bytes checked
     std::vector<uint64_t> dirty;       // the region's dirty blocks, sorted (one scan per call)
+    PreadBatch* batch = nullptr;       // where clean page-aligned pieces are queued
   };
   void copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache);
+  // Runs copy(out, cache) under the map lock with one block cache and pread batch, where out
+  // is dst, or a staging buffer copied to dst afterwards when dst lies in this region.
+  void copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool verify,
+                  const std::function<void(uint8_t* out, BlockCache& cache)>& copy);
   void loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache);
   // Copies data bytes [within, within + n) of the cached clean block to dst.
   void copyCommitted(const BlockCache& cache, uint64_t within, uint64_t n, uint8_t* dst);
+  // True if [p, p + bytes) meets this array's region.
+  bool inRegion(const uint8_t* p, uint64_t bytes) const;
   std::unique_ptr<vmem::Region> openRegion(uint64_t reserveBytes);
-  vmem::Region* ensureRegion();  // opens the region at first use; throws kClosed after close()
+  // Opens the region at first use (forViews: with room for views to stay put as the array
+  // grows); throws kClosed after close().
+  vmem::Region* ensureRegion(bool forViews = false);
+  void relocate(uint64_t reserveBytes);  // moves to a new reservation (views are detached)
   // Moves to a bigger reservation if `byteLength` does not fit (views are detached).
   void ensureReserved(uint64_t byteLength);
   // Moves errors recorded by the fault path into poisoned_ (sticky until abort/refresh).
@@ -145,10 +159,11 @@ class TrackedArray {
   std::shared_ptr<vmem::Budget> budget_;   // must outlive region_ (declared first)
   std::unique_ptr<vmem::Region> region_;  // null until first needed
   bool closed_ = false;
+  bool forViews_ = false;  // the region has been reserved for views
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
   std::vector<uint8_t> scratch_;  // one block, for commit
-  std::vector<uint8_t> checked_;  // one block's stored bytes, for verified reads
+  std::vector<uint8_t> checked_;  // one block's stored bytes, for verified reads with pread
   std::shared_ptr<SessionStats> stats_;
   std::string name_;  // for error messages
 };

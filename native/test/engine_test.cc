@@ -9,6 +9,7 @@
 #include <lmdb.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -93,18 +94,27 @@ static void writeBlocks(Env& env, std::mt19937_64& rng, uint64_t id, uint32_t bl
     size_t len = rng() % 5 == 0 ? blockBytes : size_t(rng() % (blockBytes + 1));
     for (size_t k = 0; k < len; ++k) w.bytes[k] = uint8_t(rng());
     if (rng() % 7 == 0) std::fill(w.bytes.begin(), w.bytes.end(), 0);  // all zeros: deleted
-    putBlock(txn, store, id, index, blockBytes, w.bytes.data(), w.bytes.size(), &stats);
+    putBlock(txn, store, id, index, blockBytes, 1, w.bytes.data(), w.bytes.size(), &stats);
     (*model)[{id, index}] = std::move(w);
   }
   int rc = mdb_txn_commit(txn);
   if (rc) throwLmdb(rc, "commit");
 }
 
+// A new store gets a format record (the TypeScript layer passes its own).
+static EnvOptions testOptions() {
+  EnvOptions options;
+  options.mapSize = uint64_t(1) << 30;
+  options.maxReaders = 126;
+  options.format = "engine-test";
+  return options;
+}
+
 static void testLocations() {
   g_ctx = "locations";
   std::string dir = tempStore();
   {
-    auto env = Env::acquire(dir, EnvOptions{uint64_t(1) << 30, 126});
+    auto env = Env::acquire(dir, testOptions());
     CHECK(env->pageSize() >= 4096);
     CHECK(env->dataFd() >= 0);
     std::mt19937_64 rng(42);
@@ -163,7 +173,7 @@ static void testForeignValues() {
   g_ctx = "foreign values";
   std::string dir = tempStore();
   {
-    auto env = Env::acquire(dir, EnvOptions{uint64_t(1) << 30, 126});
+    auto env = Env::acquire(dir, testOptions());
     MDB_txn* txn = env->begin(0);
     keys::BlockKey raw(5, 0), small(5, 1);
     // index 0: format-2 style raw bytes; index 1: a valid header with its data right after
@@ -176,9 +186,9 @@ static void testForeignValues() {
     const size_t page = env->pageSize();
     std::vector<uint8_t> full(blockfmt::valueBytes(8, page));
     uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    blockfmt::encode(full.data(), page, 5, 1, 4096, data, 8);
+    blockfmt::encode(full.data(), page, 5, 1, 4096, 1, data, 8);
     memcpy(value, full.data(), blockfmt::kHeaderBytes);
-    value[8] = uint8_t(blockfmt::kHeaderBytes);  // dataOffset = 44 (u32le)
+    value[8] = uint8_t(blockfmt::kHeaderBytes);  // dataOffset = 52 (u32le)
     value[9] = value[10] = value[11] = 0;
     memcpy(value + blockfmt::kHeaderBytes, data, 8);
     MDB_val k1{16, small.bytes}, v1{sizeof value, value};
@@ -212,10 +222,11 @@ static void testChecksum() {
   std::vector<uint8_t> data(5000);
   for (size_t i = 0; i < data.size(); ++i) data[i] = uint8_t(i * 31 + 1);
   std::vector<uint8_t> value(blockfmt::valueBytes(data.size(), page));
-  blockfmt::encode(value.data(), page, 9, 3, 8192, data.data(), data.size());
+  blockfmt::encode(value.data(), page, 9, 3, 8192, 77, data.data(), data.size());
   blockfmt::Header h;
   CHECK(blockfmt::readHeader(value.data(), value.size(), &h) == blockfmt::Problem::kNone);
-  CHECK(h.dataOffset == page - 16 && h.dataLength == 5000 && h.arrayId == 9 && h.blockIndex == 3 && h.blockBytes == 8192);
+  CHECK(h.dataOffset == page - 16 && h.dataLength == 5000 && h.arrayId == 9 && h.blockIndex == 3 && h.blockBytes == 8192 &&
+        h.serial == 77);
   CHECK(value.size() == page - 16 + 2 * page);
   const uint8_t* stored = value.data() + h.dataOffset;
   CHECK(blockfmt::checksumMatches(value.data(), h, stored, h.storedIn(value.size())));
@@ -237,8 +248,30 @@ static void testChecksum() {
   CHECK(blockfmt::readHeader(value.data(), value.size(), &h) == blockfmt::Problem::kMagic);
 }
 
-int main() {
+// engine_test --bench: CRC32C throughput over 64 KiB blocks (the checksum's cost on the
+// commit path is bytes stored / this rate).
+static void benchCrc() {
+  std::vector<uint8_t> block(65536 + 4096);
+  for (size_t i = 0; i < block.size(); ++i) block[i] = uint8_t(i * 131 + 7);
+  for (int impl = 0; impl < 2; ++impl) {
+    const int rounds = impl == 0 ? 20000 : 2000;
+    uint32_t sink = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < rounds; ++r) {
+      sink ^= impl == 0 ? crc32c(uint32_t(r), block.data(), block.size()) : crc32cPortable(uint32_t(r), block.data(), block.size());
+    }
+    double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printf("crc32c %s: %.2f GB/s, %.1f us per 68 KiB block (sink %u)\n", impl == 0 ? crc32cImplementation() : "table",
+           double(rounds) * block.size() / sec / 1e9, sec / rounds * 1e6, sink);
+  }
+}
+
+int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (argc > 1 && std::string(argv[1]) == "--bench") {
+    benchCrc();
+    return 0;
+  }
   CASE("", testCrc32c());
   CASE("", testChecksum());
   CASE("", testLocations());

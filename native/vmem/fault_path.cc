@@ -6,7 +6,6 @@
 // two mmap calls into an empty placeholder (no TLB flush); the kernel's own read-ahead and
 // fault-around then bring the file pages in on first touch.
 #include <algorithm>
-#include <cerrno>
 
 #include "internal.h"
 
@@ -36,12 +35,7 @@ void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   if (R->closing) return;
   if (R->blocks[b].state != BlockState::Unmapped) return;  // served already: just wake
   R->st.faults++;
-  if (mapBlockLocked(R, b) == ENOMEM) {
-    // Most likely vm.max_map_count: every mapped block is a VMA or two. Unmapping the
-    // region's clean blocks merges their placeholders back; then try once more.
-    evictLocked(R, UINT64_MAX);
-    if (int e = mapBlockLocked(R, b)) recordErrorLocked(R, Status::SystemError, e, b, "map a block of a view");
-  }
+  if (int e = mapBlockMakingRoomLocked(R, b)) recordErrorLocked(R, Status::SystemError, e, b, "map a block of a view");
   if (R->blocks[b].state != BlockState::Unmapped) mapRangeLocked(R, w0, w1);
   if (R->blocks[b].state == BlockState::Unmapped) {
     // Even zeros could not be mapped: leave the thread to retry (Uffd) or chain (Sigsegv).

@@ -74,6 +74,8 @@ void recordErrorLocked(RegionImpl* R, Status s, int err, uint64_t block, const c
 // fails gives zeros and a recorded error (return 0). A failed system call leaves the block
 // UNMAPPED and returns its errno (ENOMEM: vm.max_map_count, the caller may make room).
 int mapBlockLocked(RegionImpl* R, uint64_t b);
+// mapBlockLocked, and on ENOMEM unmaps the region's clean blocks and tries once more.
+int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b);
 // Maps every UNMAPPED block of [b0, b1); stops at the first failure (errno returned).
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 void setDirtyLocked(RegionImpl* R, uint64_t b);

@@ -235,11 +235,7 @@ Status Region::prepareWrite(uint64_t offset, uint64_t len, uint64_t* reached, Er
   if (R->budget) budgetMakeRoom(R->budget, b1 - b0);
   FutexLock g(R->mu);
   for (uint64_t b = b0; b < b1; b++) {
-    int e = mapBlockLocked(R, b);
-    if (e == ENOMEM) {  // vm.max_map_count, most likely: unmap clean blocks, try again
-      evictLocked(R, UINT64_MAX);
-      e = mapBlockLocked(R, b);
-    }
+    int e = mapBlockMakingRoomLocked(R, b);
     if (e || R->blocks[b].state == BlockState::Unmapped) {
       *reached = std::max(offset, b * R->blockBytes);
       return fail(err, Status::SystemError, e ? e : EIO, b, "map block for a write");

@@ -1,6 +1,7 @@
 // Block state transitions: UNMAPPED -> FILE | ANON, and the dirty flag (see vmem.h).
 // Every function here requires R->mu held.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -51,10 +52,24 @@ void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
 // Fills a fresh anonymous block with `n` bytes of src before it becomes visible at `at`:
 // built at a temporary address, then moved into place by mremap (page tables move, no
 // copy), so no other thread ever sees it half-filled.
-int mapCopy(RegionImpl* R, uint8_t* at, const uint8_t* src, uint64_t n, uint64_t* hash) {
+// The bytes come from `src`, or where it is null from `fd` at `offset` (pread).
+int mapCopy(RegionImpl* R, uint8_t* at, const uint8_t* src, int fd, uint64_t offset, uint64_t n, uint64_t* hash) {
   void* tmp = mmap(nullptr, R->blockBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (tmp == MAP_FAILED) return errno;
-  memcpy(tmp, src, n);
+  if (src) {
+    memcpy(tmp, src, n);
+  } else {
+    for (uint64_t done = 0; done < n;) {
+      ssize_t r = pread(fd, static_cast<uint8_t*>(tmp) + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        int e = r < 0 ? errno : EIO;
+        munmap(tmp, R->blockBytes);
+        return e;
+      }
+      done += static_cast<uint64_t>(r);
+    }
+  }
   *hash = blockHash(static_cast<const uint8_t*>(tmp), R->blockBytes);
   void* p = mremap(tmp, R->blockBytes, R->blockBytes, MREMAP_MAYMOVE | MREMAP_FIXED, at);
   if (p == MAP_FAILED) {
@@ -120,10 +135,12 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     R->st.fileBlocks++;
     return 0;
   }
-  uint64_t n = std::min<uint64_t>(view.data ? view.size : 0, B);
+  // Copied: the view's bytes, or (a mappable block clipped by sourceLimit) the file's.
+  const bool fromFile = !view.data && loc.fd >= 0 && loc.bytes > 0;
+  uint64_t n = std::min<uint64_t>(view.data ? view.size : fromFile ? loc.bytes : 0, B);
   if (clipped) n = std::min(n, R->sourceLimit - start);
   uint64_t hash = 0;
-  e = n ? mapCopy(R, at, view.data, n, &hash) : mapAnonRW(R, at, B);
+  e = n ? mapCopy(R, at, view.data, loc.fd, loc.fileOffset, n, &hash) : mapAnonRW(R, at, B);
   R->source->unpin();
   if (e) {
     recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
@@ -136,6 +153,15 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     R->st.copiedBlocks++;
   }
   return 0;
+}
+
+int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b) {
+  int e = mapBlockLocked(R, b);
+  if (e != ENOMEM) return e;
+  // Most likely vm.max_map_count: every mapped block is a VMA or two. Unmapping the
+  // region's clean blocks merges their placeholders back; then try once more.
+  evictLocked(R, UINT64_MAX);
+  return mapBlockLocked(R, b);
 }
 
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {

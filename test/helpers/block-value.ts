@@ -21,12 +21,14 @@ export interface BlockValue {
   dataLength: number
   arrayId: bigint
   blockIndex: bigint
+  /** The commit that wrote the block. */
+  serial: bigint
   checksum: number
   /** The stored data bytes: dataLength bytes, then zeros to a whole number of pages. */
   stored: Buffer
 }
 
-export const HEADER_CHECKSUM_AT = 40
+export const HEADER_CHECKSUM_AT = 48
 
 export function parseBlockValue(value: Buffer): BlockValue {
   const dataOffset = value.readUInt32LE(8)
@@ -38,12 +40,13 @@ export function parseBlockValue(value: Buffer): BlockValue {
     dataLength: Number(value.readBigUInt64LE(16)),
     arrayId: value.readBigUInt64LE(24),
     blockIndex: value.readBigUInt64LE(32),
+    serial: value.readBigUInt64LE(40),
     checksum: value.readUInt32LE(HEADER_CHECKSUM_AT),
     stored: value.subarray(dataOffset),
   }
 }
 
-/** The checksum a value should carry: CRC32C of its stored data, continued over header bytes 0..40. */
+/** The checksum a value should carry: CRC32C of its stored data, continued over header bytes 0..48. */
 export function expectedChecksum(value: Buffer): number {
   const v = parseBlockValue(value)
   return crc32c(value.subarray(0, HEADER_CHECKSUM_AT), crc32c(v.stored))

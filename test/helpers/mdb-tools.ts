@@ -43,3 +43,45 @@ export function readerPids(dir: string): number[] {
   const out = mdbTool('mdb_stat', ['-r', dir])
   return [...out.matchAll(/^\s+(\d+)\s+[0-9a-f]+\s+(\d+|-)\s*$/gm)].map((m) => Number(m[1]))
 }
+
+/** Puts raw key/value pairs into sub-database `db` of an existing environment (mdb_load -s). */
+export function mdbPut(dir: string, db: string, pairs: Array<[Buffer, Buffer]>): void {
+  bin ??= build()
+  const lines = ['VERSION=3', 'format=bytevalue', 'type=btree', 'HEADER=END']
+  for (const [k, v] of pairs) lines.push(` ${k.toString('hex')}`, ` ${v.toString('hex')}`)
+  lines.push('DATA=END', '')
+  const r = spawnSync(path.join(bin, 'mdb_load'), ['-s', db, dir], { input: lines.join('\n'), encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`mdb_load failed: ${r.stderr}`)
+}
+
+/** The key/value pairs of sub-database `db` (mdb_dump -s), as buffers. */
+export function mdbEntries(dir: string, db: string): Array<[Buffer, Buffer]> {
+  const lines = mdbTool('mdb_dump', ['-s', db, dir]).split('\n')
+  const data = lines.slice(lines.indexOf('HEADER=END') + 1, lines.indexOf('DATA=END')).map((l) => l.trim())
+  const pairs: Array<[Buffer, Buffer]> = []
+  for (let i = 0; i + 1 < data.length; i += 2) pairs.push([Buffer.from(data[i], 'hex'), Buffer.from(data[i + 1], 'hex')])
+  return pairs
+}
+/** One database for mdbLoadDatabases: `name` null is the main database. */
+export interface LoadedDatabase {
+  name: string | null
+  dupsort?: boolean
+  pairs: Array<[string | Uint8Array, string | Uint8Array]>
+}
+
+/**
+ * Writes named sub-databases (optionally DUPSORT) into a fresh plain LMDB environment,
+ * as another program would, with mdb_load reading mdb_dump's byte-value format.
+ */
+export function mdbLoadDatabases(dir: string, databases: LoadedDatabase[]): void {
+  bin ??= build()
+  const hexOf = (x: string | Uint8Array) => Buffer.from(x).toString('hex')
+  const input = databases.map((db) => [
+    'VERSION=3', 'format=bytevalue', ...(db.name === null ? [] : [`database=${db.name}`]), 'type=btree',
+    ...(db.dupsort ? ['dupsort=1'] : []), 'HEADER=END',
+    ...db.pairs.flatMap(([k, v]) => [` ${hexOf(k)}`, ` ${hexOf(v)}`]),
+    'DATA=END',
+  ].join('\n') + '\n').join('')
+  const r = spawnSync(path.join(bin, 'mdb_load'), [dir], { input, encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`mdb_load failed: ${r.stderr}`)
+}

@@ -71,9 +71,21 @@ function main(args: string[]): void {
     const { addon } = require('../../src/binding') as typeof import('../../src/binding')
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { pack } = require('msgpackr') as typeof import('msgpackr')
-    const session = new addon.NativeSession(dir, undefined, undefined, 64 << 20)
+    const session = new addon.NativeSession(dir, undefined, undefined, 64 << 20, { create: false, readOnly: false, format: new Uint8Array(0) })
     session.commit([], [{ key: 'format', value: pack(JSON.parse(args[2])) }], [], true)
     session.close()
+  } else if (mode === 'grow') {
+    // grows the store by 256 KiB per commit, forever: new pages at the end of the file
+    const store = open(dir, { sync: false })
+    if (!store.has('rows')) store.create('rows', { dtype: 'uint8', shape: [0, 4096], blockBytes: 4096 })
+    store.commit()
+    const a = store.array('rows', 'uint8')
+    const chunk = new Uint8Array(64 * 4096).fill(7)
+    for (;;) {
+      a.append(chunk)
+      store.commit()
+      fs.writeSync(1, `committed ${a.rows}\n`)
+    }
   } else if (mode === 'crash-loop') {
     const sync = args[2] === '1'
     const store = open(dir, { sync })

@@ -1,0 +1,43 @@
+/** Reads and decodes the header of an open .npy file, reading at most the bounded header. */
+import * as fs from 'node:fs'
+import { NpyFormatError } from '../errors'
+import { MAX_HEADER_BYTES, type NpyHeader, decodeHeader, prefixBytes } from './header'
+
+/** Reads `length` bytes at file `position` into the start of `buffer`; fewer only at the end of the file. */
+export function readFully(fd: number, buffer: Uint8Array, length: number, position: number): number {
+  let done = 0
+  while (done < length) {
+    const n = fs.readSync(fd, buffer, done, length - done, position + done)
+    if (n === 0) break
+    done += n
+  }
+  return done
+}
+
+/** The header of the .npy file open as `fd`. Throws NpyFormatError. */
+export function readHeader(fd: number): NpyHeader {
+  const fileBytes = fs.fstatSync(fd).size
+  const prefix = Buffer.alloc(12)
+  const got = readFully(fd, prefix, 12, 0)
+  if (got < 10) throw new NpyFormatError(got >= 6 && prefix.subarray(0, 6).toString('latin1') === '\x93NUMPY' ? '.npy file truncated inside its header' : 'not a .npy file (no \\x93NUMPY magic)')
+  const major = prefix[6]
+  let declared = 0
+  if (major === 1) declared = prefix.readUInt16LE(8)
+  else if ((major === 2 || major === 3) && got >= 12) declared = prefix.readUInt32LE(8)
+  // decodeHeader reports version, length and truncation problems; never read more than the limit
+  const want = Math.min(prefixBytes(major === 1 ? 1 : 2) + Math.min(declared, MAX_HEADER_BYTES), fileBytes)
+  const head = Buffer.alloc(Math.max(want, got))
+  prefix.copy(head, 0, 0, got)
+  if (want > got) readFully(fd, head.subarray(got), want - got, got)
+  return decodeHeader(head.subarray(0, Math.max(want, got)), fileBytes)
+}
+
+/** The header of the .npy file at `path` (dtype, byte order, shape, version, data offset). Throws NpyFormatError. */
+export function readNpyHeader(path: string): NpyHeader {
+  const fd = fs.openSync(path, 'r')
+  try {
+    return readHeader(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
