@@ -22,7 +22,7 @@ interface CheckedWait {
 export function checkWaitOptions(options: WaitOptions | undefined): CheckedWait {
   if (options === undefined) return { timeoutMs: Infinity, signal: undefined, keepAlive: false }
   if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
-  const timeoutMs = options.timeoutMs ?? Infinity
+  const timeoutMs = options.timeoutMs === undefined ? Infinity : options.timeoutMs
   if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
     throw new ArgumentError('timeoutMs must be a non-negative number or Infinity')
   }
