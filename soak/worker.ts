@@ -8,8 +8,8 @@
  *     sync true or false at random; prints "c commitMs" once commit() has returned.
  *     It resumes after the c that board row W holds.
  *   follow DIR SINCE : watch() from SINCE; checks each commit arrives once and in order and
- *     that the rows announced for 'stream' tile it and hold valid rows; on SIGTERM prints
- *     {events, rows, error}.
+ *     that the rows announced for 'stream' tile it and hold valid rows; on SIGTERM, once
+ *     it has seen every commit made before, prints {events, rows, error}.
  */
 import { open, slice } from '../src/index'
 
@@ -73,8 +73,19 @@ async function follow(dir: string, since: number): Promise<void> {
   let rowsEnd = -1
   let error = ''
   process.on('SIGTERM', () => {
-    console.log(JSON.stringify({ events, rows: rowsEnd, error }))
-    process.exit(0)
+    // Reports once every commit made before the signal has arrived (at most 10 s later).
+    s.refresh()
+    const target = s.serial
+    const giveUp = Date.now() + 10_000
+    const report = (): void => {
+      if (last < target && !error && Date.now() < giveUp) {
+        setTimeout(report, 5)
+        return
+      }
+      console.log(JSON.stringify({ events, rows: rowsEnd, error }))
+      process.exit(0)
+    }
+    report()
   })
   try {
     for await (const event of s.watch({ since, keepAlive: true })) {
