@@ -10,6 +10,7 @@
         "native/engine/block_format.cc",
         "native/engine/block_store.cc",
         "native/engine/change_log.cc",
+        "native/engine/commit_follower.cc",
         "native/engine/commit_signal.cc",
         "native/engine/crc32c.cc",
         "native/engine/env.cc",

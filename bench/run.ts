@@ -23,6 +23,7 @@ import { runS2 } from './s2-stream'
 import { runS3 } from './s3-scan'
 import { runS4 } from './s4-small-commits'
 import { runS5 } from './s5-concurrency'
+import { runS6 } from './s6-wake'
 import { runV1 } from './v1-first-touch'
 import { runS7 } from './s7-shared-readers'
 import { runV2 } from './v2-cow-write'
@@ -61,6 +62,7 @@ const scenarios: Record<string, () => Row[] | Promise<Row[]>> = {
   S1: () => runS1(data(), dir, { runs, windows, windowRows: 16, cold: !values['no-cold'] }),
   S3: () => runS3(data(), { runs, chunkRows: 4096 }),
   S5: () => runS5(data(), { runs, seconds: s5secs, readerCounts: [1, 2, 4] }),
+  S6: () => runS6(dir, { commits: quick ? 200 : 1000 }),
   S7: () => runS7(data(), { runs, readers: 4, chunkRows: 4096 }),
   V1: () => runV1(data(), { runs, bytes: quick ? 256 << 20 : 1 << 30 }),
   V2: () => runV2(dir, { runs, blocks: quick ? 256 : 1024, machine }),

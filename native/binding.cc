@@ -3,12 +3,14 @@
 // the library hands over once at load time with setErrorClasses().
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <memory>
-#include <set>
 #include <string>
 
+#include "engine/commit_follower.h"
 #include "engine/env_stats.h"
 #include "engine/error.h"
 #include "engine/session.h"
@@ -18,16 +20,13 @@ namespace {
 
 using txa::ErrorCode;
 
-class CommitWaiter;
-
 struct AddonData {
   std::map<std::string, Napi::FunctionReference> errorClasses;  // code -> class
   Napi::FunctionReference arrayConstructor;
+  Napi::FunctionReference followerConstructor;
   Napi::FunctionReference waiterConstructor;
-  // The asynchronous waits this JavaScript thread has pending (touched on this thread
-  // only), and the flag interruptWaits() sets to end them: see CommitWaiter.
-  std::set<CommitWaiter*> pendingWaits;
-  std::shared_ptr<std::atomic<bool>> waitsInterrupted = std::make_shared<std::atomic<bool>>(false);
+  // Set by interruptWaits(): every blocking wait of this JavaScript thread returns false.
+  std::atomic<bool> waitsInterrupted{false};
 };
 
 // Throws the error class of `code` (src/errors.ts), constructed as new Class(message,
@@ -367,8 +366,12 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::Commit>("commit"),
       InstanceMethod<&SessionWrap::Refresh>("refresh"),
       InstanceMethod<&SessionWrap::Flush>("flush"),
-      InstanceMethod<&SessionWrap::WaitForCommit>("waitForCommit"),
-      InstanceMethod<&SessionWrap::NextCommit>("nextCommit"),
+      InstanceMethod<&SessionWrap::LatestRecord>("latestRecord"),
+      InstanceMethod<&SessionWrap::LatestSerial>("latestSerial"),
+      InstanceMethod<&SessionWrap::ReadCommits>("readCommits"),
+      InstanceMethod<&SessionWrap::GetSegment>("getSegment"),
+      InstanceMethod<&SessionWrap::ListSegments>("listSegments"),
+      InstanceMethod<&SessionWrap::Follower>("follower"),
       InstanceMethod<&SessionWrap::Waiter>("waiter"),
       InstanceMethod<&SessionWrap::Stats>("stats"),
       InstanceMethod<&SessionWrap::Check>("check"),
@@ -450,8 +453,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       uint64_t blockBytes = toU64(info[1], "blockBytes");
       if (blockBytes == 0 || blockBytes > (uint64_t(1) << 30)) badArgument(env, "blockBytes out of range");
       uint64_t byteLength = toU64(info[2], "byteLength");
-      std::string name = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : std::string();
-      auto tracked = session(env).track(id, uint32_t(blockBytes), byteLength, name);
+      if (!info[3].IsString()) badArgument(env, "name must be a string");
+      auto tracked = session(env).track(id, uint32_t(blockBytes), byteLength, info[3].As<Napi::String>());
       auto* data = env.GetInstanceData<AddonData>();
       Napi::Object object = data->arrayConstructor.New({});
       ArrayWrap* wrap = ArrayWrap::Unwrap(object);
@@ -483,6 +486,8 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
           change.rows = toU64(r.Get("rows"), "rows");
           change.rowBytes = toU64(r.Get("rowBytes"), "rowBytes");
           change.appendOnly = r.Get("appendOnly").ToBoolean();
+          change.attrsChanged = r.Get("attrsChanged").ToBoolean();
+          change.resized = r.Get("resized").ToBoolean();
         }
         Napi::Value array = r.Get("array");
         if (array.IsObject()) change.array = trackedOf(env, array.As<Napi::Object>());
@@ -494,7 +499,26 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         Napi::Object m = metaList.Get(i).As<Napi::Object>();
         meta.push_back({m.Get("key").As<Napi::String>(), toBytes(m.Get("value"), "value")});
       }
-      return outcomeToJs(env, s.commit(records, meta, info[2].ToBoolean()));
+      if (!info[2].IsArray()) badArgument(env, "segments must be an array");
+      auto segmentList = info[2].As<Napi::Array>();
+      std::vector<txa::SegmentChange> segments;
+      for (uint32_t i = 0; i < segmentList.Length(); ++i) {
+        Napi::Object c = segmentList.Get(i).As<Napi::Object>();
+        txa::SegmentChange change;
+        change.array = trackedOf(env, c.Get("array").As<Napi::Object>());
+        Napi::Array puts = c.Get("puts").As<Napi::Array>();
+        for (uint32_t j = 0; j < puts.Length(); ++j) {
+          Napi::Object p = puts.Get(j).As<Napi::Object>();
+          change.puts.push_back({p.Get("name").As<Napi::String>(), toU64(p.Get("start"), "start"), toU64(p.Get("rows"), "rows")});
+        }
+        Napi::Array deletes = c.Get("deletes").As<Napi::Array>();
+        for (uint32_t j = 0; j < deletes.Length(); ++j) {
+          Napi::Object d = deletes.Get(j).As<Napi::Object>();
+          change.deletes.push_back({d.Get("name").As<Napi::String>(), toU64(d.Get("start"), "start"), toU64(d.Get("stop"), "stop")});
+        }
+        segments.push_back(std::move(change));
+      }
+      return outcomeToJs(env, s.commit(records, meta, segments, info[3].ToBoolean()));
     });
   }
 
@@ -511,21 +535,119 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
-  // waitForCommit(timeoutMs): blocks this thread until a commit newer than the snapshot
-  // exists (true) or the timeout passes (false). timeoutMs < 0 waits forever.
-  Napi::Value WaitForCommit(const Napi::CallbackInfo& info) {
+  // waiter() -> NativeWaiter: waits on this store that outlive close() (see WaiterWrap).
+  Napi::Value Waiter(const Napi::CallbackInfo& info);
+
+  // latestRecord(name) -> {id, rows, rowBytes, serial} | null, in the newest commit.
+  Napi::Value LatestRecord(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
-      txa::Session& s = session(env);
-      int64_t timeout = toI64(info[0], "timeoutMs");
-      return Napi::Boolean::New(env, s.env()->waitForCommitAfter(s.snapshot().serial(), timeout));
+      if (!info[0].IsString()) badArgument(env, "name must be a string");
+      txa::Record record;
+      if (!session(env).latestRecord(info[0].As<Napi::String>(), &record)) return env.Null();
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("id", double(record.id));
+      out.Set("serial", double(record.serial));
+      out.Set("rows", double(record.rows));
+      out.Set("rowBytes", double(record.rowBytes));
+      return out;
     });
   }
 
-  // nextCommit(timeoutMs) -> Promise<boolean>: the same wait on a libuv pool thread.
-  Napi::Value NextCommit(const Napi::CallbackInfo& info);
-  // waiter() -> NativeWaiter: waits on this store that outlive close() (see WaiterWrap).
-  Napi::Value Waiter(const Napi::CallbackInfo& info);
+  // latestSerial() -> the newest commit's serial (a fresh read, not the snapshot's).
+  Napi::Value LatestSerial(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value { return Napi::Number::New(env, double(session(env).env()->currentSerial())); });
+  }
+
+  // readCommits(after, limit) -> [{serial, time, arrays: [{id, name, flags, rowsBefore,
+  // rowsAfter, rowBytes, blockBytes, blocks: [first, last, ...]}]}] | null when pruned.
+  // A `last` of -1 means "to the end".
+  Napi::Value ReadCommits(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t after = toU64(info[0], "after");
+      uint64_t limit = toU64(info[1], "limit");
+      std::vector<txa::CommitEntry> commits;
+      if (!session(env).readCommits(after, size_t(std::min<uint64_t>(limit, 1 << 20)), &commits)) return env.Null();
+      Napi::Array out = Napi::Array::New(env, commits.size());
+      for (uint32_t i = 0; i < commits.size(); ++i) {
+        const txa::CommitEntry& c = commits[i];
+        Napi::Object commit = Napi::Object::New(env);
+        commit.Set("serial", double(c.serial));
+        commit.Set("time", double(c.timeMs));
+        Napi::Array arrays = Napi::Array::New(env);
+        uint32_t n = 0;
+        for (const auto& [id, change] : c.changes.byArray()) {
+          Napi::Object a = Napi::Object::New(env);
+          a.Set("id", double(id));
+          a.Set("name", Napi::String::New(env, change.name));
+          a.Set("flags", double(change.flags | (change.recordChanged ? 1u : 0u)));
+          a.Set("rowsBefore", double(change.rowsBefore));
+          a.Set("rowsAfter", double(change.rowsAfter));
+          a.Set("rowBytes", double(change.rowBytes));
+          a.Set("blockBytes", double(change.blockBytes));
+          Napi::Array blocks = Napi::Array::New(env, change.blocks.size() * 2);
+          for (uint32_t j = 0; j < change.blocks.size(); ++j) {
+            blocks.Set(2 * j, double(change.blocks[j].first));
+            uint64_t last = change.blocks[j].second;
+            blocks.Set(2 * j + 1, last == UINT64_MAX ? -1.0 : double(last));
+          }
+          a.Set("blocks", blocks);
+          arrays.Set(n++, a);
+        }
+        commit.Set("arrays", arrays);
+        out.Set(i, commit);
+      }
+      return out;
+    });
+  }
+
+  static Napi::Object segmentToJs(Napi::Env env, const txa::Segment& segment) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("name", Napi::String::New(env, segment.name));
+    out.Set("start", double(segment.start));
+    out.Set("stop", double(segment.stop));
+    return out;
+  }
+
+  // getSegment(arrayId, name) -> {name, start, stop} | null, in the snapshot.
+  Napi::Value GetSegment(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t id = toU64(info[0], "arrayId");
+      if (!info[1].IsString()) badArgument(env, "name must be a string");
+      txa::Segment segment;
+      if (!session(env).getSegment(id, info[1].As<Napi::String>(), &segment)) return env.Null();
+      return segmentToJs(env, segment);
+    });
+  }
+
+  // listSegments(arrayId, after: {start, name} | null, limit) -> [{name, start, stop}]
+  Napi::Value ListSegments(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      uint64_t id = toU64(info[0], "arrayId");
+      bool first = !info[1].IsObject();
+      uint64_t afterStart = 0;
+      std::string afterName;
+      if (!first) {
+        Napi::Object after = info[1].As<Napi::Object>();
+        afterStart = toU64(after.Get("start"), "start");
+        afterName = after.Get("name").As<Napi::String>();
+      }
+      uint64_t limit = toU64(info[2], "limit");
+      std::vector<txa::Segment> segments;
+      session(env).listSegments(id, first, afterStart, afterName, size_t(std::min<uint64_t>(limit, 1 << 20)), &segments);
+      Napi::Array out = Napi::Array::New(env, segments.size());
+      for (uint32_t i = 0; i < segments.size(); ++i) out.Set(i, segmentToJs(env, segments[i]));
+      return out;
+    });
+  }
+
+  // follower(callback) -> NativeFollower calling callback() on the JavaScript thread after
+  // commits of any process (and once a second while it runs).
+  Napi::Value Follower(const Napi::CallbackInfo& info);
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -686,71 +808,127 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
 // ArrayWrap keeps its TrackedArray; the session wrapper needs it back for commit().
 namespace {
-// Waits for a commit off the JavaScript thread, on a libuv pool thread. Holds the
-// environment, not the session: the store may be closed while it waits. Registered in
-// AddonData::pendingWaits while it exists, so that interruptWaits() can end it: a pool
-// thread blocked in a wait would otherwise hold up process.exit() (which joins the pool)
-// for as long as the wait lasts.
-class CommitWaiter : public Napi::AsyncWorker {
+// JavaScript handle of one CommitFollower. Its thread reports to the JavaScript thread
+// through a thread-safe function, which keeps the event loop alive only while ref(true).
+// Reports are coalesced: at most one is queued.
+class FollowerWrap : public Napi::ObjectWrap<FollowerWrap> {
  public:
-  CommitWaiter(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-        store_(std::move(store)), serial_(serial), timeoutMs_(timeoutMs),
-        data_(env.GetInstanceData<AddonData>()), interrupted_(data_->waitsInterrupted) {
-    data_->pendingWaits.insert(this);
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeFollower", {
+      InstanceMethod<&FollowerWrap::Start>("start"),
+      InstanceMethod<&FollowerWrap::Stop>("stop"),
+      InstanceMethod<&FollowerWrap::Ref>("ref"),
+      InstanceMethod<&FollowerWrap::Close>("close"),
+    });
   }
-  ~CommitWaiter() override { data_->pendingWaits.erase(this); }
-  Napi::Promise promise() { return deferred_.Promise(); }
-  txa::Env& store() { return *store_; }
-  void Execute() override {
-    try {
-      committed_ = store_->waitForCommitAfter(serial_, timeoutMs_, interrupted_.get());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
+  explicit FollowerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FollowerWrap>(info) {}
+  ~FollowerWrap() override { shutdown(); }
+
+  void init(Napi::Env env, std::shared_ptr<txa::Env> store, Napi::Function callback) {
+    state_ = std::make_shared<Shared>();
+    auto* finalizeData = new std::shared_ptr<Shared>(state_);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, callback, "txarray commit follower", 0, 1,
+                                          [](Napi::Env, std::shared_ptr<Shared>* data) {
+                                            (*data)->finalized = true;
+                                            delete data;
+                                          },
+                                          finalizeData);
+    tsfn_.Unref(env);
+    std::shared_ptr<Shared> state = state_;
+    Napi::ThreadSafeFunction tsfn = tsfn_;
+    follower_ = std::make_unique<txa::CommitFollower>(std::move(store), [state, tsfn]() mutable {
+      if (state->posted.exchange(true)) return;  // one report queued at a time
+      tsfn.NonBlockingCall([state](Napi::Env env, Napi::Function report) {
+        state->posted.store(false);
+        report.Call({});
+      });
+    });
+    // Registered after the thread-safe function's own hook, so it runs first (hooks run
+    // newest first): the thread is joined before the function is torn down.
+    if (napi_add_env_cleanup_hook(env, &FollowerWrap::onEnvCleanup, this) == napi_ok) hooked_ = true;
   }
-  void OnOK() override { deferred_.Resolve(Napi::Boolean::New(Env(), committed_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<txa::Env> store_;
-  uint64_t serial_;
-  int64_t timeoutMs_;
-  AddonData* data_;
-  std::shared_ptr<std::atomic<bool>> interrupted_;
-  bool committed_ = false;
+  struct Shared {
+    std::atomic<bool> posted{false};
+    std::atomic<bool> finalized{false};
+  };
+
+  static void onEnvCleanup(void* arg) {
+    auto* self = static_cast<FollowerWrap*>(arg);
+    self->hooked_ = false;
+    if (self->follower_) self->follower_->stop();
+  }
+
+  void shutdown() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(Env(), &FollowerWrap::onEnvCleanup, this);
+      hooked_ = false;
+    }
+    if (follower_) follower_->stop();
+    if (state_ && !released_ && !state_->finalized) tsfn_.Release();
+    released_ = true;
+  }
+
+  bool usable() const { return follower_ && !released_ && !state_->finalized; }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      if (!usable()) throwCode(env, "TXA_CLOSED", "the follower is closed");
+      follower_->start();
+      return env.Undefined();
+    });
+  }
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (follower_) follower_->stop();
+    return info.Env().Undefined();
+  }
+  // ref(keepAlive): whether the follower keeps the event loop (the process) alive.
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (usable()) {
+      if (info[0].ToBoolean()) tsfn_.Ref(env);
+      else tsfn_.Unref(env);
+    }
+    return env.Undefined();
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    shutdown();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Shared> state_;
+  Napi::ThreadSafeFunction tsfn_;
+  std::unique_ptr<txa::CommitFollower> follower_;
+  bool hooked_ = false;
+  bool released_ = false;
 };
 
-// Starts an asynchronous wait for a commit after `serial`; the promise resolves true or false.
-Napi::Promise startWait(Napi::Env env, std::shared_ptr<txa::Env> store, uint64_t serial, int64_t timeoutMs) {
-  auto* worker = new CommitWaiter(env, std::move(store), serial, timeoutMs);
-  Napi::Promise promise = worker->promise();
-  worker->Queue();  // deletes itself when done
-  return promise;
-}
-
-Napi::Value SessionWrap::NextCommit(const Napi::CallbackInfo& info) {
+Napi::Value SessionWrap::Follower(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return translated(env, [&]() -> Napi::Value {
     txa::Session& s = session(env);
-    return startWait(env, s.env(), s.snapshot().serial(), toI64(info[0], "timeoutMs"));
+    if (!info[0].IsFunction()) badArgument(env, "callback must be a function");
+    auto* data = env.GetInstanceData<AddonData>();
+    Napi::Object object = data->followerConstructor.New({});
+    FollowerWrap::Unwrap(object)->init(env, s.env(), info[0].As<Napi::Function>());
+    return object;
   });
 }
 
-// JavaScript handle for waiting on one store's commits, made by session.waiter(). It holds
-// the environment, so it keeps working after the session is closed.
+// JavaScript handle for blocking waits on one store's commits, made by session.waiter().
+// It holds the environment, so it keeps working after the session is closed.
 //   waitSync(afterSerial, timeoutMs) -> boolean: blocks this thread until a commit with a
 //     serial above afterSerial exists (true) or timeoutMs passes (false; < 0: forever).
-//   wait(afterSerial, timeoutMs) -> Promise<boolean>: the same on a libuv pool thread.
-// Both return false at once after interruptWaits() on this thread. Callers that must stay
+// It returns false at once after interruptWaits() on this thread. Callers that must stay
 // interruptible (a worker that may be terminated) wait in slices of bounded timeoutMs.
+// Waits that do not block the thread use a follower (FollowerWrap) instead.
 class WaiterWrap : public Napi::ObjectWrap<WaiterWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeWaiter", {
       InstanceMethod<&WaiterWrap::WaitSync>("waitSync"),
-      InstanceMethod<&WaiterWrap::Wait>("wait"),
     });
   }
   explicit WaiterWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WaiterWrap>(info) {}
@@ -762,14 +940,8 @@ class WaiterWrap : public Napi::ObjectWrap<WaiterWrap> {
     return translated(env, [&]() -> Napi::Value {
       uint64_t serial = toU64(info[0], "afterSerial");
       int64_t timeout = toI64(info[1], "timeoutMs");
-      const std::atomic<bool>* interrupted = env.GetInstanceData<AddonData>()->waitsInterrupted.get();
+      const std::atomic<bool>* interrupted = &env.GetInstanceData<AddonData>()->waitsInterrupted;
       return Napi::Boolean::New(env, store_->waitForCommitAfter(serial, timeout, interrupted));
-    });
-  }
-  Napi::Value Wait(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    return translated(env, [&]() -> Napi::Value {
-      return startWait(env, store_, toU64(info[0], "afterSerial"), toI64(info[1], "timeoutMs"));
     });
   }
 
@@ -786,13 +958,11 @@ Napi::Value SessionWrap::Waiter(const Napi::CallbackInfo& info) {
   });
 }
 
-// interruptWaits(): ends every wait of this JavaScript thread, pending and future (they
-// return false). The library calls it when the thread exits (process 'exit'), so that no
-// pool thread is left blocked in a wait that process.exit() would join.
+// interruptWaits(): ends every blocking wait of this JavaScript thread, future ones too
+// (they return false). The library calls it when the thread exits (process 'exit'). The
+// followers of asynchronous waits are ended by their environment cleanup hooks.
 Napi::Value InterruptWaits(const Napi::CallbackInfo& info) {
-  auto* data = info.Env().GetInstanceData<AddonData>();
-  data->waitsInterrupted->store(true, std::memory_order_release);
-  for (CommitWaiter* waiter : data->pendingWaits) waiter->store().signalCommit();  // wake them now
+  info.Env().GetInstanceData<AddonData>()->waitsInterrupted.store(true, std::memory_order_release);
   return info.Env().Undefined();
 }
 
@@ -847,6 +1017,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interruptWaits", Napi::Function::New(env, InterruptWaits));
   exports.Set("NativeSession", SessionWrap::Define(env));
   exports.Set("NativeArray", arrayClass);
+  data->followerConstructor = Napi::Persistent(FollowerWrap::Define(env));
   exports.Set("faultMode", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const txa::vmem::SystemInfo& sys = txa::vmem::systemInfo();
     Napi::Object out = Napi::Object::New(info.Env());

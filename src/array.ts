@@ -5,10 +5,15 @@
 import { show } from './show'
 import { checkAttrs, copyAttrs } from './attrs'
 import { type AnyTypedArray, type DType, type ScalarFor, type TypedArrayFor, allocate, checkData, itemBytes, lengthOf, wrap } from './dtype'
-import { ArgumentError, ClosedError, NotFoundError, ReadOnlyError, ShapeError, TooLargeError } from './errors'
+import type { NativeSegment, NativeSession } from './binding'
+import {
+  AlreadyExistsError, ArgumentError, BoundsError, ClosedError, NotFoundError, ReadOnlyError, ShapeError, TooLargeError,
+} from './errors'
 import { type Selection, cStrides, resolveSelection, slice, sliceIndices } from './selection'
 import { checkByteLength, checkShape, sizeOf } from './shape'
 import type { ArrayState } from './transaction'
+import type { WaitOptions } from './stream-types'
+import type { CommitFeed } from './wait'
 import { type ExportNpyOptions, type ExportNpyResult, type FollowNpyOptions, exportNpy, followNpy } from './npy/export'
 
 /** A dense copy of a selection: zarrita.js's chunk shape. */
@@ -77,6 +82,35 @@ function verifyOption(options: ReadOptions | undefined, fallback: boolean): bool
   return v ?? fallback
 }
 
+/** A named segment: rows [start, stop) of axis 0. */
+export interface Segment {
+  name: string
+  start: number
+  stop: number
+}
+
+/** What an array needs of its store besides its own state. @internal */
+export interface ArrayContext {
+  isClosed(): boolean
+  session(): NativeSession
+  feed(): CommitFeed
+  /** The directory of the store. */
+  readonly storePath: string
+  readonly readOnly: boolean
+}
+
+const MAX_SEGMENT_NAME_BYTES = 255
+const SEGMENT_BATCH = 4096
+// A lone UTF-16 surrogate has no UTF-8 form: two such names would alias one segment.
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+function checkSegmentName(name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) > MAX_SEGMENT_NAME_BYTES || LONE_SURROGATE.test(name)) {
+    throw new ArgumentError(`a segment name is a non-empty, well-formed string of at most ${MAX_SEGMENT_NAME_BYTES} UTF-8 bytes`)
+  }
+  return name
+}
+
 let liveStateOf: (a: BigArray) => ArrayState
 let storePathOf: (a: BigArray) => string
 
@@ -92,7 +126,7 @@ export function arrayStorePath(a: BigArray): string {
 
 export class BigArray<D extends DType = DType> {
   readonly #state: ArrayState
-  readonly #isClosed: () => boolean
+  readonly #context: ArrayContext
   readonly #verifyChecksums: boolean
   readonly #readOnly: boolean
   readonly #storePath: string
@@ -103,16 +137,16 @@ export class BigArray<D extends DType = DType> {
   }
 
   /** @internal Use store.create() or store.array(). */
-  constructor(state: ArrayState, isClosed: () => boolean, verifyChecksums: boolean, storePath: string, readOnly = false) {
+  constructor(state: ArrayState, context: ArrayContext, verifyChecksums = false) {
     this.#state = state
-    this.#isClosed = isClosed
+    this.#context = context
     this.#verifyChecksums = verifyChecksums
-    this.#storePath = storePath
-    this.#readOnly = readOnly
+    this.#storePath = context.storePath
+    this.#readOnly = context.readOnly
   }
 
   #live(): ArrayState {
-    if (this.#isClosed()) throw new ClosedError('the store is closed')
+    if (this.#context.isClosed()) throw new ClosedError('the store is closed')
     if (this.#state.status !== 'live') throw new NotFoundError(`array '${this.#state.name}' was deleted`)
     return this.#state
   }
@@ -149,6 +183,7 @@ export class BigArray<D extends DType = DType> {
     s.meta.attrs = checkAttrs(attrs)
     s.recordDirty = true
     s.appendOnly = false
+    s.attrsChanged = true
   }
 
   /**
@@ -298,7 +333,7 @@ export class BigArray<D extends DType = DType> {
     const before = { shape: s.meta.shape, recordDirty: s.recordDirty, appendOnly: s.appendOnly }
     // Only appends so far: a concurrent commit to this array is rebased onto at commit.
     const appendOnly = !s.recordDirty || s.appendOnly
-    this.resize(next)
+    this.#setLength(s, next[0])
     try {
       s.native.scatter(start * rowSize * ib, [length], [ib], ib, src)
     } catch (e) {
@@ -343,10 +378,119 @@ export class BigArray<D extends DType = DType> {
     }
     if (next[0] === cur[0]) return
     checkByteLength(next, itemBytes(s.meta.dtype))
+    this.#setLength(s, next[0])
+    s.resized = true
+  }
+
+  #setLength(s: ArrayState, rows: number): void {
+    const next = [rows, ...s.meta.shape.slice(1)]
     s.native.resize(sizeOf(next) * itemBytes(s.meta.dtype))
     s.meta.shape = next
     s.recordDirty = true
     s.appendOnly = false  // an absolute length: not rebased (append() sets it back)
+  }
+
+  /**
+   * Resolves with the array's length once the array, as committed by any handle in any
+   * process, has at least `rows` rows (at once if it already has). It does not move this
+   * handle's snapshot: refresh() to read the rows. Rejects with TimeoutError after
+   * `timeoutMs`, AbortError when `signal` aborts, NotFoundError if the array is deleted,
+   * ClosedError if the store is closed. A pending wait does not keep the process alive
+   * unless `keepAlive: true`.
+   */
+  waitForLength(rows: number, options?: WaitOptions): Promise<number> {
+    let s: ArrayState
+    try {
+      s = this.#live()
+      if (!Number.isSafeInteger(rows) || rows < 0) throw new ArgumentError('rows must be a non-negative integer')
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const session = this.#context.session()
+    const name = s.name
+    const id = s.native.id
+    return this.#context.feed().wait(() => {
+      const record = session.latestRecord(name)
+      if (!record || (id !== 0 && record.id !== id)) throw new NotFoundError(`array '${name}' was deleted`)
+      return record.rows >= rows ? record.rows : undefined
+    }, options, `waitForLength(${rows}) of '${name}'`)
+  }
+
+  /**
+   * Appends rows (as append() does) and names them: the segment `name` is rows
+   * [start, stop) where they land. Concurrent segment appends of other handles and
+   * processes do not conflict: at commit the rows are laid after the newest end and the
+   * range moves with them. Names are unique per array: AlreadyExistsError at the call if
+   * this transaction sees the name, or at commit if another commit took it first (the
+   * commit then changes nothing; abort() and retry with another name).
+   */
+  appendSegment(name: string, data: TypedArrayFor[D]): void {
+    const s = this.#writable()
+    checkSegmentName(name)
+    if (this.#findSegment(s, name)) throw new AlreadyExistsError(`segment '${name}' of array '${s.name}' already exists`)
+    const start = s.meta.shape[0]
+    this.append(data)
+    s.segmentPuts.set(name, { start, rows: s.meta.shape[0] - start })
+  }
+
+  /**
+   * The rows of segment `name` as a view (see view(): O(1), loaded when touched; writes
+   * through it belong to this transaction; copy with .slice() to keep the values).
+   * Throws NotFoundError if there is no such segment, BoundsError if the array was
+   * shrunk below its end.
+   */
+  segment(name: string): TypedArrayFor[D] {
+    const s = this.#live()
+    const found = this.#findSegment(s, checkSegmentName(name))
+    if (!found) throw new NotFoundError(`no segment '${name}' in array '${s.name}'`)
+    if (found.stop > s.meta.shape[0]) throw new BoundsError(`segment '${name}' ends at row ${found.stop}, past the array's ${s.meta.shape[0]} rows`)
+    return this.#rowsView(s, found.start, found.stop - found.start)
+  }
+
+  /** The range of segment `name`, or null if there is none. O(log n) in the segment count. */
+  segmentRange(name: string): Segment | null {
+    const s = this.#live()
+    const found = this.#findSegment(s, checkSegmentName(name))
+    return found ? { ...found } : null
+  }
+
+  /**
+   * The segments in row order (committed ones first, then those added in this
+   * transaction), read from the store in batches as the iteration goes.
+   */
+  *segments(): Generator<Segment, void, undefined> {
+    const s = this.#live()
+    const session = this.#context.session()
+    const id = s.native.id
+    let after: NativeSegment | null = null
+    while (id !== 0) {
+      const batch = session.listSegments(id, after, SEGMENT_BATCH)
+      for (const segment of batch) {
+        if (!s.segmentDeletes.has(segment.name)) yield { ...segment }
+      }
+      if (batch.length < SEGMENT_BATCH) break
+      after = batch[batch.length - 1]
+    }
+    for (const [name, r] of [...s.segmentPuts]) yield { name, start: r.start, stop: r.start + r.rows }
+  }
+
+  /**
+   * Deletes the segment's name in this transaction (its rows stay). Throws NotFoundError.
+   * At commit, ConflictError if another commit deleted or replaced it meanwhile.
+   */
+  deleteSegment(name: string): void {
+    const s = this.#writable()
+    const found = this.#findSegment(s, checkSegmentName(name))
+    if (!found) throw new NotFoundError(`no segment '${name}' in array '${s.name}'`)
+    if (s.segmentPuts.delete(name)) return
+    s.segmentDeletes.set(name, { start: found.start, stop: found.stop })
+  }
+
+  #findSegment(s: ArrayState, name: string): Segment | null {
+    const pending = s.segmentPuts.get(name)
+    if (pending) return { name, start: pending.start, stop: pending.start + pending.rows }
+    if (s.segmentDeletes.has(name) || s.native.id === 0) return null
+    return this.#context.session().getSegment(s.native.id, name)
   }
 }
 

@@ -36,7 +36,59 @@ export interface NativeRecordChange {
   rowBytes?: number
   /** The transaction only appended to this array: rebase instead of conflicting. */
   appendOnly?: boolean
+  /** For the commit log: the attributes were replaced. */
+  attrsChanged?: boolean
+  /** For the commit log: the length was set by resize(). */
+  resized?: boolean
   array?: NativeArray
+}
+
+/** Named segments one transaction adds to or deletes from one array. */
+export interface NativeSegmentChange {
+  array: NativeArray
+  /** start: first row as the transaction sees the array (moved if the append is rebased). */
+  puts: { name: string; start: number; rows: number }[]
+  /** The range the transaction saw: the commit fails with a conflict if it changed. */
+  deletes: { name: string; start: number; stop: number }[]
+}
+
+export interface NativeSegment {
+  name: string
+  start: number
+  stop: number
+}
+
+/** One array's part of a commit, as the log records it (keys.h). */
+export interface NativeLogArray {
+  id: number
+  name: string
+  /** Log flags: 1 record, 2 created, 4 deleted, 8 append only, 16 resized, 32 attrs, 64 segments. */
+  flags: number
+  rowsBefore: number
+  rowsAfter: number
+  rowBytes: number
+  blockBytes: number
+  /** Inclusive block ranges, flattened [first, last, ...]; last -1 means "to the end". */
+  blocks: number[]
+}
+
+export interface NativeCommit {
+  serial: number
+  /** Wall-clock time of the commit, ms since the epoch. */
+  time: number
+  arrays: NativeLogArray[]
+}
+
+/**
+ * A thread asleep on the store's commit doorbell; calls back on the JavaScript thread after
+ * each commit of any process (and once a second, in case a committer died before ringing).
+ */
+export interface NativeFollower {
+  start(): void
+  stop(): void
+  /** Whether it keeps the event loop alive. */
+  ref(keepAlive: boolean): void
+  close(): void
 }
 
 export interface NativeStats {
@@ -130,15 +182,14 @@ export interface NativeCheckReport {
 }
 
 /**
- * Waits on one store's commits; made by session.waiter(), it keeps working after the
- * session is closed. A commit "after" a serial is one whose serial is greater.
- * timeoutMs < 0 waits forever; both return false at once after addon.interruptWaits().
- * A wait blocks a thread (waitSync: the caller's; wait: a libuv pool thread) that nothing
- * else can interrupt: callers wait in slices (see src/waiting.ts).
+ * Blocking waits on one store's commits; made by session.waiter(), it keeps working after
+ * the session is closed. A commit "after" a serial is one whose serial is greater.
+ * timeoutMs < 0 waits forever; it returns false at once after addon.interruptWaits().
+ * A wait blocks the caller's thread, which nothing else can interrupt: callers wait in
+ * slices (see src/waiting.ts). Waits that do not block use session.follower() (src/wait.ts).
  */
 export interface NativeWaiter {
   waitSync(afterSerial: number, timeoutMs: number): boolean
-  wait(afterSerial: number, timeoutMs: number): Promise<boolean>
 }
 
 export interface NativeSession {
@@ -146,13 +197,20 @@ export interface NativeSession {
   getRecord(name: string): NativeRecord | null
   listRecords(): Uint8Array[]
   getMeta(key: string): Uint8Array | null
-  /** name: for error messages. */
   track(id: number, blockBytes: number, byteLength: number, name: string): NativeArray
-  commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], sync: boolean): NativeOutcome
+  commit(records: NativeRecordChange[], meta: { key: string; value: Uint8Array }[], segments: NativeSegmentChange[], sync: boolean): NativeOutcome
   refresh(): NativeOutcome
   flush(): void
-  waitForCommit(timeoutMs: number): boolean
-  nextCommit(timeoutMs: number): Promise<boolean>
+  /** The newest commit's serial (a fresh read, not this handle's snapshot). */
+  latestSerial(): number
+  /** The record of `name` in the newest commit (not this handle's snapshot). */
+  latestRecord(name: string): { id: number; serial: number; rows: number; rowBytes: number } | null
+  /** Commits after `after` in the newest snapshot, at most `limit`; null when pruned. */
+  readCommits(after: number, limit: number): NativeCommit[] | null
+  getSegment(arrayId: number, name: string): NativeSegment | null
+  listSegments(arrayId: number, after: { start: number; name: string } | null, limit: number): NativeSegment[]
+  follower(onCommit: () => void): NativeFollower
+  /** Blocking waits on this store's commits, usable after close(). */
   waiter(): NativeWaiter
   stats(): NativeStats
   /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
@@ -174,7 +232,7 @@ interface Addon {
   NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number, mode: NativeOpenMode) => NativeSession
   faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
-  /** Ends every wait of this thread, pending and future (they return false). */
+  /** Ends every blocking wait of this thread, future ones too (they return false). */
   interruptWaits(): void
 }
 
@@ -217,6 +275,6 @@ function load(): Addon {
 
 export const addon: Addon = load()
 
-// process.exit() joins the libuv pool: a pool thread blocked in nextCommit() would hold it
-// up. 'exit' is emitted first (in a worker too, for its own waits): end the waits there.
+// A blocking wait called from an 'exit' listener (in a worker too) returns at once. The
+// follower threads of asynchronous waits are joined by the addon's cleanup hooks.
 process.once('exit', () => addon.interruptWaits())

@@ -98,11 +98,22 @@ export class UnsupportedError extends TxarrayError { static override readonly co
 /** A .npy file that is malformed, hostile, truncated, or holds a dtype txarray does not have. */
 export class NpyFormatError extends TxarrayError { static override readonly code = 'TXA_NPY' }
 
+/** A wait (waitForLength, waitForCommit, watch) ran out of time (its timeoutMs). */
+export class TimeoutError extends TxarrayError { static override readonly code = 'TXA_TIMEOUT' }
+/** A wait was cancelled through its AbortSignal; `cause` is the signal's reason. */
+export class AbortError extends TxarrayError { static override readonly code = 'TXA_ABORTED' }
+/**
+ * watch() was asked for commits the commit log no longer holds (see the logRetention
+ * option of open()): resynchronise from a snapshot, then watch from store.serial.
+ */
+export class LogPrunedError extends TxarrayError { static override readonly code = 'TXA_LOG_PRUNED' }
+
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(
   [
     NotFoundError, AlreadyExistsError, DTypeError, ShapeError, BoundsError, ConflictError,
     ClosedError, FormatError, ArgumentError, StorageError, TooLargeError, TransactionError,
-    CorruptionError, DiskFullError, ReadOnlyError, NpyFormatError, UnsupportedError,
+    CorruptionError, DiskFullError, ReadOnlyError, NpyFormatError, UnsupportedError, TimeoutError, AbortError,
+    LogPrunedError,
   ].map((cls) => [cls.code, cls]),
 )

@@ -13,6 +13,7 @@ export const FORMAT_NAME = 'txarray'
 // 2: array records carry rows and row size in their header (append rebase).
 // 3: every block value is a header page (magic, length, CRC32C) then the data, page-aligned
 //    in the data file and zero-filled to whole pages (docs/format.md).
+//    Commit log entries carry names, lengths and time (watch()); a segments database.
 export const FORMAT_VERSION = 3
 
 export interface ArrayMeta {

@@ -4,7 +4,7 @@
  */
 import { show } from './show'
 import { addon, type NativeSession, type NativeStats } from './binding'
-import { BigArray } from './array'
+import { type ArrayContext, BigArray } from './array'
 import { checkAttrs } from './attrs'
 import { type DType, checkDType, itemBytes } from './dtype'
 import {
@@ -16,7 +16,10 @@ import type { CheckReport } from './check-report'
 import { checkFormat, encodeFormat } from './metadata'
 import { checkBlockBytes, checkByteLength, checkShape } from './shape'
 import { type ArrayState, Transaction } from './transaction'
-import { nextSliced, waitSliced } from './waiting'
+import type { CommitEvent, WaitOptions, WatchOptions } from './stream-types'
+import { CommitFeed } from './wait'
+import { CommitStream, checkWatchOptions } from './watch'
+import { waitSliced } from './waiting'
 import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/import'
 
 export interface OpenOptions {
@@ -48,6 +51,12 @@ export interface OpenOptions {
    * Default false.
    */
   verifyChecksums?: boolean
+  /**
+   * Commits the log keeps (at least; pruned in batches of 64), a setting of the store:
+   * given, it is saved for every process; omitted, the saved value (default 4096) holds.
+   * watch() can resume from any serial the log still holds. Minimum 64.
+   */
+  logRetention?: number
 }
 
 export interface CreateOptions<D extends DType = DType> {
@@ -121,6 +130,7 @@ export interface StoreStats {
 }
 
 const MAX_NAME_BYTES = 255
+const MIN_LOG_RETENTION = 64
 // A UTF-16 code unit of a surrogate pair standing alone: it has no UTF-8 encoding.
 const LONE_SURROGATE = /\p{Surrogate}/u
 
@@ -176,6 +186,8 @@ export class Store {
   readonly #sync: boolean
   readonly #verifyChecksums: boolean
   #inTransact = false
+  #feed: CommitFeed | null = null
+  readonly #context: ArrayContext
 
   /** @internal Use open(). */
   constructor(path: string, options: OpenOptions = {}) {
@@ -185,6 +197,10 @@ export class Store {
     for (const key of ['mapSize', 'maxReaders', 'mappedBlocks'] as const) {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
+    }
+    const logRetention = options.logRetention
+    if (logRetention !== undefined && (!Number.isSafeInteger(logRetention) || logRetention < MIN_LOG_RETENTION)) {
+      throw new ArgumentError(`logRetention must be an integer of at least ${MIN_LOG_RETENTION}`)
     }
     for (const key of ['create', 'readOnly'] as const) {
       const v = options[key]
@@ -198,6 +214,13 @@ export class Store {
     this.readOnly = options.readOnly ?? false
     this.#sync = options.sync ?? true
     this.#verifyChecksums = options.verifyChecksums ?? false
+    this.#context = {
+      isClosed: () => this.#session === null,
+      session: () => this.#native(),
+      feed: () => this.#commitFeed(),
+      storePath: path,
+      readOnly: this.readOnly,
+    }
     const mode = { create: options.create ?? true, readOnly: this.readOnly, format: encodeFormat() }
     this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384, mode)
     this.#txn = new Transaction(this.#session)
@@ -206,10 +229,25 @@ export class Store {
       const stamp = this.#session.getMeta('format')
       if (!stamp) throw new FormatError('the store has no format record')
       checkFormat(stamp)
+      if (logRetention !== undefined) this.#saveLogRetention(logRetention)
     } catch (e) {
       this.close()
       throw e
     }
+  }
+
+  /** Records the log retention in the store (a commit, only when it changes). */
+  #saveLogRetention(logRetention: number): void {
+    const value = Buffer.alloc(8)
+    value.writeBigUInt64LE(BigInt(logRetention))
+    const saved = this.#native().getMeta('logRetention')
+    if (saved && Buffer.compare(Buffer.from(saved), value) === 0) return
+    this.#writable('logRetention')
+    this.#txn.commit(true, [{ key: 'logRetention', value }])
+  }
+
+  #commitFeed(): CommitFeed {
+    return (this.#feed ??= new CommitFeed(this.#native()))
   }
 
   #writable(what: string): void {
@@ -224,7 +262,7 @@ export class Store {
   #handle(state: ArrayState): BigArray {
     let handle = this.#handles.get(state)
     if (!handle) {
-      handle = new BigArray(state, () => this.#session === null, this.#verifyChecksums, this.path, this.readOnly)
+      handle = new BigArray(state, this.#context, this.#verifyChecksums)
       this.#handles.set(state, handle)
     }
     return handle
@@ -372,28 +410,54 @@ export class Store {
   }
 
   /**
+   * Resolves with the newest serial once some handle, in any process, has committed
+   * after this handle's snapshot (at once if that already happened). It does not move the
+   * snapshot: refresh() to see the commit. Rejects with TimeoutError after `timeoutMs`,
+   * AbortError when `signal` aborts, ClosedError if the store is closed. A pending wait
+   * does not keep the process alive unless `keepAlive: true`.
+   *
+   *     for (;;) { await store.waitForCommit(); store.refresh(); ...read the new rows... }
+   */
+  waitForCommit(options?: WaitOptions): Promise<number> {
+    let session: NativeSession
+    try {
+      session = this.#native()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    const serial = session.serial
+    return this.#commitFeed().wait(() => {
+      const latest = session.latestSerial()
+      return latest > serial ? latest : undefined
+    }, options, 'waitForCommit()')
+  }
+
+  /**
    * Blocks this thread until some handle, in any process, has committed since this
    * handle's snapshot (true), or `timeoutMs` passes (false). Then refresh() to see it.
-   * For a worker thread or a script; on a main thread that serves other work, use
-   * nextCommit(). Default: wait forever.
+   * For a worker thread or a script; a thread that serves other work uses waitForCommit().
+   * Default: wait forever.
    */
-  waitForCommit(timeoutMs = Infinity): boolean {
+  waitForCommitSync(timeoutMs = Infinity): boolean {
     const session = this.#native()
     const timeout = checkTimeout(timeoutMs)
     return waitSliced(session.waiter(), session.serial, timeout)
   }
 
   /**
-   * Resolves true once some handle, in any process, has committed since this handle's
-   * snapshot, or false after `timeoutMs`. The wait runs on a libuv pool thread (it holds
-   * one while waiting: keep the number of concurrent waits below UV_THREADPOOL_SIZE).
-   *
-   *     while (await store.nextCommit()) { store.refresh(); ...read the new rows... }
+   * The commits of every handle in every process, in serial order, each once, as an async
+   * iterator of CommitEvent: after `since` (default: this handle's snapshot), only those
+   * that changed one of `arrays` when given. It waits for new commits without end; stop it
+   * with `break`, `signal` (AbortError) or close() (the iteration ends). Throws
+   * LogPrunedError when the log no longer holds the commit after `since`. Reading it does
+   * not move this handle's snapshot.
    */
-  nextCommit(timeoutMs = Infinity): Promise<boolean> {
+  watch(options?: WatchOptions): AsyncIterableIterator<CommitEvent> {
     const session = this.#native()
-    const timeout = checkTimeout(timeoutMs)
-    return nextSliced(session.waiter(), session.serial, timeout)
+    const { after, only } = checkWatchOptions(options, session.serial)
+    return new CommitStream(() => this.#native(), this.#commitFeed(), after, only, {
+      signal: options?.signal, keepAlive: options?.keepAlive,
+    })
   }
 
   /** Forces commits made with sync: false to disk. */
@@ -446,6 +510,8 @@ export class Store {
   close(): void {
     const session = this.#session
     this.#session = null
+    this.#feed?.close()
+    this.#feed = null
     session?.close()
   }
 

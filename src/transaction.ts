@@ -3,7 +3,7 @@
  * created, changed or deleted, and how commit, abort and refresh move it to the next
  * snapshot. Block data is tracked natively; this file keeps the records.
  */
-import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSession } from './binding'
+import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSegmentChange, NativeSession } from './binding'
 import { copyAttrs } from './attrs'
 import { itemBytes } from './dtype'
 import { StorageError } from './errors'
@@ -17,6 +17,13 @@ export class ArrayState {
   recordDirty: boolean
   /** The only change so far is append(): a concurrent commit to the array is rebased onto. */
   appendOnly = false
+  /** For the commit log: setAttrs() / resize() in this transaction. */
+  attrsChanged = false
+  resized = false
+  /** Segments added in this transaction, in row order: name -> first row and row count. */
+  segmentPuts = new Map<string, { start: number; rows: number }>()
+  /** Committed segments deleted in this transaction, with the range they had. */
+  segmentDeletes = new Map<string, { start: number; stop: number }>()
 
   constructor(
     readonly name: string,
@@ -30,6 +37,20 @@ export class ArrayState {
 
   get byteLength(): number {
     return byteLengthOf(this.meta)
+  }
+
+  get segmentsDirty(): boolean {
+    return this.segmentPuts.size > 0 || this.segmentDeletes.size > 0
+  }
+
+  /** Forgets this transaction's change flags and segment changes (after commit or abort). */
+  clearChanges(): void {
+    this.recordDirty = false
+    this.appendOnly = false
+    this.attrsChanged = false
+    this.resized = false
+    this.segmentPuts.clear()
+    this.segmentDeletes.clear()
   }
 }
 
@@ -116,7 +137,7 @@ export class Transaction {
 
   hasChanges(): boolean {
     if (this.#removed.length > 0) return true
-    for (const s of this.#states.values()) if (s.recordDirty || s.native.hasChanges) return true
+    for (const s of this.#states.values()) if (s.recordDirty || s.segmentsDirty || s.native.hasChanges) return true
     return false
   }
 
@@ -134,17 +155,23 @@ export class Transaction {
       changes.push({
         name: s.name, expectedSerial: s.serial, remove: false, body: encodeMeta(s.meta),
         rows: s.meta.shape[0], rowBytes: rowBytesOf(s.meta), appendOnly: s.appendOnly, array: s.native,
+        attrsChanged: s.attrsChanged, resized: s.resized,
       })
     }
-    const outcome = this.#session.commit(changes, meta, sync)
+    const segmented = [...this.#states.values()].filter((s) => s.segmentsDirty)
+    const segments: NativeSegmentChange[] = segmented.map((s) => ({
+      array: s.native,
+      puts: [...s.segmentPuts].map(([name, r]) => ({ name, start: r.start, rows: r.rows })),
+      deletes: [...s.segmentDeletes].map(([name, r]) => ({ name, start: r.start, stop: r.stop })),
+    }))
+    const outcome = this.#session.commit(changes, meta, segments, sync)
     for (const s of this.#removed) release(s)
     this.#removed = []
     for (const s of written) {
       s.serial = outcome.serial
       s.committed = cloneMeta(s.meta)
-      s.recordDirty = false
-      s.appendOnly = false
     }
+    for (const s of [...written, ...segmented]) s.clearChanges()
     if (outcome.stale) {
       // Durable, but this handle still reads its old snapshot; it must not pretend otherwise.
       throw new StorageError(`the commit succeeded, but this handle could not move to the new snapshot (${outcome.stale}): call refresh() to see it`)
@@ -161,16 +188,14 @@ export class Transaction {
         this.#states.delete(name)
       } else if (s.recordDirty) {
         s.meta = cloneMeta(s.committed)
-        s.recordDirty = false
       }
-      s.appendOnly = false
+      s.clearChanges()
     }
     for (const s of this.#removed) {
       // Deleted after other changes: those are undone too (native already did its part).
       s.status = 'live'
       if (s.recordDirty && s.committed) s.meta = cloneMeta(s.committed)
-      s.recordDirty = false
-      s.appendOnly = false
+      s.clearChanges()
       this.#states.set(s.name, s)
     }
     this.#removed = []

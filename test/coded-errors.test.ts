@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert'
 import {
   ArgumentError, DTypeError, ShapeError, TooLargeError, TxarrayError, open, slice,
 } from '../src/index'
-import { throwsCode } from './helpers/expect'
+import { rejectsCode, throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
 
 function setup() {
@@ -79,8 +79,8 @@ test('take() starts that are not a list of row indexes are ArgumentError', () =>
 test('wait timeouts of the wrong type are ArgumentError', async () => {
   const { store } = setup()
   for (const t of [-1, NaN, '5', null, {}]) {
-    throwsCode(() => store.waitForCommit(t as never), ArgumentError, 'TXA_ARGUMENT')
-    throwsCode(() => store.nextCommit(t as never), ArgumentError, 'TXA_ARGUMENT')
+    throwsCode(() => store.waitForCommitSync(t as never), ArgumentError, 'TXA_ARGUMENT')
+    await rejectsCode(store.waitForCommit({ timeoutMs: t as never }), ArgumentError, 'TXA_ARGUMENT')
   }
   store.close()
 })
@@ -107,7 +107,7 @@ test('hostile arguments to every call give coded errors only', () => {
     ['delete', (x) => store.delete(x as never)],
     ['commit', (x) => store.commit(x as never)],
     ['transact', (x) => store.transact(x as never)],
-    ['waitForCommit', (x) => store.waitForCommit(x === undefined || (typeof x === 'number' && x > 0) ? 0 : x as never)],
+    ['waitForCommitSync', (x) => store.waitForCommitSync(x === undefined || (typeof x === 'number' && x > 0) ? 0 : x as never)],
     ['view', (x) => a.view(x as never)],
     ['view stop', (x) => a.view(0, x as never)],
     ['views', (x) => [...a.views(x as never)]],

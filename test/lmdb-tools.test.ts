@@ -40,7 +40,7 @@ function dump(dir: string, db: string): Array<[string, string]> {
 const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex')
 const u64be = (n: number) => n.toString(16).padStart(16, '0')
 
-test('mdb_stat lists the sub-databases meta, arrays, blocks and log with the expected entry counts', () => {
+test('mdb_stat lists the sub-databases meta, arrays, blocks, log and segments with the expected entry counts', () => {
   const dir = tempDir()
   const store = open(dir)
   const small = store.create('small', { dtype: 'int32', shape: [3], blockBytes: 4096 })
@@ -51,8 +51,9 @@ test('mdb_stat lists the sub-databases meta, arrays, blocks and log with the exp
   sparse.write([500_000], 9) // only block 122 exists
   store.commit()
   const before = entries(dir)
-  assert.equal(Object.keys(before).sort(), ['Main DB', 'arrays', 'blocks', 'log', 'meta'])
-  assert.is(before['Main DB'], 4)
+  assert.equal(Object.keys(before).sort(), ['Main DB', 'arrays', 'blocks', 'log', 'meta', 'segments'])
+  assert.is(before['Main DB'], 5)
+  assert.is(before.segments, 0, 'no named segments')
   assert.is(before.arrays, 3)
   assert.is(before.blocks, 1 + 4 + 1)
   assert.ok(before.meta >= 1, 'meta holds at least the format stamp')

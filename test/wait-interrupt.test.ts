@@ -1,10 +1,10 @@
 // Waiting never holds a process or a worker hostage: process.exit() returns while
-// nextCommit() is pending or a worker is blocked in waitForCommit(); a blocked or awaiting
-// worker can be terminated; huge timeouts wait (they used to return at once).
+// waitForCommit() is pending or a worker is blocked in waitForCommitSync(); a blocked or
+// awaiting worker can be terminated; huge timeouts wait (they used to return at once).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Worker } from 'node:worker_threads'
-import { open } from '../src/index'
+import { TimeoutError, open } from '../src/index'
 import { startChild, startWorker } from './helpers/child'
 import { tempDir } from './helpers/tmp'
 
@@ -40,7 +40,7 @@ function readyWorker(dir: string, args: string[]): Promise<Worker> {
   })
 }
 
-test('process.exit() does not hang while nextCommit() is pending', async () => {
+test('process.exit() does not hang while waitForCommit() is pending (keepAlive)', async () => {
   const { dir, s } = store()
   const { code, exitMs } = await exitChild('next', dir, 20_000)
   assert.is(code, 3, 'exited by itself with its own code (not killed)')
@@ -48,7 +48,7 @@ test('process.exit() does not hang while nextCommit() is pending', async () => {
   s.close()
 })
 
-test('process.exit() does not hang while a worker is blocked in waitForCommit()', async () => {
+test('process.exit() does not hang while a worker is blocked in waitForCommitSync()', async () => {
   const { dir, s } = store()
   const { code, exitMs } = await exitChild('worker', dir, 20_000)
   assert.is(code, 4, 'exited by itself with its own code (not killed)')
@@ -56,7 +56,7 @@ test('process.exit() does not hang while a worker is blocked in waitForCommit()'
   s.close()
 })
 
-test('a worker blocked in waitForCommit() can be terminated', async () => {
+test('a worker blocked in waitForCommitSync() can be terminated', async () => {
   const { dir, s } = store()
   const worker = await readyWorker(dir, ['wait', dir, 'Infinity'])
   const started = performance.now()
@@ -66,7 +66,7 @@ test('a worker blocked in waitForCommit() can be terminated', async () => {
   s.close()
 })
 
-test('a worker awaiting nextCommit() can be terminated', async () => {
+test('a worker awaiting waitForCommit() can be terminated', async () => {
   const { dir, s } = store()
   const worker = await readyWorker(dir, ['next', dir, 'Infinity'])
   const started = performance.now()
@@ -77,7 +77,7 @@ test('a worker awaiting nextCommit() can be terminated', async () => {
 })
 
 for (const timeout of [9.3e12, 2 ** 53, 1e300, Infinity]) {
-  test(`waitForCommit(${timeout}) waits for a commit instead of returning at once`, async () => {
+  test(`waitForCommitSync(${timeout}) waits for a commit instead of returning at once`, async () => {
     const { dir, s } = store()
     const worker = await readyWorker(dir, ['wait', dir, String(timeout)])
     const result = new Promise<{ woke: boolean; length: number }>((resolve) => worker.on('message', resolve))
@@ -90,10 +90,10 @@ for (const timeout of [9.3e12, 2 ** 53, 1e300, Infinity]) {
     s.close()
   })
 
-  test(`nextCommit(${timeout}) waits for a commit instead of resolving at once`, async () => {
+  test(`waitForCommit({ timeoutMs: ${timeout} }) waits for a commit instead of settling at once`, async () => {
     const { dir, s } = store()
     let settled: boolean | undefined
-    const pending = s.nextCommit(timeout).then((v) => (settled = v))
+    const pending = s.waitForCommit({ timeoutMs: timeout, keepAlive: true }).then(() => (settled = true), () => (settled = false))
     await new Promise((r) => setTimeout(r, 300))
     assert.is(settled, undefined, 'still pending')
     const other = open(dir)
@@ -109,13 +109,14 @@ for (const timeout of [9.3e12, 2 ** 53, 1e300, Infinity]) {
 test('a wait of a few milliseconds still times out on time, in slices or not', async () => {
   const { s } = store()
   let t = performance.now()
-  assert.is(s.waitForCommit(450), false)
+  assert.is(s.waitForCommitSync(450), false)
   let ms = performance.now() - t
-  assert.ok(ms >= 440 && ms < 2_000, `waitForCommit(450) took ${ms.toFixed(0)} ms`)
+  assert.ok(ms >= 440 && ms < 2_000, `waitForCommitSync(450) took ${ms.toFixed(0)} ms`)
   t = performance.now()
-  assert.is(await s.nextCommit(1_300), false)
+  const timedOut = await s.waitForCommit({ timeoutMs: 1_300, keepAlive: true }).then(() => false, (e: unknown) => e instanceof TimeoutError)
+  assert.ok(timedOut, 'rejected with TimeoutError')
   ms = performance.now() - t
-  assert.ok(ms >= 1_290 && ms < 3_000, `nextCommit(1300) took ${ms.toFixed(0)} ms`)
+  assert.ok(ms >= 1_290 && ms < 3_000, `waitForCommit({ timeoutMs: 1300 }) took ${ms.toFixed(0)} ms`)
   s.close()
 })
 

@@ -212,6 +212,16 @@ void Env::adoptStore(const EnvOptions& options) {
     if (identity == Identity::kStore) {
       int rc = mdb_txn_commit(txn);  // a read transaction's commit keeps its database handles
       if (rc) throwLmdb(rc, "mdb_txn_commit");
+      if (!dbs_.hasSegments && !options.readOnly) {
+        txn = begin(0);
+        try {
+          addSegments(txn, &dbs_);
+        } catch (...) {
+          mdb_txn_abort(txn);
+          throw;
+        }
+        if ((rc = mdb_txn_commit(txn))) throwLmdb(rc, "adding the segments database");
+      }
       return;
     }
     mdb_txn_abort(txn);

@@ -57,6 +57,10 @@ class Env {
   MDB_dbi arraysDb() const { return dbs_.arrays; }
   MDB_dbi blocksDb() const { return dbs_.blocks; }
   MDB_dbi logDb() const { return dbs_.log; }
+  MDB_dbi segmentsDb() const { return dbs_.segments; }
+  // False for a read-only handle on a store whose last write-open predates named segments
+  // (store_identity.h): it has no segments and its log is unreadable (treated as pruned).
+  bool hasSegments() const { return dbs_.hasSegments; }
   const std::string& path() const { return path_; }
   // The environment's page size (mdb_env_stat's ms_psize): block data is aligned to it.
   size_t pageSize() const { return pageSize_; }
@@ -88,8 +92,16 @@ class Env {
   // Blocks until a commit newer than `serial` exists (true) or `timeoutMs` passes
   // (false; negative, or more than a century, waits forever). Callable from any thread.
   // When `interrupted` is given and becomes true, returns false at the next wake-up:
-  // whoever sets it calls signalCommit() so that the wake-up comes at once.
+  // whoever sets it calls wakeWaiters() so that the wake-up comes at once.
   bool waitForCommitAfter(uint64_t serial, int64_t timeoutMs, const std::atomic<bool>* interrupted = nullptr);
+  // The commit doorbell (commit_signal.h), for a waiter that confirms commits itself:
+  // sample it, then sleep until it differs from the sample or `timeoutMs` passes.
+  uint32_t sampleDoorbell() const { return signal_->sample(); }
+  void waitDoorbell(uint32_t seen, int64_t timeoutMs) const { signal_->wait(seen, timeoutMs); }
+  // Wakes every waiter so that interrupted ones return. It rings the doorbell (the word
+  // changes, so a waiter about to sleep does not miss it); waiters in other processes look
+  // at the serial once and sleep again.
+  void wakeWaiters() { signal_->ring(); }
 
   // Frees the reader-table slots of processes that died with a snapshot open (kill -9,
   // crash). LMDB only clears them when asked: a dead reader otherwise pins its old

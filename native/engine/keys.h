@@ -13,6 +13,7 @@ inline constexpr const char* kMetaDb = "meta";      // "format" -> msgpack, "nex
 inline constexpr const char* kArraysDb = "arrays";  // name -> ArrayRecord
 inline constexpr const char* kBlocksDb = "blocks";  // BlockKey -> block bytes (trimmed)
 inline constexpr const char* kLogDb = "log";        // u64be serial -> log entry
+inline constexpr const char* kSegmentsDb = "segments";  // SegmentKey -> range (see below)
 
 inline void putU64be(uint8_t* p, uint64_t v) {
   for (int i = 7; i >= 0; --i) { p[i] = uint8_t(v); v >>= 8; }
@@ -63,10 +64,40 @@ struct RecordHeader {
   }
 };
 
-// log: u64be serial -> sequence of entries
-//   u64le arrayId, u32le flags, u32le rangeCount, rangeCount x (u64le first, u64le last)
-// `last` is inclusive; kToEnd means "and every block after first".
+// log: u64be serial -> one commit, all integers unsigned LEB128 varints:
+//   timeMs (wall clock of the commit, ms since the Unix epoch), then per array touched:
+//   id, flags (kLog*), rowsBefore, rowsAfter, rowBytes, blockBytes, nameLength, name
+//   bytes, rangeCount, rangeCount x (first, last - first)
+// Ranges are inclusive block indexes; last == kToEnd means "and every block after first".
+// rowsBefore/rowsAfter are the array's length before and after the commit (0 when it did
+// not exist / no longer exists).
 inline constexpr uint32_t kLogRecordChanged = 1;  // shape, attrs, creation or deletion
+inline constexpr uint32_t kLogCreated = 2;
+inline constexpr uint32_t kLogDeleted = 4;
+inline constexpr uint32_t kLogAppendOnly = 8;     // rows appended, nothing below rowsBefore written
+inline constexpr uint32_t kLogResized = 16;       // the length set by resize()
+inline constexpr uint32_t kLogAttrs = 32;         // the attributes replaced
+inline constexpr uint32_t kLogSegments = 64;      // named segments added or deleted
 inline constexpr uint64_t kToEnd = UINT64_MAX;
+
+// segments: two keys per named segment of an array, both starting with the array id:
+//   u64be id, 'n', name bytes                 -> u64le start, u64le stop   (lookup by name)
+//   u64be id, 'r', u64be start, name bytes    -> u64le stop                (row order)
+inline constexpr char kSegmentByName = 'n';
+inline constexpr char kSegmentByRow = 'r';
+
+inline std::string segmentNameKey(uint64_t id, const std::string& name) {
+  std::string key(9, '\0');
+  putU64be(reinterpret_cast<uint8_t*>(&key[0]), id);
+  key[8] = kSegmentByName;
+  return key + name;
+}
+inline std::string segmentRowKey(uint64_t id, uint64_t start, const std::string& name) {
+  std::string key(17, '\0');
+  putU64be(reinterpret_cast<uint8_t*>(&key[0]), id);
+  key[8] = kSegmentByRow;
+  putU64be(reinterpret_cast<uint8_t*>(&key[9]), start);
+  return key + name;
+}
 
 }  // namespace txa::keys

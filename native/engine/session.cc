@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <set>
 
@@ -28,14 +29,54 @@ void writeU64Meta(MDB_txn* txn, MDB_dbi db, const char* key, uint64_t value) {
   if (rc) throwLmdb(rc, "mdb_put(meta)");
 }
 
-// Serial of the record stored under `name` in the write transaction, 0 if none.
-uint64_t currentRecordSerial(MDB_txn* txn, MDB_dbi db, const std::string& name) {
+// Header of the record stored under `name` in the write transaction; false if none.
+bool currentRecord(MDB_txn* txn, MDB_dbi db, const std::string& name, keys::RecordHeader* out) {
   MDB_val k{name.size(), const_cast<char*>(name.data())}, v;
   int rc = mdb_get(txn, db, &k, &v);
-  if (rc == MDB_NOTFOUND) return 0;
+  if (rc == MDB_NOTFOUND) return false;
   if (rc) throwLmdb(rc, "mdb_get(arrays)");
   if (v.mv_size < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
-  return keys::getU64le(static_cast<uint8_t*>(v.mv_data) + 8);
+  *out = keys::RecordHeader::read(static_cast<uint8_t*>(v.mv_data));
+  return true;
+}
+
+uint64_t nowMs() {
+  using namespace std::chrono;
+  return uint64_t(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+void putValue(MDB_txn* txn, MDB_dbi db, const std::string& key, const std::string& value, const char* what) {
+  MDB_val k{key.size(), const_cast<char*>(key.data())}, v{value.size(), const_cast<char*>(value.data())};
+  int rc = mdb_put(txn, db, &k, &v, 0);
+  if (rc) throwLmdb(rc, what);
+}
+
+// Deletes every key of `db` that starts with `prefix`.
+void deletePrefix(MDB_txn* txn, MDB_dbi db, const std::string& prefix) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, db, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open");
+  MDB_val k{prefix.size(), const_cast<char*>(prefix.data())}, v;
+  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    if (k.mv_size < prefix.size() || memcmp(k.mv_data, prefix.data(), prefix.size()) != 0) break;
+    if ((rc = mdb_cursor_del(cursor, 0))) break;
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "delete keys");
+}
+
+std::string idPrefix(uint64_t id) {
+  std::string key(8, '\0');
+  keys::putU64be(reinterpret_cast<uint8_t*>(&key[0]), id);
+  return key;
+}
+
+std::string rangeValue(uint64_t start, uint64_t stop) {
+  std::string value(16, '\0');
+  keys::putU64le(reinterpret_cast<uint8_t*>(&value[0]), start);
+  keys::putU64le(reinterpret_cast<uint8_t*>(&value[8]), stop);
+  return value;
 }
 
 std::string rangesText(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
@@ -114,15 +155,15 @@ std::shared_ptr<TrackedArray> Session::track(uint64_t id, uint32_t blockBytes, u
                                              const std::string& name) {
   auto array = std::make_shared<TrackedArray>(holder_, id, blockBytes, byteLength, budget_, stats_, name);
   // Forget arrays the JavaScript side has released, so the list stays short.
-  std::vector<std::weak_ptr<TrackedArray>> kept;
-  for (auto& weak : arrays_) if (!weak.expired()) kept.push_back(weak);
-  kept.push_back(array);
+  std::vector<Tracked> kept;
+  for (auto& tracked : arrays_) if (!tracked.array.expired()) kept.push_back(std::move(tracked));
+  kept.push_back({array, name});
   arrays_.swap(kept);
   return array;
 }
 
 void Session::liveArrays(std::vector<std::shared_ptr<TrackedArray>>* out) {
-  for (auto& weak : arrays_) if (auto array = weak.lock()) out->push_back(array);
+  for (auto& tracked : arrays_) if (auto array = tracked.array.lock()) out->push_back(array);
 }
 
 bool Session::findArray(uint64_t id, const std::vector<RecordChange>& records, std::string* name,
@@ -200,12 +241,66 @@ ConflictError Session::recordConflict(MDB_txn* txn, const std::string& name, uin
                        "; abort and retry", std::move(facts));
 }
 
-void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
-                       const std::vector<MetaPut>& meta, const std::vector<std::shared_ptr<TrackedArray>>& live,
-                       uint64_t serial, const std::set<uint64_t>& rebase, std::map<uint64_t, uint64_t>* rebasedLengths,
-                       Outcome* outcome) {
+const std::string& Session::nameOf(const TrackedArray* array) const {
+  static const std::string unknown;
+  for (const auto& tracked : arrays_) {
+    if (tracked.array.lock().get() == array) return tracked.name;
+  }
+  return unknown;
+}
+
+bool Session::latestRecord(const std::string& name, Record* out) {
+  Snapshot newest(env_);
+  std::string raw;
+  if (!newest.get(env_->arraysDb(), name, &raw)) return false;
+  if (raw.size() < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
+  auto header = keys::RecordHeader::read(reinterpret_cast<const uint8_t*>(raw.data()));
+  out->id = header.id;
+  out->serial = header.serial;
+  out->rows = header.rows;
+  out->rowBytes = header.rowBytes;
+  return true;
+}
+
+bool Session::readCommits(uint64_t after, size_t limit, std::vector<CommitEntry>* out) {
+  Snapshot newest(env_);
+  return newest.commits(after, limit, out);
+}
+
+bool Session::getSegment(uint64_t arrayId, const std::string& name, Segment* out) {
+  std::string value;
+  if (!env_->hasSegments()) return false;
+  if (!snapshot_->get(env_->segmentsDb(), keys::segmentNameKey(arrayId, name), &value)) return false;
+  if (value.size() != 16) throw Error(ErrorCode::kFormat, "segment '" + name + "' is damaged");
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(value.data());
+  *out = Segment{name, keys::getU64le(p), keys::getU64le(p + 8)};
+  return true;
+}
+
+void Session::listSegments(uint64_t arrayId, bool first, uint64_t afterStart, const std::string& afterName,
+                           size_t limit, std::vector<Segment>* out) {
+  if (!env_->hasSegments()) return;
+  std::string prefix = idPrefix(arrayId) + keys::kSegmentByRow;
+  std::string from = first ? prefix : keys::segmentRowKey(arrayId, afterStart, afterName);
+  std::vector<std::pair<std::string, std::string>> found;
+  // One more than asked when resuming: the first key found is the one we stopped at.
+  snapshot_->scan(env_->segmentsDb(), from, prefix, first ? limit : limit + 1, &found);
+  for (const auto& [key, value] : found) {
+    if (!first && key == from) continue;
+    if (key.size() < prefix.size() + 8 || value.size() != 8) throw Error(ErrorCode::kFormat, "a segment is damaged");
+    const uint8_t* k = reinterpret_cast<const uint8_t*>(key.data()) + prefix.size();
+    out->push_back(Segment{key.substr(prefix.size() + 8), keys::getU64be(k),
+                           keys::getU64le(reinterpret_cast<const uint8_t*>(value.data()))});
+    if (out->size() == limit) break;
+  }
+}
+
+void Session::writeAll(MDB_txn* txn, const Plan& plan, uint64_t serial, const std::set<uint64_t>& rebase,
+                       std::map<uint64_t, uint64_t>* rebasedLengths, Outcome* outcome) {
+  const auto& records = plan.records;
   ChangeSet logEntry;
   std::set<const TrackedArray*> removed;  // and rebased: their blocks are written already
+  std::map<uint64_t, uint64_t> rebasedShift;  // rows a rebase moved each array's appends by
   uint64_t nextId = 0;
   outcome->assignedIds.assign(records.size(), 0);
 
@@ -213,11 +308,14 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     const RecordChange& change = records[i];
     if (change.array && change.array->id() && rebase.count(change.array->id())) {
       outcome->assignedIds[i] = change.array->id();
-      (*rebasedLengths)[change.array->id()] = rebaseAppend(txn, change, serial, &logEntry);
+      (*rebasedLengths)[change.array->id()] =
+          rebaseAppend(txn, change, serial, &logEntry, &rebasedShift[change.array->id()]);
       removed.insert(change.array.get());
       continue;
     }
-    uint64_t current = currentRecordSerial(txn, env_->arraysDb(), change.name);
+    keys::RecordHeader before;
+    bool existed = currentRecord(txn, env_->arraysDb(), change.name, &before);
+    uint64_t current = existed ? before.serial : 0;
     if (current != change.expectedSerial) {
       const uint64_t id = change.array ? change.array->id() : 0;
       throw recordConflict(txn, change.name, id,
@@ -231,8 +329,15 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
       if (rc) throwLmdb(rc, "mdb_del(arrays)");
       if (id) {
         deleteBlocksFrom(txn, env_->blocksDb(), id, 0);
+        deletePrefix(txn, env_->segmentsDb(), idPrefix(id));
         logEntry.addRecord(id);
         logEntry.addBlocks(id, 0, keys::kToEnd);
+        ArrayChange& entry = logEntry.at(id);
+        entry.flags |= keys::kLogDeleted;
+        entry.name = change.name;
+        entry.rowsBefore = before.rows;
+        entry.rowBytes = before.rowBytes;
+        entry.blockBytes = change.array->blockBytes();
       }
       if (change.array) removed.insert(change.array.get());
       continue;
@@ -249,10 +354,20 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     int rc = mdb_put(txn, env_->arraysDb(), &k, &v, 0);
     if (rc) throwLmdb(rc, "mdb_put(arrays)");
     logEntry.addRecord(id);
+    ArrayChange& entry = logEntry.at(id);
+    entry.name = change.name;
+    entry.rowsBefore = existed ? before.rows : 0;
+    entry.rowsAfter = change.rows;
+    entry.rowBytes = change.rowBytes;
+    entry.blockBytes = change.array ? change.array->blockBytes() : 0;
+    if (!existed) entry.flags |= keys::kLogCreated;
+    if (change.attrsChanged) entry.flags |= keys::kLogAttrs;
+    if (change.resized) entry.flags |= keys::kLogResized;
+    if (change.appendOnly && existed && plan.appendOnly.count(id)) entry.flags |= keys::kLogAppendOnly;
   }
   if (nextId) writeU64Meta(txn, env_->metaDb(), "nextId", nextId);
 
-  for (const MetaPut& put : meta) {
+  for (const MetaPut& put : plan.meta) {
     MDB_val k{put.key.size(), const_cast<char*>(put.key.data())};
     MDB_val v{put.value.size(), const_cast<char*>(put.value.data())};
     int rc = mdb_put(txn, env_->metaDb(), &k, &v, 0);
@@ -260,7 +375,7 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
   }
 
   // Blocks of every array this session changed. A new array's id comes from its record.
-  for (const auto& array : live) {
+  for (const auto& array : plan.live) {
     if (!array->hasChanges() || removed.count(array.get())) continue;
     uint64_t id = array->id();
     for (size_t i = 0; id == 0 && i < records.size(); ++i) {
@@ -272,19 +387,90 @@ void Session::writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
     for (const auto& [ignoredId, change] : blocks.byArray()) {
       for (const auto& [first, last] : change.blocks) logEntry.addBlocks(id, first, last);
     }
+    describeUnchangedRecord(txn, array.get(), id, &logEntry.at(id));
     array->store(txn, BlockStore{env_->blocksDb(), env_->pageSize()}, id, serial, stats_.get());
   }
 
-  std::string entry = logEntry.encode();
+  for (const SegmentChange& change : plan.segments) {
+    uint64_t id = change.array->id();
+    for (size_t i = 0; id == 0 && i < records.size(); ++i) {
+      if (records[i].array == change.array) id = outcome->assignedIds[i];
+    }
+    if (id == 0) continue;  // created and dropped in this transaction
+    auto shift = rebasedShift.find(id);
+    writeSegments(txn, change, id, shift == rebasedShift.end() ? 0 : shift->second);
+    ArrayChange& entry = logEntry.at(id);
+    entry.flags |= keys::kLogSegments;
+    describeUnchangedRecord(txn, change.array.get(), id, &entry);
+  }
+
+  std::string entry = logEntry.encode(nowMs());
   uint8_t key[8];
   keys::putU64be(key, serial);
   MDB_val k{8, key}, v{entry.size(), &entry[0]};
   int rc = mdb_put(txn, env_->logDb(), &k, &v, 0);
   if (rc) throwLmdb(rc, "mdb_put(log)");
-  pruneLog(txn, env_->logDb(), serial);
+  if (serial % kLogPruneEvery == 0) {
+    uint64_t keep = std::max(kLogKeepMin, readU64Meta(txn, env_->metaDb(), "logRetention", kLogKeepDefault));
+    pruneLog(txn, env_->logDb(), serial, keep);
+  }
 }
 
-uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log) {
+void Session::describeUnchangedRecord(MDB_txn* txn, const TrackedArray* array, uint64_t id, ArrayChange* entry) {
+  if (!entry->name.empty()) return;  // its record change described it
+  entry->name = nameOf(array);
+  keys::RecordHeader header;
+  if (!entry->name.empty() && currentRecord(txn, env_->arraysDb(), entry->name, &header) && header.id == id) {
+    entry->rowsBefore = entry->rowsAfter = header.rows;
+    entry->rowBytes = header.rowBytes;
+  }
+  entry->blockBytes = array->blockBytes();
+}
+
+void Session::writeSegments(MDB_txn* txn, const SegmentChange& change, uint64_t id, uint64_t shiftRows) {
+  MDB_dbi db = env_->segmentsDb();
+  for (const auto& del : change.deletes) {
+    std::string nameKey = keys::segmentNameKey(id, del.name);
+    MDB_val k{nameKey.size(), &nameKey[0]}, v;
+    int rc = mdb_get(txn, db, &k, &v);
+    if (rc && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_get(segments)");
+    if (rc == MDB_NOTFOUND || v.mv_size != 16 ||
+        memcmp(v.mv_data, rangeValue(del.start, del.stop).data(), 16) != 0) {
+      ConflictFacts facts;
+      facts.array = nameOf(change.array.get());
+      throw ConflictError("segment '" + del.name + "' of array '" + facts.array +
+                          "' was deleted or replaced by another commit; abort and retry", std::move(facts));
+    }
+    if ((rc = mdb_del(txn, db, &k, nullptr))) throwLmdb(rc, "mdb_del(segments)");
+    std::string rowKey = keys::segmentRowKey(id, del.start, del.name);
+    MDB_val rk{rowKey.size(), &rowKey[0]};
+    if ((rc = mdb_del(txn, db, &rk, nullptr)) && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_del(segments)");
+  }
+  // Name keys in key order (LMDB inserts in order touch each leaf page once), then row
+  // keys, which are in order already (puts come in row order).
+  std::vector<const SegmentChange::Put*> byName;
+  for (const auto& put : change.puts) byName.push_back(&put);
+  std::sort(byName.begin(), byName.end(), [](const auto* x, const auto* y) { return x->name < y->name; });
+  for (const SegmentChange::Put* put : byName) {
+    uint64_t start = put->start + shiftRows;
+    std::string nameKey = keys::segmentNameKey(id, put->name);
+    std::string range = rangeValue(start, start + put->rows);
+    MDB_val k{nameKey.size(), &nameKey[0]}, v{range.size(), &range[0]};
+    // Names are unique per array, decided here, in the write transaction.
+    int rc = mdb_put(txn, db, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) throw Error(ErrorCode::kExists, "segment '" + put->name + "' already exists");
+    if (rc) throwLmdb(rc, "mdb_put(segments)");
+  }
+  for (const auto& put : change.puts) {
+    uint64_t start = put.start + shiftRows;
+    std::string stop(8, '\0');
+    keys::putU64le(reinterpret_cast<uint8_t*>(&stop[0]), start + put.rows);
+    putValue(txn, db, keys::segmentRowKey(id, start, put.name), stop, "mdb_put(segments)");
+  }
+}
+
+uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log,
+                               uint64_t* shiftRows) {
   TrackedArray& array = *change.array;
   const uint64_t id = array.id();
   MDB_val k{change.name.size(), const_cast<char*>(change.name.data())}, v;
@@ -325,11 +511,19 @@ uint64_t Session::rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_
   rc = mdb_put(txn, env_->arraysDb(), &k, &rv, 0);
   if (rc) throwLmdb(rc, "mdb_put(arrays)");
   log->addRecord(id);
+  ArrayChange& entry = log->at(id);
+  entry.name = change.name;
+  entry.rowsBefore = latest.rows;
+  entry.rowsAfter = latest.rows + n / latest.rowBytes;
+  entry.rowBytes = latest.rowBytes;
+  entry.blockBytes = array.blockBytes();
+  entry.flags |= keys::kLogAppendOnly;
+  *shiftRows = latest.rows - from / latest.rowBytes;
   return start + n;
 }
 
-Session::Outcome Session::commit(const std::vector<RecordChange>& records,
-                                 const std::vector<MetaPut>& meta, bool sync) {
+Session::Outcome Session::commit(const std::vector<RecordChange>& records, const std::vector<MetaPut>& meta,
+                                 const std::vector<SegmentChange>& segments, bool sync) {
   std::vector<std::shared_ptr<TrackedArray>> live;
   liveArrays(&live);
   // Arrays this transaction only appended to: nothing another commit did to them
@@ -370,8 +564,8 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
       uint64_t latest = latestSerial(txn.get(), env_->logDb());
       if (latest != before) {
         if (!readChangesSince(txn.get(), env_->logDb(), before, &outcome.othersChanged)) {
-          throw ConflictError("this snapshot is older than the commit log reaches (more than " +
-                              std::to_string(kLogKeep) + " commits since); abort and retry", ConflictFacts());
+          throw ConflictError("this snapshot is older than the commit log reaches (its logRetention); abort and retry",
+                              ConflictFacts());
         }
         ChangeSet::Overlap overlap;
         if (outcome.othersChanged.conflictsWith(mine, &overlap)) {
@@ -386,7 +580,8 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records,
         if (outcome.othersChanged.byArray().count(id)) rebase.insert(id);
       }
       outcome.serial = latest + 1;
-      writeAll(txn.get(), records, meta, live, outcome.serial, rebase, &rebasedLengths, &outcome);
+      writeAll(txn.get(), Plan{records, meta, segments, live, appendOnly}, outcome.serial, rebase, &rebasedLengths,
+               &outcome);
       // LMDB 0.9 has no per-transaction NOSYNC; toggling the environment flag is safe
       // because every commit of this process holds writeLock.
       int rc = mdb_env_set_flags(env_->raw(), MDB_NOSYNC, sync ? 0 : 1);

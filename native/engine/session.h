@@ -37,7 +37,30 @@ struct RecordChange {
   // the engine checks the data side). Then another commit's change to the same array
   // does not conflict: the rows are re-laid at the newest end ("rebased").
   bool appendOnly = false;
+  bool attrsChanged = false;            // for the log: setAttrs() in this transaction
+  bool resized = false;                 // for the log: resize() in this transaction
   std::shared_ptr<TrackedArray> array;  // the array the record describes (id 0 = new)
+};
+
+// Named segments of one array added or deleted by a transaction (keys.h, segments).
+struct SegmentChange {
+  std::shared_ptr<TrackedArray> array;
+  struct Put {
+    std::string name;
+    uint64_t start = 0;  // first row, as this transaction sees the array
+    uint64_t rows = 0;
+  };
+  struct Delete {
+    std::string name;
+    uint64_t start = 0, stop = 0;  // the range the transaction saw: it must still be so
+  };
+  std::vector<Delete> deletes;  // applied before the puts
+  std::vector<Put> puts;
+};
+
+struct Segment {
+  std::string name;
+  uint64_t start = 0, stop = 0;
 };
 
 struct MetaPut {
@@ -68,10 +91,20 @@ class Session {
   std::vector<std::string> listRecords();
   bool getMeta(const std::string& key, std::string* out);
 
-  // Starts tracking an array for this session (its changes are committed by commit());
-  // `name` is for error messages.
-  std::shared_ptr<TrackedArray> track(uint64_t id, uint32_t blockBytes, uint64_t byteLength,
-                                      const std::string& name = std::string());
+  // Starts tracking array `name` for this session (its changes are committed by commit()).
+  std::shared_ptr<TrackedArray> track(uint64_t id, uint32_t blockBytes, uint64_t byteLength, const std::string& name);
+
+  // --- reads of the newest commit (not this session's snapshot), for followers ---
+  bool latestRecord(const std::string& name, Record* out);
+  // Commits after `after`, at most `limit`; false when the log no longer reaches back.
+  bool readCommits(uint64_t after, size_t limit, std::vector<CommitEntry>* out);
+
+  // --- named segments in this session's snapshot ---
+  bool getSegment(uint64_t arrayId, const std::string& name, Segment* out);
+  // Up to `limit` segments in row order after (afterStart, afterName); from the first
+  // when `first`.
+  void listSegments(uint64_t arrayId, bool first, uint64_t afterStart, const std::string& afterName, size_t limit,
+                    std::vector<Segment>* out);
 
   const vmem::Budget& budget() const { return *budget_; }
 
@@ -90,7 +123,8 @@ class Session {
     // why. The caller tells the user to refresh().
     std::string stale;
   };
-  Outcome commit(const std::vector<RecordChange>& records, const std::vector<MetaPut>& meta, bool sync);
+  Outcome commit(const std::vector<RecordChange>& records, const std::vector<MetaPut>& meta,
+                 const std::vector<SegmentChange>& segments, bool sync);
 
   // Drops uncommitted changes (arrays are reset by the caller, which knows the committed
   // lengths) and moves to the newest snapshot; reports what others changed meanwhile.
@@ -102,11 +136,26 @@ class Session {
  private:
   // Writes everything; arrays whose ids are in `rebase` get their appended rows re-laid
   // at the newest end (rebaseAppend), their new lengths in `rebasedLengths`.
-  void writeAll(MDB_txn* txn, const std::vector<RecordChange>& records,
-                const std::vector<MetaPut>& meta, const std::vector<std::shared_ptr<TrackedArray>>& live,
-                uint64_t serial, const std::set<uint64_t>& rebase, std::map<uint64_t, uint64_t>* rebasedLengths,
-                Outcome* outcome);
-  uint64_t rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log);
+  // What one commit writes, besides the transaction's data.
+  struct Plan {
+    const std::vector<RecordChange>& records;
+    const std::vector<MetaPut>& meta;
+    const std::vector<SegmentChange>& segments;
+    const std::vector<std::shared_ptr<TrackedArray>>& live;
+    const std::set<uint64_t>& appendOnly;  // arrays the transaction only appended to
+  };
+  // Writes everything; arrays whose ids are in `rebase` get their appended rows re-laid
+  // at the newest end (rebaseAppend), their new lengths in `rebasedLengths` and how many
+  // rows their appends moved in `rebasedShift`.
+  void writeAll(MDB_txn* txn, const Plan& plan, uint64_t serial, const std::set<uint64_t>& rebase,
+                std::map<uint64_t, uint64_t>* rebasedLengths, Outcome* outcome);
+  uint64_t rebaseAppend(MDB_txn* txn, const RecordChange& change, uint64_t serial, ChangeSet* log,
+                        uint64_t* shiftRows);
+  void writeSegments(MDB_txn* txn, const SegmentChange& change, uint64_t id, uint64_t shiftRows);
+  // Fills the log entry of an array whose record this commit does not write (name,
+  // length and sizes from its current record).
+  void describeUnchangedRecord(MDB_txn* txn, const TrackedArray* array, uint64_t id, ArrayChange* entry);
+  const std::string& nameOf(const TrackedArray* array) const;
   // The name and bytes per row of array `id`, from this commit's records or the snapshot.
   bool findArray(uint64_t id, const std::vector<RecordChange>& records, std::string* name, uint64_t* rowBytes);
   // The error for a conflict with commit `serial` (0: unknown) at `overlap`: names the
@@ -126,7 +175,11 @@ class Session {
   std::shared_ptr<Snapshot> snapshot_;
   std::shared_ptr<SnapshotHolder> holder_;
   std::shared_ptr<vmem::Budget> budget_;  // shared with the arrays: views may outlive us
-  std::vector<std::weak_ptr<TrackedArray>> arrays_;
+  struct Tracked {
+    std::weak_ptr<TrackedArray> array;
+    std::string name;
+  };
+  std::vector<Tracked> arrays_;
   std::shared_ptr<SessionStats> stats_ = std::make_shared<SessionStats>();  // shared with arrays
 };
 

@@ -169,9 +169,37 @@ void Snapshot::listKeys(MDB_dbi db, std::vector<std::string>* out) {
   if (rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get");
 }
 
+void Snapshot::scan(MDB_dbi db, const std::string& from, const std::string& prefix, size_t limit,
+                    std::vector<std::pair<std::string, std::string>>* out) {
+  std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+  std::lock_guard<std::mutex> guard(txnLock_);
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn_, db, &cursor);
+  if (rc) throwLmdb(rc, "mdb_cursor_open");
+  MDB_val k{from.size(), const_cast<char*>(from.data())}, v;
+  size_t taken = 0;
+  for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE); rc == 0 && taken < limit;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT), ++taken) {
+    if (k.mv_size < prefix.size() || memcmp(k.mv_data, prefix.data(), prefix.size()) != 0) break;
+    out->emplace_back(std::string(static_cast<const char*>(k.mv_data), k.mv_size),
+                      std::string(static_cast<const char*>(v.mv_data), v.mv_size));
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get");
+}
+
+bool Snapshot::commits(uint64_t after, size_t limit, std::vector<CommitEntry>* out) {
+  std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+  std::lock_guard<std::mutex> guard(txnLock_);
+  // Without `segments` the log's entries use an earlier encoding: any read as pruned.
+  if (!env_->hasSegments()) return latestSerial(txn_, env_->logDb()) <= after;
+  return readCommits(txn_, env_->logDb(), after, limit, out);
+}
+
 bool Snapshot::changesSince(uint64_t serial, ChangeSet* out) {
   std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
   std::lock_guard<std::mutex> guard(txnLock_);
+  if (!env_->hasSegments()) return false;  // an earlier encoding: assume everything changed
   return readChangesSince(txn_, env_->logDb(), serial, out);
 }
 

@@ -13,6 +13,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../block_source.h"
 #include "block_format.h"
@@ -67,6 +69,15 @@ class Snapshot {
 
   // Names (keys) of the arrays DB, in order.
   void listKeys(MDB_dbi db, std::vector<std::string>* out);
+
+  // Up to `limit` (key, value) pairs of `db` from key `from` on, while keys start with
+  // `prefix`.
+  void scan(MDB_dbi db, const std::string& from, const std::string& prefix, size_t limit,
+            std::vector<std::pair<std::string, std::string>>* out);
+
+  // The commits after `after` in this snapshot, at most `limit`; false if the log no
+  // longer reaches back that far.
+  bool commits(uint64_t after, size_t limit, std::vector<CommitEntry>* out);
 
   // Merges what commits after `serial` (up to this snapshot) changed; false if the log
   // no longer reaches back that far.

@@ -74,6 +74,7 @@ class Checker {
   }
 
   void readLog() {
+    if (!env_.hasSegments()) return;  // entries of an earlier encoding: nothing to check against
     Cursor cursor(txn_, env_.logDb());
     MDB_val k, v;
     uint64_t previous = 0;
@@ -87,8 +88,9 @@ class Checker {
         problem("", -1, "log", "commit log entries " + std::to_string(previous) + " and " + std::to_string(serial) +
                                    " are not consecutive");
       }
-      if (!oldestLog_) oldestLog_ = serial;
       previous = serial;
+      if (isPrunedMark(static_cast<const uint8_t*>(v.mv_data), v.mv_size)) continue;
+      if (!oldestLog_) oldestLog_ = serial;
       ChangeSet entry;
       if (!entry.decode(static_cast<const uint8_t*>(v.mv_data), v.mv_size)) {
         problem("", -1, "log", "commit log entry " + std::to_string(serial) + " cannot be decoded");

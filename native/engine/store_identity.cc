@@ -2,22 +2,31 @@
 
 #include <cstring>
 
+#include "change_log.h"
 #include "error.h"
 #include "keys.h"
 
 namespace txa {
 namespace {
 
-constexpr const char* kNames[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb};
-constexpr int kCount = 4;
+constexpr const char* kNames[] = {keys::kMetaDb, keys::kArraysDb, keys::kBlocksDb, keys::kLogDb, keys::kSegmentsDb};
+constexpr int kCount = 5;
+constexpr int kSegments = 4;  // the one sub-database a store may lack (addSegments)
 
 MDB_dbi* handleAt(StoreHandles* handles, int i) {
-  MDB_dbi* all[] = {&handles->meta, &handles->arrays, &handles->blocks, &handles->log};
+  MDB_dbi* all[] = {&handles->meta, &handles->arrays, &handles->blocks, &handles->log, &handles->segments};
   return all[i];
 }
 
 [[noreturn]] void foreign(const std::string& path, const std::string& why) {
   throw Error(ErrorCode::kFormat, "'" + path + "' holds an LMDB environment that is not a txarray store (" + why + ")");
+}
+
+void checkPlain(MDB_txn* txn, MDB_dbi dbi, const std::string& path, const char* name) {
+  unsigned flags = 0;
+  int rc = mdb_dbi_flags(txn, dbi, &flags);
+  if (rc) throwLmdb(rc, "mdb_dbi_flags");
+  if (flags != 0) foreign(path, std::string("sub-database '") + name + "' has flags " + std::to_string(flags));
 }
 
 std::string printable(const MDB_val& key) {
@@ -63,16 +72,17 @@ Identity identifyStore(MDB_txn* txn, const std::string& path, const files::MapBo
   if (rc != MDB_NOTFOUND) throwLmdb(rc, "reading the main database");
   if (found == 0) return Identity::kEmpty;
   for (int i = 0; i < kCount; ++i) {
-    if (!seen[i]) foreign(path, std::string("no sub-database '") + kNames[i] + "'");
+    if (!seen[i] && i != kSegments) foreign(path, std::string("no sub-database '") + kNames[i] + "'");
   }
 
   for (int i = 0; i < kCount; ++i) {
+    if (!seen[i]) continue;
     rc = mdb_dbi_open(txn, kNames[i], 0, handleAt(handles, i));
     if (rc == MDB_INCOMPATIBLE) foreign(path, std::string("'") + kNames[i] + "' is not a sub-database");
     if (rc) throwLmdb(rc, "mdb_dbi_open");
-    if ((rc = mdb_dbi_flags(txn, *handleAt(handles, i), &flags))) throwLmdb(rc, "mdb_dbi_flags");
-    if (flags != 0) foreign(path, std::string("sub-database '") + kNames[i] + "' has flags " + std::to_string(flags));
+    checkPlain(txn, *handleAt(handles, i), path, kNames[i]);
   }
+  handles->hasSegments = seen[kSegments];
   MDB_val key{6, const_cast<char*>("format")}, value;
   rc = mdb_get(txn, handles->meta, &key, &value);
   if (rc == MDB_NOTFOUND) foreign(path, "no format record");
@@ -94,9 +104,36 @@ bool initialiseStore(MDB_txn* txn, const std::string& format, StoreHandles* hand
   for (int i = 0; i < kCount; ++i) {
     if ((rc = mdb_dbi_open(txn, kNames[i], MDB_CREATE, handleAt(handles, i)))) throwLmdb(rc, "creating a sub-database");
   }
+  handles->hasSegments = true;
   MDB_val key{6, const_cast<char*>("format")}, value{format.size(), const_cast<char*>(format.data())};
   if ((rc = mdb_put(txn, handles->meta, &key, &value, 0))) throwLmdb(rc, "writing the format record");
   return true;
+}
+
+void addSegments(MDB_txn* txn, StoreHandles* handles) {
+  int rc = mdb_dbi_open(txn, keys::kSegmentsDb, 0, &handles->segments);
+  if (rc == 0) {  // another process added it
+    handles->hasSegments = true;
+    return;
+  }
+  if (rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_dbi_open(segments)");
+  if ((rc = mdb_dbi_open(txn, keys::kSegmentsDb, MDB_CREATE, &handles->segments))) throwLmdb(rc, "creating 'segments'");
+  MDB_cursor* cursor = nullptr;
+  if ((rc = mdb_cursor_open(txn, handles->log, &cursor))) throwLmdb(rc, "mdb_cursor_open(log)");
+  MDB_val key, value;
+  rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
+  uint8_t newest[8] = {};
+  bool any = rc == 0 && key.mv_size == 8;
+  if (any) memcpy(newest, key.mv_data, 8);
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_cursor_get(log)");
+  if ((rc = mdb_drop(txn, handles->log, 0))) throwLmdb(rc, "emptying the log");
+  if (any) {
+    uint8_t mark = kPrunedMark;
+    MDB_val k{8, newest}, v{1, &mark};
+    if ((rc = mdb_put(txn, handles->log, &k, &v, 0))) throwLmdb(rc, "rewriting the log");
+  }
+  handles->hasSegments = true;
 }
 
 }  // namespace txa

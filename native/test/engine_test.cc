@@ -1,5 +1,6 @@
-// Tests of the engine's storage side without Node: CRC32C, the block value layout, and
-// the block locations read paths and the view layer rely on (Snapshot::tryBlockLocation).
+// Tests of the engine's storage side without Node: CRC32C, the block value layout, the
+// block locations read paths and the view layer rely on (Snapshot::tryBlockLocation), and
+// the opening of a store written before named segments.
 //
 //   engine_test          run every test
 //
@@ -20,6 +21,7 @@
 
 #include "../engine/block_format.h"
 #include "../engine/block_store.h"
+#include "../engine/change_log.h"
 #include "../engine/crc32c.h"
 #include "../engine/env.h"
 #include "../engine/error.h"
@@ -268,6 +270,64 @@ static void benchCrc() {
   }
 }
 
+// A format-3 store written before named segments (four sub-databases, log entries of an
+// earlier encoding): a read-only open sees no segments and a pruned log; the first
+// writable open adds `segments`, keeps the serial and marks the older log as pruned.
+static void testStoreWithoutSegments() {
+  g_ctx = "without segments";
+  std::string dir = tempStore();
+  {
+    auto env = Env::acquire(dir, testOptions());
+    CHECK(env->hasSegments());
+    MDB_txn* txn = nullptr;
+    CHECK(mdb_txn_begin(env->raw(), nullptr, 0, &txn) == 0);
+    CHECK(mdb_drop(txn, env->segmentsDb(), 1) == 0);
+    for (uint64_t serial = 1; serial <= 3; ++serial) {
+      uint8_t key[8];
+      keys::putU64be(key, serial);
+      // the earlier encoding: u64le array id 1, u32le flags 1, u32le 0 block ranges
+      uint8_t old[16] = {1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+      MDB_val k{8, key}, v{sizeof old, old};
+      CHECK(mdb_put(txn, env->logDb(), &k, &v, 0) == 0);
+    }
+    CHECK(mdb_txn_commit(txn) == 0);
+  }
+  {
+    EnvOptions readOnly = testOptions();
+    readOnly.readOnly = true;
+    auto env = Env::acquire(dir, readOnly);
+    CHECK(!env->hasSegments());
+    CHECK(env->currentSerial() == 3);
+    Snapshot snap(env);
+    std::vector<CommitEntry> commits;
+    CHECK(!snap.commits(0, 10, &commits));  // entries it cannot read: pruned
+    CHECK(snap.commits(3, 10, &commits) && commits.empty());
+    ChangeSet changes;
+    CHECK(!snap.changesSince(1, &changes));  // everything may have changed
+  }
+  {
+    auto env = Env::acquire(dir, testOptions());
+    CHECK(env->hasSegments());
+    CHECK(env->currentSerial() == 3);
+    Snapshot snap(env);
+    std::vector<CommitEntry> commits;
+    CHECK(!snap.commits(0, 10, &commits));
+    CHECK(!snap.commits(2, 10, &commits));  // the mark stands for commit 3
+    CHECK(snap.commits(3, 10, &commits) && commits.empty());
+    MDB_txn* txn = nullptr;
+    CHECK(mdb_txn_begin(env->raw(), nullptr, MDB_RDONLY, &txn) == 0);
+    MDB_stat stat;
+    CHECK(mdb_stat(txn, env->logDb(), &stat) == 0 && stat.ms_entries == 1);
+    CHECK(mdb_stat(txn, env->segmentsDb(), &stat) == 0 && stat.ms_entries == 0);
+    mdb_txn_abort(txn);
+  }
+  {
+    auto env = Env::acquire(dir, testOptions());  // a second writable open changes nothing
+    CHECK(env->hasSegments() && env->currentSerial() == 3);
+  }
+  removeStore(dir);
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   if (argc > 1 && std::string(argv[1]) == "--bench") {
@@ -278,6 +338,7 @@ int main(int argc, char** argv) {
   CASE("", testChecksum());
   CASE("", testLocations());
   CASE("", testForeignValues());
+  CASE("", testStoreWithoutSegments());
   printSummary();
   return g_failed ? 1 : 0;
 }

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs'
 import { type BigArray, arrayState, arrayStorePath } from '../array'
 import { type DType, itemBytes, wrap } from '../dtype'
-import { ArgumentError, NotFoundError, ShapeError } from '../errors'
+import { ArgumentError, NotFoundError, ShapeError, TimeoutError } from '../errors'
 import { type Selection, resolveSelection } from '../selection'
 import { sizeOf } from '../shape'
 import { open } from '../store'
@@ -155,7 +155,13 @@ export async function followNpy(array: BigArray, path: string, options: FollowNp
       }
       copyRows(first, 0, first.rows)
       while (!signal?.aborted) {
-        const woke = await store.nextCommit(FOLLOW_POLL_MS)
+        const woke = await store.waitForCommit({ timeoutMs: FOLLOW_POLL_MS, keepAlive: true }).then(
+          () => true,
+          (e: unknown) => {
+            if (e instanceof TimeoutError) return false
+            throw e
+          },
+        )
         if (signal?.aborted) break
         if (!woke) continue
         store.refresh()

@@ -1,7 +1,7 @@
 /**
  * Child script for wait-interrupt.test.ts (TXA_CHILD set), run as a process:
- *   next DIR      : leaves store.nextCommit() pending forever, then calls process.exit(3)
- *   worker DIR    : starts a worker blocked in waitForCommit() forever, then process.exit(4)
+ *   next DIR      : leaves store.waitForCommit() pending forever (keepAlive), then calls process.exit(3)
+ *   worker DIR    : starts a worker blocked in waitForCommitSync() forever, then process.exit(4)
  * It prints "exiting" just before process.exit, so that the test measures the exit alone.
  */
 import { open } from '../../src/index'
@@ -11,7 +11,7 @@ function main(args: string[]): void {
   const [cmd, dir] = args
   const store = open(dir)
   if (cmd === 'next') {
-    void store.nextCommit()
+    store.waitForCommit({ keepAlive: true }).catch(() => undefined)
     setTimeout(() => {
       console.log('exiting')
       process.exit(3)

@@ -26,3 +26,16 @@ export function throwsCode<C extends ErrorClass>(fn: () => unknown, cls: C, code
   assert.ok((thrown as TxarrayError).message.length > 0, 'the error has a message')
   return thrown as InstanceType<C>
 }
+
+/** The same for a promise: it must reject with `cls` and `code`. */
+export async function rejectsCode<C extends ErrorClass>(p: Promise<unknown>, cls: C, code: string): Promise<InstanceType<C>> {
+  let thrown: unknown
+  try {
+    await p
+  } catch (e) {
+    thrown = e
+  }
+  return throwsCode(() => {
+    if (thrown !== undefined) throw thrown
+  }, cls, code)
+}

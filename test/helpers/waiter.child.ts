@@ -1,11 +1,11 @@
 /**
  * Child script for wait-for-commit.test.ts, run as a process or a worker (TXA_CHILD set).
  *   append DIR DELAY_MS     : after DELAY_MS, append one row [1] to 'x' and commit
- *   wait DIR TIMEOUT_MS     : (worker) waitForCommit, then print/post whether it woke and x's length
- *   next DIR TIMEOUT_MS     : (worker) the same with await nextCommit()
+ *   wait DIR TIMEOUT_MS     : (worker) waitForCommitSync, then print/post whether it woke and x's length
+ *   next DIR TIMEOUT_MS     : (worker) the same with await waitForCommit({ timeoutMs }) (woke: false on TimeoutError)
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads'
-import { open } from '../../src/index'
+import { TimeoutError, open } from '../../src/index'
 
 function main(args: string[]): void {
   const [cmd, dir, ms] = args
@@ -24,7 +24,12 @@ function main(args: string[]): void {
 async function follow(cmd: string, dir: string, ms: number): Promise<void> {
   const s = open(dir)
   parentPort?.postMessage({ ready: true })
-  const woke = cmd === 'wait' ? s.waitForCommit(ms) : await s.nextCommit(ms)
+  const woke = cmd === 'wait'
+    ? s.waitForCommitSync(ms)
+    : await s.waitForCommit({ timeoutMs: ms, keepAlive: true }).then(() => true, (e: unknown) => {
+      if (e instanceof TimeoutError) return false
+      throw e
+    })
   s.refresh()
   const result = { woke, length: s.array('x').rows }
   s.close()

@@ -72,7 +72,7 @@ function main(args: string[]): void {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { pack } = require('msgpackr') as typeof import('msgpackr')
     const session = new addon.NativeSession(dir, undefined, undefined, 64 << 20, { create: false, readOnly: false, format: new Uint8Array(0) })
-    session.commit([], [{ key: 'format', value: pack(JSON.parse(args[2])) }], true)
+    session.commit([], [{ key: 'format', value: pack(JSON.parse(args[2])) }], [], true)
     session.close()
   } else if (mode === 'grow') {
     // grows the store by 256 KiB per commit, forever: new pages at the end of the file
