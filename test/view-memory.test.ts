@@ -11,7 +11,7 @@ import { tempDir } from './helpers/tmp'
 
 const MiB = 2 ** 20
 
-test('scanning a view 16x larger than the mapping budget: correct sum, mappings and anonymous memory bounded', () => {
+test('scanning a view 16x larger than the mapping budget: correct sum, mappings, anonymous and file-mapped memory bounded', () => {
   const mappedBlocks = 512 // 32 MiB of 64 KiB blocks
   const arrayMiB = 512
   const out = runChild('view.child.ts', ['scan', tempDir(), String(mappedBlocks), String(arrayMiB), '16'])
@@ -26,6 +26,10 @@ test('scanning a view 16x larger than the mapping budget: correct sum, mappings 
   assert.ok(r.stats.mappedBlocks <= mappedBlocks, `mapped blocks within the budget at the end (${info})`)
   assert.ok(r.peakMaps - r.mapsBefore <= 2 * mappedBlocks + 64, `mappings bounded by the budget (${info})`)
   assert.ok(anonGrowth < 64 * MiB, `anonymous memory stays under 64 MiB while scanning 512 MiB (${info})`)
+  // Locating a block reads LMDB's B-tree, never the block's own pages in LMDB's map: file
+  // pages mapped are the view's (within the budget, 32 MiB) and B-tree pages, not the array.
+  const fileGrowth = r.peakFile - r.beforeScan.RssFile
+  assert.ok(fileGrowth < 96 * MiB, `file pages mapped grew ${(fileGrowth / MiB).toFixed(1)} MiB while scanning 512 MiB (${info})`)
 })
 
 test('dirty blocks are never unmapped: writing through a view far beyond mappedBlocks, then commit() or abort()', () => {
