@@ -17,8 +17,8 @@
  * Hot: one warm pass, then --runs measured passes. Cold (root only): the page cache is
  * dropped before each measured pass.
  *
- * take() is also timed in two children, one per copy path: memcpy from LMDB's map (the
- * default) and pread/preadv at each block's file offset (TXARRAY_COPY_PATH=pread); and
+ * take() is also timed in two children, one per copy path: pread/preadv at each block's
+ * file offset (the default) and memcpy from LMDB's map (TXARRAY_COPY_PATH=map); and
  * with verifyChecksums.
  *
  * Child mode (the in-memory baseline): tsx bench/s1-windows.ts --mem <npy> <dataOffset> <nbytes> <startsFile> <windowRows> <passes>
@@ -205,8 +205,8 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
     hot.viewFirst = median(first)
     hot.viewLoaded = median(loaded)
   }
-  // take() in a child per copy path: memcpy from LMDB's map (the default) and pread/preadv
-  // at each block's file offset (TXARRAY_COPY_PATH=pread). The machine is shared, so the two
+  // take() in a child per copy path: pread/preadv at each block's file offset (the
+  // default) and memcpy from LMDB's map (TXARRAY_COPY_PATH=map). The machine is shared, so the two
   // alternate, each beside an fs.readSync pass: per child one warm pass, then the best of
   // three; the figure is the median over --runs children.
   const hotTakeChild = (copyPath: string) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',

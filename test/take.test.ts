@@ -1,6 +1,8 @@
 // take(starts, rows, out): many row windows copied back to back in one call — the
 // random-window workload. It equals the read() of each window, concatenated; reuses a
 // preallocated `out`; checks its arguments; and reads this transaction's own writes.
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ArgumentError, type BigArray, BoundsError, DTypeError, NotFoundError, ShapeError, ClosedError, open, slice } from '../src/index'
@@ -100,6 +102,52 @@ test('take() reads this transaction writes, whichever path wrote them, and the c
   a.resize([100, COLS])
   a.resize([2000, COLS])
   assert.equal([...a.take([1999], 1).data], [0, 0, 0, 0, 0, 0])
+  store.close()
+})
+
+/** Bytes of `file` mapped into this process (its mappings' Rss in /proc/self/smaps). */
+function mappedBytesOf(file: string): number {
+  let total = 0
+  let inFile = false
+  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inFile = line.endsWith(` ${file}`)
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss && inFile) total += Number(rss[1]) * 1024
+  }
+  return total
+}
+
+test('take() and read() of committed blocks map none of the store: its mapped pages do not grow by the bytes read', () => {
+  // Clean blocks are read with pread at their offsets in the data file, and a block is
+  // located without touching its pages in LMDB's map: a copy adds no file-backed page to
+  // the process (the page cache holds them once, for every process).
+  const dir = tempDir()
+  const MiB = 2 ** 20
+  const cols = 4096 // 32 KiB rows of float64
+  const rows = 2048 // 64 MiB
+  const w = open(dir, { sync: false })
+  // 1 MiB blocks: 64 values, one B-tree leaf page. (The page cache holds large folios, up
+  // to 2 MiB, and a fault on one page of LMDB's map maps its whole folio: the B-tree pages
+  // a lookup reads bring their neighbours along.)
+  const a = w.create<'float64'>('big', { dtype: 'float64', shape: [0, cols], blockBytes: MiB })
+  const chunk = new Float64Array(256 * cols)
+  for (let r = 0; r < rows; r += 256) {
+    for (let i = 0; i < chunk.length; i++) chunk[i] = r * cols + i
+    a.append(chunk)
+  }
+  w.commit()
+  w.close()
+  const store = open(dir)
+  const b = store.array('big', 'float64')
+  const starts = Array.from({ length: rows / 16 }, (_, i) => i * 16)
+  const out = new Float64Array(rows * cols).fill(-1)
+  const dataFile = path.join(fs.realpathSync(dir), 'data.mdb')
+  const before = mappedBytesOf(dataFile)
+  b.take(starts, 16, out)
+  for (let r = 0; r < rows; r += 128) b.read([slice(r, r + 128), null], out.subarray(r * cols, (r + 128) * cols))
+  const grown = mappedBytesOf(dataFile) - before
+  for (let i = 0; i < out.length; i += 4093) if (out[i] !== i) assert.unreachable(`element ${i} is ${out[i]}`)
+  assert.ok(grown < 8 * MiB, `pages of data.mdb mapped grew ${(grown / MiB).toFixed(1)} MiB reading 64 MiB twice`)
   store.close()
 })
 

@@ -72,6 +72,9 @@ class Env {
   // True if [p, p + n), returned by a read transaction, lies inside data.mdb: a damaged
   // page can point past its end, where reading would kill the process. Hold mapLock shared.
   bool inFile(const void* p, size_t n) const { return bounds_.contains(p, n); }
+  // The address of byte 0 of data.mdb in LMDB's map, checked (see MapBounds), or null when
+  // unknown. Hold mapLock shared: a re-map moves it.
+  const uint8_t* mapBase() const { return bounds_.verifiedBase(); }
 
   // Begins a transaction, adopting a map size grown by another process if needed. With
   // keepMapLock (a deferred lock on mapLock), returns with mapLock held shared in it: for

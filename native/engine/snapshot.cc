@@ -65,6 +65,16 @@ bool Snapshot::locate(const MDB_val& value, BlockLocation* out) const noexcept {
   *out = BlockLocation{};
   out->fd = env_->dataFd();
   const uint8_t* v = static_cast<const uint8_t*>(value.mv_data);
+  const uint8_t* base = env_->mapBase();
+  if (base && v >= base && value.mv_size > prefix && (value.mv_size - prefix) % pageSize == 0 &&
+      uint64_t(v - base) % pageSize == blockfmt::kLmdbPageHeader) {
+    // A value this large is never inside a leaf page: it is an overflow value, whose pages
+    // LMDB keeps as they are while this snapshot is held.
+    out->fileOffset = uint64_t(v - base) + prefix;
+    out->bytes = value.mv_size - prefix;
+    out->mappable = true;
+    return true;
+  }
   blockfmt::Header h;
   if (blockfmt::readHeader(v, value.mv_size, &h) != blockfmt::Problem::kNone) return false;
   out->bytes = h.storedIn(value.mv_size);
@@ -102,9 +112,24 @@ bool Snapshot::stored(uint64_t arrayId, uint64_t index, StoredBlock* out, const 
   if (problem != blockfmt::Problem::kNone) {
     throw Error(ErrorCode::kCorrupt, blockName(arrayId, index, arrayName) + ": " + blockfmt::describe(problem));
   }
+  out->headerRead = true;
   out->data = BlockView{out->value + out->header.dataOffset, size_t(out->header.dataLength)};
   locate(v, &out->location);
   return true;
+}
+
+bool Snapshot::storedData(uint64_t arrayId, uint64_t index, StoredBlock* out, const std::string* arrayName) {
+  MDB_val v;
+  int rc = lookup(arrayId, index, &v);
+  *out = StoredBlock{};
+  if (rc == 0 && locate(v, &out->location) && out->location.mappable) {
+    out->value = static_cast<const uint8_t*>(v.mv_data);
+    out->valueSize = v.mv_size;
+    const size_t prefix = v.mv_size - out->location.bytes;
+    out->data = BlockView{out->value + prefix, size_t(out->location.bytes)};
+    return true;
+  }
+  return stored(arrayId, index, out, arrayName);
 }
 
 bool Snapshot::block(uint64_t arrayId, uint64_t index, BlockView* out) {

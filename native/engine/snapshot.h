@@ -27,7 +27,8 @@ namespace txa {
 struct StoredBlock {
   const uint8_t* value = nullptr;  // the whole value in LMDB's map, header first
   size_t valueSize = 0;
-  blockfmt::Header header;         // checked: magic, version, layout
+  blockfmt::Header header;         // checked: magic, version, layout (when headerRead)
+  bool headerRead = false;
   BlockView data;                  // its data bytes (header.dataLength; zeros after them)
   BlockLocation location;          // where the data is in the data file
 };
@@ -56,12 +57,19 @@ class Snapshot {
   // with an empty view. Allocates nothing. Caller holds env().mapLock shared.
   int tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept;
 
+  // Like stored(), but a page-aligned value's header is not read (no page of the value is
+  // touched): out->header stays empty (headerRead false) and out->data covers all the
+  // stored bytes (the block's bytes, then zeros). Any other value is read as by stored().
+  // For copies that need no checksum; check() and verifyChecksums read the header.
+  bool storedData(uint64_t arrayId, uint64_t index, StoredBlock* out, const std::string* arrayName = nullptr);
+
   // Where block `index` of array `arrayId` is in the data file (see BlockLocation): 0, or
   // an LMDB error code (MDB_CORRUPTED as for tryBlock). A missing block is 0 with
-  // out->bytes == 0. Reads LMDB's B-tree pages and the first page of the value (LMDB's
-  // page header and the block header), never the data pages. Allocates nothing, throws
-  // nothing: callable from a fault path. Caller holds env().mapLock shared; out->fd stays
-  // valid, and the file range unchanged, while this snapshot is held.
+  // out->bytes == 0. Reads LMDB's B-tree pages only: a value of format 3's page-aligned
+  // layout is located from its address in the map (see locate()); only another value
+  // (small, inside a leaf page) has its header read. Allocates nothing, throws nothing:
+  // callable from a fault path. Caller holds env().mapLock shared; out->fd stays valid,
+  // and the file range unchanged, while this snapshot is held.
   int tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* out) noexcept;
 
   // Copies the value stored under `key` in `db`; false if absent.
@@ -85,6 +93,10 @@ class Snapshot {
 
   // Where the block stored as `value` (an MDB_val of this snapshot's blocks DB) lives in
   // the data file, as tryBlockLocation() says; false if it is not a block of this format.
+  // A value on overflow pages (it starts 16 bytes into a page of the map) of prefix +
+  // whole pages is located by arithmetic on its address and size: its data starts at
+  // file offset (address - map base) + prefix. Only when the map base is unknown, or the
+  // value has another shape, is its first page read (LMDB's page header, the block header).
   bool locate(const MDB_val& value, BlockLocation* out) const noexcept;
 
   // Runs fn(txn) under txnLock and the map lock (shared), for a walk of the whole store.

@@ -189,9 +189,36 @@ void keepSlack(MDB_env* env) {
   (void)fallocate(fd, 0, st.st_size, off_t(used + kExtendBytes - uint64_t(st.st_size)));  // best effort, see the header
 }
 
+namespace {
+
+// True if `base` maps LMDB 0.9's two meta pages at page size `pageBytes`: each page
+// header (pgno u64, pad u16, flags u16) names page 0 and 1 with the meta flag, and the
+// meta that follows it starts with LMDB's magic. (mdb_env_info's me_mapaddr cannot say
+// where the map is: it is the address a MDB_FIXEDMAP environment asks for.)
+bool mapsMetaPages(const uint8_t* base, uint64_t pageBytes) {
+  static_assert(MDB_VERSION_MAJOR == 0 && MDB_VERSION_MINOR == 9, "the page header layout is LMDB 0.9's");
+  constexpr uint16_t kMetaPage = 0x08;        // P_META
+  constexpr uint32_t kMagic = 0xBEEFC0DE;     // MDB_MAGIC
+  constexpr size_t kPageHeader = 16;          // PAGEHDRSZ
+  for (uint64_t pgno = 0; pgno < 2; pgno++) {
+    const uint8_t* page = base + pgno * pageBytes;
+    uint64_t number;
+    uint16_t flags;
+    uint32_t magic;
+    memcpy(&number, page, 8);
+    memcpy(&flags, page + 10, 2);
+    memcpy(&magic, page + kPageHeader, 4);
+    if (number != pgno || !(flags & kMetaPage) || magic != kMagic) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void MapBounds::locate(MDB_env* env) {
   env_.store(env, std::memory_order_relaxed);
   base_.store(nullptr, std::memory_order_relaxed);
+  verified_.store(nullptr, std::memory_order_relaxed);
   MDB_stat stat;
   MDB_envinfo info;
   int fd = -1;
@@ -214,6 +241,11 @@ void MapBounds::locate(MDB_env* env) {
     }
   }
   fclose(maps);
+  const uint8_t* base = base_.load(std::memory_order_relaxed);
+  // The two meta pages exist in every environment LMDB has opened (it writes them first).
+  if (base && uint64_t(st.st_size) >= 2 * uint64_t(stat.ms_psize) && mapsMetaPages(base, stat.ms_psize)) {
+    verified_.store(base, std::memory_order_release);
+  }
 }
 
 bool MapBounds::contains(const void* p, size_t n) const {

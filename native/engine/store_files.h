@@ -68,11 +68,17 @@ class MapBounds {
   void locate(MDB_env* env);
   // True if [p, p + n) lies within the pages the newest meta page claims.
   bool contains(const void* p, size_t n) const;
+  // The address of the map's first byte (file offset 0), or null when it is unknown. The
+  // mapping found is checked once per locate(): its first two pages must be LMDB's meta
+  // pages (page numbers 0 and 1, the meta flag, LMDB's magic). Then a value's file offset
+  // is its address minus this, without touching the value's pages.
+  const uint8_t* verifiedBase() const { return verified_.load(std::memory_order_acquire); }
 
  private:
   // Atomic: a reader that does not hold the map lock may check a pointer meanwhile.
   std::atomic<MDB_env*> env_{nullptr};
   std::atomic<const uint8_t*> base_{nullptr};
+  std::atomic<const uint8_t*> verified_{nullptr};
   std::atomic<uint64_t> pageBytes_{0};
 };
 

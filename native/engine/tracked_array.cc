@@ -172,13 +172,14 @@ BlockView TrackedArray::committedBlock(Snapshot& snap, uint64_t index) {
 
 namespace {
 
-// Clean blocks are copied from LMDB's map (memcpy), the faster path measured on this
-// project's machine (S1 bench, take(): map 1.06-1.42 s per 10 000 windows, pread/preadv at
-// the blocks' file offsets 1.94-3.85 s, alternating children of one run).
-// TXARRAY_COPY_PATH=pread selects pread/preadv, for the bench to compare the two.
+// Clean blocks are copied with pread/preadv at their file offsets: no page of LMDB's map
+// is touched, so a copy adds no minor fault and no RssFile (memcpy from the map mapped
+// every page it copied: 3 GB of RssFile after the S1 bench's take() passes). Measured in
+// docs/format.md. TXARRAY_COPY_PATH=map selects memcpy from LMDB's map, for the bench to
+// compare the two.
 const bool gCopyWithPread = [] {
   const char* v = getenv("TXARRAY_COPY_PATH");
-  return v != nullptr && strcmp(v, "pread") == 0;
+  return v == nullptr || strcmp(v, "map") != 0;
 }();
 
 }  // namespace
@@ -203,8 +204,10 @@ void TrackedArray::loadBlock(Snapshot& snap, uint64_t index, BlockCache& cache) 
   const uint64_t id = source_.arrayId();
   const uint64_t start = index * blockBytes_;
   if (id == 0 || start >= staleFrom_) return;  // new array, or hidden by a shrink: zeros
+  // Without checksums, a page-aligned block's header is not read: copying touches no page
+  // of LMDB's map but the data (none with pread).
   StoredBlock found;
-  if (!snap.stored(id, index, &found, &name_)) return;
+  if (!(cache.verify ? snap.stored(id, index, &found, &name_) : snap.storedData(id, index, &found, &name_))) return;
   ++stats_->blocksRead;
   cache.view = found.data;
   cache.location = found.location;

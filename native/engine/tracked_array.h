@@ -6,10 +6,11 @@
 // too: a write (through a view, write() or append()) dirties the blocks it touches, and
 // commit stores exactly the dirty blocks. An array without a region stages the blocks
 // write() and append() change in buffers it keeps across commits (StagedBlocks), and moves
-// them into the region when one is opened, so a view sees every write of its transaction. Reads of clean blocks skip the region and copy
-// straight from LMDB's map (no page is loaded for a read()); with TXARRAY_COPY_PATH=pread
-// they are read from the data file with pread/preadv at the blocks' page-aligned offsets
-// instead (a destination pread cannot write, EFAULT, still goes through the map).
+// them into the region when one is opened, so a view sees every write of its transaction.
+// Reads of clean blocks skip the region and are read from the data file with pread/preadv
+// at the blocks' page-aligned offsets (no page of the region or of LMDB's map is loaded
+// for a read(); a destination pread cannot write, EFAULT, goes through the map);
+// TXARRAY_COPY_PATH=map copies from LMDB's map instead.
 //
 // Shrinking hides the snapshot's bytes past the new end (the region's source limit):
 // growing again reads zeros, never stale data; the stale blocks are deleted at commit.

@@ -92,7 +92,7 @@ class UnmapBatch {
  public:
   explicit UnmapBatch(RegionImpl* R) : R_(R) {}
   ~UnmapBatch() { flush(); }
-  void add(uint64_t b);  // b must be mapped; it is UNMAPPED once flushed
+  void add(uint64_t b);  // b mapped, or a placeholder (redone); it is UNMAPPED once flushed
   int flush();
 
  private:

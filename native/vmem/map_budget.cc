@@ -5,7 +5,8 @@
 // only). Eviction runs BEFORE a fault maps past the limit, on the faulting path (service
 // thread or signal handler), so it is async-signal-safe: no allocation, FutexMutex only.
 // It frees a batch (limit/16) below the limit, asking regions round-robin; each region
-// runs a clock over its mapped span, after a write scan so that written blocks stay.
+// runs a clock over its mapped span and scans for writes only the runs the clock picked,
+// so that written blocks stay.
 #include <algorithm>
 
 #include "internal.h"
@@ -42,28 +43,58 @@ void chargeLocked(RegionImpl* R, int64_t blocks) {
   if (R->budget && R->budgetAttached) R->budget->mapped.fetch_add(static_cast<uint64_t>(blocks));
 }
 
-uint64_t evictLocked(RegionImpl* R, uint64_t want) {
-  if (R->mappedCount == R->dirtyCount || want == 0) return 0;
-  scanWritesLocked(R, R->mappedLo, R->mappedHi);
+namespace {
+
+// Unmaps the blocks of [b0, b1) that hold no writes, after a write scan of that range only:
+// the clock picked every mapped block in it, the rest are placeholders already (a run
+// joins picked blocks across them, one call for the lot). Returns how many it unmapped.
+uint64_t unmapPickedRunLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
+  if (b0 >= b1) return 0;
+  scanWritesLocked(R, b0, b1);
   uint64_t freed = 0;
   UnmapBatch batch(R);
-  const uint64_t lo = R->mappedLo, hi = R->mappedHi;
-  if (R->clockHand < lo || R->clockHand >= hi) R->clockHand = lo;
-  // Two turns at most: the first clears reference bits, the second finds them clear.
-  for (uint64_t steps = 0; steps < 2 * (hi - lo) && freed < want; steps++) {
-    uint64_t b = R->clockHand;
-    R->clockHand = b + 1 >= hi ? lo : b + 1;
-    BlockMeta& m = R->blocks[b];
-    if (m.state == BlockState::Unmapped || m.dirty) continue;
-    if (m.ref) {
-      m.ref = 0;
+  for (uint64_t b = b0; b < b1; b++) {
+    const BlockMeta& m = R->blocks[b];
+    if (m.dirty) {
+      batch.flush();
       continue;
     }
     batch.add(b);
-    freed++;
-    if (R->clockHand == lo) batch.flush();  // a run never wraps around
+    if (m.state != BlockState::Unmapped) freed++;
   }
-  batch.flush();
+  return freed;
+}
+
+}  // namespace
+
+uint64_t evictLocked(RegionImpl* R, uint64_t want) {
+  if (R->mappedCount == R->dirtyCount || want == 0) return 0;
+  uint64_t freed = 0, picked = 0;
+  uint64_t r0 = 0, r1 = 0;  // the open run: picked blocks, and placeholders between them
+  const uint64_t lo = R->mappedLo, hi = R->mappedHi;
+  if (R->clockHand < lo || R->clockHand >= hi) R->clockHand = lo;
+  // Two turns at most: the first clears reference bits, the second finds them clear.
+  for (uint64_t steps = 0; steps < 2 * (hi - lo) && picked < want; steps++) {
+    uint64_t b = R->clockHand;
+    R->clockHand = b + 1 >= hi ? lo : b + 1;
+    BlockMeta& m = R->blocks[b];
+    if (m.state != BlockState::Unmapped) {
+      if (m.dirty || m.ref) {
+        m.ref = 0;
+        freed += unmapPickedRunLocked(R, r0, r1);  // a block that stays closes the run
+        r0 = r1 = 0;
+      } else {
+        if (r0 == r1) r0 = b;
+        r1 = b + 1;
+        picked++;
+      }
+    }
+    if (R->clockHand == lo) {  // a run never wraps around
+      freed += unmapPickedRunLocked(R, r0, r1);
+      r0 = r1 = 0;
+    }
+  }
+  freed += unmapPickedRunLocked(R, r0, r1);
   R->st.evictions += freed;
   return freed;
 }

@@ -39,7 +39,8 @@
 //   Without PAGEMAP_SCAN, /proc/self/pagemap is read instead and candidate pages of
 //   anonymous parts are compared with zeros. A `copied` block is compared with the hash taken
 //   when its bytes were copied in.
-//   The scan runs in dirtyBlocks(), isDirty(), and before anything unmaps clean blocks.
+//   The scan runs in dirtyBlocks(), isDirty(), and before anything unmaps clean blocks
+//   (the budget scans only the runs it is about to unmap).
 //
 // Page-table work is O(1) per fault window, per commit and per eviction batch: blocks are
 // mapped into empty placeholders (no TLB flush), and unmapping goes one call per run of
@@ -219,8 +220,9 @@ struct BudgetStats {
 
 // A budget of mapped blocks shared by a group of regions: each mapped block costs up to two
 // VMAs of vm.max_map_count (65530 by default), not memory (clean pages are page cache the
-// kernel reclaims). Before a fault maps past the limit, the oldest-mapped clean blocks are
-// unmapped, a batch at a time (limit/16), runs of adjacent blocks in one call. Dirty blocks
+// kernel reclaims). Before a fault maps past the limit, clean blocks picked by a clock are
+// unmapped, a batch at a time (limit/16), each run of picked blocks (and the placeholders
+// between them) in one call. Dirty blocks
 // are never unmapped, so a transaction dirtying more than the limit goes over it.
 class Budget {
  public:

@@ -4,7 +4,7 @@
 //       and reports the sum again through the same view
 //   scan <dir> <cacheMiB> <arrayMiB> <chunkMiB>  (process) fills a float64 array of
 //       arrayMiB by append + commit in chunks, then sums it through one view; prints JSON
-//       with the sum, the expected sum, peak RSS, and the store's stats
+//       with the sum, the expected sum, peak RSS (anonymous and file pages), and the store's stats
 import * as fs from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { open } from '../../src/index'
@@ -66,6 +66,7 @@ function scan(args: string[]): void {
   let sum = 0
   let peakScan = 0
   let peakAnon = 0
+  let peakFile = 0
   let peakMaps = 0
   for (let i = 0; i < v.length; i++) {
     sum += v[i]
@@ -73,6 +74,7 @@ function scan(args: string[]): void {
       const st = status()
       peakScan = Math.max(peakScan, st.VmRSS)
       peakAnon = Math.max(peakAnon, st.RssAnon)
+      peakFile = Math.max(peakFile, st.RssFile)
       peakMaps = Math.max(peakMaps, mapCount())
     }
   }
@@ -81,7 +83,7 @@ function scan(args: string[]): void {
   peakScan = Math.max(peakScan, end.VmRSS)
   const stats = reader.stats()
   const expected = (n * (n - 1)) / 2
-  process.stdout.write(JSON.stringify({ n, sum, expected, length: v.length, scanMs, peakFill, peakScan, peakAnon, peakMaps, mapsBefore, beforeScan, afterFill, end, stats }) + '\n')
+  process.stdout.write(JSON.stringify({ n, sum, expected, length: v.length, scanMs, peakFill, peakScan, peakAnon, peakFile, peakMaps, mapsBefore, beforeScan, afterFill, end, stats }) + '\n')
   reader.close()
 }
 
