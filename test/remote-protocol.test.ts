@@ -339,6 +339,32 @@ if ('skipped' in found) {
     assert.equal(seen.blocks.map((bl) => [bl.index, bl.data]), [[2, null], [3, null]])
     assert.equal(seen.commits[0].changes.get(id), { record: true, blocks: [[2, null]] })
   })
+
+  // Last: it restarts the server, which ends every connection.
+  const crashTest = found.server.owned ? test : test.skip
+  crashTest('the server stopped with -m immediate mid-stream: acknowledged commits survive, the in-flight one is resolved', async () => {
+    const { schema, machines: [a, holder] } = await store(2)
+    const { id, serial } = await create(a, schema, 'c', 0)
+    let acknowledged = 0
+    for (let k = 0; k < 20; k++) {
+      await callCommit(a, { ...plan(serial, [record('c', { id, expectedSerial: serial, append: rowsOf(1, k + 1) })]) }, schema)
+      acknowledged++
+    }
+    await holder.query('BEGIN')
+    await holder.query(`SELECT 1 FROM ${schema}.arrays WHERE id = $1 FOR UPDATE`, [id])
+    const p = plan(serial, [record('c', { id, expectedSerial: serial, append: rowsOf(1, 99) })])
+    const inFlight = callCommit(a, p, schema).catch((e: Error) => e)
+    await new Promise((r) => setTimeout(r, 100))
+    found.server.stop('immediate')
+    assert.instance(await inFlight, Error, 'the in-flight commit saw the connection drop')
+    found.server.start()
+    const b = await connect()
+    assert.equal(await resolveCommit(b, p.commitId, schema), { status: 'abandoned' })
+    const seen = await readChangesSince(b, 0, schema)
+    assert.is(seen.head, serial + acknowledged)
+    const bytes = assemble(seen, id)
+    assert.equal(Array.from(bytes.filter((_, i) => i % ROW_BYTES === 0)), Array.from({ length: acknowledged }, (_, k) => k + 1))
+  })
 }
 
 test.run()
