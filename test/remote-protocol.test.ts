@@ -116,13 +116,19 @@ if ('skipped' in found) {
     assert.equal(seen.records.map((r) => [r.name, r.id, r.serial, r.rows, r.deleted]), [['x', id, 1, 8, false]])
     assert.equal(seen.records[0].body, Buffer.from('{x}'))
     assert.equal(seen.blocks.map((bl) => [bl.index, bl.serial, bl.data?.length]), [[0, 1, 64], [1, 1, 10]])
-    assert.equal(seen.commits.map((c) => [c.serial, c.changes.get(id)]), [[1, { record: true, blocks: [[0, 0], [1, 1]] }]])
+    assert.equal(seen.commits.map((c) => [c.serial, c.changes.get(id)]), [[1, {
+      record: true, blocks: [[0, 0], [1, 1]], name: 'x', flags: 2, rowsBefore: 0, rowsAfter: 8, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
+    }]])
+    assert.ok(Math.abs(seen.commits[0].timeMs - Date.now()) < 60_000, 'the commit carries the server\'s time')
     const second = await callCommit(a, plan(1, [], [{ array: id, index: 1, data: blockOf(3) }]), schema)
     assert.equal(second.status === 'committed' && second.serial, 2)
     const later = await readChangesSince(b, 1, schema)
     assert.equal(later.commits.map((c) => c.serial), [2])
     assert.equal(later.records, [], 'a block write leaves the record alone')
     assert.equal(later.blocks.map((bl) => [bl.index, bl.serial, bl.data?.[0]]), [[1, 2, 3]])
+    assert.equal(later.commits[0].changes.get(id), {
+      record: false, blocks: [[1, 1]], name: 'x', flags: 0, rowsBefore: 8, rowsAfter: 8, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
+    })
   })
 
   test('the first commit to write a block wins; the other gets the facts and writes nothing', async () => {
@@ -176,7 +182,9 @@ if ('skipped' in found) {
     assert.match((orphan as ConflictError).message, "array 'same' was deleted by commit 3")
     const gone = await readChangesSince(b, 2, schema)
     assert.equal(gone.records.map((r) => [r.name, r.deleted]), [['same', true]])
-    assert.equal(gone.commits[0].changes.get(id), { record: true, blocks: [[0, null]] })
+    assert.equal(gone.commits[0].changes.get(id), {
+      record: true, blocks: [[0, null]], name: 'same', flags: 4, rowsBefore: 10, rowsAfter: 0, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
+    })
   })
 
   test('four machines appending concurrently from one old snapshot: every row once, each commit contiguous', async () => {
@@ -268,6 +276,9 @@ if ('skipped' in found) {
     const seen = await readChangesSince(a, 0, schema)
     assert.is(seen.head, serial + 1)
     assert.is(seen.records[0].rows, 2, 'the rows were appended once')
+    assert.equal(seen.commits.at(-1)?.changes.get(id), {
+      record: true, blocks: [[0, 0]], name: 'i', flags: 8, rowsBefore: 0, rowsAfter: 2, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
+    })
     assert.equal(await resolveCommit(b, p.commitId, schema), { status: 'committed', serial: serial + 1 })
   })
 
@@ -333,11 +344,13 @@ if ('skipped' in found) {
       [0, 1, 2, 3].map((i) => ({ array: { record: 0 }, index: i, data: blockOf(i + 1) }))), schema)
     if (made.status !== 'committed') return assert.unreachable('not committed')
     const id = made.ids[0]
-    const cut = await callCommit(a, { ...plan(1, [record('t', { id, expectedSerial: 1, rows: 6, shrinkFromBlock: 2 })]), sync: false }, schema)
+    const cut = await callCommit(a, { ...plan(1, [record('t', { id, expectedSerial: 1, rows: 6, shrinkFromBlock: 2, flags: 16 })]), sync: false }, schema)
     assert.equal(cut.status === 'committed' && cut.lengths, [6])
     const seen = await readChangesSince(a, 1, schema)
     assert.equal(seen.blocks.map((bl) => [bl.index, bl.data]), [[2, null], [3, null]])
-    assert.equal(seen.commits[0].changes.get(id), { record: true, blocks: [[2, null]] })
+    assert.equal(seen.commits[0].changes.get(id), {
+      record: true, blocks: [[2, null]], name: 't', flags: 16, rowsBefore: 16, rowsAfter: 6, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
+    })
   })
 
   // Last: it restarts the server, which ends every connection.

@@ -10,11 +10,21 @@ import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
 export interface RemoteArrayChange {
   record: boolean
   blocks: [first: number, last: number | null][]
+  /** The array's name and what followers are told (the local log's fields). */
+  name: string
+  /** The local log's flag bits besides "record changed" (created 2, deleted 4, append-only 8, resized 16, attributes 32, segments 64). */
+  flags: number
+  rowsBefore: number
+  rowsAfter: number
+  rowBytes: number
+  blockBytes: number
 }
 
 /** One remote commit's changes, by array id. */
 export interface RemoteCommit {
   serial: number
+  /** When the server committed it (ms since the Unix epoch). */
+  timeMs: number
   changes: Map<number, RemoteArrayChange>
 }
 
@@ -62,7 +72,8 @@ interface Row {
   body: Buffer | null
   deleted: boolean | null
   data: Buffer | null
-  changes: Record<string, { record?: boolean; blocks?: [number, number | null][] }> | null
+  changes: Record<string, Partial<RemoteArrayChange>> | null
+  committed_ms: string | null
 }
 
 /** Reads what commits after `after` changed (one statement: one snapshot, one round trip). */
@@ -81,9 +92,13 @@ export async function readChangesSince(client: ClientBase, after: number, schema
     } else if (row.kind === 'commit') {
       const changes = new Map<number, RemoteArrayChange>()
       for (const [id, change] of Object.entries(row.changes ?? {})) {
-        changes.set(Number(id), { record: change.record ?? false, blocks: change.blocks ?? [] })
+        changes.set(Number(id), {
+          record: change.record ?? false, blocks: change.blocks ?? [], name: change.name ?? '', flags: change.flags ?? 0,
+          rowsBefore: change.rowsBefore ?? 0, rowsAfter: change.rowsAfter ?? 0, rowBytes: change.rowBytes ?? 0,
+          blockBytes: change.blockBytes ?? 0,
+        })
       }
-      out.commits.push({ serial, changes })
+      out.commits.push({ serial, timeMs: Number(row.committed_ms), changes })
     } else if (row.kind === 'record') {
       out.records.push({
         id: Number(row.array_id),

@@ -51,12 +51,13 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
     plan.blocks.map((b) => b.index),
     plan.blocks.map((b) => b.data.byteLength),
     data,
+    records.map((r) => r.flags ?? 0),
   ]
   let rows: { status: string; serial: string | null; ids: string[] | null; lengths: string[] | null }[]
   try {
     rows = (await client.query({
       name: `${s}_commit`,
-      text: `SELECT * FROM ${s}.commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+      text: `SELECT * FROM ${s}.commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
       values: params,
     })).rows
   } catch (e) {

@@ -29,6 +29,8 @@ export interface PlannedRecord {
   append?: Uint8Array
   /** Blocks from this index on are cut (the array shrank). */
   shrinkFromBlock?: number
+  /** What else the transaction did to the array, for followers: the local log's flag bits (resized 16, attributes 32, segments 64). */
+  flags?: number
 }
 
 /** A block this commit writes. */

@@ -75,6 +75,10 @@ CREATE TABLE ${s}.commits (
  * appending that many bytes; p_shrink_from >= 0: blocks from there on are cut); blocks
  * name their array by id, or by -(record number) for an array this commit creates.
  * p_data holds every appended byte string (in record order), then every block's bytes.
+ * p_flags are the local log's flags the client knows per record (resized, attributes,
+ * segments: keys.h); the function adds created, deleted and append-only. The change set
+ * of each commit (commits.changes) carries, per array, what the local log does: the
+ * record and block ranges changed, name, flags, rows before and after, row and block bytes.
  */
 function commitFunction(s: string): string {
   const conflict = (fields: string) =>
@@ -85,7 +89,7 @@ CREATE FUNCTION ${s}.commit(
   p_names text[], p_ids bigint[], p_expected bigint[], p_remove boolean[],
   p_rows bigint[], p_row_bytes bigint[], p_block_bytes integer[], p_bodies bytea[],
   p_append_len bigint[], p_shrink_from bigint[],
-  p_block_array bigint[], p_block_index bigint[], p_block_len integer[], p_data bytea)
+  p_block_array bigint[], p_block_index bigint[], p_block_len integer[], p_data bytea, p_flags integer[])
 RETURNS TABLE (status text, serial bigint, ids bigint[], lengths bigint[])
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -196,7 +200,9 @@ BEGIN
       v_len := p_append_len[i];
       v_start := v_cur.rows * v_cur.row_bytes;
       v_at := v_start;
-      v_ch := coalesce(v_changes -> v_id::text, '{"blocks": []}'::jsonb) || '{"record": true}'::jsonb;
+      v_ch := coalesce(v_changes -> v_id::text, '{"blocks": []}'::jsonb) || jsonb_build_object('record', true,
+        'name', p_names[i], 'flags', p_flags[i] | 8, 'rowsBefore', v_cur.rows,
+        'rowsAfter', v_cur.rows + v_len / v_cur.row_bytes, 'rowBytes', v_cur.row_bytes, 'blockBytes', v_bb);
       WHILE v_at < v_start + v_len LOOP
         v_index := v_at / v_bb;
         v_within := v_at % v_bb;
@@ -233,7 +239,9 @@ BEGIN
     IF p_remove[i] THEN
       IF v_cur.id IS NOT NULL THEN
         UPDATE ${s}.arrays a SET deleted = true, serial = NULL WHERE a.id = v_cur.id;
-        v_changes := jsonb_set(v_changes, ARRAY[v_cur.id::text], '{"record": true, "blocks": [[0, null]]}'::jsonb);
+        v_changes := jsonb_set(v_changes, ARRAY[v_cur.id::text], jsonb_build_object('record', true,
+          'blocks', '[[0, null]]'::jsonb, 'name', p_names[i], 'flags', p_flags[i] | 4, 'rowsBefore', v_cur.rows,
+          'rowsAfter', 0, 'rowBytes', v_cur.row_bytes, 'blockBytes', v_cur.block_bytes));
         v_touched := v_touched || v_cur.id;
       END IF;
       CONTINUE;
@@ -254,7 +262,10 @@ BEGIN
       UPDATE ${s}.arrays a SET rows = p_rows[i], row_bytes = p_row_bytes[i], body = p_bodies[i], serial = NULL
        WHERE a.id = v_id;
     END IF;
-    v_ch := coalesce(v_changes -> v_id::text, '{"blocks": []}'::jsonb) || '{"record": true}'::jsonb;
+    v_ch := coalesce(v_changes -> v_id::text, '{"blocks": []}'::jsonb) || jsonb_build_object('record', true,
+      'name', p_names[i], 'flags', p_flags[i] | CASE WHEN v_cur.id IS NULL THEN 2 ELSE 0 END,
+      'rowsBefore', coalesce(v_cur.rows, 0), 'rowsAfter', p_rows[i], 'rowBytes', p_row_bytes[i],
+      'blockBytes', p_block_bytes[i]);
     IF p_shrink_from[i] >= 0 THEN
       -- Tombstones for the stored blocks past the new end.
       INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
@@ -273,7 +284,12 @@ BEGIN
       VALUES (v_id, p_block_index[i], NULL, p_commit_id,
               CASE WHEN p_block_len[i] = 0 THEN NULL ELSE substring(p_data FROM v_offset FOR p_block_len[i]) END);
     v_offset := v_offset + p_block_len[i];
-    v_ch := coalesce(v_changes -> v_id::text, '{"record": false, "blocks": []}'::jsonb);
+    v_ch := v_changes -> v_id::text;
+    IF v_ch IS NULL THEN
+      SELECT jsonb_build_object('record', false, 'blocks', '[]'::jsonb, 'name', a.name, 'flags', 0,
+               'rowsBefore', a.rows, 'rowsAfter', a.rows, 'rowBytes', a.row_bytes, 'blockBytes', a.block_bytes)
+        INTO v_ch FROM ${s}.arrays a WHERE a.id = v_id;
+    END IF;
     v_changes := jsonb_set(v_changes, ARRAY[v_id::text],
       jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(p_block_index[i], p_block_index[i]))));
   END LOOP;
@@ -300,18 +316,20 @@ function changesSinceFunction(s: string): string {
   return `
 CREATE FUNCTION ${s}.changes_since(p_after bigint)
 RETURNS TABLE (kind text, serial bigint, array_id bigint, block_index bigint, name text, rows bigint,
-               row_bytes bigint, block_bytes integer, body bytea, deleted boolean, data bytea, changes jsonb)
+               row_bytes bigint, block_bytes integer, body bytea, deleted boolean, data bytea, changes jsonb,
+               committed_ms bigint)
 LANGUAGE sql STABLE AS $fn$
   SELECT 'head', h.serial, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::integer,
-         NULL::bytea, NULL::boolean, NULL::bytea, NULL::jsonb FROM ${s}.head h
+         NULL::bytea, NULL::boolean, NULL::bytea, NULL::jsonb, NULL::bigint FROM ${s}.head h
   UNION ALL
-  SELECT 'commit', c.serial, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changes
+  SELECT 'commit', c.serial, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changes,
+         (extract(epoch FROM c.committed) * 1000)::bigint
     FROM ${s}.commits c WHERE c.serial > p_after
   UNION ALL
-  SELECT 'record', a.serial, a.id, NULL, a.name, a.rows, a.row_bytes, a.block_bytes, a.body, a.deleted, NULL, NULL
+  SELECT 'record', a.serial, a.id, NULL, a.name, a.rows, a.row_bytes, a.block_bytes, a.body, a.deleted, NULL, NULL, NULL
     FROM ${s}.arrays a WHERE a.serial > p_after
   UNION ALL
-  SELECT 'block', v.serial, v.array_id, v.block_index, NULL, NULL, NULL, NULL, NULL, NULL, v.data, NULL
+  SELECT 'block', v.serial, v.array_id, v.block_index, NULL, NULL, NULL, NULL, NULL, NULL, v.data, NULL, NULL
     FROM (SELECT DISTINCT ON (b.array_id, b.block_index) b.serial, b.array_id, b.block_index, b.data
             FROM ${s}.blocks b WHERE b.serial > p_after
            ORDER BY b.array_id, b.block_index, b.serial DESC) v
