@@ -13,6 +13,7 @@ import { callCommit, resolveCommit } from '../src/remote/commit-call'
 import type { CommitPlan, PlannedBlock, PlannedRecord } from '../src/remote/commit-plan'
 import { listenForCommits } from '../src/remote/commit-notifications'
 import { readChangesSince, type RemoteChanges } from '../src/remote/changes-since'
+import { collectHistory } from '../src/remote/retention'
 import { install } from '../src/remote/schema'
 import { testPostgres } from './helpers/postgres'
 
@@ -351,6 +352,37 @@ if ('skipped' in found) {
     assert.equal(seen.commits[0].changes.get(id), {
       record: true, blocks: [[2, null]], name: 't', flags: 16, rowsBefore: 16, rowsAfter: 6, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
     })
+  })
+
+  test('retention drops superseded versions, tombstones and deleted arrays before the horizon; older snapshots conflict', async () => {
+    const { schema, machines: [a, b] } = await store(2)
+    const { id, serial } = await create(a, schema, 'r', 8)
+    const gone = await create(a, schema, 'gone', 4, serial)
+    let head = gone.serial
+    for (let k = 1; k <= 6; k++) {
+      const out = await callCommit(a, plan(head, [], [{ array: id, index: 0, data: blockOf(k) }, { array: id, index: 1, data: k === 6 ? new Uint8Array(0) : blockOf(k) }]), schema)
+      head = out.status === 'committed' ? out.serial : -1
+    }
+    const dropped = await callCommit(a, plan(head, [record('gone', { id: gone.id, expectedSerial: gone.serial, remove: true })]), schema)
+    head = dropped.status === 'committed' ? dropped.serial : -1
+    const before = await readChangesSince(b, 0, schema)
+    const collected = await collectHistory(b, { keepCommits: 1 }, schema)
+    assert.is(collected.horizon, head - 1)
+    assert.is(collected.versions, 5 + 5, 'blocks 0 and 1 lose the versions commits 3-7 wrote; block 0 keeps its newest')
+    assert.is(collected.tombstones, 1)
+    assert.is(collected.records, 0, 'the deletion is the last commit: after the horizon')
+    assert.is(collected.commits, head - 1)
+    const after = await readChangesSince(b, 0, schema)
+    assert.is(after.pruned, head - 1)
+    assert.equal(after.commits.map((c) => c.serial), [head])
+    assert.equal(assemble(after, id), assemble(before, id), 'the newest bytes are all there')
+    const again = await collectHistory(b, { keepCommits: 0 }, schema)
+    assert.is(again.records, 1, 'now the deleted array goes')
+    const stale = await rejects(callCommit(a, plan(head - 2, [], [{ array: id, index: 5, data: blockOf(1) }]), schema))
+    assert.instance(stale, ConflictError)
+    assert.match((stale as ConflictError).message, 'older than the remote store')
+    const fresh = await callCommit(a, plan(head, [], [{ array: id, index: 5, data: blockOf(1) }]), schema)
+    assert.is(fresh.status, 'committed')
   })
 
   // Last: it restarts the server, which ends every connection.

@@ -54,6 +54,12 @@ export interface RemoteBlock {
 export interface RemoteChanges {
   after: number
   head: number
+  /**
+   * The server's history starts after this serial. When it is above `after`, the commits
+   * in between are gone: the change sets read do not cover them (a cache must assume
+   * everything changed), and blocks deleted then are not reported (it must resync).
+   */
+  pruned: number
   /** The commits in serial order; fewer than head - after when old ones were pruned. */
   commits: RemoteCommit[]
   records: RemoteRecord[]
@@ -74,6 +80,7 @@ interface Row {
   data: Buffer | null
   changes: Record<string, Partial<RemoteArrayChange>> | null
   committed_ms: string | null
+  pruned: string | null
 }
 
 /** Reads what commits after `after` changed (one statement: one snapshot, one round trip). */
@@ -84,11 +91,12 @@ export async function readChangesSince(client: ClientBase, after: number, schema
     text: `SELECT * FROM ${s}.changes_since($1)`,
     values: [after],
   })
-  const out: RemoteChanges = { after, head: after, commits: [], records: [], blocks: [] }
+  const out: RemoteChanges = { after, head: after, pruned: 0, commits: [], records: [], blocks: [] }
   for (const row of rows) {
     const serial = Number(row.serial)
     if (row.kind === 'head') {
       out.head = serial
+      out.pruned = Number(row.pruned)
     } else if (row.kind === 'commit') {
       const changes = new Map<number, RemoteArrayChange>()
       for (const [id, change] of Object.entries(row.changes ?? {})) {

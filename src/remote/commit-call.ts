@@ -129,6 +129,9 @@ function conflictError(detail: ConflictDetail, plan: CommitPlan): ConflictError 
   if (detail.serial !== null && detail.serial !== undefined) facts.serial = Number(detail.serial)
   const by = facts.serial !== undefined ? `commit ${facts.serial}` : 'another commit'
   const what = facts.array ? `array '${facts.array}'` : 'an array'
+  if (detail.what === 'pruned') {
+    return new ConflictError('this snapshot is older than the remote store\'s history reaches (its old commits were collected); abort and retry', facts)
+  }
   if (detail.what !== 'blocks') {
     const verb = detail.what ?? 'changed'
     return new ConflictError(`${what} was ${verb} by ${by}; abort and retry`, facts)

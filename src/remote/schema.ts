@@ -27,8 +27,8 @@ export function checkSchemaName(schema: string): string {
 function tables(s: string): string {
   return `
 CREATE TABLE ${s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
-CREATE TABLE ${s}.head (one boolean PRIMARY KEY CHECK (one), serial bigint NOT NULL);
-INSERT INTO ${s}.head VALUES (true, 0);
+CREATE TABLE ${s}.head (one boolean PRIMARY KEY CHECK (one), serial bigint NOT NULL, pruned bigint NOT NULL);
+INSERT INTO ${s}.head VALUES (true, 0, 0);
 CREATE SEQUENCE ${s}.array_ids;
 CREATE TABLE ${s}.arrays (
   id bigint PRIMARY KEY,
@@ -134,6 +134,11 @@ BEGIN
     RETURN QUERY SELECT CASE WHEN v_serial IS NULL THEN 'abandoned' ELSE 'duplicate' END, v_serial,
       NULL::bigint[], NULL::bigint[];
     RETURN;
+  END IF;
+
+  -- A snapshot older than the history the server keeps conflicts with everything.
+  IF p_snapshot < (SELECT h.pruned FROM ${s}.head h) THEN
+    ${conflict(`'what', 'pruned'`)}
   END IF;
 
   -- 2. Lock every existing array this commit touches, in id order.
@@ -317,22 +322,65 @@ function changesSinceFunction(s: string): string {
 CREATE FUNCTION ${s}.changes_since(p_after bigint)
 RETURNS TABLE (kind text, serial bigint, array_id bigint, block_index bigint, name text, rows bigint,
                row_bytes bigint, block_bytes integer, body bytea, deleted boolean, data bytea, changes jsonb,
-               committed_ms bigint)
+               committed_ms bigint, pruned bigint)
 LANGUAGE sql STABLE AS $fn$
   SELECT 'head', h.serial, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::integer,
-         NULL::bytea, NULL::boolean, NULL::bytea, NULL::jsonb, NULL::bigint FROM ${s}.head h
+         NULL::bytea, NULL::boolean, NULL::bytea, NULL::jsonb, NULL::bigint, h.pruned FROM ${s}.head h
   UNION ALL
   SELECT 'commit', c.serial, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changes,
-         (extract(epoch FROM c.committed) * 1000)::bigint
+         (extract(epoch FROM c.committed) * 1000)::bigint, NULL
     FROM ${s}.commits c WHERE c.serial > p_after
   UNION ALL
-  SELECT 'record', a.serial, a.id, NULL, a.name, a.rows, a.row_bytes, a.block_bytes, a.body, a.deleted, NULL, NULL, NULL
+  SELECT 'record', a.serial, a.id, NULL, a.name, a.rows, a.row_bytes, a.block_bytes, a.body, a.deleted, NULL, NULL, NULL, NULL
     FROM ${s}.arrays a WHERE a.serial > p_after
   UNION ALL
-  SELECT 'block', v.serial, v.array_id, v.block_index, NULL, NULL, NULL, NULL, NULL, NULL, v.data, NULL, NULL
+  SELECT 'block', v.serial, v.array_id, v.block_index, NULL, NULL, NULL, NULL, NULL, NULL, v.data, NULL, NULL, NULL
     FROM (SELECT DISTINCT ON (b.array_id, b.block_index) b.serial, b.array_id, b.block_index, b.data
             FROM ${s}.blocks b WHERE b.serial > p_after
            ORDER BY b.array_id, b.block_index, b.serial DESC) v
+$fn$;
+`
+}
+
+/**
+ * txarray.collect(keep, keepIds): retention. Commits older than the newest `keep` leave
+ * the history (the horizon): block versions superseded at or before it, tombstones and
+ * deleted arrays from before it, and their commits rows go; commit ids decided longer
+ * than `keepIds` ago go. The newest version of every live block stays. A snapshot older
+ * than the horizon can no longer commit (it conflicts), and a cache older than it resyncs.
+ * Returns how many rows of each kind went.
+ */
+function collectFunction(s: string): string {
+  return `
+CREATE FUNCTION ${s}.collect(p_keep bigint, p_keep_ids interval)
+RETURNS TABLE (horizon bigint, versions bigint, tombstones bigint, records bigint, commits bigint, ids bigint)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_horizon bigint;
+  v_versions bigint;
+  v_tombstones bigint;
+  v_records bigint;
+  v_commits bigint;
+  v_ids bigint;
+BEGIN
+  -- Serialises with commits and other collectors for the moment the horizon moves.
+  UPDATE ${s}.head h SET pruned = greatest(h.pruned, h.serial - p_keep) RETURNING h.pruned INTO v_horizon;
+  DELETE FROM ${s}.blocks b WHERE b.serial < v_horizon AND EXISTS (
+    SELECT 1 FROM ${s}.blocks n WHERE n.array_id = b.array_id AND n.block_index = b.block_index
+       AND n.serial > b.serial AND n.serial <= v_horizon);
+  GET DIAGNOSTICS v_versions = ROW_COUNT;
+  DELETE FROM ${s}.blocks b WHERE b.data IS NULL AND b.serial <= v_horizon;
+  GET DIAGNOSTICS v_tombstones = ROW_COUNT;
+  DELETE FROM ${s}.blocks b USING ${s}.arrays a WHERE b.array_id = a.id AND a.deleted AND a.serial <= v_horizon;
+  DELETE FROM ${s}.arrays a WHERE a.deleted AND a.serial <= v_horizon;
+  GET DIAGNOSTICS v_records = ROW_COUNT;
+  DELETE FROM ${s}.commits c WHERE c.serial <= v_horizon;
+  GET DIAGNOSTICS v_commits = ROW_COUNT;
+  DELETE FROM ${s}.commit_ids c WHERE c.decided < now() - p_keep_ids;
+  GET DIAGNOSTICS v_ids = ROW_COUNT;
+  RETURN QUERY SELECT v_horizon, v_versions, v_tombstones, v_records, v_commits, v_ids;
+END
 $fn$;
 `
 }
@@ -352,6 +400,7 @@ export async function install(client: ClientBase, schema = DEFAULT_SCHEMA): Prom
       await client.query(tables(s))
       await client.query(commitFunction(s))
       await client.query(changesSinceFunction(s))
+      await client.query(collectFunction(s))
       await client.query(`INSERT INTO ${s}.meta VALUES ('format', $1), ('store', $2)`, [
         JSON.stringify(REMOTE_FORMAT), JSON.stringify({ id: randomUUID() }),
       ])
