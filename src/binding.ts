@@ -216,7 +216,19 @@ export interface NativeSession {
   /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
   check(blockBytes: Record<string, number>): NativeCheckReport
   envFigures(): NativeEnvFigures
+  /** Writes a remote store's commits into this (cache) store; returns the local serial after. */
+  applyRemote(batch: NativeRemoteBatch): number
   close(): void
+}
+
+/** A remote store's state at `head`, as catch-up writes it into a local cache store. */
+export interface NativeRemoteBatch {
+  head: number
+  commits: { serial: number; changes: { id: number; record: boolean; blocks: [number, number][] }[] }[]
+  records: { name: string; id: number; serial: number; rows: number; rowBytes: number; body: Uint8Array; deleted: boolean }[]
+  blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null }[]
+  /** Stored under the cache's meta key "remote". */
+  remoteMeta: Uint8Array
 }
 
 export interface NativeOpenMode {
