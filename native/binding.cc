@@ -525,7 +525,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     });
   }
 
-  // applyRemote({ head, commits: {serial, changes: {id, record, blocks: [first, last | -1][]}[]}[],
+  // applyRemote({ head, replaceAll, commits: {serial, changes: {id, record, blocks: [first, last | -1][]}[]}[],
   //   records: {name, id, serial, rows, rowBytes, body, deleted}[],
   //   blocks: {arrayId, index, serial, blockBytes, data | null}[], remoteMeta }) -> local serial
   Napi::Value ApplyRemote(const Napi::CallbackInfo& info) {
@@ -537,6 +537,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       txa::RemoteBatch batch;
       batch.head = toU64(in.Get("head"), "head");
       batch.remoteMeta = toBytes(in.Get("remoteMeta"), "remoteMeta");
+      batch.replaceAll = in.Get("replaceAll").ToBoolean();
       auto list = [&](const char* key) {
         Napi::Value v = in.Get(key);
         if (!v.IsArray()) badArgument(env, std::string("applyRemote: ") + key + " must be an array");

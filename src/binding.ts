@@ -229,6 +229,8 @@ export interface NativeRemoteBatch {
   blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null }[]
   /** Stored under the cache's meta key "remote". */
   remoteMeta: Uint8Array
+  /** The batch is the whole remote state: every local record and block goes first. */
+  replaceAll?: boolean
 }
 
 export interface NativeOpenMode {

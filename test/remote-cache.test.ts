@@ -11,6 +11,7 @@ import { CacheWriter } from '../src/remote/cache-writer'
 import { listenForCommits } from '../src/remote/commit-notifications'
 import type { CommitPlan, PlannedBlock, PlannedRecord } from '../src/remote/commit-plan'
 import { RemoteLink } from '../src/remote/remote-link'
+import { collectHistory } from '../src/remote/retention'
 import { encodeMeta } from '../src/metadata'
 import { testPostgres } from './helpers/postgres'
 import { tempDir } from './helpers/tmp'
@@ -35,7 +36,7 @@ async function machines() {
   const writer = new CacheWriter(cache, storeId)
   closers.push(() => writer.close())
   /** Machine B's catch-up: everything after its cache's serial. */
-  const catchUp = () => writer.apply(b.changesSinceSync(writer.stamp()?.serial ?? 0))
+  const catchUp = () => writer.catchUp((after) => b.changesSinceSync(after))
   return { schema, a, b, storeId, cache, writer, catchUp }
 }
 
@@ -128,6 +129,28 @@ if ('skipped' in found) {
     assert.is(store.array('w', 'float64').read().data[RPB * 4], 5)
   })
 
+  test('a cache older than the remote history is rebuilt from the whole remote state, deletions included', async () => {
+    const { a, schema, cache, catchUp, writer, b } = machines_sync()
+    const made = a.commitSync(plan(0, [record('keep', 2 * RPB), record('gone', RPB)], [block({ record: 0 }, 0, 4), block({ record: 0 }, 1, 6)]))
+    const [keep, gone] = made.status === 'committed' ? made.ids : []
+    assert.is(catchUp(), 1)
+    const store = open(cache)
+    closers.push(() => store.close())
+    const view = store.array('keep', 'float64').view()
+    assert.equal([view[0], view[RPB * 4]], [4, 6])
+    a.commitSync(plan(1, [record('gone', RPB, { id: gone, expectedSerial: 1, remove: true })]))
+    a.commitSync(plan(2, [], [{ array: keep, index: 1, data: new Uint8Array(0) }, block(keep, 0, 8)]))
+    const admin = new Client({ connectionString: database })
+    await admin.connect()
+    await collectHistory(admin, { keepCommits: 0 }, schema)
+    await admin.end()
+    assert.throws(() => writer.apply(b.changesSinceSync(1)), (e: unknown) => e instanceof FormatError, 'a partial catch-up is refused')
+    assert.is(catchUp(), 3)
+    store.refresh()
+    assert.is(store.has('gone'), false)
+    assert.equal([view[0], view[RPB * 4]], [8, 0], 'the zeroed block reads zeros, the views follow')
+  })
+
   test('a cache of another remote store is refused', () => {
     const { a, cache, catchUp } = machines_sync()
     a.commitSync(plan(0, [record('o', 4)]))
@@ -143,7 +166,7 @@ function machines_sync(): Awaited<ReturnType<typeof machines>> {
 const setupCache: Awaited<ReturnType<typeof machines>>[] = []
 if (!('skipped' in found)) {
   test.before(async () => {
-    for (let i = 0; i < 5; i++) setupCache.push(await machines())
+    for (let i = 0; i < 6; i++) setupCache.push(await machines())
   })
 }
 

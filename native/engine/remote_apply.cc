@@ -24,6 +24,11 @@ void deleteRecord(MDB_txn* txn, MDB_dbi db, const std::string& name, uint64_t id
 }
 
 void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* counters) {
+  if (batch.replaceAll) {
+    int rc = mdb_drop(txn, env.arraysDb(), 0);
+    if (rc == 0) rc = mdb_drop(txn, env.blocksDb(), 0);
+    if (rc) throwLmdb(rc, "mdb_drop");
+  }
   // Deletions first: a name deleted and created again in the batch ends up with the new array.
   for (const RemoteRecord& r : batch.records) {
     if (!r.deleted) continue;

@@ -43,6 +43,9 @@ struct RemoteBatch {
   std::vector<RemoteRecord> records;
   std::vector<RemoteBlock> blocks;
   std::string remoteMeta;            // stored under meta "remote" (store id and serial)
+  // The batch is the whole remote state (the cache was older than the remote history):
+  // every local record and block goes first.
+  bool replaceAll = false;
 };
 
 // Writes the batch in one durable write transaction, rings the commit doorbell, and

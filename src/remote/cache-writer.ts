@@ -51,11 +51,23 @@ export class CacheWriter {
     return raw ? (packr.unpack(raw) as CacheStamp) : null
   }
 
-  /** Writes `changes` (read after this cache's serial) into the cache; returns its serial after. */
+  /**
+   * Writes `changes` into the cache; returns its serial after. `changes` must have been
+   * read after the cache's serial — or, for a cache older than the remote history
+   * (`changes.pruned` above its serial), after 0: the whole remote state, which then
+   * replaces the cache's (deletions the history no longer records are not lost).
+   * Throws FormatError for changes that cannot bring this cache up to date.
+   */
   apply(changes: RemoteChanges): number {
+    const serial = this.stamp()?.serial ?? 0
+    const replaceAll = changes.after === 0 && serial > 0
+    if (changes.after > serial || (changes.pruned > changes.after && changes.after !== 0)) {
+      throw new FormatError(`changes after serial ${changes.after} (history kept after ${changes.pruned}) cannot bring a cache at serial ${serial} up to date: read them after 0`)
+    }
     const sizes = blockSizes(changes)
     const batch: NativeRemoteBatch = {
       head: changes.head,
+      replaceAll,
       remoteMeta: packr.pack({ store: this.#store, serial: changes.head } satisfies CacheStamp),
       commits: changes.commits.map((c) => ({
         serial: c.serial,
@@ -71,6 +83,18 @@ export class CacheWriter {
       }),
     }
     return this.#session.applyRemote(batch)
+  }
+
+  /**
+   * Brings the cache up to date with `read(after)` (a catch-up read of the remote store):
+   * after the cache's serial, or after 0 when the remote history no longer reaches back to
+   * it. Returns the cache's serial after.
+   */
+  catchUp(read: (after: number) => RemoteChanges): number {
+    const serial = this.stamp()?.serial ?? 0
+    let changes = read(serial)
+    if (changes.pruned > serial && serial > 0) changes = read(0)
+    return this.apply(changes)
   }
 
   close(): void {
