@@ -36,16 +36,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]
 }
 
-async function timeEach(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
-  const out: number[] = []
-  for (let i = 0; i < n; i++) {
-    const t = performance.now()
-    await fn(i)
-    out.push((performance.now() - t) * 1000)
-  }
-  return out.sort((a, b) => a - b)
-}
-
 async function main() {
   let url = values.url
   if (!url) {
@@ -69,26 +59,45 @@ async function main() {
   let serial = made.serial
   const id = made.ids[0]
 
-  for (const warm of [true, false]) {
-    const before = { ...counts }
-    const remote = await timeEach(warm ? 20 : commits, async (i) => {
+  // The two are measured alternately, one of each per round, so that load from elsewhere
+  // on the machine falls on both alike.
+  const remote: number[] = []
+  const bare: number[] = []
+  const bytesOf = { remote: { sent: 0, received: 0 }, bare: { sent: 0, received: 0 } }
+  const timed = async (into: number[], bytes: { sent: number; received: number }, fn: () => Promise<unknown>) => {
+    const sent = counts.sent
+    const received = counts.received
+    const t = performance.now()
+    await fn()
+    into.push((performance.now() - t) * 1000)
+    bytes.sent += counts.sent - sent
+    bytes.received += counts.received - received
+  }
+  for (let i = -20; i < commits; i++) {  // 20 rounds of warm-up, not counted
+    const r: number[] = []
+    const b: number[] = []
+    await timed(r, i < 0 ? { sent: 0, received: 0 } : bytesOf.remote, async () => {
       const out = await callCommit(client, {
-        commitId: randomUUID(), snapshot: serial, records: [], blocks: [{ array: id, index: i % 4096, data: bytes }],
+        commitId: randomUUID(), snapshot: serial, records: [], blocks: [{ array: id, index: (i + 20) % 4096, data: bytes }],
       })
       if (out.status === 'committed') serial = out.serial
     })
-    const mid = { ...counts }
-    const bare = await timeEach(warm ? 20 : commits, (i) =>
-      client.query({ name: 'bare', text: 'INSERT INTO bare VALUES ($1, $2)', values: [(warm ? 1e6 : 0) + i, bytes] }))
-    if (warm) continue
-    const per = (a: number, b: number) => Math.round((a - b) / commits)
-    console.log(`commits of one 64 KiB block: ${commits} (sync, server fsync as configured)`)
-    console.log(`txarray commit function   p50 ${percentile(remote, 0.5).toFixed(0)} µs  p99 ${percentile(remote, 0.99).toFixed(0)} µs  ` +
-      `sent ${per(mid.sent, before.sent)} B  received ${per(mid.received, before.received)} B per commit`)
-    console.log(`bare INSERT (autocommit)  p50 ${percentile(bare, 0.5).toFixed(0)} µs  p99 ${percentile(bare, 0.99).toFixed(0)} µs  ` +
-      `sent ${per(counts.sent, mid.sent)} B  received ${per(counts.received, mid.received)} B per commit`)
-    console.log(`ratio p50 ${(percentile(remote, 0.5) / percentile(bare, 0.5)).toFixed(2)}×`)
+    await timed(b, i < 0 ? { sent: 0, received: 0 } : bytesOf.bare, () =>
+      client.query({ name: 'bare', text: 'INSERT INTO bare VALUES ($1, $2)', values: [i + 20, bytes] }))
+    if (i >= 0) {
+      remote.push(...r)
+      bare.push(...b)
+    }
   }
+  remote.sort((x, y) => x - y)
+  bare.sort((x, y) => x - y)
+  const per = (n: number) => Math.round(n / commits)
+  console.log(`commits of one 64 KiB block: ${commits}, alternating with the baseline (sync; the server's fsync as configured)`)
+  console.log(`txarray commit function   p50 ${percentile(remote, 0.5).toFixed(0)} µs  p99 ${percentile(remote, 0.99).toFixed(0)} µs  ` +
+    `sent ${per(bytesOf.remote.sent)} B  received ${per(bytesOf.remote.received)} B per commit`)
+  console.log(`bare INSERT (autocommit)  p50 ${percentile(bare, 0.5).toFixed(0)} µs  p99 ${percentile(bare, 0.99).toFixed(0)} µs  ` +
+    `sent ${per(bytesOf.bare.sent)} B  received ${per(bytesOf.bare.received)} B per commit`)
+  console.log(`ratio p50 ${(percentile(remote, 0.5) / percentile(bare, 0.5)).toFixed(2)}×`)
   await client.end()
 }
 
