@@ -13,14 +13,25 @@ import { ConflictError, type TxarrayError } from '../errors'
 import { callCommit, resolveCommit } from './commit-call'
 import type { CommitPlan } from './commit-plan'
 import { readChangesSince } from './changes-since'
+import { CacheWriter } from './cache-writer'
+import { listenForCommits } from './commit-notifications'
 import { install } from './schema'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 
-interface Start { url: string; schema: string; port: MessagePort; cell: SharedArrayBuffer; connectTimeoutMs: number }
+interface Start {
+  url: string
+  schema: string
+  port: MessagePort
+  cell: SharedArrayBuffer
+  connectTimeoutMs: number
+  /** The local store that caches the remote one: followed commits are written into it. */
+  cache?: string
+}
 
 const start = workerData as Start
 const answered = new Int32Array(start.cell)
 let client: Client | null = null
+let cache: CacheWriter | null = null
 
 /** A connected client, connecting first if there is none (RemoteUnavailable if that fails). */
 async function connected(): Promise<Client> {
@@ -91,9 +102,85 @@ async function commit(plan: CommitPlan) {
   }
 }
 
+/** Brings the cache up to date; one at a time, a request made meanwhile runs once more after. */
+let catchingUp: Promise<number> | null = null
+let again = false
+function catchUp(): Promise<number> {
+  if (catchingUp) {
+    again = true
+    return catchingUp
+  }
+  catchingUp = (async () => {
+    let serial = 0
+    do {
+      again = false
+      const c = await connected()
+      const changes = new Map<number, Awaited<ReturnType<typeof readChangesSince>>>()
+      try {
+        // The writer reads synchronously; the reads it asks for are made first.
+        const at = cache!.stamp()?.serial ?? 0
+        const first = await readChangesSince(c, at, start.schema)
+        changes.set(at, first)
+        if (first.pruned > at && at > 0) changes.set(0, await readChangesSince(c, 0, start.schema))
+      } catch (e) {
+        if (isServerError(e)) throw e
+        drop(c)
+        throw unavailable(e)
+      }
+      serial = cache!.catchUp((after) => changes.get(after) ?? changes.get(0)!)
+    } while (again)
+    return serial
+  })().finally(() => { catchingUp = null })
+  return catchingUp
+}
+
+/**
+ * Follows the remote store into the cache: LISTEN on a connection of its own, catch up
+ * after every notification, and after every (re)connection — NOTIFY has no replay, so
+ * LISTEN comes first and the catch-up then covers whatever was committed before it.
+ * Reconnects with backoff (100 ms doubling to 5 s) for as long as the link lives.
+ */
+let following = false
+async function follow(): Promise<void> {
+  if (following) return
+  following = true
+  let delay = 100
+  for (;;) {
+    const listener = new Client({ connectionString: start.url, connectionTimeoutMillis: start.connectTimeoutMs })
+    const lost = new Promise<void>((resolve) => {
+      listener.on('error', () => resolve())
+      listener.on('end', () => resolve())
+    })
+    try {
+      await listener.connect()
+      await listenForCommits(listener, () => { catchUp().catch(() => undefined) }, start.schema)
+      await catchUp()
+      delay = 100
+      await lost
+    } catch {
+      // unreachable now: try again after the delay
+    }
+    await listener.end().catch(() => undefined)
+    await new Promise((r) => setTimeout(r, delay))
+    delay = Math.min(delay * 2, 5000)
+  }
+}
+
 async function run(request: LinkRequest): Promise<unknown> {
   switch (request.op) {
-    case 'open': return install(await connected(), start.schema)
+    case 'open': {
+      const id = await install(await connected(), start.schema)
+      if (start.cache && !cache) {
+        cache = new CacheWriter(start.cache, id)
+        await catchUp()
+        void follow()
+      }
+      return id
+    }
+    case 'catchUp': {
+      if (!cache) throw { code: 'TXA_ARGUMENT', message: 'this link has no cache to catch up' } satisfies WireError
+      return catchUp()
+    }
     case 'commit': return commit(request.plan)
     case 'resolve': {
       try {
@@ -116,6 +203,8 @@ async function run(request: LinkRequest): Promise<unknown> {
     case 'close': {
       if (client) await client.end().catch(() => undefined)
       client = null
+      cache?.close()
+      cache = null
       return null
     }
   }

@@ -26,6 +26,12 @@ export interface RemoteLinkOptions {
   connectTimeoutMs?: number
   /** How long a synchronous call waits for its answer (default 60 000 ms). */
   callTimeoutMs?: number
+  /**
+   * The local store directory that caches the remote store. From open() on, the link's
+   * thread follows the remote store into it: every commit of any machine is written
+   * there (one local commit per remote commit), waking the cache's local waiters.
+   */
+  cache?: string
 }
 
 function rebuild(error: WireError): TxarrayError {
@@ -50,7 +56,9 @@ export class RemoteLink {
     this.#callTimeoutMs = options.callTimeoutMs ?? 60_000
     const { port1, port2 } = new MessageChannel()
     this.#port = port1
-    const data = { url, schema, port: port2, cell: this.#cell.buffer, connectTimeoutMs: options.connectTimeoutMs ?? 5000 }
+    const data = {
+      url, schema, port: port2, cell: this.#cell.buffer, connectTimeoutMs: options.connectTimeoutMs ?? 5000, cache: options.cache,
+    }
     const script = path.join(__dirname, `link-worker${path.extname(__filename)}`)
     // From the TypeScript sources (the tests), the thread compiles them as this one does.
     const fromSources = script.endsWith('.ts')
@@ -136,6 +144,10 @@ export class RemoteLink {
   resolveSync(commitId: string): { status: 'committed'; serial: number } | { status: 'abandoned' } {
     return this.#callSync({ op: 'resolve', commitId })
   }
+
+  /** Brings the cache up to date now; returns its serial (the remote serial it holds). */
+  catchUpSync(): number { return this.#callSync({ op: 'catchUp' }) }
+  catchUp(): Promise<number> { return this.#call({ op: 'catchUp' }) }
 
   /** What commits after `after` changed, from one snapshot of the server. */
   changesSinceSync(after: number): RemoteChanges { return this.#callSync({ op: 'changesSince', after }) }
