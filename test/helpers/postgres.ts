@@ -5,8 +5,9 @@
  * per test process, started at the first call; every test gets its own database.
  *
  * TXARRAY_TEST_POSTGRES (a connection string to a server whose user may create databases)
- * is used instead when set. The binaries are found on PATH, else in Debian's
- * /usr/lib/postgresql/<version>/bin (newest version first). PostgreSQL refuses to run as
+ * is used instead when set. The binaries are found in TXARRAY_TEST_POSTGRES_BIN when set
+ * (a directory), else on PATH, else in Debian's /usr/lib/postgresql/<version>/bin (newest
+ * version first). PostgreSQL refuses to run as
  * root: as root the cluster runs as the `postgres` user, otherwise as the current user.
  */
 import { spawnSync } from 'node:child_process'
@@ -42,7 +43,9 @@ function find(): Found {
   const given = process.env.TXARRAY_TEST_POSTGRES
   if (given) return { server: externalServer(given) }
   const bin = findBinaries()
-  if (!bin) return { skipped: 'no PostgreSQL binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin' }
+  if (!bin) {
+    return { skipped: `no PostgreSQL binaries (initdb, pg_ctl) ${process.env.TXARRAY_TEST_POSTGRES_BIN ? `in ${process.env.TXARRAY_TEST_POSTGRES_BIN}` : 'on PATH or in /usr/lib/postgresql/*/bin'}` }
+  }
   try {
     return { server: throwawayCluster(bin) }
   } catch (e) {
@@ -52,6 +55,8 @@ function find(): Found {
 
 function findBinaries(): string | null {
   const has = (dir: string) => fs.existsSync(path.join(dir, 'initdb')) && fs.existsSync(path.join(dir, 'pg_ctl'))
+  const given = process.env.TXARRAY_TEST_POSTGRES_BIN
+  if (given) return has(given) ? given : null
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir && has(dir)) return dir
   const debian = '/usr/lib/postgresql'
   let versions: string[] = []
