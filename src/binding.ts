@@ -224,7 +224,16 @@ export interface NativeSession {
 /** A remote store's state at `head`, as catch-up writes it into a local cache store. */
 export interface NativeRemoteBatch {
   head: number
-  commits: { serial: number; changes: { id: number; record: boolean; blocks: [number, number][] }[] }[]
+  commits: {
+    serial: number
+    /** The server's commit time (ms since the Unix epoch), for the local log. */
+    timeMs: number
+    /** Per array what the local log records: blocks' last -1 means "to the end". */
+    changes: {
+      id: number; record: boolean; blocks: [number, number][]
+      name: string; flags: number; rowsBefore: number; rowsAfter: number; rowBytes: number; blockBytes: number
+    }[]
+  }[]
   records: { name: string; id: number; serial: number; rows: number; rowBytes: number; body: Uint8Array; deleted: boolean }[]
   blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null }[]
   /** Stored under the cache's meta key "remote". */

@@ -71,8 +71,9 @@ export class CacheWriter {
       remoteMeta: packr.pack({ store: this.#store, serial: changes.head } satisfies CacheStamp),
       commits: changes.commits.map((c) => ({
         serial: c.serial,
+        timeMs: c.timeMs,
         changes: [...c.changes].map(([id, change]) => ({
-          id, record: change.record, blocks: change.blocks.map(([first, last]): [number, number] => [first, last ?? -1]),
+          ...change, id, blocks: change.blocks.map(([first, last]): [number, number] => [first, last ?? -1]),
         })),
       })),
       records: changes.records.map((r) => ({ ...r })),
