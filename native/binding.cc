@@ -184,6 +184,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::View>("view"),
       InstanceMethod<&ArrayWrap::Take>("take"),
       InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
+      InstanceMethod<&ArrayWrap::Plan>("plan"),
       InstanceMethod<&ArrayWrap::Release>("release"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
@@ -300,6 +301,29 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   // view(byteOffset, byteLength) -> ArrayBuffer over the array's region. The buffer keeps
   // the array (and so its mapping) alive; close() detaches it before unmapping.
   Napi::Value View(const Napi::CallbackInfo& info);
+  // plan() -> { blocks: { index, data }[], shrinkFromBlock, appendOnly, appended | null }:
+  // this transaction's changes as values (TrackedArray::plan).
+  Napi::Value Plan(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::TrackedArray::Planned planned;
+      array(env).plan(&planned);
+      auto bytes = [&](const std::vector<uint8_t>& v) { return Napi::Buffer<uint8_t>::Copy(env, v.data(), v.size()); };
+      Napi::Array blocks = Napi::Array::New(env, planned.blocks.size());
+      for (uint32_t i = 0; i < planned.blocks.size(); ++i) {
+        Napi::Object b = Napi::Object::New(env);
+        b.Set("index", double(planned.blocks[i].index));
+        b.Set("data", bytes(planned.blocks[i].data));
+        blocks.Set(i, b);
+      }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("blocks", blocks);
+      out.Set("shrinkFromBlock", double(planned.shrinkFromBlock));
+      out.Set("appendOnly", planned.appendOnly);
+      out.Set("appended", planned.appendOnly ? Napi::Value(bytes(planned.appended)) : env.Null());
+      return out;
+    });
+  }
   Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value { return memoryStats(env); });

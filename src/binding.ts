@@ -172,6 +172,19 @@ export interface NativeArray {
   releaseMappedPages(): void
   /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */
   release(): void
+  /** This transaction's changes as values (the plan of a commit to a remote store). */
+  plan(): NativePlanned
+}
+
+/** An array's uncommitted changes as values: what a remote commit sends. */
+export interface NativePlanned {
+  /** Dirty blocks: their bytes up to the array's end, trailing zeros trimmed. */
+  blocks: { index: number; data: Uint8Array }[]
+  /** The first block a shrink cuts; -1 for none. */
+  shrinkFromBlock: number
+  /** The transaction only appended: `appended` holds the bytes (and `blocks` is empty). */
+  appendOnly: boolean
+  appended: Uint8Array | null
 }
 
 export interface NativeCheckReport {

@@ -475,6 +475,34 @@ void TrackedArray::describeChanges(ChangeSet* out) {
   }
 }
 
+void TrackedArray::plan(Planned* out) {
+  ChangeSet checked;
+  describeChanges(&checked);  // refuses a region poisoned by an unreadable fault
+  *out = Planned();
+  if (staleFrom_ != kNone) out->shrinkFromBlock = int64_t((staleFrom_ + blockBytes_ - 1) / blockBytes_);
+  if (appendOnly()) {
+    out->appendOnly = true;
+    out->appended.resize(size_t(byteLength_ - committedLength_));
+    copyUncommitted(committedLength_, byteLength_ - committedLength_, out->appended.data());
+    return;
+  }
+  if (!region_) return;
+  for (uint64_t index : region_->dirtyBlocks()) {
+    PlannedBlock block;
+    block.index = index;
+    uint64_t start = index * blockBytes_;
+    size_t size = start >= byteLength_ ? 0 : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
+    if (size) {
+      block.data.resize(blockBytes_);
+      vmem::Error err;  // copyBlock never faults
+      if (region_->copyBlock(index, block.data.data(), &err) != vmem::Status::Ok) raiseError(err);
+      while (size > 0 && block.data[size - 1] == 0) --size;
+      block.data.resize(size);
+    }
+    out->blocks.push_back(std::move(block));
+  }
+}
+
 void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters) {
   checkOpen();
   if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
