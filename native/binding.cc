@@ -572,11 +572,19 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         Napi::Object c = commits.Get(i).As<Napi::Object>();
         txa::RemoteCommit commit;
         commit.serial = toU64(c.Get("serial"), "serial");
+        commit.timeMs = toU64(c.Get("timeMs"), "timeMs");
         Napi::Array changes = c.Get("changes").As<Napi::Array>();
         for (uint32_t j = 0; j < changes.Length(); ++j) {
           Napi::Object ch = changes.Get(j).As<Napi::Object>();
           uint64_t id = toU64(ch.Get("id"), "id");
           if (ch.Get("record").ToBoolean()) commit.changes.addRecord(id);
+          txa::ArrayChange& told = commit.changes.at(id);
+          told.name = ch.Get("name").As<Napi::String>();
+          told.flags = uint32_t(toU64(ch.Get("flags"), "flags"));
+          told.rowsBefore = toU64(ch.Get("rowsBefore"), "rowsBefore");
+          told.rowsAfter = toU64(ch.Get("rowsAfter"), "rowsAfter");
+          told.rowBytes = toU64(ch.Get("rowBytes"), "rowBytes");
+          told.blockBytes = uint32_t(toU64(ch.Get("blockBytes"), "blockBytes"));
           Napi::Array ranges = ch.Get("blocks").As<Napi::Array>();
           for (uint32_t k = 0; k < ranges.Length(); ++k) {
             Napi::Array range = ranges.Get(k).As<Napi::Array>();

@@ -120,7 +120,7 @@ if ('skipped' in found) {
     closers.push(() => listener.end())
     const seen: number[] = []
     await listenForCommits(listener, (serial) => { seen.push(serial); catchUp() }, schema)
-    const woke = store.nextCommit(10_000)
+    const woke = store.waitForCommit({ timeoutMs: 10_000, keepAlive: true }).then(() => true)
     a.commitSync(plan(1, [], [block(1, 1, 5)]))
     assert.is(await woke, true)
     store.refresh()

@@ -56,18 +56,41 @@ if ('skipped' in found) {
     closers.push(() => store.close())
     assert.is(store.serial, 1)
     for (let k = 0; k < 5; k++) {
-      const woke = store.nextCommit(10_000)
+      const woke = store.waitForCommit({ timeoutMs: 10_000, keepAlive: true }).then(() => true)
       await a.commit(plan(1, [record('s', 0, { id, expectedSerial: 1, append: rowsOf(2, k + 1) })]))
       assert.is(await woke, true, `commit ${k + 2} woke B`)
       store.refresh()
       if (store.serial < k + 2) { // two notifications may arrive as one catch-up; wait for the rest
-        assert.is(await store.nextCommit(10_000), true)
+        assert.is(await store.waitForCommit({ timeoutMs: 10_000, keepAlive: true }).then(() => true), true)
         store.refresh()
       }
       assert.is(store.serial, k + 2)
       assert.is(store.array('s', 'float64').shape[0], 2 * (k + 1))
     }
     assert.is(b.catchUpSync(), 6)
+  })
+
+  test("watch() on machine B reports machine A's commits once each, in order, with what they changed", async () => {
+    const { a, b, cache } = await machines()
+    const made = a.commitSync(plan(0, [record('w', 0)]))
+    const id = made.status === 'committed' ? made.ids[0] : 0
+    b.openSync()
+    const store = open(cache)
+    closers.push(() => store.close())
+    const events = store.watch({ keepAlive: true })
+    for (let k = 0; k < 3; k++) await a.commit(plan(1, [record('w', 0, { id, expectedSerial: 1, append: rowsOf(k + 1, 1) })]))
+    const seen: { serial: number; appended: [number, number] | null; rows: number; created: boolean }[] = []
+    for await (const e of events) {
+      const w = e.arrays.w
+      seen.push({ serial: e.serial, appended: w.appended, rows: w.rows, created: w.created })
+      assert.ok(Math.abs(e.time - Date.now()) < 60_000, "the event carries the server's commit time")
+      if (seen.length === 3) break
+    }
+    assert.equal(seen, [
+      { serial: 2, appended: [0, 1], rows: 1, created: false },
+      { serial: 3, appended: [1, 3], rows: 3, created: false },
+      { serial: 4, appended: [3, 6], rows: 6, created: false },
+    ])
   })
 
   const restartTest = found.server.owned ? test : test.skip
@@ -80,7 +103,7 @@ if ('skipped' in found) {
     closers.push(() => store.close())
     found.server.stop('immediate')
     found.server.start()
-    const woke = store.nextCommit(20_000)
+    const woke = store.waitForCommit({ timeoutMs: 20_000, keepAlive: true }).then(() => true)
     let landed = false
     for (let i = 0; i < 50 && !landed; i++) {  // A's link reconnects at its next call
       try {

@@ -1,5 +1,6 @@
 #include "remote_apply.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -21,6 +22,17 @@ void deleteRecord(MDB_txn* txn, MDB_dbi db, const std::string& name, uint64_t id
   if (keys::RecordHeader::read(static_cast<uint8_t*>(v.mv_data)).id != id) return;
   rc = mdb_del(txn, db, &k, nullptr);
   if (rc) throwLmdb(rc, "mdb_del(arrays)");
+}
+
+// The store's log retention (meta "logRetention", as commits keep it).
+uint64_t logRetention(MDB_txn* txn, Env& env) {
+  static const char kKey[] = "logRetention";
+  MDB_val k{sizeof kKey - 1, const_cast<char*>(kKey)}, v;
+  int rc = mdb_get(txn, env.metaDb(), &k, &v);
+  if (rc == MDB_NOTFOUND) return kLogKeepDefault;
+  if (rc) throwLmdb(rc, "mdb_get(meta)");
+  if (v.mv_size != 8) throw Error(ErrorCode::kFormat, "meta 'logRetention' is damaged");
+  return std::max(kLogKeepMin, keys::getU64le(static_cast<uint8_t*>(v.mv_data)));
 }
 
 void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* counters) {
@@ -54,7 +66,7 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
              reinterpret_cast<const uint8_t*>(b.data.data()), b.data.size(), counters);
   }
   for (const RemoteCommit& c : batch.commits) {
-    std::string entry = c.changes.encode();
+    std::string entry = c.changes.encode(c.timeMs);
     uint8_t key[8];
     keys::putU64be(key, c.serial);
     MDB_val k{8, key}, v{entry.size(), &entry[0]};
@@ -62,20 +74,17 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
     if (rc) throwLmdb(rc, "mdb_put(log)");
   }
   if (batch.commits.empty() || batch.commits.back().serial != batch.head) {
-    // The newest commits' entries are gone on the server: the last log key must still be
-    // the head (it is the local serial), so the head gets an entry that names every
-    // array the batch touched as changed everywhere.
-    ChangeSet all;
-    for (const RemoteRecord& r : batch.records) { all.addRecord(r.id); all.addBlocks(r.id, 0, keys::kToEnd); }
-    for (const RemoteBlock& b : batch.blocks) all.addBlocks(b.arrayId, 0, keys::kToEnd);
-    std::string entry = all.encode();
+    // The newest commits' entries are gone on the server: the head (the last log key is
+    // the local serial) gets the mark of pruned entries, so that handles and followers
+    // moving past it assume everything changed.
+    const uint8_t mark = kPrunedMark;
     uint8_t key[8];
     keys::putU64be(key, batch.head);
-    MDB_val k{8, key}, v{entry.size(), &entry[0]};
+    MDB_val k{8, key}, v{1, const_cast<uint8_t*>(&mark)};
     int rc = mdb_put(txn, env.logDb(), &k, &v, 0);
     if (rc) throwLmdb(rc, "mdb_put(log)");
   }
-  pruneLog(txn, env.logDb(), batch.head);
+  pruneLog(txn, env.logDb(), batch.head, logRetention(txn, env));
   static const char kRemote[] = "remote";
   MDB_val k{sizeof kRemote - 1, const_cast<char*>(kRemote)};
   MDB_val v{batch.remoteMeta.size(), const_cast<char*>(batch.remoteMeta.data())};

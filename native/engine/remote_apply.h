@@ -34,7 +34,8 @@ struct RemoteBlock {
 
 struct RemoteCommit {
   uint64_t serial = 0;
-  ChangeSet changes;
+  uint64_t timeMs = 0;  // the server's commit time
+  ChangeSet changes;    // with what followers are told (name, flags, rows...)
 };
 
 struct RemoteBatch {
