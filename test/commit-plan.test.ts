@@ -42,11 +42,14 @@ test('writes through a view: the dirty blocks, whole, with what the snapshot hel
   session.close()
 })
 
-test('an explicit write of zeros: the block plans as empty (it reads as zeros)', () => {
+test('writes without a view (staged blocks): a block of zeros plans as empty, others whole', () => {
   const { session, array } = setup()
   array.scatter(5 * BLOCK, [BLOCK / 8], [8], 8, new Float64Array(BLOCK / 8))
+  array.scatter(6 * BLOCK + 8, [1], [8], 8, new Float64Array([42]))
   const planned = array.plan()
-  assert.equal(planned.blocks.map((b) => [b.index, b.data.byteLength]), [[5, 0]])
+  assert.equal(planned.blocks.map((b) => [b.index, b.data.byteLength]), [[5, 0], [6, BLOCK]])
+  const six = new Float64Array(planned.blocks[1].data.slice().buffer)
+  assert.equal([six[0], six[1], six[2]], [1, 42, 1])
   session.close()
 })
 

@@ -486,20 +486,23 @@ void TrackedArray::plan(Planned* out) {
     copyUncommitted(committedLength_, byteLength_ - committedLength_, out->appended.data());
     return;
   }
-  if (!region_) return;
-  for (uint64_t index : region_->dirtyBlocks()) {
+  // Up to the array's end, without trailing zeros, as store() writes them.
+  auto add = [&](uint64_t index, const uint8_t* bytes) {
     PlannedBlock block;
     block.index = index;
-    uint64_t start = index * blockBytes_;
+    const uint64_t start = index * blockBytes_;
     size_t size = start >= byteLength_ ? 0 : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
-    if (size) {
-      block.data.resize(blockBytes_);
-      vmem::Error err;  // copyBlock never faults
-      if (region_->copyBlock(index, block.data.data(), &err) != vmem::Status::Ok) raiseError(err);
-      while (size > 0 && block.data[size - 1] == 0) --size;
-      block.data.resize(size);
-    }
+    while (size > 0 && bytes[size - 1] == 0) --size;
+    block.data.assign(bytes, bytes + size);
     out->blocks.push_back(std::move(block));
+  };
+  staged_.forEach([&](uint64_t index, const uint8_t* bytes) { add(index, bytes); });
+  if (!region_) return;
+  scratch_.resize(blockBytes_);
+  for (uint64_t index : region_->dirtyBlocks()) {
+    vmem::Error err;  // copyBlock never faults
+    if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+    add(index, scratch_.data());
   }
 }
 
