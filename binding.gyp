@@ -17,6 +17,7 @@
         "native/engine/env_stats.cc",
         "native/engine/error.cc",
         "native/engine/pread_batch.cc",
+        "native/engine/remote_apply.cc",
         "native/engine/session.cc",
         "native/engine/snapshot.cc",
         "native/engine/snapshot_source.cc",

@@ -13,6 +13,8 @@
 #include "engine/commit_follower.h"
 #include "engine/env_stats.h"
 #include "engine/error.h"
+#include "engine/keys.h"
+#include "engine/remote_apply.h"
 #include "engine/session.h"
 #include "engine/store_check.h"
 
@@ -182,6 +184,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::View>("view"),
       InstanceMethod<&ArrayWrap::Take>("take"),
       InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
+      InstanceMethod<&ArrayWrap::Plan>("plan"),
       InstanceMethod<&ArrayWrap::Release>("release"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
@@ -298,6 +301,29 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
   // view(byteOffset, byteLength) -> ArrayBuffer over the array's region. The buffer keeps
   // the array (and so its mapping) alive; close() detaches it before unmapping.
   Napi::Value View(const Napi::CallbackInfo& info);
+  // plan() -> { blocks: { index, data }[], shrinkFromBlock, appendOnly, appended | null }:
+  // this transaction's changes as values (TrackedArray::plan).
+  Napi::Value Plan(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::TrackedArray::Planned planned;
+      array(env).plan(&planned);
+      auto bytes = [&](const std::vector<uint8_t>& v) { return Napi::Buffer<uint8_t>::Copy(env, v.data(), v.size()); };
+      Napi::Array blocks = Napi::Array::New(env, planned.blocks.size());
+      for (uint32_t i = 0; i < planned.blocks.size(); ++i) {
+        Napi::Object b = Napi::Object::New(env);
+        b.Set("index", double(planned.blocks[i].index));
+        b.Set("data", bytes(planned.blocks[i].data));
+        blocks.Set(i, b);
+      }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("blocks", blocks);
+      out.Set("shrinkFromBlock", double(planned.shrinkFromBlock));
+      out.Set("appendOnly", planned.appendOnly);
+      out.Set("appended", planned.appendOnly ? Napi::Value(bytes(planned.appended)) : env.Null());
+      return out;
+    });
+  }
   Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value { return memoryStats(env); });
@@ -364,6 +390,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       InstanceMethod<&SessionWrap::GetMeta>("getMeta"),
       InstanceMethod<&SessionWrap::Track>("track"),
       InstanceMethod<&SessionWrap::Commit>("commit"),
+      InstanceMethod<&SessionWrap::ApplyRemote>("applyRemote"),
       InstanceMethod<&SessionWrap::Refresh>("refresh"),
       InstanceMethod<&SessionWrap::Flush>("flush"),
       InstanceMethod<&SessionWrap::LatestRecord>("latestRecord"),
@@ -519,6 +546,85 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
         segments.push_back(std::move(change));
       }
       return outcomeToJs(env, s.commit(records, meta, segments, info[3].ToBoolean()));
+    });
+  }
+
+  // applyRemote({ head, replaceAll, commits: {serial, changes: {id, record, blocks: [first, last | -1][]}[]}[],
+  //   records: {name, id, serial, rows, rowBytes, body, deleted}[],
+  //   blocks: {arrayId, index, serial, blockBytes, data | null}[], remoteMeta }) -> local serial
+  Napi::Value ApplyRemote(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      txa::Session& s = session(env);
+      if (!info[0].IsObject()) badArgument(env, "applyRemote takes a batch");
+      Napi::Object in = info[0].As<Napi::Object>();
+      txa::RemoteBatch batch;
+      batch.head = toU64(in.Get("head"), "head");
+      batch.remoteMeta = toBytes(in.Get("remoteMeta"), "remoteMeta");
+      batch.replaceAll = in.Get("replaceAll").ToBoolean();
+      auto list = [&](const char* key) {
+        Napi::Value v = in.Get(key);
+        if (!v.IsArray()) badArgument(env, std::string("applyRemote: ") + key + " must be an array");
+        return v.As<Napi::Array>();
+      };
+      Napi::Array commits = list("commits");
+      for (uint32_t i = 0; i < commits.Length(); ++i) {
+        Napi::Object c = commits.Get(i).As<Napi::Object>();
+        txa::RemoteCommit commit;
+        commit.serial = toU64(c.Get("serial"), "serial");
+        commit.timeMs = toU64(c.Get("timeMs"), "timeMs");
+        Napi::Array changes = c.Get("changes").As<Napi::Array>();
+        for (uint32_t j = 0; j < changes.Length(); ++j) {
+          Napi::Object ch = changes.Get(j).As<Napi::Object>();
+          uint64_t id = toU64(ch.Get("id"), "id");
+          if (ch.Get("record").ToBoolean()) commit.changes.addRecord(id);
+          txa::ArrayChange& told = commit.changes.at(id);
+          told.name = ch.Get("name").As<Napi::String>();
+          told.flags = uint32_t(toU64(ch.Get("flags"), "flags"));
+          told.rowsBefore = toU64(ch.Get("rowsBefore"), "rowsBefore");
+          told.rowsAfter = toU64(ch.Get("rowsAfter"), "rowsAfter");
+          told.rowBytes = toU64(ch.Get("rowBytes"), "rowBytes");
+          told.blockBytes = uint32_t(toU64(ch.Get("blockBytes"), "blockBytes"));
+          Napi::Array ranges = ch.Get("blocks").As<Napi::Array>();
+          for (uint32_t k = 0; k < ranges.Length(); ++k) {
+            Napi::Array range = ranges.Get(k).As<Napi::Array>();
+            Napi::Value last = range.Get(1u);
+            commit.changes.addBlocks(id, toU64(range.Get(0u), "first"),
+                                     last.IsNumber() && last.As<Napi::Number>().Int64Value() >= 0
+                                         ? toU64(last, "last") : txa::keys::kToEnd);
+          }
+        }
+        batch.commits.push_back(std::move(commit));
+      }
+      Napi::Array records = list("records");
+      for (uint32_t i = 0; i < records.Length(); ++i) {
+        Napi::Object r = records.Get(i).As<Napi::Object>();
+        txa::RemoteRecord record;
+        record.name = r.Get("name").As<Napi::String>();
+        record.id = toU64(r.Get("id"), "id");
+        record.serial = toU64(r.Get("serial"), "serial");
+        record.rows = toU64(r.Get("rows"), "rows");
+        record.rowBytes = toU64(r.Get("rowBytes"), "rowBytes");
+        record.body = toBytes(r.Get("body"), "body");
+        record.deleted = r.Get("deleted").ToBoolean();
+        batch.records.push_back(std::move(record));
+      }
+      Napi::Array blocks = list("blocks");
+      for (uint32_t i = 0; i < blocks.Length(); ++i) {
+        Napi::Object b = blocks.Get(i).As<Napi::Object>();
+        txa::RemoteBlock block;
+        block.arrayId = toU64(b.Get("arrayId"), "arrayId");
+        block.index = toU64(b.Get("index"), "index");
+        block.serial = toU64(b.Get("serial"), "serial");
+        uint64_t blockBytes = toU64(b.Get("blockBytes"), "blockBytes");
+        if (blockBytes == 0 || blockBytes > (uint64_t(1) << 30)) badArgument(env, "blockBytes out of range");
+        block.blockBytes = uint32_t(blockBytes);
+        Napi::Value data = b.Get("data");
+        if (!data.IsNull() && !data.IsUndefined()) block.data = toBytes(data, "data");
+        batch.blocks.push_back(std::move(block));
+      }
+      txa::SessionStats counters;
+      return Napi::Number::New(env, double(txa::applyRemote(*s.env(), batch, &counters)));
     });
   }
 

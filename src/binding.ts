@@ -172,6 +172,19 @@ export interface NativeArray {
   releaseMappedPages(): void
   /** The array is gone for this handle: detaches its views and unmaps it. Idempotent. */
   release(): void
+  /** This transaction's changes as values (the plan of a commit to a remote store). */
+  plan(): NativePlanned
+}
+
+/** An array's uncommitted changes as values: what a remote commit sends. */
+export interface NativePlanned {
+  /** Dirty blocks: their bytes up to the array's end, trailing zeros trimmed. */
+  blocks: { index: number; data: Uint8Array }[]
+  /** The first block a shrink cuts; -1 for none. */
+  shrinkFromBlock: number
+  /** The transaction only appended: `appended` holds the bytes (and `blocks` is empty). */
+  appendOnly: boolean
+  appended: Uint8Array | null
 }
 
 export interface NativeCheckReport {
@@ -216,7 +229,30 @@ export interface NativeSession {
   /** Walks the session's snapshot; blockBytes: each record's block size as its body says. */
   check(blockBytes: Record<string, number>): NativeCheckReport
   envFigures(): NativeEnvFigures
+  /** Writes a remote store's commits into this (cache) store; returns the local serial after. */
+  applyRemote(batch: NativeRemoteBatch): number
   close(): void
+}
+
+/** A remote store's state at `head`, as catch-up writes it into a local cache store. */
+export interface NativeRemoteBatch {
+  head: number
+  commits: {
+    serial: number
+    /** The server's commit time (ms since the Unix epoch), for the local log. */
+    timeMs: number
+    /** Per array what the local log records: blocks' last -1 means "to the end". */
+    changes: {
+      id: number; record: boolean; blocks: [number, number][]
+      name: string; flags: number; rowsBefore: number; rowsAfter: number; rowBytes: number; blockBytes: number
+    }[]
+  }[]
+  records: { name: string; id: number; serial: number; rows: number; rowBytes: number; body: Uint8Array; deleted: boolean }[]
+  blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null }[]
+  /** Stored under the cache's meta key "remote". */
+  remoteMeta: Uint8Array
+  /** The batch is the whole remote state: every local record and block goes first. */
+  replaceAll?: boolean
 }
 
 export interface NativeOpenMode {

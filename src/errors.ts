@@ -107,6 +107,26 @@ export class AbortError extends TxarrayError { static override readonly code = '
  * option of open()): resynchronise from a snapshot, then watch from store.serial.
  */
 export class LogPrunedError extends TxarrayError { static override readonly code = 'TXA_LOG_PRUNED' }
+/**
+ * The remote store (PostgreSQL) cannot be reached, or stopped answering. Nothing of the
+ * failed call took effect (a commit whose outcome is not known throws
+ * CommitOutcomeUnknownError instead); the handle keeps its snapshot and its changes.
+ */
+export class RemoteUnavailableError extends TxarrayError { static override readonly code = 'TXA_REMOTE_UNAVAILABLE' }
+/**
+ * The connection to the remote store was lost while a commit was on its way, and the
+ * outcome could not be looked up yet: `commitId` says which commit. Asking again when the
+ * server is back gives a definite answer (the id is fenced first: it never lands later).
+ */
+export class CommitOutcomeUnknownError extends TxarrayError {
+  static override readonly code = 'TXA_COMMIT_UNKNOWN'
+  /** The id of the commit whose outcome is unknown. */
+  readonly commitId: string | undefined
+  constructor(message: string, commitId?: string) {
+    super(message)
+    this.commitId = commitId
+  }
+}
 
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(
@@ -115,5 +135,6 @@ export const errorClassesByCode: Record<string, new (message: string) => Txarray
     ClosedError, FormatError, ArgumentError, StorageError, TooLargeError, TransactionError,
     CorruptionError, DiskFullError, ReadOnlyError, NpyFormatError, UnsupportedError, TimeoutError, AbortError,
     LogPrunedError,
+    RemoteUnavailableError, CommitOutcomeUnknownError,
   ].map((cls) => [cls.code, cls]),
 )

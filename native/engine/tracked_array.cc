@@ -478,6 +478,37 @@ void TrackedArray::describeChanges(ChangeSet* out) {
   }
 }
 
+void TrackedArray::plan(Planned* out) {
+  ChangeSet checked;
+  describeChanges(&checked);  // refuses a region poisoned by an unreadable fault
+  *out = Planned();
+  if (staleFrom_ != kNone) out->shrinkFromBlock = int64_t((staleFrom_ + blockBytes_ - 1) / blockBytes_);
+  if (appendOnly()) {
+    out->appendOnly = true;
+    out->appended.resize(size_t(byteLength_ - committedLength_));
+    copyUncommitted(committedLength_, byteLength_ - committedLength_, out->appended.data());
+    return;
+  }
+  // Up to the array's end, without trailing zeros, as store() writes them.
+  auto add = [&](uint64_t index, const uint8_t* bytes) {
+    PlannedBlock block;
+    block.index = index;
+    const uint64_t start = index * blockBytes_;
+    size_t size = start >= byteLength_ ? 0 : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
+    while (size > 0 && bytes[size - 1] == 0) --size;
+    block.data.assign(bytes, bytes + size);
+    out->blocks.push_back(std::move(block));
+  };
+  staged_.forEach([&](uint64_t index, const uint8_t* bytes) { add(index, bytes); });
+  if (!region_) return;
+  scratch_.resize(blockBytes_);
+  for (uint64_t index : region_->dirtyBlocks()) {
+    vmem::Error err;  // copyBlock never faults
+    if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
+    add(index, scratch_.data());
+  }
+}
+
 void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters) {
   checkOpen();
   if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);

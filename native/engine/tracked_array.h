@@ -90,6 +90,22 @@ class TrackedArray {
   // --- commit support (used by Session) ---
   // Blocks this transaction writes or deletes, for conflict detection and the log.
   void describeChanges(ChangeSet* out);
+  // This transaction's changes as values, for a commit to a store other than the local
+  // one (the "plan" step of plan -> store -> settle, docs/scale-out.md): the dirty blocks'
+  // bytes up to the array's end without trailing zeros (as store() writes them), the
+  // first block a shrink cuts, and for an append-only transaction the appended bytes.
+  // Throws like describeChanges() when a fault served zeros for unreadable data.
+  struct PlannedBlock {
+    uint64_t index = 0;
+    std::vector<uint8_t> data;
+  };
+  struct Planned {
+    std::vector<PlannedBlock> blocks;
+    int64_t shrinkFromBlock = -1;
+    bool appendOnly = false;
+    std::vector<uint8_t> appended;
+  };
+  void plan(Planned* out);
   // Writes dirty blocks under array id `id` (a new array's id is assigned at commit) and
   // deletes stale ones inside the write transaction `txn` of commit `serial`; counts what
   // it wrote.

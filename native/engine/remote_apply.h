@@ -1,0 +1,56 @@
+// Writing a remote store's commits into the local store that caches it (catch-up,
+// docs/scale-out.md). The local store's log gets one entry per remote commit, under the
+// remote serial, so that handles moving to a newer local snapshot invalidate exactly what
+// the remote commits changed, and local waiters and followers see each commit.
+//
+// The batch is the state of the remote store at serial `head`: the newest record of every
+// array changed after the local serial, and the newest version of every block. Applying
+// it is idempotent: a batch no newer than the local store is skipped (another process
+// caught the cache up first).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "change_log.h"
+#include "env.h"
+
+namespace txa {
+
+struct SessionStats;
+
+struct RemoteRecord {
+  std::string name;
+  uint64_t id = 0, serial = 0, rows = 0, rowBytes = 0;
+  std::string body;
+  bool deleted = false;
+};
+
+struct RemoteBlock {
+  uint64_t arrayId = 0, index = 0, serial = 0;
+  uint32_t blockBytes = 0;
+  std::string data;  // empty: the block reads as zeros (deleted)
+};
+
+struct RemoteCommit {
+  uint64_t serial = 0;
+  uint64_t timeMs = 0;  // the server's commit time
+  ChangeSet changes;    // with what followers are told (name, flags, rows...)
+};
+
+struct RemoteBatch {
+  uint64_t head = 0;                 // the remote serial the batch brings the cache to
+  std::vector<RemoteCommit> commits; // in serial order; may start after local + 1 (pruned)
+  std::vector<RemoteRecord> records;
+  std::vector<RemoteBlock> blocks;
+  std::string remoteMeta;            // stored under meta "remote" (store id and serial)
+  // The batch is the whole remote state (the cache was older than the remote history):
+  // every local record and block goes first.
+  bool replaceAll = false;
+};
+
+// Writes the batch in one durable write transaction, rings the commit doorbell, and
+// returns the local serial afterwards (head, or the local serial if it was not older).
+uint64_t applyRemote(Env& env, const RemoteBatch& batch, SessionStats* counters);
+
+}  // namespace txa

@@ -1,0 +1,157 @@
+/**
+ * Storing one commit in a remote store: one statement, one round trip (docs/scale-out.md,
+ * "The commit protocol"), and resolving a commit whose outcome a dropped connection left
+ * unknown (fencing its id).
+ */
+import type { ClientBase } from 'pg'
+import { ConflictError, type ConflictFacts, type IndexRange } from '../errors'
+import type { CommitPlan } from './commit-plan'
+import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
+
+/** How a commit call ended (a conflict is thrown as ConflictError instead). */
+export type CommitOutcome =
+  /** It landed as `serial`; `ids` and `lengths` (rows) per record, as the server laid them. */
+  | { status: 'committed'; serial: number; ids: number[]; lengths: number[] }
+  /** This commit id landed before, as `serial` (a retry of a commit whose answer was lost). */
+  | { status: 'duplicate'; serial: number }
+  /** This commit id was fenced: it never committed and never will. */
+  | { status: 'abandoned' }
+
+/** The SQLSTATE the commit function raises for a conflict, with the facts as JSON detail. */
+export const CONFLICT_SQLSTATE = 'TXCON'
+
+/**
+ * Sends one commit. Throws ConflictError (nothing was written) with the facts the local
+ * engine gives: the array, the first commit since the snapshot to conflict, and the
+ * blocks and rows both wrote. Any other error leaves the outcome unknown when the call
+ * may have reached the server: resolve it with resolveCommit().
+ */
+export async function callCommit(client: ClientBase, plan: CommitPlan, schema = DEFAULT_SCHEMA): Promise<CommitOutcome> {
+  const s = checkSchemaName(schema)
+  const records = plan.records
+  const pieces: Uint8Array[] = []
+  for (const r of records) if (r.append) pieces.push(r.append)
+  for (const b of plan.blocks) pieces.push(b.data)
+  const data = Buffer.concat(pieces)
+  const params = [
+    plan.commitId,
+    plan.snapshot,
+    plan.sync ?? true,
+    records.map((r) => r.name),
+    records.map((r) => r.id),
+    records.map((r) => r.expectedSerial),
+    records.map((r) => r.remove ?? false),
+    records.map((r) => r.rows),
+    records.map((r) => r.rowBytes),
+    records.map((r) => r.blockBytes),
+    records.map((r) => Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)),
+    records.map((r) => (r.append ? r.append.byteLength : -1)),
+    records.map((r) => r.shrinkFromBlock ?? -1),
+    plan.blocks.map((b) => (typeof b.array === 'number' ? b.array : -(b.array.record + 1))),
+    plan.blocks.map((b) => b.index),
+    plan.blocks.map((b) => b.data.byteLength),
+    data,
+    records.map((r) => r.flags ?? 0),
+  ]
+  let rows: { status: string; serial: string | null; ids: string[] | null; lengths: string[] | null }[]
+  try {
+    rows = (await client.query({
+      name: `${s}_commit`,
+      text: `SELECT * FROM ${s}.commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+      values: params,
+    })).rows
+  } catch (e) {
+    const err = e as { code?: string; detail?: string }
+    if (err.code === CONFLICT_SQLSTATE && err.detail) throw conflictError(JSON.parse(err.detail), plan)
+    throw e
+  }
+  const row = rows[0]
+  if (row.status === 'committed') {
+    return {
+      status: 'committed',
+      serial: Number(row.serial),
+      ids: (row.ids ?? []).map(Number),
+      lengths: (row.lengths ?? []).map(Number),
+    }
+  }
+  if (row.status === 'duplicate') return { status: 'duplicate', serial: Number(row.serial) }
+  return { status: 'abandoned' }
+}
+
+/**
+ * Decides a commit whose outcome is unknown, on a working connection: 'committed' as a
+ * serial, or 'abandoned' — then its id is fenced first, so an attempt still in flight on
+ * the lost connection can never land afterwards. Two round trips at most.
+ */
+export async function resolveCommit(client: ClientBase, commitId: string, schema = DEFAULT_SCHEMA):
+Promise<{ status: 'committed'; serial: number } | { status: 'abandoned' }> {
+  const s = checkSchemaName(schema)
+  // Waits for an attempt of the same id still running; inserts only if there is none.
+  const fenced = await client.query(
+    `INSERT INTO ${s}.commit_ids (commit_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING commit_id`, [commitId])
+  if (fenced.rowCount === 1) return { status: 'abandoned' }
+  const found = await client.query(`SELECT serial FROM ${s}.commit_ids WHERE commit_id = $1`, [commitId])
+  const serial = found.rows[0]?.serial
+  return serial === null || serial === undefined ? { status: 'abandoned' } : { status: 'committed', serial: Number(serial) }
+}
+
+interface ConflictDetail {
+  array?: string | null
+  serial?: number | null
+  metadata?: boolean
+  blocks?: number[] | null
+  what?: string
+  /** The array's geometry on the server (block conflicts). */
+  rowBytes?: number | null
+  blockBytes?: number | null
+  rows?: number | null
+}
+
+/** Merges sorted indexes into inclusive ranges. */
+function ranges(indexes: number[]): IndexRange[] {
+  const out: IndexRange[] = []
+  for (const i of indexes) {
+    const last = out.at(-1)
+    if (last && last[1] + 1 === i) last[1] = i
+    else out.push([i, i])
+  }
+  return out
+}
+
+function rangesText(list: IndexRange[]): string {
+  return list.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')
+}
+
+/** The ConflictError the local engine would raise for the same conflict. */
+function conflictError(detail: ConflictDetail, plan: CommitPlan): ConflictError {
+  const facts: ConflictFacts = { metadata: detail.metadata ?? false }
+  if (detail.array) facts.array = detail.array
+  if (detail.serial !== null && detail.serial !== undefined) facts.serial = Number(detail.serial)
+  const by = facts.serial !== undefined ? `commit ${facts.serial}` : 'another commit'
+  const what = facts.array ? `array '${facts.array}'` : 'an array'
+  if (detail.what === 'pruned') {
+    return new ConflictError('this snapshot is older than the remote store\'s history reaches (its old commits were collected); abort and retry', facts)
+  }
+  if (detail.what !== 'blocks') {
+    const verb = detail.what ?? 'changed'
+    return new ConflictError(`${what} was ${verb} by ${by}; abort and retry`, facts)
+  }
+  facts.blocks = ranges((detail.blocks ?? []).map(Number))
+  // Rows of axis 0 the blocks hold, within the longer of the lengths known (the server's
+  // and this commit's), as the local engine reports them.
+  const mine = plan.records.find((r) => r.name === facts.array && !r.append)
+  const rowBytes = Number(detail.rowBytes ?? 0)
+  const blockBytes = Number(detail.blockBytes ?? 0)
+  const rows = Math.max(Number(detail.rows ?? 0), mine?.rows ?? 0)
+  let message = `${what}: ${by} changed blocks ${rangesText(facts.blocks)}, which this transaction writes too`
+  if (rowBytes > 0 && blockBytes > 0 && rows > 0) {
+    facts.rows = facts.blocks
+      .map(([a, b]): IndexRange => [Math.floor((a * blockBytes) / rowBytes),
+        Math.min(Math.floor(((b + 1) * blockBytes - 1) / rowBytes), rows - 1)])
+      .filter(([a, b]) => a <= b)
+    if (facts.rows.length > 0) {
+      message = `${what}: ${by} changed rows ${rangesText(facts.rows)} (blocks ${rangesText(facts.blocks)}), which this transaction writes too`
+    }
+  }
+  return new ConflictError(`${message}; abort and retry`, facts)
+}

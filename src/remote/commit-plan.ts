@@ -1,0 +1,56 @@
+/**
+ * What one commit changes, as the engine's plan step hands it to a remote store: the
+ * records it changes and the bytes of every block it writes. It is a value (no handle, no
+ * view memory): an asynchronous commit must not see writes made after it was planned.
+ */
+
+/** A change to one array's record. */
+export interface PlannedRecord {
+  /** The array's name. */
+  name: string
+  /** Its id; 0 for an array this commit creates. */
+  id: number
+  /** The record's serial in the committing snapshot; 0 if the snapshot has no such array. */
+  expectedSerial: number
+  /** Delete the array. */
+  remove?: boolean
+  /** Length of axis 0 after the commit (ignored for appends: the rebase decides it). */
+  rows: number
+  /** Bytes per row. */
+  rowBytes: number
+  /** Bytes per storage block. */
+  blockBytes: number
+  /** The record body (msgpack), as the local store keeps it. */
+  body: Uint8Array
+  /**
+   * The commit's only change to this array is appending these bytes (whole rows): they
+   * are laid at the newest end when the commit lands, whatever others appended meanwhile.
+   */
+  append?: Uint8Array
+  /** Blocks from this index on are cut (the array shrank). */
+  shrinkFromBlock?: number
+  /** What else the transaction did to the array, for followers: the local log's flag bits (resized 16, attributes 32, segments 64). */
+  flags?: number
+}
+
+/** A block this commit writes. */
+export interface PlannedBlock {
+  /** The array's id, or `{ record: i }` for the array records[i] creates. */
+  array: number | { record: number }
+  /** The block's index. */
+  index: number
+  /** Its bytes (trailing zeros may be trimmed); empty: the block reads as zeros. */
+  data: Uint8Array
+}
+
+/** One commit, ready to be stored. */
+export interface CommitPlan {
+  /** The commit id (a UUID): the same id never commits twice. */
+  commitId: string
+  /** The serial of the snapshot the changes were made in. */
+  snapshot: number
+  /** Wait for the server's durable flush before acknowledging (the default). */
+  sync?: boolean
+  records: PlannedRecord[]
+  blocks: PlannedBlock[]
+}

@@ -1,0 +1,25 @@
+/** The messages between a RemoteLink and its connection thread (link-worker.ts). */
+import type { ConflictFacts } from '../errors'
+import type { CommitPlan } from './commit-plan'
+
+export type LinkRequest =
+  | { id: number; op: 'open' }
+  | { id: number; op: 'commit'; plan: CommitPlan }
+  | { id: number; op: 'resolve'; commitId: string }
+  | { id: number; op: 'changesSince'; after: number }
+  | { id: number; op: 'catchUp' }
+  | { id: number; op: 'close' }
+
+/** A coded failure, rebuilt as its error class on the caller's side. */
+export interface WireError {
+  code: string
+  message: string
+  facts?: ConflictFacts
+  commitId?: string
+}
+
+export interface LinkReply {
+  id: number
+  value?: unknown
+  error?: WireError
+}

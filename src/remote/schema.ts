@@ -1,0 +1,435 @@
+/**
+ * The PostgreSQL side of a remote store: its tables and the two functions every machine
+ * calls (docs/scale-out.md explains the protocol). One PostgreSQL schema holds one store.
+ * install() creates it idempotently; an existing schema of another format is refused.
+ */
+import { randomUUID } from 'node:crypto'
+import type { ClientBase } from 'pg'
+import { ArgumentError, FormatError } from '../errors'
+
+/** The format of the remote schema; a schema of another version is refused. */
+export const REMOTE_FORMAT = { name: 'txarray-remote', version: 1 } as const
+
+/** The schema a remote store lives in unless the connection string says otherwise. */
+export const DEFAULT_SCHEMA = 'txarray'
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** Checks that `schema` is a plain lower-case identifier (it is spliced into SQL text). */
+export function checkSchemaName(schema: string): string {
+  if (!IDENTIFIER.test(schema)) {
+    throw new ArgumentError(`remote schema name must match ${IDENTIFIER}, got ${JSON.stringify(schema)}`)
+  }
+  return schema
+}
+
+/** The tables. Block versions are immutable once committed (serial set). */
+function tables(s: string): string {
+  return `
+CREATE TABLE ${s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
+CREATE TABLE ${s}.head (one boolean PRIMARY KEY CHECK (one), serial bigint NOT NULL, pruned bigint NOT NULL);
+INSERT INTO ${s}.head VALUES (true, 0, 0);
+CREATE SEQUENCE ${s}.array_ids;
+CREATE TABLE ${s}.arrays (
+  id bigint PRIMARY KEY,
+  name text NOT NULL,
+  serial bigint,
+  rows bigint NOT NULL,
+  row_bytes bigint NOT NULL,
+  block_bytes integer NOT NULL,
+  body bytea NOT NULL,
+  deleted boolean NOT NULL DEFAULT false);
+CREATE UNIQUE INDEX arrays_live_name ON ${s}.arrays (name) WHERE NOT deleted;
+CREATE INDEX arrays_serial ON ${s}.arrays (serial);
+CREATE TABLE ${s}.blocks (
+  array_id bigint NOT NULL,
+  block_index bigint NOT NULL,
+  serial bigint,
+  commit_id uuid NOT NULL,
+  data bytea);
+ALTER TABLE ${s}.blocks ALTER data SET STORAGE EXTERNAL;
+CREATE UNIQUE INDEX blocks_version ON ${s}.blocks (array_id, block_index, serial);
+CREATE INDEX blocks_serial ON ${s}.blocks (serial);
+CREATE INDEX blocks_pending ON ${s}.blocks (commit_id) WHERE serial IS NULL;
+CREATE TABLE ${s}.commit_ids (
+  commit_id uuid PRIMARY KEY,
+  serial bigint,
+  decided timestamptz NOT NULL DEFAULT now());
+CREATE TABLE ${s}.commits (
+  serial bigint PRIMARY KEY,
+  commit_id uuid NOT NULL,
+  committed timestamptz NOT NULL DEFAULT now(),
+  changes jsonb NOT NULL);
+`
+}
+
+/**
+ * txarray.commit(): one commit, all of it in the one statement's transaction (autocommit),
+ * at READ COMMITTED (each statement inside sees what the holder of a lock it waited for
+ * committed). Returns one row: status 'committed' (serial, assigned ids, lengths),
+ * 'duplicate' (this commit id landed before, as serial) or 'abandoned' (the id was
+ * fenced: it never commits). A conflict raises SQLSTATE TXCON with the facts as JSON in
+ * the error's detail, so that nothing of the commit is kept.
+ *
+ * Records are the arrays whose record this commit changes (p_append_len >= 0: only by
+ * appending that many bytes; p_shrink_from >= 0: blocks from there on are cut); blocks
+ * name their array by id, or by -(record number) for an array this commit creates.
+ * p_data holds every appended byte string (in record order), then every block's bytes.
+ * p_flags are the local log's flags the client knows per record (resized, attributes,
+ * segments: keys.h); the function adds created, deleted and append-only. The change set
+ * of each commit (commits.changes) carries, per array, what the local log does: the
+ * record and block ranges changed, name, flags, rows before and after, row and block bytes.
+ */
+function commitFunction(s: string): string {
+  const conflict = (fields: string) =>
+    `RAISE EXCEPTION USING ERRCODE = 'TXCON', MESSAGE = 'txarray conflict', DETAIL = json_build_object(${fields})::text;`
+  return `
+CREATE FUNCTION ${s}.commit(
+  p_commit_id uuid, p_snapshot bigint, p_sync boolean,
+  p_names text[], p_ids bigint[], p_expected bigint[], p_remove boolean[],
+  p_rows bigint[], p_row_bytes bigint[], p_block_bytes integer[], p_bodies bytea[],
+  p_append_len bigint[], p_shrink_from bigint[],
+  p_block_array bigint[], p_block_index bigint[], p_block_len integer[], p_data bytea, p_flags integer[])
+RETURNS TABLE (status text, serial bigint, ids bigint[], lengths bigint[])
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  n_rec integer := coalesce(array_length(p_names, 1), 0);
+  n_blk integer := coalesce(array_length(p_block_index, 1), 0);
+  v_ids bigint[] := p_ids;
+  v_lengths bigint[] := p_rows;
+  v_lock bigint[];
+  v_cur record;
+  v_serial bigint;
+  v_offset integer := 1;
+  v_winner bigint;
+  v_array bigint;
+  v_name text;
+  v_rb bigint;
+  v_bb integer;
+  v_blocks bigint[];
+  v_changes jsonb := '{}'::jsonb;
+  v_touched bigint[] := '{}';
+  v_mine_array bigint[] := '{}';
+  v_mine_lo bigint[] := '{}';
+  v_mine_hi bigint[] := '{}';
+  i integer;
+  v_id bigint;
+  v_start bigint;
+  v_len bigint;
+  v_at bigint;
+  v_index bigint;
+  v_within bigint;
+  v_take bigint;
+  v_base bytea;
+  v_piece bytea;
+  v_ch jsonb;
+BEGIN
+  IF NOT p_sync THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;
+
+  -- 1. The commit id: decided before means a retry (or a fenced attempt).
+  INSERT INTO ${s}.commit_ids (commit_id) VALUES (p_commit_id) ON CONFLICT DO NOTHING;
+  IF NOT FOUND THEN
+    SELECT c.serial INTO v_serial FROM ${s}.commit_ids c WHERE c.commit_id = p_commit_id;
+    RETURN QUERY SELECT CASE WHEN v_serial IS NULL THEN 'abandoned' ELSE 'duplicate' END, v_serial,
+      NULL::bigint[], NULL::bigint[];
+    RETURN;
+  END IF;
+
+  -- A snapshot older than the history the server keeps conflicts with everything.
+  IF p_snapshot < (SELECT h.pruned FROM ${s}.head h) THEN
+    ${conflict(`'what', 'pruned'`)}
+  END IF;
+
+  -- 2. Lock every existing array this commit touches, in id order.
+  SELECT array_agg(DISTINCT x ORDER BY x) INTO v_lock
+    FROM unnest(coalesce(p_ids, '{}') || coalesce(p_block_array, '{}')) x WHERE x > 0;
+  PERFORM 1 FROM ${s}.arrays a WHERE a.id = ANY(coalesce(v_lock, '{}')) ORDER BY a.id FOR UPDATE;
+
+  -- The blocks and block ranges this commit writes or deletes (hi NULL: to the end).
+  FOR i IN 1..n_blk LOOP
+    IF p_block_array[i] > 0 THEN
+      v_mine_array := v_mine_array || p_block_array[i];
+      v_mine_lo := v_mine_lo || p_block_index[i];
+      v_mine_hi := v_mine_hi || p_block_index[i];
+    END IF;
+  END LOOP;
+  FOR i IN 1..n_rec LOOP
+    IF p_ids[i] > 0 AND (p_remove[i] OR p_shrink_from[i] >= 0) THEN
+      v_mine_array := v_mine_array || p_ids[i];
+      v_mine_lo := v_mine_lo || CASE WHEN p_remove[i] THEN 0 ELSE p_shrink_from[i] END;
+      v_mine_hi := v_mine_hi || NULL::bigint;
+    END IF;
+  END LOOP;
+
+  -- 3. Blocks of an array another commit deleted; then the first commit after the
+  -- snapshot that wrote one of my blocks, and where.
+  SELECT a.name, a.serial INTO v_name, v_serial FROM ${s}.arrays a
+   WHERE a.id = ANY(v_mine_array) AND a.deleted AND a.serial > p_snapshot ORDER BY a.id LIMIT 1;
+  IF FOUND THEN
+    ${conflict(`'array', v_name, 'serial', v_serial, 'metadata', true, 'what', 'deleted'`)}
+  END IF;
+  SELECT min(b.serial) INTO v_winner
+    FROM unnest(v_mine_array, v_mine_lo, v_mine_hi) AS m(array_id, lo, hi)
+    JOIN ${s}.blocks b ON b.array_id = m.array_id AND b.block_index >= m.lo AND (m.hi IS NULL OR b.block_index <= m.hi)
+   WHERE b.serial > p_snapshot;
+  IF v_winner IS NOT NULL THEN
+    SELECT min(b.array_id) INTO v_array
+      FROM unnest(v_mine_array, v_mine_lo, v_mine_hi) AS m(array_id, lo, hi)
+      JOIN ${s}.blocks b ON b.array_id = m.array_id AND b.block_index >= m.lo AND (m.hi IS NULL OR b.block_index <= m.hi)
+     WHERE b.serial = v_winner;
+    SELECT array_agg(DISTINCT b.block_index ORDER BY b.block_index) INTO v_blocks
+      FROM unnest(v_mine_array, v_mine_lo, v_mine_hi) AS m(array_id, lo, hi)
+      JOIN ${s}.blocks b ON b.array_id = m.array_id AND b.block_index >= m.lo AND (m.hi IS NULL OR b.block_index <= m.hi)
+     WHERE b.serial = v_winner AND b.array_id = v_array;
+    SELECT a.name, a.row_bytes, a.block_bytes, a.rows INTO v_name, v_rb, v_bb, v_len FROM ${s}.arrays a WHERE a.id = v_array;
+    ${conflict(`'array', v_name, 'serial', v_winner, 'metadata', false, 'blocks', v_blocks, 'what', 'blocks', 'rowBytes', v_rb, 'blockBytes', v_bb, 'rows', v_len`)}
+  END IF;
+
+  -- 4. Records.
+  FOR i IN 1..n_rec LOOP
+    SELECT a.* INTO v_cur FROM ${s}.arrays a WHERE a.name = p_names[i] AND NOT a.deleted;
+    IF p_append_len[i] >= 0 THEN
+      -- Append only: rebase at the locked head; nothing but its deletion or replacement conflicts.
+      IF v_cur.id IS NULL OR v_cur.id <> p_ids[i] OR v_cur.row_bytes <> p_row_bytes[i] THEN
+        IF v_cur.id IS NULL THEN
+          SELECT a.serial INTO v_serial FROM ${s}.arrays a WHERE a.id = p_ids[i];
+        ELSE
+          v_serial := v_cur.serial;
+        END IF;
+        v_name := p_names[i];
+        ${conflict(`'array', v_name, 'serial', v_serial, 'metadata', true, 'what', CASE WHEN v_cur.id IS NULL THEN 'deleted' ELSE 'replaced' END`)}
+      END IF;
+      v_id := v_cur.id;
+      v_bb := v_cur.block_bytes;
+      v_len := p_append_len[i];
+      v_start := v_cur.rows * v_cur.row_bytes;
+      v_at := v_start;
+      v_ch := coalesce(v_changes -> v_id::text, '{"blocks": []}'::jsonb) || jsonb_build_object('record', true,
+        'name', p_names[i], 'flags', p_flags[i] | 8, 'rowsBefore', v_cur.rows,
+        'rowsAfter', v_cur.rows + v_len / v_cur.row_bytes, 'rowBytes', v_cur.row_bytes, 'blockBytes', v_bb);
+      WHILE v_at < v_start + v_len LOOP
+        v_index := v_at / v_bb;
+        v_within := v_at % v_bb;
+        v_take := least(v_bb - v_within, v_start + v_len - v_at);
+        v_piece := substring(p_data FROM v_offset + (v_at - v_start)::integer FOR v_take::integer);
+        IF v_within > 0 THEN
+          SELECT b.data INTO v_base FROM ${s}.blocks b
+           WHERE b.array_id = v_id AND b.block_index = v_index AND b.serial IS NOT NULL
+           ORDER BY b.serial DESC LIMIT 1;
+          v_base := substring(coalesce(v_base, ''::bytea) FROM 1 FOR v_within::integer);
+          v_piece := v_base || decode(repeat('00', (v_within - length(v_base))::integer), 'hex') || v_piece;
+        END IF;
+        INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
+          VALUES (v_id, v_index, NULL, p_commit_id, v_piece);
+        v_ch := jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(v_index, v_index)));
+        v_at := v_at + v_take;
+      END LOOP;
+      v_changes := jsonb_set(v_changes, ARRAY[v_id::text], v_ch);
+      v_offset := v_offset + v_len::integer;
+      v_lengths[i] := v_cur.rows + v_len / v_cur.row_bytes;
+      UPDATE ${s}.arrays a SET rows = v_lengths[i], serial = NULL WHERE a.id = v_id;
+      v_touched := v_touched || v_id;
+      CONTINUE;
+    END IF;
+    IF coalesce(v_cur.serial, 0) <> p_expected[i] OR (p_ids[i] > 0 AND v_cur.id IS NOT NULL AND v_cur.id <> p_ids[i]) THEN
+      IF v_cur.id IS NULL AND p_ids[i] > 0 THEN
+        SELECT a.serial INTO v_serial FROM ${s}.arrays a WHERE a.id = p_ids[i];
+      ELSE
+        v_serial := v_cur.serial;
+      END IF;
+      v_name := p_names[i];
+      ${conflict(`'array', v_name, 'serial', v_serial, 'metadata', true, 'what', CASE WHEN p_expected[i] = 0 THEN 'created' WHEN v_cur.id IS NULL THEN 'deleted' ELSE 'changed' END`)}
+    END IF;
+    IF p_remove[i] THEN
+      IF v_cur.id IS NOT NULL THEN
+        UPDATE ${s}.arrays a SET deleted = true, serial = NULL WHERE a.id = v_cur.id;
+        v_changes := jsonb_set(v_changes, ARRAY[v_cur.id::text], jsonb_build_object('record', true,
+          'blocks', '[[0, null]]'::jsonb, 'name', p_names[i], 'flags', p_flags[i] | 4, 'rowsBefore', v_cur.rows,
+          'rowsAfter', 0, 'rowBytes', v_cur.row_bytes, 'blockBytes', v_cur.block_bytes));
+        v_touched := v_touched || v_cur.id;
+      END IF;
+      CONTINUE;
+    END IF;
+    IF v_cur.id IS NULL THEN
+      v_id := nextval('${s}.array_ids');
+      v_ids[i] := v_id;
+      BEGIN
+        INSERT INTO ${s}.arrays (id, name, serial, rows, row_bytes, block_bytes, body)
+          VALUES (v_id, p_names[i], NULL, p_rows[i], p_row_bytes[i], p_block_bytes[i], p_bodies[i]);
+      EXCEPTION WHEN unique_violation THEN
+        SELECT a.serial INTO v_serial FROM ${s}.arrays a WHERE a.name = p_names[i] AND NOT a.deleted;
+        v_name := p_names[i];
+        ${conflict(`'array', v_name, 'serial', v_serial, 'metadata', true, 'what', 'created'`)}
+      END;
+    ELSE
+      v_id := v_cur.id;
+      UPDATE ${s}.arrays a SET rows = p_rows[i], row_bytes = p_row_bytes[i], body = p_bodies[i], serial = NULL
+       WHERE a.id = v_id;
+    END IF;
+    v_ch := coalesce(v_changes -> v_id::text, '{"blocks": []}'::jsonb) || jsonb_build_object('record', true,
+      'name', p_names[i], 'flags', p_flags[i] | CASE WHEN v_cur.id IS NULL THEN 2 ELSE 0 END,
+      'rowsBefore', coalesce(v_cur.rows, 0), 'rowsAfter', p_rows[i], 'rowBytes', p_row_bytes[i],
+      'blockBytes', p_block_bytes[i]);
+    IF p_shrink_from[i] >= 0 THEN
+      -- Tombstones for the stored blocks past the new end.
+      INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
+        SELECT DISTINCT b.array_id, b.block_index, NULL::bigint, p_commit_id, NULL::bytea
+          FROM ${s}.blocks b WHERE b.array_id = v_id AND b.block_index >= p_shrink_from[i] AND b.serial IS NOT NULL;
+      v_ch := jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(p_shrink_from[i], NULL)));
+    END IF;
+    v_changes := jsonb_set(v_changes, ARRAY[v_id::text], v_ch);
+    v_touched := v_touched || v_id;
+  END LOOP;
+
+  -- 5. Blocks, pending until stamped.
+  FOR i IN 1..n_blk LOOP
+    v_id := CASE WHEN p_block_array[i] > 0 THEN p_block_array[i] ELSE v_ids[(-p_block_array[i])::integer] END;
+    INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
+      VALUES (v_id, p_block_index[i], NULL, p_commit_id,
+              CASE WHEN p_block_len[i] = 0 THEN NULL ELSE substring(p_data FROM v_offset FOR p_block_len[i]) END);
+    v_offset := v_offset + p_block_len[i];
+    v_ch := v_changes -> v_id::text;
+    IF v_ch IS NULL THEN
+      SELECT jsonb_build_object('record', false, 'blocks', '[]'::jsonb, 'name', a.name, 'flags', 0,
+               'rowsBefore', a.rows, 'rowsAfter', a.rows, 'rowBytes', a.row_bytes, 'blockBytes', a.block_bytes)
+        INTO v_ch FROM ${s}.arrays a WHERE a.id = v_id;
+    END IF;
+    v_changes := jsonb_set(v_changes, ARRAY[v_id::text],
+      jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(p_block_index[i], p_block_index[i]))));
+  END LOOP;
+
+  -- 6. The serial: the head row orders commits; held from here to the end of COMMIT.
+  UPDATE ${s}.head h SET serial = h.serial + 1 RETURNING h.serial INTO v_serial;
+  UPDATE ${s}.blocks b SET serial = v_serial WHERE b.commit_id = p_commit_id AND b.serial IS NULL;
+  UPDATE ${s}.arrays a SET serial = v_serial WHERE a.id = ANY(v_touched);
+  UPDATE ${s}.commit_ids c SET serial = v_serial, decided = now() WHERE c.commit_id = p_commit_id;
+  INSERT INTO ${s}.commits (serial, commit_id, changes) VALUES (v_serial, p_commit_id, v_changes);
+  PERFORM pg_notify('${s}_commit', v_serial::text);
+  RETURN QUERY SELECT 'committed'::text, v_serial, v_ids, v_lengths;
+END
+$fn$;
+`
+}
+
+/**
+ * txarray.changes_since(L): what commits after L changed, as of one snapshot (a STABLE
+ * SQL function reads the calling query's snapshot): the head serial, the commits, the
+ * records changed (deleted ones included) and the newest version of every block written.
+ */
+function changesSinceFunction(s: string): string {
+  return `
+CREATE FUNCTION ${s}.changes_since(p_after bigint)
+RETURNS TABLE (kind text, serial bigint, array_id bigint, block_index bigint, name text, rows bigint,
+               row_bytes bigint, block_bytes integer, body bytea, deleted boolean, data bytea, changes jsonb,
+               committed_ms bigint, pruned bigint)
+LANGUAGE sql STABLE AS $fn$
+  SELECT 'head', h.serial, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::bigint, NULL::integer,
+         NULL::bytea, NULL::boolean, NULL::bytea, NULL::jsonb, NULL::bigint, h.pruned FROM ${s}.head h
+  UNION ALL
+  SELECT 'commit', c.serial, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.changes,
+         (extract(epoch FROM c.committed) * 1000)::bigint, NULL
+    FROM ${s}.commits c WHERE c.serial > p_after
+  UNION ALL
+  SELECT 'record', a.serial, a.id, NULL, a.name, a.rows, a.row_bytes, a.block_bytes, a.body, a.deleted, NULL, NULL, NULL, NULL
+    FROM ${s}.arrays a WHERE a.serial > p_after
+  UNION ALL
+  SELECT 'block', v.serial, v.array_id, v.block_index, NULL, NULL, NULL, NULL, NULL, NULL, v.data, NULL, NULL, NULL
+    FROM (SELECT DISTINCT ON (b.array_id, b.block_index) b.serial, b.array_id, b.block_index, b.data
+            FROM ${s}.blocks b WHERE b.serial > p_after
+           ORDER BY b.array_id, b.block_index, b.serial DESC) v
+$fn$;
+`
+}
+
+/**
+ * txarray.collect(keep, keepIds): retention. Commits older than the newest `keep` leave
+ * the history (the horizon): block versions superseded at or before it, tombstones and
+ * deleted arrays from before it, and their commits rows go; commit ids decided longer
+ * than `keepIds` ago go. The newest version of every live block stays. A snapshot older
+ * than the horizon can no longer commit (it conflicts), and a cache older than it resyncs.
+ * Returns how many rows of each kind went.
+ */
+function collectFunction(s: string): string {
+  return `
+CREATE FUNCTION ${s}.collect(p_keep bigint, p_keep_ids interval)
+RETURNS TABLE (horizon bigint, versions bigint, tombstones bigint, records bigint, commits bigint, ids bigint)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_horizon bigint;
+  v_versions bigint;
+  v_tombstones bigint;
+  v_records bigint;
+  v_commits bigint;
+  v_ids bigint;
+BEGIN
+  -- Serialises with commits and other collectors for the moment the horizon moves.
+  UPDATE ${s}.head h SET pruned = greatest(h.pruned, h.serial - p_keep) RETURNING h.pruned INTO v_horizon;
+  DELETE FROM ${s}.blocks b WHERE b.serial < v_horizon AND EXISTS (
+    SELECT 1 FROM ${s}.blocks n WHERE n.array_id = b.array_id AND n.block_index = b.block_index
+       AND n.serial > b.serial AND n.serial <= v_horizon);
+  GET DIAGNOSTICS v_versions = ROW_COUNT;
+  DELETE FROM ${s}.blocks b WHERE b.data IS NULL AND b.serial <= v_horizon;
+  GET DIAGNOSTICS v_tombstones = ROW_COUNT;
+  DELETE FROM ${s}.blocks b USING ${s}.arrays a WHERE b.array_id = a.id AND a.deleted AND a.serial <= v_horizon;
+  DELETE FROM ${s}.arrays a WHERE a.deleted AND a.serial <= v_horizon;
+  GET DIAGNOSTICS v_records = ROW_COUNT;
+  DELETE FROM ${s}.commits c WHERE c.serial <= v_horizon;
+  GET DIAGNOSTICS v_commits = ROW_COUNT;
+  DELETE FROM ${s}.commit_ids c WHERE c.decided < now() - p_keep_ids;
+  GET DIAGNOSTICS v_ids = ROW_COUNT;
+  RETURN QUERY SELECT v_horizon, v_versions, v_tombstones, v_records, v_commits, v_ids;
+END
+$fn$;
+`
+}
+
+/**
+ * Creates the store's schema if it does not exist (concurrent installs wait for each
+ * other); refuses a schema of another format with FormatError. Returns the store's id.
+ */
+export async function install(client: ClientBase, schema = DEFAULT_SCHEMA): Promise<string> {
+  const s = checkSchemaName(schema)
+  await client.query('BEGIN')
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`txarray install ${s}`])
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [s])
+    if (exists.rowCount === 0) {
+      await client.query(`CREATE SCHEMA ${s}`)
+      await client.query(tables(s))
+      await client.query(commitFunction(s))
+      await client.query(changesSinceFunction(s))
+      await client.query(collectFunction(s))
+      await client.query(`INSERT INTO ${s}.meta VALUES ('format', $1), ('store', $2)`, [
+        JSON.stringify(REMOTE_FORMAT), JSON.stringify({ id: randomUUID() }),
+      ])
+    }
+    const id = await storeId(client, s)
+    await client.query('COMMIT')
+    return id
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw e
+  }
+}
+
+/** The store's id, after checking the schema's format. */
+export async function storeId(client: ClientBase, schema = DEFAULT_SCHEMA): Promise<string> {
+  const s = checkSchemaName(schema)
+  let rows: { key: string; value: { name?: string; version?: number; id?: string } }[]
+  try {
+    rows = (await client.query(`SELECT key, value FROM ${s}.meta WHERE key IN ('format', 'store')`)).rows
+  } catch (e) {
+    if ((e as { code?: string }).code === '42P01') throw new FormatError(`schema ${s} holds no txarray store (no meta table)`)
+    throw e
+  }
+  const format = rows.find((r) => r.key === 'format')?.value
+  const store = rows.find((r) => r.key === 'store')?.value
+  if (!format || format.name !== REMOTE_FORMAT.name) throw new FormatError(`schema ${s} holds no txarray store`)
+  if (format.version !== REMOTE_FORMAT.version) {
+    throw new FormatError(`schema ${s} holds a remote store of format ${format.version}; this release reads format ${REMOTE_FORMAT.version}`)
+  }
+  if (!store?.id) throw new FormatError(`schema ${s} has no store id`)
+  return store.id
+}
