@@ -127,6 +127,8 @@ struct RegionStats {
   uint64_t scans = 0;          // write scans
   uint64_t sourceErrors = 0;   // locate/pin failures (zeros served)
   uint64_t unmapCalls = 0;     // system calls that unmapped runs of blocks
+  uint64_t spills = 0;         // dirty blocks written to the spill file (cumulative)
+  uint64_t spilledNow = 0;     // blocks whose bytes live in the spill file now
 };
 
 class Region {
@@ -212,7 +214,8 @@ class Region {
 struct BudgetStats {
   uint64_t limitBlocks = 0;
   uint64_t mappedBlocks = 0;  // mapped blocks of all attached regions
-  uint64_t evictions = 0;     // blocks unmapped to stay under the limit
+  uint64_t evictions = 0;     // clean blocks unmapped to stay under the limit
+  uint64_t spills = 0;        // dirty blocks unmapped to the spill file to stay under it
   uint64_t passes = 0;
   uint64_t regions = 0;
 };
