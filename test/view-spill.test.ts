@@ -101,7 +101,11 @@ test('2000 scattered written blocks under a budget of 32: abort drops them all',
 
 {
   const budget = 16384
-  test('more scattered dirty blocks than vm.max_map_count, with the default budget: not killed, commit right', () => {
+  // Minutes of mapping work: in `npm test` it runs in the SIGSEGV pass (the mode that was
+  // terminated at the limit) and is skipped, and counted so, in the others; TXARRAY_STRESS=1
+  // runs it in every pass.
+  const heavy = process.env.TXARRAY_FAULT_MODE === 'sigsegv' || process.env.TXARRAY_STRESS === '1'
+  ;(heavy ? test : test.skip)('more scattered dirty blocks than vm.max_map_count, with the default budget: not killed, commit right', () => {
     const limit = maxMapCount()
     if (limit > 200_000) {
       console.log(`skipped: vm.max_map_count is ${limit}, too many mappings to reach`)
