@@ -4,7 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AbortError, ArgumentError, ClosedError, TimeoutError, open } from '../src/index'
 import { runChild, startChild, startWorker } from './helpers/child'
-import { throwsCode } from './helpers/expect'
+import { rejectsCode, throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
 
 function store() {
@@ -15,16 +15,6 @@ function store() {
   return { dir, s }
 }
 
-async function rejectsCode(p: Promise<unknown>, cls: new (...a: never[]) => Error, code: string): Promise<Error> {
-  try {
-    await p
-  } catch (e) {
-    assert.instance(e, cls)
-    assert.is((e as { code?: string }).code, code)
-    return e as Error
-  }
-  return assert.unreachable(`expected ${cls.name}`) as never
-}
 
 test('waitForCommitSync returns false when nothing is committed before the timeout', () => {
   const { s } = store()

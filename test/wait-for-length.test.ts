@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert'
 import { AbortError, ArgumentError, ClosedError, NotFoundError, TimeoutError, open } from '../src/index'
 import { runChild, startChild, startWorker } from './helpers/child'
 import { tempDir } from './helpers/tmp'
+import { rejectsCode } from './helpers/expect'
 
 function store() {
   const dir = tempDir()
@@ -14,16 +15,6 @@ function store() {
   return { dir, s }
 }
 
-async function rejectsCode(p: Promise<unknown>, cls: new (...a: never[]) => Error, code: string): Promise<void> {
-  try {
-    await p
-  } catch (e) {
-    assert.instance(e, cls)
-    assert.is((e as { code?: string }).code, code)
-    return
-  }
-  assert.unreachable(`expected ${cls.name}`)
-}
 
 function append(dir: string, values: number[]): void {
   const o = open(dir)

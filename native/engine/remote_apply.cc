@@ -6,6 +6,7 @@
 
 #include "block_store.h"
 #include "error.h"
+#include "txn_guard.h"
 #include "keys.h"
 #include "session_stats.h"
 
@@ -92,20 +93,6 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
   if (rc) throwLmdb(rc, "mdb_put(meta)");
 }
 
-class TxnGuard {
- public:
-  explicit TxnGuard(MDB_txn* txn) : txn_(txn) {}
-  ~TxnGuard() { if (txn_) mdb_txn_abort(txn_); }
-  MDB_txn* get() const { return txn_; }
-  int commit() {
-    MDB_txn* txn = txn_;
-    txn_ = nullptr;
-    return mdb_txn_commit(txn);
-  }
-
- private:
-  MDB_txn* txn_;
-};
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "error.h"
+#include "txn_guard.h"
 #include "keys.h"
 
 namespace txa {
@@ -93,20 +94,17 @@ std::string commitText(uint64_t serial) {
   return serial ? "commit " + std::to_string(serial) : std::string("another commit");
 }
 
-class TxnGuard {
- public:
-  explicit TxnGuard(MDB_txn* txn) : txn_(txn) {}
-  ~TxnGuard() { if (txn_) mdb_txn_abort(txn_); }
-  MDB_txn* get() const { return txn_; }
-  int commit() {
-    MDB_txn* txn = txn_;
-    txn_ = nullptr;
-    return mdb_txn_commit(txn);  // frees txn whatever the outcome
-  }
 
- private:
-  MDB_txn* txn_;
-};
+// Fills out's header fields from the stored record `raw` of array `name` (not its body).
+// Throws Error(kFormat) for a record too short to hold a header.
+void readRecordHeader(const std::string& name, const std::string& raw, Record* out) {
+  if (raw.size() < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
+  auto header = keys::RecordHeader::read(reinterpret_cast<const uint8_t*>(raw.data()));
+  out->id = header.id;
+  out->serial = header.serial;
+  out->rows = header.rows;
+  out->rowBytes = header.rowBytes;
+}
 
 }  // namespace
 
@@ -131,12 +129,7 @@ void Session::adopt(std::shared_ptr<Snapshot> snapshot) {
 bool Session::getRecord(const std::string& name, Record* out) {
   std::string raw;
   if (!snapshot_->get(env_->arraysDb(), name, &raw)) return false;
-  if (raw.size() < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
-  auto header = keys::RecordHeader::read(reinterpret_cast<const uint8_t*>(raw.data()));
-  out->id = header.id;
-  out->serial = header.serial;
-  out->rows = header.rows;
-  out->rowBytes = header.rowBytes;
+  readRecordHeader(name, raw, out);
   out->body = raw.substr(keys::kRecordHeader);
   return true;
 }
@@ -253,12 +246,7 @@ bool Session::latestRecord(const std::string& name, Record* out) {
   Snapshot newest(env_);
   std::string raw;
   if (!newest.get(env_->arraysDb(), name, &raw)) return false;
-  if (raw.size() < keys::kRecordHeader) throw Error(ErrorCode::kFormat, "array record '" + name + "' is damaged");
-  auto header = keys::RecordHeader::read(reinterpret_cast<const uint8_t*>(raw.data()));
-  out->id = header.id;
-  out->serial = header.serial;
-  out->rows = header.rows;
-  out->rowBytes = header.rowBytes;
+  readRecordHeader(name, raw, out);
   return true;
 }
 
