@@ -32,7 +32,9 @@ void setCleanLocked(RegionImpl* R, uint64_t b) {
   R->dirtyCount--;
 }
 
-void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state) {
+namespace {
+
+void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
   BlockMeta& m = R->blocks[b];
   m.state = state;
   m.ref = 1;
@@ -46,8 +48,6 @@ void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state) {
   R->st.blocksMapped++;
   chargeLocked(R, 1);
 }
-
-namespace {
 
 // Fills a fresh anonymous block with `n` bytes of src before it becomes visible at `at`:
 // built at a temporary address, then moved into place by mremap (page tables move, no
@@ -96,15 +96,13 @@ uint64_t blockHash(const uint8_t* p, uint64_t n) {
 int mapBlockLocked(RegionImpl* R, uint64_t b) {
   BlockMeta& m = R->blocks[b];
   if (m.state != BlockState::Unmapped) return 0;
-  if (m.spilled) return mapSpilledLocked(R, b);  // the transaction's bytes, not the source's
   uint8_t* at = R->blockAddr(b);
   const uint64_t start = b * R->blockBytes;
   const uint64_t B = R->blockBytes;
   if (R->sourceLimit <= start) {  // hidden by a shrink: zeros
     int e = mapAnonRW(R, at, B);
-    if (e == ENOMEM) return e;  // the caller may make room
     if (e) return recordErrorLocked(R, Status::SystemError, e, b, "map zero block"), e;
-    noteMappedLocked(R, b, BlockState::Anon);
+    noteMapped(R, b, BlockState::Anon);
     return 0;
   }
   BlockLocation loc;
@@ -114,7 +112,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     recordErrorLocked(R, Status::SourceError, 0, b, "read block from the store");
     int e = mapAnonRW(R, at, B);
     if (e) return e;
-    noteMappedLocked(R, b, BlockState::Anon);
+    noteMapped(R, b, BlockState::Anon);
     return 0;
   }
   const bool clipped = R->sourceLimit < start + B;
@@ -133,7 +131,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
       return e;
     }
     m.filePages = static_cast<uint32_t>(fileBytes / page);
-    noteMappedLocked(R, b, BlockState::File);
+    noteMapped(R, b, BlockState::File);
     R->st.fileBlocks++;
     return 0;
   }
@@ -145,10 +143,10 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
   e = n ? mapCopy(R, at, view.data, loc.fd, loc.fileOffset, n, &hash) : mapAnonRW(R, at, B);
   R->source->unpin();
   if (e) {
-    if (e != ENOMEM) recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
-    return e;  // ENOMEM: the caller may make room
+    recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
+    return e;
   }
-  noteMappedLocked(R, b, BlockState::Anon);
+  noteMapped(R, b, BlockState::Anon);
   if (n) {
     m.copied = 1;
     m.copyHash = hash;
@@ -161,13 +159,8 @@ int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b) {
   int e = mapBlockLocked(R, b);
   if (e != ENOMEM) return e;
   // Most likely vm.max_map_count: every mapped block is a VMA or two. Unmapping the
-  // region's clean blocks merges their placeholders back; then try once more; then spill
-  // its dirty blocks too and try a last time.
-  if (evictLocked(R, UINT64_MAX)) {
-    e = mapBlockLocked(R, b);
-    if (e != ENOMEM) return e;
-  }
-  if (!spillLocked(R, UINT64_MAX)) return e;
+  // region's clean blocks merges their placeholders back; then try once more.
+  evictLocked(R, UINT64_MAX);
   return mapBlockLocked(R, b);
 }
 
