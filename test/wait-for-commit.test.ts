@@ -6,14 +6,8 @@ import { AbortError, ArgumentError, ClosedError, TimeoutError, open } from '../s
 import { runChild, startChild, startWorker } from './helpers/child'
 import { rejectsCode, throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
+import { storeWithEmptyArray as store } from './helpers/stream-store'
 
-function store() {
-  const dir = tempDir()
-  const s = open(dir)
-  s.create('x', { dtype: 'int32', shape: [0] })
-  s.commit()
-  return { dir, s }
-}
 
 
 test('waitForCommitSync returns false when nothing is committed before the timeout', () => {

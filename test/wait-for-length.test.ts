@@ -4,16 +4,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AbortError, ArgumentError, ClosedError, NotFoundError, TimeoutError, open } from '../src/index'
 import { runChild, startChild, startWorker } from './helpers/child'
-import { tempDir } from './helpers/tmp'
+import { storeWithEmptyArray as store } from './helpers/stream-store'
 import { rejectsCode } from './helpers/expect'
 
-function store() {
-  const dir = tempDir()
-  const s = open(dir)
-  s.create('x', { dtype: 'int32', shape: [0] })
-  s.commit()
-  return { dir, s }
-}
 
 
 function append(dir: string, values: number[]): void {

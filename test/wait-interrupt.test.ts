@@ -6,15 +6,8 @@ import * as assert from 'uvu/assert'
 import type { Worker } from 'node:worker_threads'
 import { TimeoutError, open } from '../src/index'
 import { startChild, startWorker } from './helpers/child'
-import { tempDir } from './helpers/tmp'
+import { storeWithEmptyArray as store } from './helpers/stream-store'
 
-function store() {
-  const dir = tempDir()
-  const s = open(dir)
-  s.create('x', { dtype: 'int32', shape: [0] })
-  s.commit()
-  return { dir, s }
-}
 
 /** Runs exit.child.ts; resolves with its exit code and how long it took after printing "exiting". */
 function exitChild(cmd: string, dir: string, limitMs: number): Promise<{ code: number | null; exitMs: number }> {
