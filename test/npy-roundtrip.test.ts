@@ -2,6 +2,7 @@
 // 2.0 and 3.0, little- and big-endian files, C and Fortran order, files read and
 // written in chunks far smaller than the data; exported files are byte for byte what
 // numpy writes for the same array.
+import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { test } from 'uvu'
@@ -10,6 +11,7 @@ import { type DType, NpyFormatError, dtypes, open, readNpyHeader, slice } from '
 import { sameBytes } from './helpers/bytes'
 import { throwsCode } from './helpers/expect'
 import { CODE, ITEM, dictText, npyFile, swapped, toFortran } from './helpers/npy'
+import { tsxRegister } from './helpers/child'
 import { Rng } from './helpers/random'
 import { tempDir } from './helpers/tmp'
 
@@ -197,6 +199,36 @@ test('Fortran-order rows over the transposition limit are refused with TXA_NPY',
   throwsCode(() => store.importNpy('wide', file, { chunkBytes: 1024 }), NpyFormatError, 'TXA_NPY')
   assert.not.ok(store.has('wide'))
   store.close()
+})
+
+test('a reader of a file another process appends to never sees a header claiming rows the file lacks', async () => {
+  const file = path.join(tempDir(), 'growing.npy')
+  const child = spawn(process.execPath, ['-r', tsxRegister, '-e', `
+const { NpyWriter } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'index.ts'))})
+const w = NpyWriter.create(${JSON.stringify(file)}, { dtype: 'int32', shape: [0, 1024] })
+for (let i = 0; i < 3000; i++) w.append(new Int32Array(1024).fill(i))
+w.close()
+`], { stdio: 'inherit' })
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  let running = true
+  void exited.then(() => (running = false))
+  let headers = 0
+  const claimedMissingRows: string[] = []
+  while (running) {
+    try {
+      readNpyHeader(file)
+      headers++
+    } catch (e) {
+      // rows written before their header shows them are bytes after the data: allowed
+      const message = (e as Error).message
+      if (/truncated/.test(message)) claimedMissingRows.push(message)
+    }
+    await new Promise((r) => setImmediate(r))
+  }
+  assert.is(await exited, 0)
+  assert.equal(claimedMissingRows, [])
+  assert.ok(headers > 0)
+  assert.equal(readNpyHeader(file).shape, [3000, 1024])
 })
 
 test.run()

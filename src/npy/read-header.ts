@@ -14,9 +14,12 @@ export function readFully(fd: number, buffer: Uint8Array, length: number, positi
   return done
 }
 
-/** The header of the .npy file open as `fd`. Throws NpyFormatError. */
+/**
+ * The header of the .npy file open as `fd`. Throws NpyFormatError. The file's size is
+ * taken after the header is read: a writer that appends rows before it rewrites the
+ * header (NpyWriter) never shows a reader a header that claims rows it has not written.
+ */
 export function readHeader(fd: number): NpyHeader {
-  const fileBytes = fs.fstatSync(fd).size
   const prefix = Buffer.alloc(12)
   const got = readFully(fd, prefix, 12, 0)
   if (got < 10) throw new NpyFormatError(got >= 6 && prefix.subarray(0, 6).toString('latin1') === '\x93NUMPY' ? '.npy file truncated inside its header' : 'not a .npy file (no \\x93NUMPY magic)')
@@ -25,11 +28,11 @@ export function readHeader(fd: number): NpyHeader {
   if (major === 1) declared = prefix.readUInt16LE(8)
   else if ((major === 2 || major === 3) && got >= 12) declared = prefix.readUInt32LE(8)
   // decodeHeader reports version, length and truncation problems; never read more than the limit
-  const want = Math.min(prefixBytes(major === 1 ? 1 : 2) + Math.min(declared, MAX_HEADER_BYTES), fileBytes)
+  const want = prefixBytes(major === 1 ? 1 : 2) + Math.min(declared, MAX_HEADER_BYTES)
   const head = Buffer.alloc(Math.max(want, got))
   prefix.copy(head, 0, 0, got)
-  if (want > got) readFully(fd, head.subarray(got), want - got, got)
-  return decodeHeader(head.subarray(0, Math.max(want, got)), fileBytes)
+  const read = want > got ? got + readFully(fd, head.subarray(got), want - got, got) : got
+  return decodeHeader(head.subarray(0, read), fs.fstatSync(fd).size)
 }
 
 /** The header of the .npy file at `path` (dtype, byte order, shape, version, data offset). Throws NpyFormatError. */
