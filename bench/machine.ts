@@ -25,6 +25,8 @@ export interface MachineCosts {
   memcpyGBps: number
   /** pread of a hot file in 64 KiB reads. */
   preadGBps: number
+  /** pread of a hot file into 2 MiB windows of MADV_HUGEPAGE anonymous memory, then dropping them; -1 without THP. */
+  hugeFillGBps: number
   seqWriteFsyncGBps: number
   fsyncP50us: number
   fsyncP99us: number
@@ -71,5 +73,6 @@ export function describeMachine(m: MachineCosts): string {
     `hot file page map ${f(m.fileMapUsPer64K, 1)} µs/64 KiB (${f(m.fileMapGBps)} GB/s); ` +
     `COW of a mapped file page ${f(m.fileCowUsPerPage)} µs/page; ` +
     `memcpy ${f(m.memcpyGBps)} GB/s; pread 64 KiB ${f(m.preadGBps)} GB/s; ` +
+    `huge-page fill ${m.hugeFillGBps < 0 ? 'n/a (no THP)' : `${f(m.hugeFillGBps)} GB/s`}; ` +
     `write+fsync ${f(m.seqWriteFsyncGBps)} GB/s; fsync p50 ${m.fsyncP50us.toFixed(0)} µs p99 ${m.fsyncP99us.toFixed(0)} µs`
 }
