@@ -12,11 +12,11 @@
 namespace txa {
 namespace vmem {
 
-void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
+bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
   const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
   *lo = addr & ~(uintptr_t(R->pageBytes) - 1);
   *hi = *lo + R->pageBytes;
-  if (b >= R->blockCount) return;
+  if (b >= R->blockCount) return true;
   // The window is decided without the lock (a hint: the state is re-read under it), so that
   // room is made in the budget with no Region::mu held (lock order).
   uint64_t w0 = b - b % R->windowBlocks, w1 = w0 + R->windowBlocks;
@@ -32,21 +32,19 @@ void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   w1 = std::min(w1, R->blockCount);
   if (R->budget) budgetMakeRoom(R->budget, w1 - w0);
   FutexLock guard(R->mu);
-  if (R->closing) return;
-  if (R->blocks[b].state != BlockState::Unmapped) return;  // served already: just wake
+  if (R->closing) return true;
+  if (R->blocks[b].state != BlockState::Unmapped) return true;  // served already: just wake
   R->st.faults++;
   if (int e = mapBlockMakingRoomLocked(R, b)) recordErrorLocked(R, Status::SystemError, e, b, "map a block of a view");
   if (R->blocks[b].state != BlockState::Unmapped) mapRangeLocked(R, w0, w1);
-  if (R->blocks[b].state == BlockState::Unmapped) {
-    // Even zeros could not be mapped: leave the thread to retry (Uffd) or chain (Sigsegv).
-    return;
-  }
+  if (R->blocks[b].state == BlockState::Unmapped) return false;  // even zeros could not be mapped
   if (sequentialOk) {
     __atomic_store_n(&R->raNext, w1, __ATOMIC_RELAXED);
     __atomic_store_n(&R->raBlocks, sequential ? ra : 0, __ATOMIC_RELAXED);
   }
   *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w0));
   *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w1));
+  return true;
 }
 
 }  // namespace vmem

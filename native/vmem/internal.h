@@ -134,9 +134,13 @@ bool pagemapScanWorks();
 
 // ---- fault_path.cc ----
 // Serves a fault at addr (inside R): maps the window around it. `sequentialOk`: the
-// service may grow the window for sequential faults (Uffd). Returns the mapped byte range
-// to wake in [*lo, *hi). Takes Budget::mu then R->mu itself.
-void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi);
+// service may grow the window for sequential faults (Uffd). Gives the mapped byte range
+// to wake in [*lo, *hi). Takes Budget::mu then R->mu itself. Returns false only if the
+// faulting block could not be mapped (even as zeros, after making room); true if it was
+// mapped when R->mu was released (by this call or before it), or the region is closing.
+// What happens to the block after that (another fault may evict or spill it before the
+// faulting thread retries) is no failure: the retry faults again and is served again.
+bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi);
 
 // ---- uffd_service.cc ----
 struct UffdProbe {

@@ -162,13 +162,17 @@ int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b) {
   if (e != ENOMEM) return e;
   // Most likely vm.max_map_count: every mapped block is a VMA or two. Unmapping the
   // region's clean blocks merges their placeholders back; then try once more; then spill
-  // its dirty blocks too and try a last time.
+  // its dirty blocks too, pass after pass while one frees blocks (a run whose read-only
+  // guard needed a VMA the limit refused may be spilled once others freed theirs).
   if (evictLocked(R, UINT64_MAX)) {
     e = mapBlockLocked(R, b);
     if (e != ENOMEM) return e;
   }
-  if (!spillLocked(R, UINT64_MAX)) return e;
-  return mapBlockLocked(R, b);
+  while (spillLocked(R, UINT64_MAX)) {
+    e = mapBlockLocked(R, b);
+    if (e != ENOMEM) return e;
+  }
+  return e;
 }
 
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {

@@ -14,9 +14,11 @@
 // abort forget spilled blocks; the file is closed (its memory freed) once none is left.
 //
 // A store racing with a spill hits the read-only block and takes SIGSEGV: the handler waits
-// for Region::mu (held here), then finds the block parked and maps it again, and the store
-// lands in the spill file. Everything here may run inside a fault: system calls, no
-// allocation.
+// for Region::mu (held here), then finds the block parked, or mapped read-write again if
+// the spill failed, and the store lands (see "Faults racing with unmaps" in vmem.h). A
+// block's bytes are never copied out while another thread could still store into it: a
+// run that cannot be made read-only is not spilled. Everything here may run inside a
+// fault: system calls, no allocation.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -104,12 +106,16 @@ class SpillBatch {
     uint8_t* at = R->blockAddr(b0_);
     const uint64_t len = (b1_ - b0_) * R->blockBytes;
     if (!shared_) {
-      // Read-only first: a store from another thread now faults and waits for us. At
-      // vm.max_map_count the kernel may refuse (ENOMEM): the spill then goes on unguarded,
-      // which only a store from another thread racing with it could notice.
-      const bool guarded = mprotect(at, len, PROT_READ) == 0;
+      // Read-only first: a store from another thread now faults and waits for us. Where
+      // the kernel refuses (ENOMEM: the protection would split a VMA at vm.max_map_count)
+      // the run stays mapped: copying it unguarded could lose a racing store. Other runs
+      // (whole VMAs need no split) free VMAs; the caller may then try again.
+      if (mprotect(at, len, PROT_READ) != 0) return 0;
       if (int e = writeAll(R->spillFd, at, len, b0_ * R->blockBytes)) {
-        if (guarded) mprotect(at, len, PROT_READ | PROT_WRITE);  // as it was: nothing is lost
+        // As it was, nothing lost. The range's VMAs are exactly those the protection made,
+        // so opening them again needs no new VMA.
+        if (mprotect(at, len, PROT_READ | PROT_WRITE) != 0)
+          recordErrorLocked(R, Status::SystemError, errno, b0_, "reopen blocks after a failed spill");
         return e;
       }
     }

@@ -41,8 +41,10 @@
 //   When clean blocks do not make room in the budget (or mmap fails at vm.max_map_count),
 //   dirty blocks are spilled: made read-only, their bytes pwritten to a per-region memfd at
 //   the block's offset, and their range turned back into a placeholder (its VMAs merge
-//   away). SPILL blocks are unmapped at no cost (the file holds them). A store racing with
-//   a spill faults on the read-only block and waits for Region::mu. markClean/dropDirty/
+//   away). A run the kernel refuses to make read-only (at vm.max_map_count) stays mapped.
+//   SPILL blocks are unmapped at no cost (the file holds them). A store racing with a
+//   spill faults on the read-only block and waits for Region::mu (see THE FAULT RULE).
+//   markClean/dropDirty/
 //   discard/dropFrom forget spilled blocks; the memfd is closed once none is left. Its
 //   pages count as the process's RssShmem (not RssAnon) and are swappable like tmpfs.
 //
@@ -70,6 +72,20 @@
 //   a Budget::mu, or a lock that BlockSource::locate()/pin() take: the fault would wait for
 //   that lock. Mapped blocks are ordinary memory: touching them never enters our code.
 //   Every Region method obeys THE RULE.
+//   THE FAULT RULE (a fault racing with unmaps and spills never ends the process):
+//   - Whenever Region::mu is free, every mapped block of the region is read-write and
+//     every unmapped one is a placeholder. Only a spill makes blocks read-only, holding
+//     Region::mu throughout, and before unlocking it leaves them parked (placeholder,
+//     bytes in the spill file) or read-write as they were.
+//   - A dirty block's bytes are copied out only while the block is read-only, so no store
+//     can land in memory that is about to be dropped.
+//   - A fault waits for Region::mu, then either finds its block mapped (served already) or
+//     maps it (from the spill file if parked). It judges success by that one locked step
+//     alone: another thread may evict or spill the block before the faulting thread
+//     retries, and the retry faults again and is served again.
+//   - In Sigsegv mode a fault ends the process only when its block cannot be mapped, not
+//     even as zeros, after the region made room (unmapping clean blocks, then spilling
+//     dirty ones pass after pass): the kernel refused every mapping at the VMA limit.
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
 //   BlockSource's locate()/pin()/unpin(), mmap, mprotect, munmap, ioctl, pwrite,
 //   memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc, exceptions, stdio
