@@ -491,6 +491,69 @@ static void testPastMaxMapCount(FaultMode m) {
   CHECK(r->base()[2 * 7 * B + 7] == 0);
 }
 
+static uint64_t readMaxMapCount() {
+  uint64_t maxMaps = 0;
+  if (FILE* f = fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (fscanf(f, "%lu", &maxMaps) != 1) maxMaps = 0;
+    fclose(f);
+  }
+  return maxMaps;
+}
+
+// Another region holds every VMA the kernel allows (several handles reach the limit while
+// each stays under its own budget): a fault of a region with nothing of its own to unmap
+// makes the others unmap theirs, and is served.
+static void testLimitReachedByOtherRegions(FaultMode m) {
+  const uint64_t maxMaps = readMaxMapCount();
+  if (maxMaps == 0 || maxMaps > 200000) return skip("vm.max_map_count unknown or too large to reach");
+  const uint64_t B = kPage, blocks = maxMaps + 10;
+  FileSource srcA(B, blocks), srcB(B, 16);  // nothing stored: blocks map as zeros (clean)
+  RegionOptions o;
+  o.blockBytes = B;
+  o.faultBytes = B;  // one block per fault: every other block is a VMA of its own
+  o.mode = m;
+  Error err;
+  o.reserveBytes = blocks * B;
+  std::unique_ptr<Region> a = Region::open(&srcA, o, &err);
+  o.reserveBytes = 16 * B;
+  std::unique_ptr<Region> b = Region::open(&srcB, o, &err);
+  CHECK(a != nullptr && b != nullptr);
+  if (!a || !b) return;
+  // A reads every other block until at most one more VMA is allowed (each read adds two).
+  uint64_t next = 0;
+  unsigned sum = 0;
+  for (;;) {
+    size_t all = 0;
+    countVmas(nullptr, nullptr, &all);
+    if (all + 1 >= maxMaps || 2 * next >= blocks) break;
+    const uint64_t room = (maxMaps - all) / 2;
+    for (uint64_t i = 0; i < std::max<uint64_t>(room / 2, 1) && 2 * next < blocks; i++, next++)
+      sum += a->base()[2 * next * B];
+  }
+  CHECK(sum == 0);
+  CHECK(a->stats().evictions == 0);  // A never had to make room itself
+  // the last few VMAs go to mappings of the test's own (alternating protections never
+  // merge), until the kernel refuses one
+  std::vector<void*> own;
+  for (int k = 0; k < 64; k++) {
+    void* p = mmap(nullptr, kPage, k % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) break;
+    own.push_back(p);
+  }
+  CHECK(own.size() < 64);  // the limit was reached
+  const uint64_t aMapped = a->stats().mappedNow;
+  // B's first touch needs more VMAs than the kernel allows
+  b->base()[3 * B + 5] = 42;
+  CHECK(b->base()[3 * B + 5] == 42);
+  CHECK(!b->takeError(&err));
+  CHECK(a->stats().mappedNow < aMapped);  // A gave back its clean blocks
+  CHECK(a->stats().evictions > 0);
+  CHECK(b->isDirty(3));
+  for (void* p : own) munmap(p, kPage);
+  b.reset();
+  a.reset();
+}
+
 // Scattered dirty blocks under a small budget keep the region's VMAs bounded.
 static void testSpillBoundsVmas(FaultMode m) {
   const uint64_t B = kPage, n = 4000, limit = 32;
@@ -551,6 +614,7 @@ int main() {
         {"spill: stores racing spills land", testStoresRacingSpills},
         {"spill bounds VMAs", testSpillBoundsVmas},
         {"spill past vm.max_map_count", testPastMaxMapCount},
+        {"the VMA limit reached by another region", testLimitReachedByOtherRegions},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;

@@ -5,12 +5,56 @@
 // window, up to kReadAheadMaxBytes; any other fault resets it. Mapping a block costs one or
 // two mmap calls into an empty placeholder (no TLB flush); the kernel's own read-ahead and
 // fault-around then bring the file pages in on first touch.
+//
+// At vm.max_map_count a region first unmaps its own blocks (region_state.cc); where that
+// is not enough, every other region of the process does (each handle has its own budget,
+// so several handles together may reach the limit while each is under its own).
 #include <algorithm>
+#include <cerrno>
 
 #include "internal.h"
 
 namespace txa {
 namespace vmem {
+
+namespace {
+
+enum class Served { Already, Mapped, Failed, NoRoom };
+
+// R->mu held. Maps the faulting block b (making room in R at the VMA limit), then the
+// rest of its window. NoRoom: the kernel refused even after R unmapped all it could.
+Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, int* err) {
+  if (R->closing || R->blocks[b].state != BlockState::Unmapped) return Served::Already;
+  *err = mapBlockMakingRoomLocked(R, b);
+  if (R->blocks[b].state == BlockState::Unmapped) return *err == ENOMEM ? Served::NoRoom : Served::Failed;
+  mapRangeLocked(R, w0, w1);
+  return Served::Mapped;
+}
+
+// No lock held. The other regions of the process (other handles, whose budgets do not see
+// this one) give back their VMAs: their clean blocks, or (`spill`) their dirty ones too.
+void makeRoomInProcess(RegionImpl* self, bool spill) {
+  struct Pass {
+    RegionImpl* self;
+    bool spill;
+  } pass{self, spill};
+  registryForEach(
+      [](RegionImpl* R, void* ctx) {
+        const Pass* p = static_cast<const Pass*>(ctx);
+        if (R == p->self) return;
+        FutexLock g(R->mu);
+        if (R->closing) return;
+        if (!p->spill) {
+          evictLocked(R, UINT64_MAX);
+          return;
+        }
+        while (spillLocked(R, UINT64_MAX)) {
+        }
+      },
+      &pass);
+}
+
+}  // namespace
 
 bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
   const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
@@ -31,20 +75,27 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   }
   w1 = std::min(w1, R->blockCount);
   if (R->budget) budgetMakeRoom(R->budget, w1 - w0);
-  FutexLock guard(R->mu);
-  if (R->closing) return true;
-  if (R->blocks[b].state != BlockState::Unmapped) return true;  // served already: just wake
-  R->st.faults++;
-  if (int e = mapBlockMakingRoomLocked(R, b)) recordErrorLocked(R, Status::SystemError, e, b, "map a block of a view");
-  if (R->blocks[b].state != BlockState::Unmapped) mapRangeLocked(R, w0, w1);
-  if (R->blocks[b].state == BlockState::Unmapped) return false;  // even zeros could not be mapped
-  if (sequentialOk) {
-    __atomic_store_n(&R->raNext, w1, __ATOMIC_RELAXED);
-    __atomic_store_n(&R->raBlocks, sequential ? ra : 0, __ATOMIC_RELAXED);
+  // At the VMA limit with nothing left to unmap here, the rest of the process makes room:
+  // clean blocks first, then dirty ones; the region lock is not held meanwhile (THE RULE).
+  int err = 0;
+  Served served = Served::NoRoom;
+  for (int attempt = 0; attempt < 3 && served == Served::NoRoom; attempt++) {
+    if (attempt > 0) makeRoomInProcess(R, attempt == 2);
+    FutexLock guard(R->mu);
+    served = mapWindowLocked(R, b, w0, w1, &err);
+    if (attempt == 0 && served != Served::Already) R->st.faults++;
+    if (served == Served::Failed || (served == Served::NoRoom && attempt == 2))
+      recordErrorLocked(R, Status::SystemError, err, b, "map a block of a view");
+    if (served != Served::Mapped) continue;
+    if (sequentialOk) {
+      __atomic_store_n(&R->raNext, w1, __ATOMIC_RELAXED);
+      __atomic_store_n(&R->raBlocks, sequential ? ra : 0, __ATOMIC_RELAXED);
+    }
+    *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w0));
+    *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w1));
   }
-  *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w0));
-  *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w1));
-  return true;
+  // Already: served by another thread, or the region is closing (it maps nothing): wake.
+  return served == Served::Mapped || served == Served::Already;  // else not even zeros mapped
 }
 
 }  // namespace vmem

@@ -158,6 +158,9 @@ int sigsegvServiceStart();  // installs the process-wide handler once; 0 or errn
 // ---- registry.cc ----
 RegionImpl* registryAcquire(uintptr_t addr, int* slot);
 void registryRelease(int slot);
+// Calls fn(region, ctx) for every registered region, each kept alive meanwhile (no lock
+// taken: fn runs with none of ours held unless it takes them). Async-signal-safe.
+void registryForEach(void (*fn)(RegionImpl*, void*), void* ctx);
 bool registryOverlaps(uintptr_t lo, uintptr_t hi);
 int registryInsert(RegionImpl* R);  // slot or -1 (full)
 void registryRemove(int slot);      // waits until no fault path uses the slot

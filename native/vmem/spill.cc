@@ -110,7 +110,13 @@ class SpillBatch {
       // the kernel refuses (ENOMEM: the protection would split a VMA at vm.max_map_count)
       // the run stays mapped: copying it unguarded could lose a racing store. Other runs
       // (whole VMAs need no split) free VMAs; the caller may then try again.
-      if (mprotect(at, len, PROT_READ) != 0) return 0;
+      if (mprotect(at, len, PROT_READ) != 0) {
+        // The kernel may have changed the VMAs before the one it refused: open them again
+        // (that merges them back and needs no new VMA).
+        if (mprotect(at, len, PROT_READ | PROT_WRITE) != 0)
+          recordErrorLocked(R, Status::SystemError, errno, b0_, "reopen blocks after a refused spill");
+        return 0;
+      }
       if (int e = writeAll(R->spillFd, at, len, b0_ * R->blockBytes)) {
         // As it was, nothing lost. The range's VMAs are exactly those the protection made,
         // so opening them again needs no new VMA.

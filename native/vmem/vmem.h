@@ -83,9 +83,13 @@
 //     maps it (from the spill file if parked). It judges success by that one locked step
 //     alone: another thread may evict or spill the block before the faulting thread
 //     retries, and the retry faults again and is served again.
+//   - At the VMA limit the faulting region first unmaps its own clean blocks, then spills
+//     its dirty ones pass after pass; if that is not enough (other handles hold the VMAs:
+//     each budget sees only its own regions), every other region of the process does the
+//     same, one Region::mu at a time with none held by the fault (no lock order to break).
 //   - In Sigsegv mode a fault ends the process only when its block cannot be mapped, not
-//     even as zeros, after the region made room (unmapping clean blocks, then spilling
-//     dirty ones pass after pass): the kernel refused every mapping at the VMA limit.
+//     even as zeros, after all of that: the kernel refused every mapping (in Uffd mode the
+//     faulting thread retries).
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
 //   BlockSource's locate()/pin()/unpin(), mmap, mprotect, munmap, ioctl, pwrite,
 //   memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc, exceptions, stdio
