@@ -554,6 +554,35 @@ static void testLimitReachedByOtherRegions(FaultMode m) {
   a.reset();
 }
 
+// Faults that keep landing far apart map their block alone; a fault near the last one
+// brings whole windows back.
+static void testScatteredFaultsMapOneBlock(FaultMode m) {
+  const uint64_t B = kPage, n = 8192, window = kDefaultFaultBytes / B;
+  FileSource src(B, n);
+  RegionOptions o;
+  o.reserveBytes = n * B;
+  o.blockBytes = B;
+  o.mode = m;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  const uint64_t stride = 3 * window;
+  for (uint64_t i = 0; i < 20; i++) r->base()[i * stride * B] = 1;
+  RegionStats st = r->stats();
+  CHECK(st.faults == 20);
+  // the first far fault still maps a window; from the second on, one block each
+  CHECK(st.blocksMapped <= 2 * window + 18);
+  CHECK(st.blocksMapped >= 20);
+  // a walk from the last block on: windows again after one near fault
+  const uint64_t from = 19 * stride + 1;
+  for (uint64_t b = from; b < from + 4 * window && b < n; b++) r->base()[b * B] = 2;
+  RegionStats walk = r->stats();
+  CHECK(walk.faults - st.faults <= 6);
+  CHECK(r->dirtyBlocks().size() >= 20 + 4 * window);
+  r.reset();
+}
+
 // Scattered dirty blocks under a small budget keep the region's VMAs bounded.
 static void testSpillBoundsVmas(FaultMode m) {
   const uint64_t B = kPage, n = 4000, limit = 32;
@@ -615,6 +644,7 @@ int main() {
         {"spill bounds VMAs", testSpillBoundsVmas},
         {"spill past vm.max_map_count", testPastMaxMapCount},
         {"the VMA limit reached by another region", testLimitReachedByOtherRegions},
+        {"scattered faults map one block", testScatteredFaultsMapOneBlock},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;

@@ -2,7 +2,8 @@
 //
 // Window: the faultBytes-aligned run of blocks around the faulting block. In Uffd mode a
 // read fault on the block right after the previous window (a sequential reader) doubles the
-// window, up to kReadAheadMaxBytes; any other fault resets it. Mapping a block costs one or
+// window, up to kReadAheadMaxBytes; any other fault resets it. While faults land far from
+// each other (beyond a window of the last one, twice in a row) a fault maps its block alone. Mapping a block costs one or
 // two mmap calls into an empty placeholder (no TLB flush); the kernel's own read-ahead and
 // fault-around then bring the file pages in on first touch.
 //
@@ -18,6 +19,9 @@ namespace txa {
 namespace vmem {
 
 namespace {
+
+// Far faults in a row after which a fault maps its block alone.
+constexpr uint64_t kScatteredFaults = 2;
 
 enum class Served { Already, Mapped, Failed, NoRoom };
 
@@ -66,6 +70,18 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   uint64_t w0 = b - b % R->windowBlocks, w1 = w0 + R->windowBlocks;
   bool sequential = sequentialOk && __atomic_load_n(&R->raNext, __ATOMIC_RELAXED) == b;
   uint64_t ra = 0;
+  // Faults that keep landing far from each other (scattered stores, strided reads) map
+  // their block alone: the rest of a window would be mapped for nothing, and charged to the
+  // budget. A fault within a window of the last one brings whole windows back.
+  const uint64_t last = __atomic_load_n(&R->lastFault, __ATOMIC_RELAXED);
+  const bool near = sequential || (last != UINT64_MAX && b + R->windowBlocks >= last && b <= last + R->windowBlocks);
+  const uint64_t far = near ? 0 : __atomic_load_n(&R->farFaults, __ATOMIC_RELAXED) + 1;
+  __atomic_store_n(&R->farFaults, far, __ATOMIC_RELAXED);
+  __atomic_store_n(&R->lastFault, b, __ATOMIC_RELAXED);
+  if (far >= kScatteredFaults) {
+    w0 = b;
+    w1 = b + 1;
+  }
   if (sequential) {
     ra = std::max<uint64_t>(__atomic_load_n(&R->raBlocks, __ATOMIC_RELAXED) * 2, R->windowBlocks);
     ra = std::min<uint64_t>(ra, std::max<uint64_t>(kReadAheadMaxBytes / R->blockBytes, 1));

@@ -52,6 +52,9 @@ struct RegionImpl {
   uint64_t sourceLimit = UINT64_MAX;
   uint64_t raNext = UINT64_MAX;  // Uffd: the block after the last window a read fault mapped
   uint64_t raBlocks = 0;         // Uffd: the current window while faults are sequential
+  // Scattered faults (fault_path.cc): hints read and written with relaxed atomics, no lock.
+  uint64_t lastFault = UINT64_MAX;  // the block of the last fault
+  uint64_t farFaults = 0;           // faults in a row that landed beyond a window of the last
   // The spill file (spill.cc): dirty blocks the budget unmapped keep their bytes there.
   int spillFd = -1;             // a memfd of reserve bytes, created at the first spill
   uint64_t spilledCount = 0;    // blocks with `spilled` set

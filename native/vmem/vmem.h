@@ -17,7 +17,9 @@
 //             array lives at base() + o.
 //   block   — the storage unit (blockBytes, a power of two, a multiple of the page).
 //   window  — what one fault maps: the faultBytes-aligned run of blocks around the fault,
-//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode).
+//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode), and
+//             the faulting block alone while faults are scattered (each beyond a window of
+//             the last, twice in a row or more).
 //
 // Block states (per block, guarded by Region::mu)
 //   UNMAPPED  a placeholder: nothing present. Uffd: anonymous, registered for MISSING
