@@ -34,6 +34,7 @@
         "native/vmem/region_state.cc",
         "native/vmem/registry.cc",
         "native/vmem/sigsegv_service.cc",
+        "native/vmem/spill.cc",
         "native/vmem/uffd_service.cc",
         "native/vmem/write_scan.cc",
         "<(lmdb_dir)/mdb.c",

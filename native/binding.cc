@@ -340,6 +340,8 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     out.Set("mappedBlocks", double(st.mappedNow));
     out.Set("dirtyBlocks", double(st.dirtyNow));
     out.Set("evictions", double(st.evictions));
+    out.Set("spills", double(st.spills));
+    out.Set("spilledBlocks", double(st.spilledNow));
     out.Set("scans", double(st.scans));
     out.Set("unmapCalls", double(st.unmapCalls));
     out.Set("reservedBytes", double(a.reservedBytes()));
@@ -770,6 +772,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("mappedBlocksLimit", double(budget.limitBlocks));
     out.Set("mappedBlocks", double(budget.mappedBlocks));
     out.Set("evictedBlocks", double(budget.evictions));
+    out.Set("spilledBlocks", double(budget.spills));
     return out;
   }
 

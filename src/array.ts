@@ -48,11 +48,15 @@ export interface ViewStats {
   blocksMapped: number
   fileBlocks: number
   copiedBlocks: number
-  /** Blocks mapped now, and of them those holding this transaction's writes. */
+  /** Blocks mapped now, and blocks holding this transaction's writes (mapped or spilled). */
   mappedBlocks: number
   dirtyBlocks: number
   /** Clean blocks unmapped to stay within the store's mappedBlocks. */
   evictions: number
+  /** Written blocks unmapped so far to stay within it (their bytes kept until commit or
+   * abort), and blocks whose bytes are kept so now. */
+  spills: number
+  spilledBlocks: number
   /** Write scans (finding written pages without faults) and unmap system calls so far. */
   scans: number
   unmapCalls: number

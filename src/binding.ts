@@ -105,6 +105,8 @@ export interface NativeStats {
   mappedBlocks: number
   /** Clean blocks unmapped to stay within mappedBlocks. */
   evictedBlocks: number
+  /** Written blocks unmapped to the spill file to stay within mappedBlocks. */
+  spilledBlocks: number
 }
 
 export interface NativeDbFigures {
@@ -139,6 +141,9 @@ export interface NativeMemoryStats {
   dirtyBlocks: number
   /** Clean blocks unmapped by the mappedBlocks budget. */
   evictions: number
+  /** Written blocks unmapped to the spill file so far, and blocks held there now. */
+  spills: number
+  spilledBlocks: number
   /** Write scans (PAGEMAP_SCAN or /proc/self/pagemap) and unmap system calls so far. */
   scans: number
   unmapCalls: number

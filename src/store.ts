@@ -125,6 +125,9 @@ export interface StoreStats {
   mappedBlocks: number
   /** Clean blocks unmapped so far to stay within mappedBlocks. */
   evictedBlocks: number
+  /** Written (uncommitted) blocks unmapped so far to stay within mappedBlocks: their bytes
+   * wait in memory outside the mapping budget until commit() or abort(). */
+  spilledBlocks: number
   /** Serial of the snapshot this handle reads. */
   serial: number
 }

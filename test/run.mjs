@@ -46,7 +46,9 @@ function uvu(label, env) {
   return countUvu(label, status, signal, out)
 }
 
-function countUvu(label, status, signal, out) {
+function countUvu(label, status, signal, colored) {
+  // uvu colours its counts: "Skipped:   \x1b[33m1\x1b[39m"
+  const out = colored.replace(/\x1b\[[0-9;]*m/g, '')
   const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0)
   const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0)
   const skip = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0)

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -282,6 +283,339 @@ static void testSourceFailureRecorded(FaultMode m) {
   CHECK(e.status == Status::SourceError);
 }
 
+// ---- the spill file: dirty blocks out of the mapping budget ----
+
+static uint64_t sizeOfBlock(uint64_t b) { return b % 7 == 3 ? 0 : b % 5 == 1 ? 5000 : Fixture::B; }
+
+// VMAs of this process that meet [lo, hi), and all of them (/proc/self/maps).
+static size_t countVmas(const uint8_t* lo, const uint8_t* hi, size_t* all = nullptr) {
+  FILE* f = fopen("/proc/self/maps", "r");
+  if (!f) return SIZE_MAX;
+  size_t in = 0, total = 0;
+  unsigned long a, z;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%lx-%lx", &a, &z) != 2) continue;
+    total++;
+    if (a < reinterpret_cast<uintptr_t>(hi) && z > reinterpret_cast<uintptr_t>(lo)) in++;
+  }
+  fclose(f);
+  if (all) *all = total;
+  return in;
+}
+
+// Open spill files of this process (memfds named by spill.cc).
+static int openSpillFiles() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; fd++) {
+    char link[64], target[256];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(link, target, sizeof target - 1);
+    if (len <= 0) continue;
+    target[len] = 0;
+    if (strstr(target, "txarray-spill")) n++;
+  }
+  return n;
+}
+
+static uint8_t mark(uint64_t b) { return static_cast<uint8_t>(~pat(b, 100, 0)); }
+
+// Dirties every block of the fixture with a byte the source does not hold at offset 100.
+static void dirtyAll(Fixture& f, Budget* budget, uint64_t* maxMapped) {
+  for (uint64_t b = 0; b < Fixture::N; b++) {
+    f.r->base()[b * Fixture::B + 100] = mark(b);
+    if (budget) *maxMapped = std::max<uint64_t>(*maxMapped, budget->stats().mappedBlocks);
+  }
+}
+
+// Block b as dirtyAll left it: the source's bytes (generation 0) and the mark.
+static bool holdsMark(const uint8_t* p, const Fixture& f, uint64_t b) {
+  for (uint64_t i = 0; i < Fixture::B; i += 61)
+    if (i != 100 && p[i] != f.expect(b, i)) return false;
+  return p[100] == mark(b) && p[Fixture::B - 1] == f.expect(b, Fixture::B - 1);
+}
+
+static void testSpillKeepsWritesUnderBudget(FaultMode m) {
+  Budget budget(8);
+  Fixture f(m, &budget);
+  uint64_t maxMapped = 0;
+  dirtyAll(f, &budget, &maxMapped);
+  const uint64_t window = kDefaultFaultBytes / Fixture::B;
+  CHECK(maxMapped <= 8 + window);
+  RegionStats st = f.r->stats();
+  CHECK(st.spills > 0);
+  CHECK(st.spilledNow > 0);
+  CHECK(budget.stats().spills > 0);
+  CHECK(f.r->dirtyBlocks().size() == Fixture::N);
+  CHECK(f.r->stats().dirtyNow == Fixture::N);
+  CHECK(openSpillFiles() == 1);
+  // copyBlock (no fault) reads parked blocks from the spill file, mapped ones in place
+  std::vector<uint8_t> buf(Fixture::B);
+  bool copies = true, reads = true;
+  for (uint64_t b = 0; b < Fixture::N; b++) {
+    copies = copies && f.r->copyBlock(b, buf.data()) == Status::Ok && holdsMark(buf.data(), f, b);
+    reads = reads && holdsMark(f.r->blockPtr(b), f, b);  // faults parked blocks back in
+    maxMapped = std::max<uint64_t>(maxMapped, budget.stats().mappedBlocks);
+  }
+  CHECK(copies);
+  CHECK(reads);
+  CHECK(maxMapped <= 8 + window);
+  // "commit": the blocks are stored anew (generation 1) and the region let go of them
+  std::vector<uint64_t> all = f.r->dirtyBlocks();
+  for (uint64_t b = 0; b < Fixture::N; b++) f.src.put(b, sizeOfBlock(b), 1);
+  CHECK_OK(f.r->markClean(all.data(), all.size()));
+  CHECK(f.r->stats().spilledNow == 0);
+  CHECK(f.r->dirtyBlocks().empty());
+  CHECK(openSpillFiles() == 0);
+  bool fresh = true;
+  for (uint64_t b = 0; b < Fixture::N; b++) fresh = fresh && f.sameAsSource(b, 1);
+  CHECK(fresh);
+  f.r.reset();
+}
+
+static void testSpillAbortDrops(FaultMode m) {
+  Budget budget(8);
+  Fixture f(m, &budget);
+  uint64_t maxMapped = 0;
+  dirtyAll(f, &budget, &maxMapped);
+  CHECK(f.r->stats().spilledNow > 0);
+  CHECK_OK(f.r->dropDirty());
+  CHECK(f.r->dirtyBlocks().empty());
+  CHECK(f.r->stats().spilledNow == 0 && f.r->stats().dirtyNow == 0);
+  CHECK(openSpillFiles() == 0);
+  bool original = true;
+  for (uint64_t b = 0; b < Fixture::N; b++) original = original && f.sameAsSource(b);
+  CHECK(original);
+  f.r.reset();
+}
+
+// Parked blocks (spilled, unmapped) in every call that meets dirty blocks.
+static void testParkedBlocksAreDirty(FaultMode m) {
+  Budget budget(64);
+  Fixture f(m, &budget);
+  for (uint64_t b = 0; b < 20; b++) f.r->base()[b * Fixture::B + 100] = mark(b);
+  budget.setLimit(0);
+  budget.trim();  // nothing clean is left: every dirty block is spilled
+  CHECK(budget.stats().mappedBlocks == 0);
+  CHECK(f.r->stats().spilledNow == 20 && f.r->stats().mappedNow == 0);
+  budget.setLimit(64);
+  CHECK(!f.r->isMapped(4) && f.r->isDirty(4));
+  size_t skipped = 0;
+  uint64_t four = 4;
+  CHECK_OK(f.r->invalidate(&four, 1, &skipped));
+  CHECK(skipped == 1);
+  CHECK_OK(f.r->invalidateAll(&skipped));
+  CHECK(skipped == 20);
+  // an explicit write into a parked block keeps its spilled bytes
+  uint8_t one = 0x11;
+  CHECK_OK(f.r->write(5 * Fixture::B + 7, &one, 1));
+  CHECK(f.r->blockPtr(5)[7] == 0x11 && f.r->blockPtr(5)[100] == mark(5));
+  // a shrink inside parked block 10: its head stays, blocks past it leave the transaction
+  CHECK_OK(f.r->discard(10 * Fixture::B + 50));
+  CHECK(f.r->blockPtr(10)[10] == f.expect(10, 10) && f.r->blockPtr(10)[100] == 0);
+  std::vector<uint64_t> d = f.r->dirtyBlocks();
+  CHECK(d.size() == 11 && d.back() == 10);
+  // growing again past a parked block's cut drops its tail too
+  budget.trim();
+  CHECK_OK(f.r->dropFrom(3 * Fixture::B + 50));
+  CHECK(f.r->blockPtr(3)[100] == 0 && f.r->blockPtr(3)[10] == f.expect(3, 10));
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{0, 1, 2, 3}));
+  CHECK_OK(f.r->dropDirty());
+  CHECK(f.r->stats().spilledNow == 0);
+  CHECK(openSpillFiles() == 0);
+  f.r.reset();
+}
+
+// A store racing with the spill of its block lands (the block is read-only while spilled).
+static void testStoresRacingSpills(FaultMode m) {
+  Budget budget(8);
+  Fixture f(m, &budget);
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0};
+  std::thread reader([&] {  // faults clean parts in, which makes the budget spill
+    while (!done.load())
+      for (uint64_t b = 0; b < Fixture::N; b++)
+        if (f.r->blockPtr(b)[Fixture::B - 1] != f.expect(b, Fixture::B - 1)) wrong++;
+  });
+  const int rounds = 30;
+  for (int round = 1; round <= rounds; round++)
+    for (uint64_t b = 0; b < Fixture::N; b++) f.r->blockPtr(b)[8] = static_cast<uint8_t>(round);
+  done = true;
+  reader.join();
+  CHECK(wrong.load() == 0);
+  CHECK(f.r->stats().spills > 0);
+  std::vector<uint8_t> buf(Fixture::B);
+  bool last = true;
+  for (uint64_t b = 0; b < Fixture::N; b++)
+    last = last && f.r->copyBlock(b, buf.data()) == Status::Ok && buf[8] == rounds;
+  CHECK(last);
+  f.r.reset();
+}
+
+// More scattered dirty blocks than vm.max_map_count allows VMAs, with no budget at all: a
+// refused mapping evicts, then spills, and every write is kept.
+static void testPastMaxMapCount(FaultMode m) {
+  uint64_t maxMaps = 0;
+  if (FILE* f = fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (fscanf(f, "%lu", &maxMaps) != 1) maxMaps = 0;
+    fclose(f);
+  }
+  if (maxMaps == 0 || maxMaps > 200000) return skip("vm.max_map_count unknown or too large to reach");
+  const uint64_t B = kPage, dirty = maxMaps + 5000, blocks = 2 * dirty;
+  FileSource src(B, blocks);  // nothing stored: every block maps as zeros
+  RegionOptions o;
+  o.reserveBytes = blocks * B;
+  o.blockBytes = B;
+  o.faultBytes = B;  // one block per fault: every other block is a VMA of its own
+  o.mode = m;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  for (uint64_t i = 0; i < dirty; i++) r->base()[2 * i * B + i % B] = static_cast<uint8_t>(i | 1);
+  RegionStats st = r->stats();
+  CHECK(st.spills > 0);
+  CHECK(!r->takeError(&err));
+  std::vector<uint64_t> d = r->dirtyBlocks();
+  CHECK(d.size() == dirty);
+  bool kept = true;
+  for (uint64_t i = 0; i < dirty; i++) kept = kept && r->base()[2 * i * B + i % B] == static_cast<uint8_t>(i | 1);
+  CHECK(kept);
+  std::vector<uint8_t> buf(B);
+  bool copied = true;
+  for (uint64_t i = 0; i < dirty; i += 97)
+    copied = copied && r->copyBlock(2 * i, buf.data()) == Status::Ok && buf[i % B] == static_cast<uint8_t>(i | 1);
+  CHECK(copied);
+  CHECK_OK(r->dropDirty());
+  CHECK(r->dirtyBlocks().empty());
+  CHECK(r->base()[2 * 7 * B + 7] == 0);
+}
+
+static uint64_t readMaxMapCount() {
+  uint64_t maxMaps = 0;
+  if (FILE* f = fopen("/proc/sys/vm/max_map_count", "r")) {
+    if (fscanf(f, "%lu", &maxMaps) != 1) maxMaps = 0;
+    fclose(f);
+  }
+  return maxMaps;
+}
+
+// Another region holds every VMA the kernel allows (several handles reach the limit while
+// each stays under its own budget): a fault of a region with nothing of its own to unmap
+// makes the others unmap theirs, and is served.
+static void testLimitReachedByOtherRegions(FaultMode m) {
+  const uint64_t maxMaps = readMaxMapCount();
+  if (maxMaps == 0 || maxMaps > 200000) return skip("vm.max_map_count unknown or too large to reach");
+  const uint64_t B = kPage, blocks = maxMaps + 10;
+  FileSource srcA(B, blocks), srcB(B, 16);  // nothing stored: blocks map as zeros (clean)
+  RegionOptions o;
+  o.blockBytes = B;
+  o.faultBytes = B;  // one block per fault: every other block is a VMA of its own
+  o.mode = m;
+  Error err;
+  o.reserveBytes = blocks * B;
+  std::unique_ptr<Region> a = Region::open(&srcA, o, &err);
+  o.reserveBytes = 16 * B;
+  std::unique_ptr<Region> b = Region::open(&srcB, o, &err);
+  CHECK(a != nullptr && b != nullptr);
+  if (!a || !b) return;
+  // A reads every other block until at most one more VMA is allowed (each read adds two).
+  uint64_t next = 0;
+  unsigned sum = 0;
+  for (;;) {
+    size_t all = 0;
+    countVmas(nullptr, nullptr, &all);
+    if (all + 1 >= maxMaps || 2 * next >= blocks) break;
+    const uint64_t room = (maxMaps - all) / 2;
+    for (uint64_t i = 0; i < std::max<uint64_t>(room / 2, 1) && 2 * next < blocks; i++, next++)
+      sum += a->base()[2 * next * B];
+  }
+  CHECK(sum == 0);
+  CHECK(a->stats().evictions == 0);  // A never had to make room itself
+  // the last few VMAs go to mappings of the test's own (alternating protections never
+  // merge), until the kernel refuses one
+  std::vector<void*> own;
+  for (int k = 0; k < 64; k++) {
+    void* p = mmap(nullptr, kPage, k % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) break;
+    own.push_back(p);
+  }
+  CHECK(own.size() < 64);  // the limit was reached
+  const uint64_t aMapped = a->stats().mappedNow;
+  // B's first touch needs more VMAs than the kernel allows
+  b->base()[3 * B + 5] = 42;
+  CHECK(b->base()[3 * B + 5] == 42);
+  CHECK(!b->takeError(&err));
+  CHECK(a->stats().mappedNow < aMapped);  // A gave back its clean blocks
+  CHECK(a->stats().evictions > 0);
+  CHECK(b->isDirty(3));
+  for (void* p : own) munmap(p, kPage);
+  b.reset();
+  a.reset();
+}
+
+// Faults that keep landing far apart map their block alone; a fault near the last one
+// brings whole windows back.
+static void testScatteredFaultsMapOneBlock(FaultMode m) {
+  const uint64_t B = kPage, n = 8192, window = kDefaultFaultBytes / B;
+  FileSource src(B, n);
+  RegionOptions o;
+  o.reserveBytes = n * B;
+  o.blockBytes = B;
+  o.mode = m;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  const uint64_t stride = 3 * window;
+  for (uint64_t i = 0; i < 20; i++) r->base()[i * stride * B] = 1;
+  RegionStats st = r->stats();
+  CHECK(st.faults == 20);
+  // the first far fault still maps a window; from the second on, one block each
+  CHECK(st.blocksMapped <= 2 * window + 18);
+  CHECK(st.blocksMapped >= 20);
+  // a walk from the last block on: windows again after one near fault
+  const uint64_t from = 19 * stride + 1;
+  for (uint64_t b = from; b < from + 4 * window && b < n; b++) r->base()[b * B] = 2;
+  RegionStats walk = r->stats();
+  CHECK(walk.faults - st.faults <= 6);
+  CHECK(r->dirtyBlocks().size() >= 20 + 4 * window);
+  r.reset();
+}
+
+// Scattered dirty blocks under a small budget keep the region's VMAs bounded.
+static void testSpillBoundsVmas(FaultMode m) {
+  const uint64_t B = kPage, n = 4000, limit = 32;
+  FileSource src(B, n);
+  for (uint64_t b = 0; b < n; b += 2) src.put(b, B, 0);  // file blocks: a VMA each
+  Budget budget(limit);
+  RegionOptions o;
+  o.reserveBytes = n * B;
+  o.blockBytes = B;
+  o.faultBytes = B;
+  o.mode = m;
+  o.budget = &budget;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  size_t maxVmas = 0;
+  for (uint64_t i = 0; i < n / 2; i++) {
+    const uint64_t b = (i * 7919) % n;  // scattered, every block once
+    r->base()[b * B + 1] = static_cast<uint8_t>(b | 1);
+    if (i % 50 == 0) maxVmas = std::max(maxVmas, countVmas(r->base(), r->base() + n * B));
+  }
+  CHECK(maxVmas <= 2 * (limit + 1) + 1);
+  CHECK(r->dirtyBlocks().size() == n / 2);
+  bool kept = true;
+  for (uint64_t i = 0; i < n / 2; i++) {
+    const uint64_t b = (i * 7919) % n;
+    kept = kept && r->base()[b * B + 1] == static_cast<uint8_t>(b | 1);
+  }
+  CHECK(kept);
+  r.reset();
+}
+
 int main() {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   const SystemInfo& si = systemInfo();
@@ -303,9 +637,19 @@ int main() {
         {"system calls", testSystemCalls},
         {"concurrent readers", testConcurrentReaders},
         {"source failure recorded", testSourceFailureRecorded},
+        {"spill keeps writes under the budget", testSpillKeepsWritesUnderBudget},
+        {"spill: abort drops spilled blocks", testSpillAbortDrops},
+        {"spill: parked blocks are dirty", testParkedBlocksAreDirty},
+        {"spill: stores racing spills land", testStoresRacingSpills},
+        {"spill bounds VMAs", testSpillBoundsVmas},
+        {"spill past vm.max_map_count", testPastMaxMapCount},
+        {"the VMA limit reached by another region", testLimitReachedByOtherRegions},
+        {"scattered faults map one block", testScatteredFaultsMapOneBlock},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;
+      if (const char* only = getenv("VMEM_TEST_ONLY"))  // runs the cases whose name holds it
+        if (name.find(only) == std::string::npos) continue;
       if (m == FaultMode::Uffd && !si.uffd) {
         g_casesSkipped++;
         printf("skipped %s: userfaultfd is not available\n", name.c_str());

@@ -24,7 +24,12 @@ int mapAnonRW(RegionImpl*, uint8_t* at, uint64_t len) {
 }
 
 int makePlaceholder(RegionImpl* R, uint8_t* at, uint64_t len) {
-  void* p = mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+  void* p = mmap(at, len, PROT_NONE, flags, -1, 0);
+  // At vm.max_map_count the kernel refuses to map over a mapping (the new one would exist
+  // before the old one goes): unmap first, then map into the hole, which merges with its
+  // neighbours. An access in between takes SIGSEGV and waits for Region::mu, held here.
+  if (p == MAP_FAILED && errno == ENOMEM && munmap(at, len) == 0) p = mmap(at, len, PROT_NONE, flags, -1, 0);
   if (p == MAP_FAILED) return errno;
   if (R->mode != FaultMode::Uffd) return 0;
   if (int e = uffdRegister(R->uffd, at, len)) return e;
@@ -39,6 +44,7 @@ int unmapRunLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
     BlockMeta& m = R->blocks[b];
     if (m.state == BlockState::Unmapped) continue;
     setCleanLocked(R, b);
+    forgetSpilledLocked(R, b);  // a Spill block leaves the transaction with the others
     m = BlockMeta{};
     R->mappedCount--;
     chargeLocked(R, -1);

@@ -2,26 +2,86 @@
 //
 // Window: the faultBytes-aligned run of blocks around the faulting block. In Uffd mode a
 // read fault on the block right after the previous window (a sequential reader) doubles the
-// window, up to kReadAheadMaxBytes; any other fault resets it. Mapping a block costs one or
+// window, up to kReadAheadMaxBytes; any other fault resets it. While faults land far from
+// each other (beyond a window of the last one, twice in a row) a fault maps its block alone. Mapping a block costs one or
 // two mmap calls into an empty placeholder (no TLB flush); the kernel's own read-ahead and
 // fault-around then bring the file pages in on first touch.
+//
+// At vm.max_map_count a region first unmaps its own blocks (region_state.cc); where that
+// is not enough, every other region of the process does (each handle has its own budget,
+// so several handles together may reach the limit while each is under its own).
 #include <algorithm>
+#include <cerrno>
 
 #include "internal.h"
 
 namespace txa {
 namespace vmem {
 
-void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
+namespace {
+
+// Far faults in a row after which a fault maps its block alone.
+constexpr uint64_t kScatteredFaults = 2;
+
+enum class Served { Already, Mapped, Failed, NoRoom };
+
+// R->mu held. Maps the faulting block b (making room in R at the VMA limit), then the
+// rest of its window. NoRoom: the kernel refused even after R unmapped all it could.
+Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, int* err) {
+  if (R->closing || R->blocks[b].state != BlockState::Unmapped) return Served::Already;
+  *err = mapBlockMakingRoomLocked(R, b);
+  if (R->blocks[b].state == BlockState::Unmapped) return *err == ENOMEM ? Served::NoRoom : Served::Failed;
+  mapRangeLocked(R, w0, w1);
+  return Served::Mapped;
+}
+
+// No lock held. The other regions of the process (other handles, whose budgets do not see
+// this one) give back their VMAs: their clean blocks, or (`spill`) their dirty ones too.
+void makeRoomInProcess(RegionImpl* self, bool spill) {
+  struct Pass {
+    RegionImpl* self;
+    bool spill;
+  } pass{self, spill};
+  registryForEach(
+      [](RegionImpl* R, void* ctx) {
+        const Pass* p = static_cast<const Pass*>(ctx);
+        if (R == p->self) return;
+        FutexLock g(R->mu);
+        if (R->closing) return;
+        if (!p->spill) {
+          evictLocked(R, UINT64_MAX);
+          return;
+        }
+        while (spillLocked(R, UINT64_MAX)) {
+        }
+      },
+      &pass);
+}
+
+}  // namespace
+
+bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
   const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
   *lo = addr & ~(uintptr_t(R->pageBytes) - 1);
   *hi = *lo + R->pageBytes;
-  if (b >= R->blockCount) return;
+  if (b >= R->blockCount) return true;
   // The window is decided without the lock (a hint: the state is re-read under it), so that
   // room is made in the budget with no Region::mu held (lock order).
   uint64_t w0 = b - b % R->windowBlocks, w1 = w0 + R->windowBlocks;
   bool sequential = sequentialOk && __atomic_load_n(&R->raNext, __ATOMIC_RELAXED) == b;
   uint64_t ra = 0;
+  // Faults that keep landing far from each other (scattered stores, strided reads) map
+  // their block alone: the rest of a window would be mapped for nothing, and charged to the
+  // budget. A fault within a window of the last one brings whole windows back.
+  const uint64_t last = __atomic_load_n(&R->lastFault, __ATOMIC_RELAXED);
+  const bool near = sequential || (last != UINT64_MAX && b + R->windowBlocks >= last && b <= last + R->windowBlocks);
+  const uint64_t far = near ? 0 : __atomic_load_n(&R->farFaults, __ATOMIC_RELAXED) + 1;
+  __atomic_store_n(&R->farFaults, far, __ATOMIC_RELAXED);
+  __atomic_store_n(&R->lastFault, b, __ATOMIC_RELAXED);
+  if (far >= kScatteredFaults) {
+    w0 = b;
+    w1 = b + 1;
+  }
   if (sequential) {
     ra = std::max<uint64_t>(__atomic_load_n(&R->raBlocks, __ATOMIC_RELAXED) * 2, R->windowBlocks);
     ra = std::min<uint64_t>(ra, std::max<uint64_t>(kReadAheadMaxBytes / R->blockBytes, 1));
@@ -31,22 +91,27 @@ void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   }
   w1 = std::min(w1, R->blockCount);
   if (R->budget) budgetMakeRoom(R->budget, w1 - w0);
-  FutexLock guard(R->mu);
-  if (R->closing) return;
-  if (R->blocks[b].state != BlockState::Unmapped) return;  // served already: just wake
-  R->st.faults++;
-  if (int e = mapBlockMakingRoomLocked(R, b)) recordErrorLocked(R, Status::SystemError, e, b, "map a block of a view");
-  if (R->blocks[b].state != BlockState::Unmapped) mapRangeLocked(R, w0, w1);
-  if (R->blocks[b].state == BlockState::Unmapped) {
-    // Even zeros could not be mapped: leave the thread to retry (Uffd) or chain (Sigsegv).
-    return;
+  // At the VMA limit with nothing left to unmap here, the rest of the process makes room:
+  // clean blocks first, then dirty ones; the region lock is not held meanwhile (THE RULE).
+  int err = 0;
+  Served served = Served::NoRoom;
+  for (int attempt = 0; attempt < 3 && served == Served::NoRoom; attempt++) {
+    if (attempt > 0) makeRoomInProcess(R, attempt == 2);
+    FutexLock guard(R->mu);
+    served = mapWindowLocked(R, b, w0, w1, &err);
+    if (attempt == 0 && served != Served::Already) R->st.faults++;
+    if (served == Served::Failed || (served == Served::NoRoom && attempt == 2))
+      recordErrorLocked(R, Status::SystemError, err, b, "map a block of a view");
+    if (served != Served::Mapped) continue;
+    if (sequentialOk) {
+      __atomic_store_n(&R->raNext, w1, __ATOMIC_RELAXED);
+      __atomic_store_n(&R->raBlocks, sequential ? ra : 0, __ATOMIC_RELAXED);
+    }
+    *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w0));
+    *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w1));
   }
-  if (sequentialOk) {
-    __atomic_store_n(&R->raNext, w1, __ATOMIC_RELAXED);
-    __atomic_store_n(&R->raBlocks, sequential ? ra : 0, __ATOMIC_RELAXED);
-  }
-  *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w0));
-  *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w1));
+  // Already: served by another thread, or the region is closing (it maps nothing): wake.
+  return served == Served::Mapped || served == Served::Already;  // else not even zeros mapped
 }
 
 }  // namespace vmem

@@ -10,14 +10,16 @@
 namespace txa {
 namespace vmem {
 
-enum class BlockState : uint8_t { Unmapped = 0, File = 1, Anon = 2 };
+// Spill: mapped MAP_SHARED from the region's spill file, which holds the block's bytes.
+enum class BlockState : uint8_t { Unmapped = 0, File = 1, Anon = 2, Spill = 3 };
 
 // Per block, guarded by RegionImpl::mu.
 struct BlockMeta {
   BlockState state;
   uint8_t dirty;   // holds writes not yet committed (known so far: see the write scan)
   uint8_t copied;  // Anon with the source's bytes copied in (compared to find writes)
-  uint8_t ref;     // clock reference bit: set when mapped, cleared by the budget's hand
+  uint8_t ref : 1;      // clock reference bit: set when mapped, cleared by the budget's hand
+  uint8_t spilled : 1;  // the block's bytes live in the spill file (state Spill or Unmapped)
   uint32_t filePages;  // File: pages of [0, ...) mapped from the data file
   uint64_t copyHash;   // copied: blockHash() of the bytes copied in
 };
@@ -50,6 +52,15 @@ struct RegionImpl {
   uint64_t sourceLimit = UINT64_MAX;
   uint64_t raNext = UINT64_MAX;  // Uffd: the block after the last window a read fault mapped
   uint64_t raBlocks = 0;         // Uffd: the current window while faults are sequential
+  // Scattered faults (fault_path.cc): hints read and written with relaxed atomics, no lock.
+  uint64_t lastFault = UINT64_MAX;  // the block of the last fault
+  uint64_t farFaults = 0;           // faults in a row that landed beyond a window of the last
+  // The spill file (spill.cc): dirty blocks the budget unmapped keep their bytes there.
+  int spillFd = -1;             // a memfd of reserve bytes, created at the first spill
+  uint64_t spilledCount = 0;    // blocks with `spilled` set
+  uint64_t parkedCount = 0;     // ... of which Unmapped (not in mappedCount nor dirtyCount)
+  uint64_t spillLo = 0, spillHi = 0;  // every spilled block lies in [lo, hi)
+  uint64_t spillHand = 0;
   bool closing = false;
   bool budgetAttached = false;
   bool hasError = false;
@@ -65,7 +76,7 @@ struct BudgetImpl {
   size_t hand = 0;
   std::atomic<uint64_t> limit{0};
   std::atomic<uint64_t> mapped{0};
-  std::atomic<uint64_t> evictions{0}, passes{0};
+  std::atomic<uint64_t> evictions{0}, spills{0}, passes{0};
 };
 
 // ---- region_state.cc: transitions (every "Locked" function requires R->mu held) ----
@@ -80,6 +91,10 @@ int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b);
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 void setDirtyLocked(RegionImpl* R, uint64_t b);
 void setCleanLocked(RegionImpl* R, uint64_t b);
+// Block b became mapped in `state`: counts, span, budget charge.
+void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state);
+// [*lo, *hi): every block that is mapped or spilled lies in it.
+void dirtySpanLocked(const RegionImpl* R, uint64_t* lo, uint64_t* hi);
 
 // ---- block_mapping.cc: the kernel side of a block (R->mu held) ----
 // Turns [b0, b1) back into a placeholder in one call (any mix of states). 0 or errno.
@@ -100,6 +115,20 @@ class UnmapBatch {
   uint64_t b0_ = 0, b1_ = 0;
 };
 
+// ---- spill.cc: dirty blocks out of the mapping budget (R->mu held) ----
+// Unmaps up to `want` mapped dirty blocks, their bytes kept in the spill file; returns how
+// many. Spill-state blocks go first (their bytes are there already). Async-signal-safe.
+uint64_t spillLocked(RegionImpl* R, uint64_t want);
+// Maps a parked block (Unmapped, spilled) from the spill file: state Spill. 0 or errno.
+int mapSpilledLocked(RegionImpl* R, uint64_t b);
+// Copies a parked block's bytes to dst. 0 or errno.
+int readSpilledLocked(RegionImpl* R, uint64_t b, uint8_t* dst);
+// b's bytes leave the transaction: clears `spilled` (b must be Unmapped, or about to be).
+void forgetSpilledLocked(RegionImpl* R, uint64_t b);
+// Frees the spill file's memory for [b0, b1) (or all of it once nothing is spilled).
+void releaseSpillLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+void closeSpill(RegionImpl* R);
+
 // ---- write_scan.cc ----
 // Finds written pages of the mapped blocks in [b0, b1) and marks their blocks dirty;
 // compares `copied` blocks with their source. R->mu held.
@@ -108,9 +137,13 @@ bool pagemapScanWorks();
 
 // ---- fault_path.cc ----
 // Serves a fault at addr (inside R): maps the window around it. `sequentialOk`: the
-// service may grow the window for sequential faults (Uffd). Returns the mapped byte range
-// to wake in [*lo, *hi). Takes Budget::mu then R->mu itself.
-void serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi);
+// service may grow the window for sequential faults (Uffd). Gives the mapped byte range
+// to wake in [*lo, *hi). Takes Budget::mu then R->mu itself. Returns false only if the
+// faulting block could not be mapped (even as zeros, after making room); true if it was
+// mapped when R->mu was released (by this call or before it), or the region is closing.
+// What happens to the block after that (another fault may evict or spill it before the
+// faulting thread retries) is no failure: the retry faults again and is served again.
+bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi);
 
 // ---- uffd_service.cc ----
 struct UffdProbe {
@@ -128,6 +161,9 @@ int sigsegvServiceStart();  // installs the process-wide handler once; 0 or errn
 // ---- registry.cc ----
 RegionImpl* registryAcquire(uintptr_t addr, int* slot);
 void registryRelease(int slot);
+// Calls fn(region, ctx) for every registered region, each kept alive meanwhile (no lock
+// taken: fn runs with none of ours held unless it takes them). Async-signal-safe.
+void registryForEach(void (*fn)(RegionImpl*, void*), void* ctx);
 bool registryOverlaps(uintptr_t lo, uintptr_t hi);
 int registryInsert(RegionImpl* R);  // slot or -1 (full)
 void registryRemove(int slot);      // waits until no fault path uses the slot

@@ -6,7 +6,8 @@
 // thread or signal handler), so it is async-signal-safe: no allocation, FutexMutex only.
 // It frees a batch (limit/16) below the limit, asking regions round-robin; each region
 // runs a clock over its mapped span and scans for writes only the runs the clock picked,
-// so that written blocks stay.
+// so that written blocks stay. Where clean blocks do not make enough room, dirty blocks are
+// spilled (spill.cc) the same way, so the limit holds whatever a transaction writes.
 #include <algorithm>
 
 #include "internal.h"
@@ -17,11 +18,11 @@ namespace {
 
 uint64_t batchOf(const BudgetImpl* B) { return std::max<uint64_t>(B->limit.load() / 16, 16); }
 
-// B->mu held. Evicts until mapped <= target or a round over the regions frees nothing.
-void evictDownTo(BudgetImpl* B, uint64_t target) {
+// B->mu held. Unmaps blocks with `unmapSome` (evictLocked: clean ones; spillLocked: dirty
+// ones) until mapped <= target or a round over the regions frees nothing.
+void unmapDownTo(BudgetImpl* B, uint64_t target, uint64_t (*unmapSome)(RegionImpl*, uint64_t),
+                 std::atomic<uint64_t>* counter) {
   const size_t n = B->regions.size();
-  if (n == 0) return;
-  B->passes.fetch_add(1);
   for (size_t tries = 0; tries < n && B->mapped.load() > target; tries++) {
     RegionImpl* R = B->regions[B->hand % n];
     B->hand = (B->hand + 1) % n;
@@ -30,11 +31,19 @@ void evictDownTo(BudgetImpl* B, uint64_t target) {
     uint64_t freed;
     {
       FutexLock g(R->mu);
-      freed = evictLocked(R, mapped - target);
+      freed = unmapSome(R, mapped - target);
     }
-    B->evictions.fetch_add(freed);
+    if (counter) counter->fetch_add(freed);
     if (freed) tries = 0;  // progress: keep going round
   }
+}
+
+// B->mu held. Clean blocks first; dirty ones (spilled) only for the room still missing.
+void evictDownTo(BudgetImpl* B, uint64_t target) {
+  if (B->regions.empty()) return;
+  B->passes.fetch_add(1);
+  unmapDownTo(B, target, evictLocked, &B->evictions);
+  if (B->mapped.load() > target) unmapDownTo(B, target, spillLocked, nullptr);  // counts its own
 }
 
 }  // namespace
@@ -143,6 +152,7 @@ BudgetStats Budget::stats() const {
   s.limitBlocks = impl_->limit.load();
   s.mappedBlocks = impl_->mapped.load();
   s.evictions = impl_->evictions.load();
+  s.spills = impl_->spills.load();
   s.passes = impl_->passes.load();
   FutexLock g(impl_->mu);
   s.regions = impl_->regions.size();

@@ -74,6 +74,20 @@ Status fail(Error* err, Status s, int errn, uint64_t block, const char* what) {
   return s;
 }
 
+// Blocks from b0 on leave the transaction, dirty or not, mapped or parked. R->mu held.
+int unmapFromLocked(RegionImpl* R, uint64_t b0) {
+  uint64_t lo, hi;
+  dirtySpanLocked(R, &lo, &hi);  // every mapped block lies in it too
+  UnmapBatch batch(R);
+  for (uint64_t b = std::max(b0, lo); b < hi; b++) {
+    if (R->blocks[b].state != BlockState::Unmapped) batch.add(b);
+    else forgetSpilledLocked(R, b);
+  }
+  int e = batch.flush();
+  releaseSpillLocked(R, b0, R->blockCount);
+  return e;
+}
+
 // Releases whatever part of a region exists. Safe on a half-opened one.
 void destroyRegion(RegionImpl* R, bool registered) {
   {
@@ -86,6 +100,7 @@ void destroyRegion(RegionImpl* R, bool registered) {
   if (R->slot >= 0) registryRemove(R->slot);  // waits for a fault still being served
   if (R->base) munmap(R->base, R->reserve);
   if (R->blocks) munmap(R->blocks, R->blocksMapBytes);
+  closeSpill(R);
   delete R;
 }
 
@@ -178,10 +193,12 @@ std::vector<uint64_t> Region::dirtyBlocks() {
   if (!R) return out;
   FutexLock g(R->mu);
   scanWritesLocked(R, R->mappedLo, R->mappedHi);
-  if (R->dirtyCount == 0) return out;
-  out.reserve(R->dirtyCount);
-  for (uint64_t b = R->mappedLo; b < R->mappedHi; b++)
-    if (R->blocks[b].dirty) out.push_back(b);
+  if (R->dirtyCount + R->parkedCount == 0) return out;
+  out.reserve(R->dirtyCount + R->parkedCount);
+  uint64_t lo, hi;
+  dirtySpanLocked(R, &lo, &hi);
+  for (uint64_t b = lo; b < hi; b++)
+    if (R->blocks[b].dirty || R->blocks[b].spilled) out.push_back(b);
   return out;
 }
 
@@ -190,7 +207,7 @@ bool Region::isDirty(uint64_t block) {
   if (!R || block >= R->blockCount) return false;
   FutexLock g(R->mu);
   scanWritesLocked(R, block, block + 1);
-  return R->blocks[block].dirty != 0;
+  return R->blocks[block].dirty || R->blocks[block].spilled;
 }
 
 bool Region::isMapped(uint64_t block) {
@@ -209,6 +226,10 @@ Status Region::copyBlock(uint64_t index, uint8_t* dst, Error* err) {
   // lock keeps them mapped while they are read.
   if (R->blocks[index].state != BlockState::Unmapped) {
     memcpy(dst, R->blockAddr(index), R->blockBytes);
+    return Status::Ok;
+  }
+  if (R->blocks[index].spilled) {
+    if (int e = readSpilledLocked(R, index, dst)) return fail(err, Status::SystemError, e, index, "read a spilled block");
     return Status::Ok;
   }
   memset(dst, 0, R->blockBytes);
@@ -250,8 +271,9 @@ Status Region::write(uint64_t offset, const uint8_t* src, uint64_t len, Error* e
   if (!src) return fail(err, Status::InvalidArgument, 0, 0, "source is null");
   uint64_t reached;
   Status s = prepareWrite(offset, len, &reached, err);
-  // No lock held: the destination blocks are mapped and dirty (never unmapped by others);
-  // a source inside a region faults and is served like any reader.
+  // No lock held: the destination blocks are dirty (the budget may have spilled some since:
+  // touching them maps them again); a source inside a region faults and is served like
+  // any reader.
   if (reached > offset) memmove(impl_->base + offset, src, reached - offset);
   return s;
 }
@@ -276,9 +298,13 @@ Status Region::markClean(const uint64_t* blocks, size_t count, Error* err) {
   UnmapBatch batch(R);
   for (size_t i = 0; i < count; i++) {
     uint64_t b = blocks[i];
-    if (b < R->blockCount && R->blocks[b].state != BlockState::Unmapped) batch.add(b);
+    if (b >= R->blockCount) continue;
+    if (R->blocks[b].state != BlockState::Unmapped) batch.add(b);
+    else forgetSpilledLocked(R, b);
   }
-  if (int e = batch.flush()) return fail(err, Status::SystemError, e, 0, "unmap committed blocks");
+  int e = batch.flush();
+  releaseSpillLocked(R, 0, 0);  // closes the spill file once nothing is spilled
+  if (e) return fail(err, Status::SystemError, e, 0, "unmap committed blocks");
   return Status::Ok;
 }
 
@@ -288,10 +314,15 @@ Status Region::dropDirty(Error* err) {
   FutexLock g(R->mu);
   scanWritesLocked(R, R->mappedLo, R->mappedHi);
   UnmapBatch batch(R);
-  const uint64_t hi = R->mappedHi;
-  for (uint64_t b = R->mappedLo; b < hi && R->dirtyCount; b++)
+  uint64_t lo, hi;
+  dirtySpanLocked(R, &lo, &hi);
+  for (uint64_t b = lo; b < hi && R->dirtyCount + R->parkedCount; b++) {
     if (R->blocks[b].dirty) batch.add(b);
-  if (int e = batch.flush()) return fail(err, Status::SystemError, e, 0, "unmap dirty blocks");
+    else if (R->blocks[b].spilled && R->blocks[b].state == BlockState::Unmapped) forgetSpilledLocked(R, b);
+  }
+  int e = batch.flush();
+  releaseSpillLocked(R, 0, 0);
+  if (e) return fail(err, Status::SystemError, e, 0, "unmap dirty blocks");
   return Status::Ok;
 }
 
@@ -308,7 +339,11 @@ Status Region::invalidate(const uint64_t* blocks, size_t count, size_t* skippedD
   UnmapBatch batch(R);
   for (size_t i = 0; i < count; i++) {
     uint64_t b = blocks[i];
-    if (b >= R->blockCount || R->blocks[b].state == BlockState::Unmapped) continue;
+    if (b >= R->blockCount) continue;
+    if (R->blocks[b].state == BlockState::Unmapped) {
+      if (R->blocks[b].spilled && skippedDirty) ++*skippedDirty;  // parked: dirty
+      continue;
+    }
     if (R->blocks[b].dirty) {
       if (skippedDirty) ++*skippedDirty;
       continue;
@@ -325,6 +360,7 @@ Status Region::invalidateAll(size_t* skippedDirty, Error* err) {
   if (!R) return Status::Ok;
   FutexLock g(R->mu);
   scanWritesLocked(R, R->mappedLo, R->mappedHi);
+  if (skippedDirty) *skippedDirty = R->parkedCount;  // parked blocks are dirty
   UnmapBatch batch(R);
   const uint64_t lo = R->mappedLo, hi = R->mappedHi;
   for (uint64_t b = lo; b < hi; b++) {
@@ -349,10 +385,7 @@ Status Region::discard(uint64_t fromByte, Error* err) {
   int e = 0;
   {
     FutexLock g(R->mu);
-    UnmapBatch batch(R);
-    for (uint64_t b = std::max(firstWhole, R->mappedLo); b < R->mappedHi; b++)
-      if (R->blocks[b].state != BlockState::Unmapped) batch.add(b);
-    e = batch.flush();
+    e = unmapFromLocked(R, firstWhole);
     if (partial != UINT64_MAX) {
       int me = mapBlockLocked(R, partial);
       if (me || R->blocks[partial].state == BlockState::Unmapped) e = me ? me : EIO;
@@ -376,11 +409,10 @@ Status Region::dropFrom(uint64_t fromByte, Error* err) {
   int e = 0;
   {
     FutexLock g(R->mu);
-    UnmapBatch batch(R);
-    for (uint64_t b = std::max(firstWhole, R->mappedLo); b < R->mappedHi; b++)
-      if (R->blocks[b].state != BlockState::Unmapped) batch.add(b);
-    e = batch.flush();
-    partialMapped = fromByte % R->blockBytes && R->blocks[partial].state != BlockState::Unmapped;
+    e = unmapFromLocked(R, firstWhole);
+    // A parked block holds written bytes too: touching it maps it again (no lock held).
+    partialMapped = fromByte % R->blockBytes &&
+                    (R->blocks[partial].state != BlockState::Unmapped || R->blocks[partial].spilled);
   }
   if (e) return fail(err, Status::SystemError, e, firstWhole, "unmap blocks past the end");
   if (partialMapped) {
@@ -437,7 +469,8 @@ RegionStats Region::stats() {
   FutexLock g(R->mu);
   RegionStats s = R->st;
   s.mappedNow = R->mappedCount;
-  s.dirtyNow = R->dirtyCount;
+  s.dirtyNow = R->dirtyCount + R->parkedCount;
+  s.spilledNow = R->spilledCount;
   return s;
 }
 

@@ -32,9 +32,7 @@ void setCleanLocked(RegionImpl* R, uint64_t b) {
   R->dirtyCount--;
 }
 
-namespace {
-
-void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
+void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state) {
   BlockMeta& m = R->blocks[b];
   m.state = state;
   m.ref = 1;
@@ -48,6 +46,8 @@ void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
   R->st.blocksMapped++;
   chargeLocked(R, 1);
 }
+
+namespace {
 
 // Fills a fresh anonymous block with `n` bytes of src before it becomes visible at `at`:
 // built at a temporary address, then moved into place by mremap (page tables move, no
@@ -96,13 +96,15 @@ uint64_t blockHash(const uint8_t* p, uint64_t n) {
 int mapBlockLocked(RegionImpl* R, uint64_t b) {
   BlockMeta& m = R->blocks[b];
   if (m.state != BlockState::Unmapped) return 0;
+  if (m.spilled) return mapSpilledLocked(R, b);  // the transaction's bytes, not the source's
   uint8_t* at = R->blockAddr(b);
   const uint64_t start = b * R->blockBytes;
   const uint64_t B = R->blockBytes;
   if (R->sourceLimit <= start) {  // hidden by a shrink: zeros
     int e = mapAnonRW(R, at, B);
+    if (e == ENOMEM) return e;  // the caller may make room
     if (e) return recordErrorLocked(R, Status::SystemError, e, b, "map zero block"), e;
-    noteMapped(R, b, BlockState::Anon);
+    noteMappedLocked(R, b, BlockState::Anon);
     return 0;
   }
   BlockLocation loc;
@@ -112,7 +114,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     recordErrorLocked(R, Status::SourceError, 0, b, "read block from the store");
     int e = mapAnonRW(R, at, B);
     if (e) return e;
-    noteMapped(R, b, BlockState::Anon);
+    noteMappedLocked(R, b, BlockState::Anon);
     return 0;
   }
   const bool clipped = R->sourceLimit < start + B;
@@ -131,7 +133,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
       return e;
     }
     m.filePages = static_cast<uint32_t>(fileBytes / page);
-    noteMapped(R, b, BlockState::File);
+    noteMappedLocked(R, b, BlockState::File);
     R->st.fileBlocks++;
     return 0;
   }
@@ -143,10 +145,10 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
   e = n ? mapCopy(R, at, view.data, loc.fd, loc.fileOffset, n, &hash) : mapAnonRW(R, at, B);
   R->source->unpin();
   if (e) {
-    recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
-    return e;
+    if (e != ENOMEM) recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
+    return e;  // ENOMEM: the caller may make room
   }
-  noteMapped(R, b, BlockState::Anon);
+  noteMappedLocked(R, b, BlockState::Anon);
   if (n) {
     m.copied = 1;
     m.copyHash = hash;
@@ -159,9 +161,18 @@ int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b) {
   int e = mapBlockLocked(R, b);
   if (e != ENOMEM) return e;
   // Most likely vm.max_map_count: every mapped block is a VMA or two. Unmapping the
-  // region's clean blocks merges their placeholders back; then try once more.
-  evictLocked(R, UINT64_MAX);
-  return mapBlockLocked(R, b);
+  // region's clean blocks merges their placeholders back; then try once more; then spill
+  // its dirty blocks too, pass after pass while one frees blocks (a run whose read-only
+  // guard needed a VMA the limit refused may be spilled once others freed theirs).
+  if (evictLocked(R, UINT64_MAX)) {
+    e = mapBlockLocked(R, b);
+    if (e != ENOMEM) return e;
+  }
+  while (spillLocked(R, UINT64_MAX)) {
+    e = mapBlockLocked(R, b);
+    if (e != ENOMEM) return e;
+  }
+  return e;
 }
 
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {

@@ -51,6 +51,17 @@ RegionImpl* registryAcquire(uintptr_t addr, int* slot) {
 
 void registryRelease(int slot) { g_slots[slot].users.fetch_sub(1); }
 
+void registryForEach(void (*fn)(RegionImpl*, void*), void* ctx) {
+  size_t n = g_highWater.load();
+  for (size_t i = 0; i < n; i++) {
+    Slot& s = g_slots[i];
+    if (s.region.load(std::memory_order_relaxed) == nullptr) continue;  // prefilter
+    s.users.fetch_add(1);  // as registryAcquire: the region stays until we are done
+    if (RegionImpl* r = s.region.load()) fn(r, ctx);
+    s.users.fetch_sub(1);
+  }
+}
+
 bool registryOverlaps(uintptr_t lo, uintptr_t hi) {
   size_t n = g_highWater.load();
   for (size_t i = 0; i < n; i++) {

@@ -71,21 +71,17 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
     chain(sig, si, ctx);
     return;
   }
-  const uintptr_t addr = reinterpret_cast<uintptr_t>(si->si_addr);
-  const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
   bool served = true;
   if (R->mode == FaultMode::Sigsegv) {
+    // Only serveFault's own verdict counts: the block it mapped may be evicted or spilled
+    // by another thread before this one retries the access, which then faults again.
     uintptr_t lo, hi;
-    serveFault(R, addr, false, &lo, &hi);
+    served = serveFault(R, reinterpret_cast<uintptr_t>(si->si_addr), false, &lo, &hi);
   } else {
-    // A Uffd region's placeholder is PROT_NONE only while a thread holding Region::mu
-    // re-creates it (block_mapping.cc): wait for that thread, then retry the access.
+    // A Uffd region's block is PROT_NONE only while a thread holding Region::mu re-creates
+    // its placeholder (block_mapping.cc), and read-only only while a thread holding it
+    // spills the block (spill.cc): wait for that thread, then retry the access.
     FutexLock g(R->mu);
-  }
-  {
-    FutexLock g(R->mu);
-    served = R->closing || b >= R->blockCount || R->blocks[b].state != BlockState::Unmapped ||
-             R->mode == FaultMode::Uffd;
   }
   registryRelease(slot);
   if (!served) {

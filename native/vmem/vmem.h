@@ -17,7 +17,9 @@
 //             array lives at base() + o.
 //   block   — the storage unit (blockBytes, a power of two, a multiple of the page).
 //   window  — what one fault maps: the faultBytes-aligned run of blocks around the fault,
-//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode).
+//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode), and
+//             the faulting block alone while faults are scattered (each beyond a window of
+//             the last, twice in a row or more).
 //
 // Block states (per block, guarded by Region::mu)
 //   UNMAPPED  a placeholder: nothing present. Uffd: anonymous, registered for MISSING
@@ -29,9 +31,24 @@
 //             (zeros), one whose value is not page-aligned in the file, or one clipped by
 //             sourceLimit; in the last two cases the source's bytes were copied in
 //             (`copied`).
-//   dirty     a flag on a FILE or ANON block: it holds writes this transaction has not
-//             committed. Set by write(), discard(), and by the write scan (below). Dirty
-//             blocks are never unmapped except by markClean/dropDirty/discard/close.
+//   SPILL     the whole block is a MAP_SHARED mapping of the region's spill file, which
+//             holds the block's bytes (a spilled block touched again). Always dirty.
+//   dirty     a flag on a mapped block: it holds writes this transaction has not
+//             committed. Set by write(), discard(), and by the write scan (below).
+//   spilled   the block's bytes live in the spill file: SPILL, or UNMAPPED ("parked").
+//             A parked block is dirty for every call (dirtyBlocks, isDirty, invalidate);
+//             touching it maps it SPILL, copyBlock() preads it.
+//
+// The spill file (keeps the budget whatever a transaction writes)
+//   When clean blocks do not make room in the budget (or mmap fails at vm.max_map_count),
+//   dirty blocks are spilled: made read-only, their bytes pwritten to a per-region memfd at
+//   the block's offset, and their range turned back into a placeholder (its VMAs merge
+//   away). A run the kernel refuses to make read-only (at vm.max_map_count) stays mapped.
+//   SPILL blocks are unmapped at no cost (the file holds them). A store racing with a
+//   spill faults on the read-only block and waits for Region::mu (see THE FAULT RULE).
+//   markClean/dropDirty/
+//   discard/dropFrom forget spilled blocks; the memfd is closed once none is left. Its
+//   pages count as the process's RssShmem (not RssAnon) and are swappable like tmpfs.
 //
 // Finding writes without faults (the write scan)
 //   A written page of a FILE or ANON block is present, not a file page and not the zero
@@ -57,9 +74,28 @@
 //   a Budget::mu, or a lock that BlockSource::locate()/pin() take: the fault would wait for
 //   that lock. Mapped blocks are ordinary memory: touching them never enters our code.
 //   Every Region method obeys THE RULE.
+//   THE FAULT RULE (a fault racing with unmaps and spills never ends the process):
+//   - Whenever Region::mu is free, every mapped block of the region is read-write and
+//     every unmapped one is a placeholder. Only a spill makes blocks read-only, holding
+//     Region::mu throughout, and before unlocking it leaves them parked (placeholder,
+//     bytes in the spill file) or read-write as they were.
+//   - A dirty block's bytes are copied out only while the block is read-only, so no store
+//     can land in memory that is about to be dropped.
+//   - A fault waits for Region::mu, then either finds its block mapped (served already) or
+//     maps it (from the spill file if parked). It judges success by that one locked step
+//     alone: another thread may evict or spill the block before the faulting thread
+//     retries, and the retry faults again and is served again.
+//   - At the VMA limit the faulting region first unmaps its own clean blocks, then spills
+//     its dirty ones pass after pass; if that is not enough (other handles hold the VMAs:
+//     each budget sees only its own regions), every other region of the process does the
+//     same, one Region::mu at a time with none held by the fault (no lock order to break).
+//   - In Sigsegv mode a fault ends the process only when its block cannot be mapped, not
+//     even as zeros, after all of that: the kernel refused every mapping (in Uffd mode the
+//     faulting thread retries).
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
-//   BlockSource's locate()/pin()/unpin(), mmap, ioctl, memcpy, atomics, Region::mu,
-//   Budget::mu. Never malloc, exceptions, stdio or JavaScript.
+//   BlockSource's locate()/pin()/unpin(), mmap, mprotect, munmap, ioctl, pwrite,
+//   memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc, exceptions, stdio
+//   or JavaScript.
 //
 // Errors: methods return Status with details in Error; nothing throws across the fault
 // path. A fault that cannot map a block maps zeros (ANON) and records the error on the
@@ -128,6 +164,8 @@ struct RegionStats {
   uint64_t scans = 0;          // write scans
   uint64_t sourceErrors = 0;   // locate/pin failures (zeros served)
   uint64_t unmapCalls = 0;     // system calls that unmapped runs of blocks
+  uint64_t spills = 0;         // dirty blocks written to the spill file (cumulative)
+  uint64_t spilledNow = 0;     // blocks whose bytes live in the spill file now
 };
 
 class Region {
@@ -213,7 +251,8 @@ class Region {
 struct BudgetStats {
   uint64_t limitBlocks = 0;
   uint64_t mappedBlocks = 0;  // mapped blocks of all attached regions
-  uint64_t evictions = 0;     // blocks unmapped to stay under the limit
+  uint64_t evictions = 0;     // clean blocks unmapped to stay under the limit
+  uint64_t spills = 0;        // dirty blocks unmapped to the spill file to stay under it
   uint64_t passes = 0;
   uint64_t regions = 0;
 };
@@ -222,8 +261,9 @@ struct BudgetStats {
 // VMAs of vm.max_map_count (65530 by default), not memory (clean pages are page cache the
 // kernel reclaims). Before a fault maps past the limit, clean blocks picked by a clock are
 // unmapped, a batch at a time (limit/16), each run of picked blocks (and the placeholders
-// between them) in one call. Dirty blocks
-// are never unmapped, so a transaction dirtying more than the limit goes over it.
+// between them) in one call; where that is not enough, dirty blocks are spilled (see "The
+// spill file"), so the limit holds for any transaction (a fault may still map one window
+// past it).
 class Budget {
  public:
   explicit Budget(uint64_t limitBlocks);
@@ -232,7 +272,7 @@ class Budget {
   Budget& operator=(const Budget&) = delete;
   void setLimit(uint64_t limitBlocks);
   uint64_t limit() const;
-  void trim();  // unmaps clean blocks until the count is at most the limit
+  void trim();  // unmaps clean blocks, then spills dirty ones, until the count is at most the limit
   BudgetStats stats() const;
   BudgetImpl* impl() const { return impl_; }
 
