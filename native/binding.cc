@@ -185,6 +185,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::Take>("take"),
       InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
       InstanceMethod<&ArrayWrap::Plan>("plan"),
+      InstanceMethod<&ArrayWrap::AfterCommitElsewhere>("afterCommitElsewhere"),
       InstanceMethod<&ArrayWrap::Release>("release"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
@@ -357,6 +358,13 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
       array(env).adoptCommittedLength(toU64(info[0], "byteLength"));
+      return env.Undefined();
+    });
+  }
+  Napi::Value AfterCommitElsewhere(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      array(env).afterCommitElsewhere(toU64(info[0], "assignedId"));
       return env.Undefined();
     });
   }

@@ -144,6 +144,9 @@ export class RemoteLink {
   resolveSync(commitId: string): { status: 'committed'; serial: number } | { status: 'abandoned' } {
     return this.#callSync({ op: 'resolve', commitId })
   }
+  resolve(commitId: string): Promise<{ status: 'committed'; serial: number } | { status: 'abandoned' }> {
+    return this.#call({ op: 'resolve', commitId })
+  }
 
   /** Brings the cache up to date now; returns its serial (the remote serial it holds). */
   catchUpSync(): number { return this.#callSync({ op: 'catchUp' }) }
