@@ -41,8 +41,23 @@ function rebuild(error: WireError): TxarrayError {
   return new cls(error.message)
 }
 
+/** The thread holding the connections of this thread's links (started at the first link). */
+let thread: Worker | null = null
+function linkThread(): Worker {
+  if (thread) return thread
+  const script = path.join(__dirname, `link-worker${path.extname(__filename)}`)
+  // From the TypeScript sources (the tests), the thread compiles them as this one does.
+  const started = script.endsWith('.ts')
+    ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(script)})`, { eval: true })
+    : new Worker(script)
+  started.unref()  // never keeps the process alive: a pending call refs its own port
+  started.on('error', () => { if (thread === started) thread = null })
+  started.on('exit', () => { if (thread === started) thread = null })
+  thread = started
+  return started
+}
+
 export class RemoteLink {
-  readonly #worker: Worker
   readonly #port: MessagePort
   readonly #cell = new Int32Array(new SharedArrayBuffer(4))
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>()
@@ -59,14 +74,7 @@ export class RemoteLink {
     const data = {
       url, schema, port: port2, cell: this.#cell.buffer, connectTimeoutMs: options.connectTimeoutMs ?? 5000, cache: options.cache,
     }
-    const script = path.join(__dirname, `link-worker${path.extname(__filename)}`)
-    // From the TypeScript sources (the tests), the thread compiles them as this one does.
-    const fromSources = script.endsWith('.ts')
-    this.#worker = fromSources
-      ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(script)})`,
-        { eval: true, workerData: data, transferList: [port2] })
-      : new Worker(script, { workerData: data, transferList: [port2] })
-    this.#worker.unref()
+    linkThread().postMessage(data, [port2])
     this.#port.on('message', (reply: LinkReply) => this.#deliver(reply))
     this.#port.unref()
   }
@@ -156,12 +164,11 @@ export class RemoteLink {
   changesSinceSync(after: number): RemoteChanges { return this.#callSync({ op: 'changesSince', after }) }
   changesSince(after: number): Promise<RemoteChanges> { return this.#call({ op: 'changesSince', after }) }
 
-  /** Closes the connection and ends the thread. */
+  /** Closes the link's connections (the thread stays for this thread's other links). */
   async close(): Promise<void> {
     if (this.#closed) return
     await this.#call({ op: 'close' }).catch(() => undefined)
     this.#closed = true
     this.#port.close()
-    await this.#worker.terminate()
   }
 }
