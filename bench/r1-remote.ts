@@ -25,6 +25,7 @@ import { Client, type Connection } from 'pg'
 import { open, slice } from '../src/index'
 import { type Row, median, percentile } from './lib/measure'
 import { randomStarts } from './lib/data'
+import { testPostgres } from '../test/helpers/postgres'
 
 export interface R1Options {
   runs: number
@@ -77,7 +78,6 @@ function copyIn(client: Client, table: string, rows: Buffer[]): Promise<void> {
 
 async function serverUrl(given?: string): Promise<string> {
   if (given) return given
-  const { testPostgres } = await import('../test/helpers/postgres')
   const found = testPostgres()
   if ('skipped' in found) throw new Error(`R1 needs PostgreSQL: ${found.skipped} (or give --pgurl)`)
   return found.server.freshDatabase()

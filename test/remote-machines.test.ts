@@ -29,10 +29,10 @@ if ('skipped' in found) {
   console.log(`remote-machines: skipped (${found.skipped})`)
   test.skip('several machines as processes', () => undefined)
 } else {
+  const server = found.server
   let database: string | null = null
   async function remoteStore(): Promise<{ url: string; schema: string; machine(cache?: string): Store }> {
-    database ??= await found.server.freshDatabase()
-    const url = database
+    const url = (database ??= await server.freshDatabase())
     const schema = `m_${randomBytes(5).toString('hex')}`
     return { url, schema, machine: (cache = tempDir()) => open(cache, { remote: url, remoteSchema: schema }) }
   }
@@ -101,7 +101,7 @@ if ('skipped' in found) {
   })
 
   test('PostgreSQL stopped with -m immediate mid-stream and restarted: nothing committed is lost, nothing lands twice', async () => {
-    if (!found.server.owned) return
+    if (!server.owned) return
     const { machine } = await remoteStore()
     const a = machine()
     const b = machine()
@@ -116,7 +116,7 @@ if ('skipped' in found) {
     // A commit on its way when the server dies.
     s.append(new Int32Array([5]))
     const inFlight = a.commitAsync()
-    found.server.stop('immediate')
+    server.stop('immediate')
     let outcome = 'landed'
     try {
       await inFlight
@@ -139,7 +139,7 @@ if ('skipped' in found) {
         }
       }
     } finally {
-      found.server.start()
+      server.start()
     }
     // Back: commit() again settles the commit in flight, exactly once.
     a.commit()

@@ -17,11 +17,11 @@ if ('skipped' in found) {
   console.log(`remote-store: skipped (${found.skipped})`)
   test.skip('a store shared by several machines through PostgreSQL', () => undefined)
 } else {
+  const server = found.server
   let database: string | null = null
   /** A fresh remote store (a schema of its own) and a function opening a machine on it. */
   async function remoteStore(): Promise<{ url: string; machine(): Store }> {
-    database ??= await found.server.freshDatabase()
-    const url = database
+    const url = (database ??= await server.freshDatabase())
     const remoteSchema = `s_${randomBytes(5).toString('hex')}`
     const opened: Store[] = []
     return { url, machine: () => { const s = open(tempDir(), { remote: url, remoteSchema }); opened.push(s); return s } }

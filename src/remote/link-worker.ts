@@ -105,36 +105,55 @@ function serve(start: Start): void {
     }
   }
 
-  /** Brings the cache up to date; one at a time, a request made meanwhile runs once more after. */
-  let catchingUp: Promise<number> | null = null
-  let again = false
-  function catchUp(): Promise<number> {
-    if (catchingUp) {
-      again = true
-      return catchingUp
+  /** The cache's serial after the last catch-up of this link. */
+  let held = 0
+  /** The catch-up in progress, and the one queued after it (shared by every caller that came meanwhile). */
+  let current: Promise<number> | null = null
+  let next: Promise<number> | null = null
+
+  /** One catch-up: reads what the server has after the cache's serial and writes it. */
+  async function runOnce(): Promise<number> {
+    const c = await connected()
+    const changes = new Map<number, Awaited<ReturnType<typeof readChangesSince>>>()
+    try {
+      // The writer reads synchronously; the reads it asks for are made first.
+      const at = cache!.stamp()?.serial ?? 0
+      const first = await readChangesSince(c, at, start.schema)
+      changes.set(at, first)
+      if (first.pruned > at && at > 0) changes.set(0, await readChangesSince(c, 0, start.schema))
+    } catch (e) {
+      if (isServerError(e)) throw e
+      drop(c)
+      throw unavailable(e)
     }
-    catchingUp = (async () => {
-      let serial = 0
-      do {
-        again = false
-        const c = await connected()
-        const changes = new Map<number, Awaited<ReturnType<typeof readChangesSince>>>()
-        try {
-          // The writer reads synchronously; the reads it asks for are made first.
-          const at = cache!.stamp()?.serial ?? 0
-          const first = await readChangesSince(c, at, start.schema)
-          changes.set(at, first)
-          if (first.pruned > at && at > 0) changes.set(0, await readChangesSince(c, 0, start.schema))
-        } catch (e) {
-          if (isServerError(e)) throw e
-          drop(c)
-          throw unavailable(e)
-        }
-        serial = cache!.catchUp((after) => changes.get(after) ?? changes.get(0)!)
-      } while (again)
-      return serial
-    })().finally(() => { catchingUp = null })
-    return catchingUp
+    held = cache!.catchUp((after) => changes.get(after) ?? changes.get(0)!)
+    return held
+  }
+
+  function startRun(): Promise<number> {
+    const run: Promise<number> = runOnce().finally(() => { if (current === run) current = null })
+    current = run
+    return run
+  }
+
+  /**
+   * Brings the cache up to date, one catch-up at a time: to at least serial `atLeast`
+   * when given (a catch-up in progress that reaches it will do), else to what the server
+   * holds when this is called (a catch-up that starts after the call). Returns the
+   * cache's serial.
+   */
+  function catchUp(atLeast?: number): Promise<number> {
+    if (atLeast !== undefined && held >= atLeast) return Promise.resolve(held)
+    if (!current) return startRun()
+    if (atLeast !== undefined) {
+      return current.then((reached) => (reached >= atLeast ? reached : catchUp(atLeast)), () => catchUp(atLeast))
+    }
+    const after = current.then(() => undefined, () => undefined)
+    next ??= after.then(() => {
+      next = null
+      return current ?? startRun()
+    })
+    return next
   }
 
   /**
@@ -159,7 +178,7 @@ function serve(start: Start): void {
       })
       try {
         await listener.connect()
-        await listenForCommits(listener, () => { catchUp().catch(() => undefined) }, start.schema)
+        await listenForCommits(listener, (serial) => { catchUp(serial).catch(() => undefined) }, start.schema)
         await catchUp()
         delay = 100
         await lost
@@ -186,7 +205,7 @@ function serve(start: Start): void {
       }
       case 'catchUp': {
         if (!cache) throw { code: 'TXA_ARGUMENT', message: 'this link has no cache to catch up' } satisfies WireError
-        return catchUp()
+        return catchUp(request.atLeast)
       }
       case 'commit': return commit(request.plan)
       case 'resolve': {

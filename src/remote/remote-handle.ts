@@ -30,7 +30,7 @@ import { RemoteLink } from './remote-link'
 type Step =
   | { op: 'commit'; plan: CommitPlan }
   | { op: 'resolve'; commitId: string }
-  | { op: 'catchUp' }
+  | { op: 'catchUp'; atLeast?: number }
 
 type Resolved = { status: 'committed'; serial: number } | { status: 'abandoned' }
 type Operation = Generator<Step, void, unknown>
@@ -180,7 +180,7 @@ export class RemoteHandle {
   * #settle(txn: Transaction): Operation {
     const unsettled = this.#unsettled!
     try {
-      yield { op: 'catchUp' }
+      yield { op: 'catchUp', atLeast: unsettled.serial }
     } catch (e) {
       if (e instanceof RemoteUnavailableError) {
         throw new RemoteUnavailableError(`commit ${unsettled.serial} landed, but the cache could not catch up to it (${e.message}): refresh() when the server answers`)
@@ -204,7 +204,7 @@ export class RemoteHandle {
     switch (step.op) {
       case 'commit': return this.#link.commitSync(step.plan)
       case 'resolve': return this.#link.resolveSync(step.commitId)
-      case 'catchUp': return this.#link.catchUpSync()
+      case 'catchUp': return this.#link.catchUpSync(step.atLeast)
     }
   }
 
@@ -212,7 +212,7 @@ export class RemoteHandle {
     switch (step.op) {
       case 'commit': return this.#link.commit(step.plan)
       case 'resolve': return this.#link.resolve(step.commitId)
-      case 'catchUp': return this.#link.catchUp()
+      case 'catchUp': return this.#link.catchUp(step.atLeast)
     }
   }
 

@@ -156,9 +156,13 @@ export class RemoteLink {
     return this.#call({ op: 'resolve', commitId })
   }
 
-  /** Brings the cache up to date now; returns its serial (the remote serial it holds). */
-  catchUpSync(): number { return this.#callSync({ op: 'catchUp' }) }
-  catchUp(): Promise<number> { return this.#call({ op: 'catchUp' }) }
+  /**
+   * Brings the cache up to date: to what the server holds now, or only to serial
+   * `atLeast` when given (a catch-up already on its way that reaches it will do). Returns
+   * the cache's serial (the remote serial it holds).
+   */
+  catchUpSync(atLeast?: number): number { return this.#callSync({ op: 'catchUp', atLeast }) }
+  catchUp(atLeast?: number): Promise<number> { return this.#call({ op: 'catchUp', atLeast }) }
 
   /** What commits after `after` changed, from one snapshot of the server. */
   changesSinceSync(after: number): RemoteChanges { return this.#callSync({ op: 'changesSince', after }) }
