@@ -43,7 +43,7 @@ if ('skipped' in found) {
     p.create('rows', { dtype: 'int32', shape: [0, 3] })
     p.create('count', { dtype: 'int32', shape: [1] })
     p.commit()
-    const commits = 6
+    const commits = 4
     const outputs = await Promise.all([0, 1, 2, 3].map((m) =>
       finished(startChild('remote-machine.child.ts', ['append', url, schema, tempDir(), String(m), String(commits)]))))
     const conflicts = outputs.map((o) => Number(/done (\d+)/.exec(o)?.[1]))
@@ -80,7 +80,7 @@ if ('skipped' in found) {
     let out = ''
     await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => {
       out += d.toString()
-      if (/commit 8\b/.test(out)) resolve()
+      if (/commit 4\b/.test(out)) resolve()
     }))
     await new Promise((r) => setTimeout(r, Math.random() * 10))
     child.kill('SIGKILL')
@@ -92,7 +92,7 @@ if ('skipped' in found) {
       return [...values][0]
     }
     const k = uniform(p)
-    assert.ok(k >= 7, `the commits before the kill landed (saw ${k})`)
+    assert.ok(k >= 3, `the commits before the kill landed (saw ${k})`)
     const restarted = machine(cache)
     assert.is(uniform(restarted), k, "the killed machine's cache, reopened, agrees")
     assert.is(restarted.serial, p.serial)

@@ -202,6 +202,34 @@ if ('skipped' in found) {
     b.close()
   })
 
+  test("a commit's own cache holds exactly what the server does: appends through partial blocks, writes, a new array, a delete", async () => {
+    const { machine } = await remoteStore()
+    const a = machine()
+    const t = a.create('t', { dtype: 'uint8', shape: [0, 3], blockBytes: 4096 })  // rows straddle blocks
+    a.commit()
+    for (let i = 1; i <= 5; i++) {
+      t.append(new Uint8Array(3 * 1000).fill(i))
+      a.commit()
+    }
+    t.write([slice(10, 20)], 9)
+    a.create('u', { dtype: 'int16', shape: [5000] }).write([slice(4000, 4001)], -1)
+    a.commit()
+    a.create('gone', { dtype: 'uint8', shape: [8] })
+    a.commit()
+    a.delete('gone')
+    a.commit()
+    const b = machine()  // reads everything from the server
+    assert.is(b.serial, a.serial)
+    assert.equal(b.list(), ['t', 'u'])
+    for (const name of ['t', 'u']) {
+      assert.equal(Array.from(b.array(name).read().data as ArrayLike<number>), Array.from(a.array(name).read().data as ArrayLike<number>), name)
+    }
+    assert.ok(a.check().ok, 'the cache written from plans checks clean')
+    assert.equal(a.storageStats().blocks, b.storageStats().blocks)
+    a.close()
+    b.close()
+  })
+
   test('opening: an unreachable server, a cache without remote, a local store as a cache, bad options', async () => {
     const { url, machine } = await remoteStore()
     const started = performance.now()

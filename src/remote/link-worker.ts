@@ -89,7 +89,16 @@ function serve(start: Start): void {
   async function commit(plan: CommitPlan) {
     const c = await connected()
     try {
-      return await callCommit(c, plan, start.schema)
+      const outcome = await callCommit(c, plan, start.schema)
+      if (outcome.status === 'committed' && cache) {
+        // Into the cache from the plan when it can be (else the settle's catch-up reads it).
+        try {
+          held = Math.max(held, cache.applyOwn(plan, outcome) ?? 0)
+        } catch {
+          // the catch-up will write it
+        }
+      }
+      return outcome
     } catch (e) {
       if (e instanceof ConflictError || isServerError(e)) throw e
       drop(c)
