@@ -1,10 +1,11 @@
 /**
  * R1 a remote store (PostgreSQL): each figure beside a baseline measured in the same run.
  *   - durable commit of one 64 KiB block through store.commit() (write the block, commit:
- *     plan, the commit call, the catch-up of the cache, the handle moving), p50 and p99,
- *     beside a bare `pg` INSERT of the same bytes in its own transaction (autocommit: one
- *     round trip and a COMMIT, the least PostgreSQL can do); the two alternate, one each
- *     per round, so load that comes and goes hits both alike;
+ *     plan, the commit call, the block written into the local cache and flushed, the
+ *     handle moving), p50 and p99, and the same with sync: false (neither the server's WAL
+ *     nor the cache flushed), beside a bare `pg` INSERT of the same bytes in its own
+ *     transaction (autocommit: one round trip and a COMMIT, the least PostgreSQL can do);
+ *     they alternate, one each per round, so load that comes and goes hits all alike;
  *   - an append stream: 1 MiB appended and committed at a time, MB/s, beside COPY (binary)
  *     of the same 1 MiB pieces into a bytea table, one COPY per piece;
  *   - commit on machine A -> visible on machine B: from the start of A's commit() to B
@@ -117,21 +118,26 @@ export async function runR1(dir: string, o: R1Options): Promise<Row[]> {
   const rows: Row[] = []
   try {
     // 1. One 64 KiB block per commit, beside INSERT + COMMIT of the same bytes.
-    const blocks = a.create('blocks', { dtype: 'uint8', shape: [(o.commits + 10) * BLOCK], blockBytes: BLOCK })
+    const blocks = a.create('blocks', { dtype: 'uint8', shape: [2 * (o.commits + 10) * BLOCK], blockBytes: BLOCK })
     a.commit()
     const payload = Buffer.alloc(BLOCK)
     const mine: number[] = []
+    const mineNoSync: number[] = []
     const theirs: number[] = []
-    for (let i = 0; i < o.commits + 10; i++) {
+    const commitOne = (i: number, sync: boolean) => {
       payload.fill(i % 251 + 1)
-      let t = performance.now()
+      const t = performance.now()
       blocks.write([slice(i * BLOCK, (i + 1) * BLOCK)], payload)
-      a.commit()
-      const m = performance.now() - t
-      t = performance.now()
+      a.commit({ sync })
+      return performance.now() - t
+    }
+    for (let i = 0; i < o.commits + 10; i++) {
+      const m = commitOne(2 * i, true)
+      const n = commitOne(2 * i + 1, false)
+      const t = performance.now()
       await bare.query(`INSERT INTO ${schema}.bare VALUES ($1, $2)`, [i, payload])
       const b = performance.now() - t
-      if (i >= 10) { mine.push(m); theirs.push(b) }  // 10 warm-up rounds
+      if (i >= 10) { mine.push(m); mineNoSync.push(n); theirs.push(b) }  // 10 warm-up rounds
     }
     for (const p of [50, 99]) {
       const ours = percentile(mine, p) * 1000
@@ -141,6 +147,10 @@ export async function runR1(dir: string, o: R1Options): Promise<Row[]> {
         unit: 'µs', better: 'lower', ...(p === 50 ? { target: '≤ 2×', met: ours <= 2 * base } : {}),
       })
     }
+    rows.push({
+      scenario: 'R1', metric: 'commit of one 64 KiB block, sync: false, p50', txarray: percentile(mineNoSync, 50) * 1000,
+      baseline: percentile(theirs, 50) * 1000, baselineName: 'pg INSERT + COMMIT', unit: 'µs', better: 'lower',
+    })
     log(`  R1 commit: p50 ${(percentile(mine, 50) * 1000).toFixed(0)} µs vs ${(percentile(theirs, 50) * 1000).toFixed(0)} µs`)
 
     // 2. Append stream vs COPY, best of --runs.

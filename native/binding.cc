@@ -570,6 +570,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       batch.head = toU64(in.Get("head"), "head");
       batch.remoteMeta = toBytes(in.Get("remoteMeta"), "remoteMeta");
       batch.replaceAll = in.Get("replaceAll").ToBoolean();
+      batch.sync = !in.Has("sync") || in.Get("sync").ToBoolean();
       auto list = [&](const char* key) {
         Napi::Value v = in.Get(key);
         if (!v.IsArray()) badArgument(env, std::string("applyRemote: ") + key + " must be an array");

@@ -259,6 +259,8 @@ export interface NativeRemoteBatch {
   remoteMeta: Uint8Array
   /** The batch is the whole remote state: every local record and block goes first. */
   replaceAll?: boolean
+  /** Flush the cache to disk (default true); false: as a local commit with sync: false. */
+  sync?: boolean
 }
 
 export interface NativeOpenMode {
