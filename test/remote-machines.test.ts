@@ -5,10 +5,11 @@ import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Client } from 'pg'
 import { CommitOutcomeUnknownError, open, RemoteUnavailableError, type Store } from '../src/index'
 import { startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
-import { throwsCode } from './helpers/expect'
+import { rejectsCode, throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
 
 const found = testPostgres()
@@ -98,6 +99,49 @@ if ('skipped' in found) {
     assert.is(restarted.serial, p.serial)
     restarted.close()
     p.close()
+  })
+
+  test('the connection lost while the commit waits inside the server, which is down: in doubt, then settled exactly once', async () => {
+    if (!server.owned) return
+    const { url, schema, machine } = await remoteStore()
+    const a = machine()
+    const s = a.create('s', { dtype: 'int32', shape: [0] })
+    a.commit()
+    s.append(new Int32Array([1, 2, 3]))
+    // Another session holds the array's row: the commit reaches the server and waits there.
+    const blocker = new Client({ connectionString: url })
+    blocker.on('error', () => undefined)
+    await blocker.connect()
+    await blocker.query('BEGIN')
+    await blocker.query(`SELECT 1 FROM ${schema}.arrays FOR UPDATE`)
+    const pending = a.commitAsync()
+    let waiting = false
+    for (let i = 0; i < 500 && !waiting; i++) {
+      const { rows } = await blocker.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
+      waiting = rows[0].n > 0
+      if (!waiting) await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.ok(waiting, 'the commit waits inside the server')
+    server.stop('immediate')
+    let doubt: CommitOutcomeUnknownError
+    try {
+      doubt = await rejectsCode(pending, CommitOutcomeUnknownError, 'TXA_COMMIT_UNKNOWN')
+      assert.match(doubt.commitId ?? '', /^[0-9a-f-]{36}$/)
+      const inDoubt = throwsCode(() => s.append(new Int32Array([4])), CommitOutcomeUnknownError, 'TXA_COMMIT_UNKNOWN')
+      assert.is(inDoubt.commitId, doubt.commitId, 'changes wait until the doubt is settled')
+      assert.equal(Array.from(s.read().data as Int32Array), [1, 2, 3], 'the changes are kept')
+    } finally {
+      server.start()
+      await blocker.end().catch(() => undefined)
+    }
+    a.commit()  // looks the commit up (it died with the server), fences its id, commits anew
+    assert.equal(Array.from(s.read().data as Int32Array), [1, 2, 3])
+    s.append(new Int32Array([4]))
+    a.commit()
+    const b = machine()
+    assert.equal(Array.from(b.array('s', 'int32').read().data as Int32Array), [1, 2, 3, 4], 'landed exactly once')
+    a.close()
+    b.close()
   })
 
   test('PostgreSQL stopped with -m immediate mid-stream and restarted: nothing committed is lost, nothing lands twice', async () => {
