@@ -123,19 +123,21 @@ function serve(start: Start): void {
   /** One catch-up: reads what the server has after the cache's serial and writes it. */
   async function runOnce(): Promise<number> {
     const c = await connected()
-    const changes = new Map<number, Awaited<ReturnType<typeof readChangesSince>>>()
+    let changes: Awaited<ReturnType<typeof readChangesSince>>
     try {
-      // The writer reads synchronously; the reads it asks for are made first.
       const at = cache!.stamp()?.serial ?? 0
-      const first = await readChangesSince(c, at, start.schema)
-      changes.set(at, first)
-      if (first.pruned > at && at > 0) changes.set(0, await readChangesSince(c, 0, start.schema))
+      changes = await readChangesSince(c, at, start.schema)
+      // The history no longer reaches back to the cache: the whole state replaces it.
+      if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema)
     } catch (e) {
       if (isServerError(e)) throw e
       drop(c)
       throw unavailable(e)
     }
-    held = cache!.catchUp((after) => changes.get(after) ?? changes.get(0)!)
+    // The cache may have moved meanwhile (this machine's own commit, another process):
+    // what was read is newer than what it held then, so writing it is still right, and the
+    // writer skips a batch the cache already holds.
+    held = Math.max(held, cache!.apply(changes))
     return held
   }
 
