@@ -413,7 +413,8 @@ export class Store {
   refreshAsync(): Promise<void> {
     try {
       this.#native()
-      if (this.#txn.hasChanges()) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
+      const settling = this.#remote?.unsettled ?? false
+      if (this.#txn.hasChanges() && !settling) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
       if (this.#remote) return this.#remote.refreshAsync(this.#txn)
       this.#txn.abort()
       return Promise.resolve()
@@ -441,7 +442,9 @@ export class Store {
   /** Moves to the newest snapshot. Throws TransactionError if there are uncommitted changes. */
   refresh(): void {
     this.#native()
-    if (this.#txn.hasChanges()) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
+    // A landed commit the handle has not moved to yet holds its changes until refresh() settles it.
+    const settling = this.#remote?.unsettled ?? false
+    if (this.#txn.hasChanges() && !settling) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
     if (this.#remote) this.#remote.refresh(this.#txn)
     else this.#txn.abort()
   }

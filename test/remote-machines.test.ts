@@ -150,6 +150,7 @@ if ('skipped' in found) {
     const a = machine()
     const b = machine()
     const s = a.create('s', { dtype: 'int32', shape: [0] })
+    a.create('other', { dtype: 'int32', shape: [4] })
     a.commit()
     for (let i = 0; i < 5; i++) {
       s.append(new Int32Array([i]))
@@ -173,6 +174,10 @@ if ('skipped' in found) {
       assert.equal(Array.from(view), [0, 1, 2, 3, 4])
       assert.equal(Array.from(b.array('s', 'int32').read().data as Int32Array), [0, 1, 2, 3, 4])
       throwsCode(() => b.refresh(), RemoteUnavailableError, 'TXA_REMOTE_UNAVAILABLE')
+      // A commit while the server is down: refused before anything is sent, changes kept.
+      b.array('other', 'int32').write(null, 8)
+      throwsCode(() => b.commit(), RemoteUnavailableError, 'TXA_REMOTE_UNAVAILABLE')
+      assert.ok(b.dirty)
       if (outcome !== 'landed') {
         // The changes are kept (or in doubt): committing again fails the same coded ways.
         try {
@@ -192,7 +197,8 @@ if ('skipped' in found) {
     assert.equal(Array.from(s.read().data as Int32Array), [0, 1, 2, 3, 4, 5, 6])
     const woken = await b.waitForCommit({ timeoutMs: 20_000, keepAlive: true })
     assert.ok(woken >= 7, "B's follower reconnected and caught up")
-    b.refresh()
+    b.commit()  // the changes kept while the server was down
+    assert.equal(Array.from(b.array('other', 'int32').read().data as Int32Array), [8, 8, 8, 8])
     assert.equal(Array.from(b.array('s', 'int32').read().data as Int32Array), [0, 1, 2, 3, 4, 5, 6])
     assert.equal(Array.from(view), [0, 1, 2, 3, 4], 'the view keeps its length')
     a.close()

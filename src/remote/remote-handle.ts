@@ -80,6 +80,11 @@ export class RemoteHandle {
     }
   }
 
+  /** A commit landed and the handle has not moved to it yet (its changes are still held). */
+  get unsettled(): boolean {
+    return this.#unsettled !== null
+  }
+
   #idle(): void {
     if (this.#busy) throw new TransactionError('a commitAsync() or refreshAsync() of this handle is still running')
   }
