@@ -423,6 +423,58 @@ export class Store {
     }
   }
 
+  /**
+   * abort() that does not block the thread on the network (a remote store's catch-up runs
+   * on the link's thread); on a local store it aborts at once.
+   */
+  abortAsync(): Promise<void> {
+    try {
+      this.#native()
+      if (this.#remote) return this.#remote.abortAsync(this.#txn)
+      this.#txn.abort()
+      return Promise.resolve()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /**
+   * transact() with commitAsync() and abortAsync(): runs fn(store) (synchronous, as for
+   * transact()) and commits without blocking the thread on the network; on ConflictError
+   * it aborts, waits a few random milliseconds (a timer, not a blocking pause) and runs fn
+   * again, up to `retries` times; on any other error it aborts and rethrows.
+   */
+  async transactAsync<T>(fn: (store: Store) => T, options?: TransactOptions): Promise<T> {
+    this.#native()
+    if (typeof fn !== 'function') throw new ArgumentError('transactAsync() takes a function')
+    const opts = checkCommitOptions(options, 'transactAsync()')
+    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
+      throw new ArgumentError(`transactAsync() option retries must be a non-negative integer, got ${show(opts.retries)}`)
+    }
+    if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
+    if (this.#txn.hasChanges()) throw new TransactionError('transactAsync() with uncommitted changes: commit() or abort() first')
+    const retries = opts.retries ?? 10
+    this.#inTransact = true
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = fn(this)
+          if (result && typeof (result as { then?: unknown }).then === 'function') {
+            throw new TransactionError('transactAsync() takes a synchronous function')
+          }
+          await this.commitAsync(opts)
+          return result
+        } catch (e) {
+          if (this.#session) await this.abortAsync()
+          if (!(e instanceof ConflictError) || attempt >= retries) throw e
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)))
+        }
+      }
+    } finally {
+      this.#inTransact = false
+    }
+  }
+
   /** True for a store opened with `remote`: this handle's path is a cache of it. */
   get remote(): boolean {
     return this.#remote !== null

@@ -169,8 +169,30 @@ if ('skipped' in found) {
     await a.commitAsync()
     await rejectsCode(b.commitAsync(), ConflictError, 'TXA_CONFLICT')
     assert.ok(b.dirty)
-    b.abort()
+    await b.abortAsync()
     assert.equal(values(b, 'x'), [9, 2, 3])
+    // transactAsync(): the first attempt loses to a commit made meanwhile, the retry wins.
+    let attempts = 0
+    const next = await b.transactAsync((s) => {
+      attempts++
+      const x = s.array('x', 'float64')
+      const value = x.read([slice(1, 2)]).data[0] + 1
+      if (attempts === 1) {
+        a.refresh()
+        a.array('x', 'float64').write([slice(1, 2)], 100)
+        a.commit()
+      }
+      x.write([slice(1, 2)], value)
+      return value
+    })
+    assert.equal([attempts, next], [2, 101])
+    await a.refreshAsync()
+    assert.equal(values(a, 'x'), [9, 101, 3])
+    // On a local store the async forms do the same at once.
+    const local = open(tempDir())
+    assert.is(await local.transactAsync((s) => { s.create('l', { dtype: 'uint8', shape: [1] }); return 7 }), 7)
+    assert.is(local.serial, 1)
+    local.close()
     a.close()
     b.close()
   })

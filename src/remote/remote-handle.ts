@@ -116,9 +116,18 @@ export class RemoteHandle {
    */
   abort(txn: Transaction): void {
     this.#idle()
+    this.#runSync(this.#abort(txn))
+  }
+
+  async abortAsync(txn: Transaction): Promise<void> {
+    this.#idle()
+    await this.#runAsync(this.#abort(txn))
+  }
+
+  * #abort(txn: Transaction): Operation {
     this.#inDoubt = null
     try {
-      this.#link.catchUpSync()
+      yield { op: 'catchUp' }
     } catch (e) {
       if (!(e instanceof RemoteUnavailableError)) throw e
     }
