@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --only S1,S3 --runs 3 --rows 1000000 --s1rows 250000 --dir /tmp/txbench --quick --no-cold]
+ * npm run bench [-- --only S1,S3 --runs 3 --rows 1000000 --s1rows 250000 --dir /tmp/txbench --quick --no-cold --pgurl postgres://…]
  *
  * Runs the scenarios, each txarray figure beside its baseline measured in the same run,
  * each figure the median of --runs runs; prints a table and writes bench/results/latest.json.
@@ -7,6 +7,8 @@
  * Machine costs come first (bench/machine.ts), then the scenarios.
  * S1, S3, S5, S7 and V1 share one dataset (--s1rows × 2000 float64 in a store and a flat
  * .npy), built once in --dir and reused by later invocations of the same size.
+ * R1 (a remote store) runs against --pgurl, or a throwaway PostgreSQL cluster when the
+ * binaries are there (else it fails with a note, like any scenario that cannot run).
  * --quick: small sizes everywhere (a smoke test of the whole bench in a minute or two).
  */
 import { execFileSync } from 'node:child_process'
@@ -27,6 +29,7 @@ import { runS6 } from './s6-wake'
 import { runV1 } from './v1-first-touch'
 import { runS7 } from './s7-shared-readers'
 import { runV2 } from './v2-cow-write'
+import { runR1 } from './r1-remote'
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     'no-cold': { type: 'boolean', default: false },
     dir: { type: 'string', default: path.join(os.tmpdir(), 'txarray-bench') },
+    pgurl: { type: 'string' },
   },
 })
 const quick = values.quick!
@@ -66,6 +70,9 @@ const scenarios: Record<string, () => Row[] | Promise<Row[]>> = {
   S7: () => runS7(data(), { runs, readers: 4, chunkRows: 4096 }),
   V1: () => runV1(data(), { runs, bytes: quick ? 256 << 20 : 1 << 30 }),
   V2: () => runV2(dir, { runs, blocks: quick ? 256 : 1024, machine }),
+  R1: () => runR1(dir, {
+    runs, commits: quick ? 50 : 300, appendMiB: quick ? 16 : 64, visibility: quick ? 20 : 100, windows, url: values.pgurl,
+  }),
 }
 
 const machine = measureMachine(dir)

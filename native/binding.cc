@@ -185,6 +185,7 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
       InstanceMethod<&ArrayWrap::Take>("take"),
       InstanceMethod<&ArrayWrap::MemoryStats>("memoryStats"),
       InstanceMethod<&ArrayWrap::Plan>("plan"),
+      InstanceMethod<&ArrayWrap::AfterCommitElsewhere>("afterCommitElsewhere"),
       InstanceMethod<&ArrayWrap::Release>("release"),
       InstanceAccessor<&ArrayWrap::Id>("id"),
       InstanceAccessor<&ArrayWrap::ByteLength>("byteLength"),
@@ -359,6 +360,13 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     Napi::Env env = info.Env();
     return translated(env, [&]() -> Napi::Value {
       array(env).adoptCommittedLength(toU64(info[0], "byteLength"));
+      return env.Undefined();
+    });
+  }
+  Napi::Value AfterCommitElsewhere(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return translated(env, [&]() -> Napi::Value {
+      array(env).afterCommitElsewhere(toU64(info[0], "assignedId"));
       return env.Undefined();
     });
   }
@@ -564,6 +572,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
       batch.head = toU64(in.Get("head"), "head");
       batch.remoteMeta = toBytes(in.Get("remoteMeta"), "remoteMeta");
       batch.replaceAll = in.Get("replaceAll").ToBoolean();
+      batch.sync = !in.Has("sync") || in.Get("sync").ToBoolean();
       auto list = [&](const char* key) {
         Napi::Value v = in.Get(key);
         if (!v.IsArray()) badArgument(env, std::string("applyRemote: ") + key + " must be an array");

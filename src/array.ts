@@ -95,6 +95,8 @@ export interface Segment {
 
 /** What an array needs of its store besides its own state. @internal */
 export interface ArrayContext {
+  /** Throws when the store cannot take changes now (a remote commit in doubt, or running). */
+  beforeChange(): void
   isClosed(): boolean
   session(): NativeSession
   feed(): CommitFeed
@@ -159,6 +161,7 @@ export class BigArray<D extends DType = DType> {
   #writable(): ArrayState {
     const s = this.#live()
     if (this.#readOnly) throw new ReadOnlyError(`array '${s.name}' belongs to a store opened with readOnly: true`)
+    this.#context.beforeChange()
     return s
   }
 

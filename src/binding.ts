@@ -179,6 +179,12 @@ export interface NativeArray {
   release(): void
   /** This transaction's changes as values (the plan of a commit to a remote store). */
   plan(): NativePlanned
+  /**
+   * This transaction's changes were committed by a remote store (from plan()): they leave
+   * the array, a created array takes id `assignedId` (0: keep its id); session.refresh()
+   * then moves to a local snapshot that holds them.
+   */
+  afterCommitElsewhere(assignedId: number): void
 }
 
 /** An array's uncommitted changes as values: what a remote commit sends. */
@@ -258,6 +264,8 @@ export interface NativeRemoteBatch {
   remoteMeta: Uint8Array
   /** The batch is the whole remote state: every local record and block goes first. */
   replaceAll?: boolean
+  /** Flush the cache to disk (default true); false: as a local commit with sync: false. */
+  sync?: boolean
 }
 
 export interface NativeOpenMode {

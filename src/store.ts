@@ -21,6 +21,7 @@ import { CommitFeed } from './wait'
 import { CommitStream, checkWatchOptions } from './watch'
 import { waitSliced } from './waiting'
 import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/import'
+import { RemoteHandle } from './remote/remote-handle'
 
 export interface OpenOptions {
   /**
@@ -57,6 +58,19 @@ export interface OpenOptions {
    * watch() can resume from any serial the log still holds. Minimum 64.
    */
   logRetention?: number
+  /**
+   * A PostgreSQL connection string (`postgres://user@host:port/db`): the store lives on
+   * that server, shared by every machine that opens it, and `path` is this machine's
+   * local cache of it (created if missing). Commits go to the server; reads, views and
+   * page faults are served from the cache, which follows every machine's commits. The
+   * server is needed at open (RemoteUnavailableError otherwise). See README "Several
+   * machines" and docs/scale-out.md.
+   */
+  remote?: string
+  /** The PostgreSQL schema holding the store (created if missing). Default `txarray`. */
+  remoteSchema?: string
+  /** How long one call to the server may take before it fails. Default 60 000 ms. */
+  remoteTimeoutMs?: number
 }
 
 export interface CreateOptions<D extends DType = DType> {
@@ -191,6 +205,7 @@ export class Store {
   #inTransact = false
   #feed: CommitFeed | null = null
   readonly #context: ArrayContext
+  #remote: RemoteHandle | null = null
 
   /** @internal Use open(). */
   constructor(path: string, options: OpenOptions = {}) {
@@ -217,14 +232,18 @@ export class Store {
     this.readOnly = options.readOnly ?? false
     this.#sync = options.sync ?? true
     this.#verifyChecksums = options.verifyChecksums ?? false
+    const remote = checkRemoteOptions(options)
+    if (remote && logRetention !== undefined) throw new ArgumentError('logRetention is a setting of a local store, not of the cache of a remote one')
     this.#context = {
+      beforeChange: () => this.#remote?.beforeChange(),
       isClosed: () => this.#session === null,
       session: () => this.#native(),
       feed: () => this.#commitFeed(),
       storePath: path,
       readOnly: this.readOnly,
     }
-    const mode = { create: options.create ?? true, readOnly: this.readOnly, format: encodeFormat() }
+    // A remote store's cache is created when missing: the store itself is on the server.
+    const mode = { create: remote ? true : options.create ?? true, readOnly: remote ? false : this.readOnly, format: encodeFormat() }
     this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384, mode)
     this.#txn = new Transaction(this.#session)
     try {
@@ -232,6 +251,16 @@ export class Store {
       const stamp = this.#session.getMeta('format')
       if (!stamp) throw new FormatError('the store has no format record')
       checkFormat(stamp)
+      const isCache = this.#session.getMeta('remote') !== null
+      if (remote) {
+        if (!isCache && this.#session.latestSerial() > 0) {
+          throw new FormatError(`${path} holds a local store, not the cache of a remote one: give remote stores a directory of their own`)
+        }
+        this.#remote = new RemoteHandle(remote.url, path, { schema: remote.schema, timeoutMs: remote.timeoutMs })
+        this.#session.refresh()  // to what the cache caught up to
+      } else if (isCache && !this.readOnly) {
+        throw new ArgumentError(`${path} is the local cache of a remote store: open it with { remote } (or readOnly: true to read what it holds)`)
+      }
       if (logRetention !== undefined) this.#saveLogRetention(logRetention)
     } catch (e) {
       this.close()
@@ -255,6 +284,7 @@ export class Store {
 
   #writable(what: string): void {
     if (this.readOnly) throw new ReadOnlyError(`${what} on a store opened with readOnly: true`)
+    this.#remote?.beforeChange()
   }
 
   #native(): NativeSession {
@@ -353,20 +383,125 @@ export class Store {
     const sync = checkCommitOptions(options, 'commit()').sync ?? this.#sync
     // Writes through views are the only changes a read-only handle can hold.
     if (this.readOnly && this.#txn.hasChanges()) this.#writable('commit() of changes made through views')
-    this.#txn.commit(sync)
+    if (this.#remote) this.#remote.commit(this.#txn, sync)
+    else this.#txn.commit(sync)
+  }
+
+  /**
+   * commit() that does not block the thread on the network: on a remote store the
+   * request, the wait for the server and the catch-up run on the link's thread, and the
+   * promise settles when the handle has moved to its commit. Rejects as commit() throws.
+   * Until it settles, changes through the API and commit(), abort(), refresh() throw
+   * TransactionError; writes through views made meanwhile are not part of the commit and
+   * are dropped when it settles. On a local store it commits at once (LMDB does not wait
+   * on a network) and returns a settled promise.
+   */
+  commitAsync(options?: CommitOptions): Promise<void> {
+    try {
+      this.#native()
+      const sync = checkCommitOptions(options, 'commitAsync()').sync ?? this.#sync
+      if (this.readOnly && this.#txn.hasChanges()) this.#writable('commit() of changes made through views')
+      if (this.#remote) return this.#remote.commitAsync(this.#txn, sync)
+      this.#txn.commit(sync)
+      return Promise.resolve()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /**
+   * refresh() that does not block the thread on the network (the catch-up of a remote
+   * store's cache runs on the link's thread); on a local store it refreshes at once.
+   */
+  refreshAsync(): Promise<void> {
+    try {
+      this.#native()
+      const settling = this.#remote?.unsettled ?? false
+      if (this.#txn.hasChanges() && !settling) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
+      if (this.#remote) return this.#remote.refreshAsync(this.#txn)
+      this.#txn.abort()
+      return Promise.resolve()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /**
+   * abort() that does not block the thread on the network (a remote store's catch-up runs
+   * on the link's thread); on a local store it aborts at once.
+   */
+  abortAsync(): Promise<void> {
+    try {
+      this.#native()
+      if (this.#remote) return this.#remote.abortAsync(this.#txn)
+      this.#txn.abort()
+      return Promise.resolve()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /**
+   * transact() with commitAsync() and abortAsync(): runs fn(store) (synchronous, as for
+   * transact()) and commits without blocking the thread on the network; on ConflictError
+   * it aborts, waits a few random milliseconds (a timer, not a blocking pause) and runs fn
+   * again, up to `retries` times; on any other error it aborts and rethrows.
+   */
+  async transactAsync<T>(fn: (store: Store) => T, options?: TransactOptions): Promise<T> {
+    this.#native()
+    if (typeof fn !== 'function') throw new ArgumentError('transactAsync() takes a function')
+    const opts = checkCommitOptions(options, 'transactAsync()')
+    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
+      throw new ArgumentError(`transactAsync() option retries must be a non-negative integer, got ${show(opts.retries)}`)
+    }
+    if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
+    if (this.#txn.hasChanges()) throw new TransactionError('transactAsync() with uncommitted changes: commit() or abort() first')
+    const retries = opts.retries ?? 10
+    this.#inTransact = true
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = fn(this)
+          if (result && typeof (result as { then?: unknown }).then === 'function') {
+            throw new TransactionError('transactAsync() takes a synchronous function')
+          }
+          await this.commitAsync(opts)
+          return result
+        } catch (e) {
+          if (this.#session) await this.abortAsync()
+          if (!(e instanceof ConflictError) || attempt >= retries) throw e
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)))
+        }
+      }
+    } finally {
+      this.#inTransact = false
+    }
+  }
+
+  /** True for a store opened with `remote`: this handle's path is a cache of it. */
+  get remote(): boolean {
+    return this.#remote !== null
+  }
+
+  #abortTxn(): void {
+    if (this.#remote) this.#remote.abort(this.#txn)
+    else this.#txn.abort()
   }
 
   /** Drops every change of this transaction and moves to the newest snapshot. */
   abort(): void {
     this.#native()
-    this.#txn.abort()
+    this.#abortTxn()
   }
 
   /** Moves to the newest snapshot. Throws TransactionError if there are uncommitted changes. */
   refresh(): void {
     this.#native()
-    if (this.#txn.hasChanges()) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
-    this.#txn.abort()
+    // A landed commit the handle has not moved to yet holds its changes until refresh() settles it.
+    const settling = this.#remote?.unsettled ?? false
+    if (this.#txn.hasChanges() && !settling) throw new TransactionError('refresh() with uncommitted changes: commit() or abort() first')
+    if (this.#remote) this.#remote.refresh(this.#txn)
+    else this.#txn.abort()
   }
 
   /** True if this transaction has uncommitted changes. */
@@ -402,7 +537,7 @@ export class Store {
           this.commit(opts)
           return result
         } catch (e) {
-          if (this.#session) this.#txn.abort()
+          if (this.#session) this.#abortTxn()
           if (!(e instanceof ConflictError) || attempt >= retries) throw e
           pause(Math.random() * Math.min(50, 2 ** attempt))
         }
@@ -472,7 +607,10 @@ export class Store {
   /** Counters of this handle: commits, conflicts, blocks and bytes written, blocks read. */
   stats(): StoreStats {
     const session = this.#native()
-    return { ...session.stats(), serial: session.serial }
+    const counted = session.stats()
+    // A remote store's commits are made by the server: the handle counts them itself.
+    if (this.#remote) Object.assign(counted, { commits: this.#remote.commits, conflicts: this.#remote.conflicts })
+    return { ...counted, serial: session.serial }
   }
 
   /**
@@ -515,12 +653,33 @@ export class Store {
     this.#session = null
     this.#feed?.close()
     this.#feed = null
+    this.#remote?.close()
+    this.#remote = null
     session?.close()
   }
 
   [Symbol.dispose](): void {
     this.close()
   }
+}
+
+/** The remote options, checked; null without `remote`. */
+function checkRemoteOptions(options: OpenOptions): { url: string; schema?: string; timeoutMs?: number } | null {
+  const { remote, remoteSchema, remoteTimeoutMs } = options
+  if (remote === undefined) {
+    if (remoteSchema !== undefined || remoteTimeoutMs !== undefined) throw new ArgumentError('remoteSchema and remoteTimeoutMs need remote')
+    return null
+  }
+  if (typeof remote !== 'string' || !/^postgres(ql)?:\/\//.test(remote)) {
+    throw new ArgumentError(`remote must be a PostgreSQL connection string (postgres://...), got ${show(remote)}`)
+  }
+  if (remoteSchema !== undefined && (typeof remoteSchema !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(remoteSchema))) {
+    throw new ArgumentError(`remoteSchema must be a lower-case SQL identifier, got ${show(remoteSchema)}`)
+  }
+  if (remoteTimeoutMs !== undefined && (!Number.isSafeInteger(remoteTimeoutMs) || remoteTimeoutMs <= 0)) {
+    throw new ArgumentError(`remoteTimeoutMs must be a positive integer, got ${show(remoteTimeoutMs)}`)
+  }
+  return { url: remote, schema: remoteSchema, timeoutMs: remoteTimeoutMs }
 }
 
 /**

@@ -6,8 +6,21 @@
 import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSegmentChange, NativeSession } from './binding'
 import { copyAttrs } from './attrs'
 import { itemBytes } from './dtype'
-import { StorageError } from './errors'
+import { StorageError, UnsupportedError } from './errors'
 import { type ArrayMeta, decodeMeta, encodeMeta } from './metadata'
+import type { CommitPlan, PlannedBlock, PlannedRecord } from './remote/commit-plan'
+import { blocksOfAppend } from './remote/plan-array'
+
+/** A transaction's changes as a remote commit, and which planned record creates which array. */
+export interface RemotePlan {
+  plan: CommitPlan
+  /** The arrays this commit creates, by the index of their record in plan.records. */
+  created: Map<number, ArrayState>
+}
+
+// The local log's flag bits the client reports per record (keys.h).
+const LOG_RESIZED = 16
+const LOG_ATTRS = 32
 
 /** One array as this handle sees it in its current transaction. */
 export class ArrayState {
@@ -177,6 +190,75 @@ export class Transaction {
       throw new StorageError(`the commit succeeded, but this handle could not move to the new snapshot (${outcome.stale}): call refresh() to see it`)
     }
     this.#follow(outcome)
+  }
+
+  /**
+   * This transaction's changes as one commit of a remote store (plan -> store -> settle,
+   * docs/scale-out.md): records created, changed and deleted, the bytes of every changed
+   * block, and appends as appended bytes (rebased by the server). Values only: writes made
+   * after it do not reach it. Throws UnsupportedError for named segments (not stored
+   * remotely yet).
+   */
+  planRemote(commitId: string, sync: boolean): RemotePlan {
+    const records: PlannedRecord[] = []
+    const blocks: PlannedBlock[] = []
+    const created = new Map<number, ArrayState>()
+    for (const s of this.#removed) {
+      records.push({
+        name: s.name, id: s.native.id, expectedSerial: s.serial, remove: true, rows: 0,
+        rowBytes: rowBytesOf(s.meta), blockBytes: s.meta.blockBytes, body: new Uint8Array(0),
+      })
+    }
+    for (const s of this.#states.values()) {
+      if (s.segmentsDirty) throw new UnsupportedError(`array '${s.name}': named segments are not stored by a remote store yet`)
+      if (!s.recordDirty && !s.native.hasChanges) continue
+      const planned = s.native.plan()
+      let array: PlannedBlock['array'] = s.native.id
+      if (s.recordDirty) {
+        const record: PlannedRecord = {
+          name: s.name, id: s.committed ? s.native.id : 0, expectedSerial: s.committed ? s.serial : 0,
+          rows: s.meta.shape[0], rowBytes: rowBytesOf(s.meta), blockBytes: s.meta.blockBytes, body: encodeMeta(s.meta),
+          flags: (s.resized ? LOG_RESIZED : 0) | (s.attrsChanged ? LOG_ATTRS : 0),
+        }
+        if (s.committed && s.appendOnly && planned.appendOnly) {
+          // Only appended: the server lays the bytes at the newest end (never a conflict).
+          record.append = planned.appended ?? new Uint8Array(0)
+          records.push(record)
+          continue
+        }
+        if (planned.shrinkFromBlock >= 0) record.shrinkFromBlock = planned.shrinkFromBlock
+        if (!s.committed) {
+          array = { record: records.length }
+          created.set(records.length, s)
+        }
+        records.push(record)
+      }
+      if (planned.appendOnly) blocks.push(...blocksOfAppend(array, s.native, s.meta.blockBytes, planned.appended?.byteLength ?? 0))
+      else for (const b of planned.blocks) blocks.push({ array, index: b.index, data: b.data })
+    }
+    return { plan: { commitId, snapshot: this.#session.serial, sync, records, blocks }, created }
+  }
+
+  /**
+   * After a remote store committed planRemote()'s changes and the local cache holds that
+   * commit: the changes leave the arrays (created arrays take the ids `ids` gives, by
+   * state; one it lacks is looked up by name in the newest commit), deleted arrays are
+   * released, and the handle moves to the newest snapshot the cache holds.
+   */
+  settleRemote(ids: Map<ArrayState, number> | null): void {
+    for (const s of this.#states.values()) {
+      if (!s.recordDirty && !s.native.hasChanges) continue
+      let id = 0
+      if (!s.committed) id = ids?.get(s) ?? this.#session.latestRecord(s.name)?.id ?? 0
+      s.native.afterCommitElsewhere(id)
+    }
+    for (const s of this.#removed) release(s)
+    this.#removed = []
+    for (const s of this.#states.values()) {
+      s.committed ??= cloneMeta(s.meta)
+      s.clearChanges()
+    }
+    this.#follow(this.#session.refresh())
   }
 
   /** Drops every uncommitted change and moves to the newest snapshot. */

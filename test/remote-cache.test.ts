@@ -67,7 +67,7 @@ if ('skipped' in found) {
     const made = a.commitSync(plan(0, [record('x', 4 * RPB)], [block({ record: 0 }, 0, 1), block({ record: 0 }, 2, 3)]))
     const id = made.status === 'committed' ? made.ids[0] : 0
     assert.is(catchUp(), 1)
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     assert.is(store.serial, 1, 'the cache serial is the remote serial')
     const x = store.array('x', 'float64')
@@ -95,7 +95,7 @@ if ('skipped' in found) {
     a.commitSync(plan(1, [record('s', 0, { id, expectedSerial: 1, append: rows(3, 1) })]))
     b.commitSync(plan(1, [record('s', 0, { id, expectedSerial: 1, append: rows(6, 2) })]))  // rebased after A's
     assert.is(catchUp(), 3)
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     const s = store.array('s', 'float64')
     assert.is(s.shape[0], 9)
@@ -113,7 +113,7 @@ if ('skipped' in found) {
     const { a, schema, cache, catchUp } = machines_sync()
     a.commitSync(plan(0, [record('w', 2 * RPB)]))
     catchUp()
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     const listener = new Client({ connectionString: database })
     await listener.connect()
@@ -134,7 +134,7 @@ if ('skipped' in found) {
     const made = a.commitSync(plan(0, [record('keep', 2 * RPB), record('gone', RPB)], [block({ record: 0 }, 0, 4), block({ record: 0 }, 1, 6)]))
     const [keep, gone] = made.status === 'committed' ? made.ids : []
     assert.is(catchUp(), 1)
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     const view = store.array('keep', 'float64').view()
     assert.equal([view[0], view[RPB * 4]], [4, 6])

@@ -52,7 +52,7 @@ if ('skipped' in found) {
     const made = a.commitSync(plan(0, [record('s', 0)]))
     const id = made.status === 'committed' ? made.ids[0] : 0
     b.openSync()  // catches up, then follows
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     assert.is(store.serial, 1)
     for (let k = 0; k < 5; k++) {
@@ -75,7 +75,7 @@ if ('skipped' in found) {
     const made = a.commitSync(plan(0, [record('w', 0)]))
     const id = made.status === 'committed' ? made.ids[0] : 0
     b.openSync()
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     const events = store.watch({ keepAlive: true })
     for (let k = 0; k < 3; k++) await a.commit(plan(1, [record('w', 0, { id, expectedSerial: 1, append: rowsOf(k + 1, 1) })]))
@@ -99,7 +99,7 @@ if ('skipped' in found) {
     const made = a.commitSync(plan(0, [record('r', 0)]))
     const id = made.status === 'committed' ? made.ids[0] : 0
     b.openSync()
-    const store = open(cache)
+    const store = open(cache, { readOnly: true })
     closers.push(() => store.close())
     found.server.stop('immediate')
     found.server.start()

@@ -107,7 +107,7 @@ uint64_t applyRemote(Env& env, const RemoteBatch& batch, SessionStats* counters)
       uint64_t local = latestSerial(txn.get(), env.logDb());
       if (local >= batch.head) return local;
       write(txn.get(), env, batch, counters);
-      int rc = mdb_env_set_flags(env.raw(), MDB_NOSYNC, 0);
+      int rc = mdb_env_set_flags(env.raw(), MDB_NOSYNC, batch.sync ? 0 : 1);
       if (rc) throwLmdb(rc, "mdb_env_set_flags");
       rc = txn.commit();
       if (rc == EIO && files::noSpaceLeft(env.path())) rc = ENOSPC;  // a write cut short by a full disk

@@ -122,6 +122,10 @@ class TrackedArray {
   // After a successful commit that could not move the session to the new snapshot: the
   // changes are durable, this transaction is over, the handle must refresh() to see them.
   void afterCommitUnmoved(uint64_t assignedId);
+  // After this transaction's changes were committed by another store (a remote one, from
+  // plan()): they are durable there, so they leave the region (a created array takes id
+  // `assignedId`); the session's refresh() then moves to a local snapshot that holds them.
+  void afterCommitElsewhere(uint64_t assignedId) { afterCommitUnmoved(assignedId); }
   // Abort, part 1 (before the snapshot moves): drop dirty pages.
   void discardChanges();
   // Abort/refresh, part 2 (after): forget the shrink limit, drop what others changed.

@@ -11,7 +11,9 @@
 import { addon, type NativeRemoteBatch, type NativeSession } from '../binding'
 import { FormatError } from '../errors'
 import { encodeFormat, packr } from '../metadata'
-import type { RemoteChanges } from './changes-since'
+import type { RemoteBlock, RemoteChanges, RemoteRecord } from './changes-since'
+import type { CommitOutcome } from './commit-call'
+import type { CommitPlan } from './commit-plan'
 
 /** What the cache's meta key "remote" says: which remote store, and caught up to which serial. */
 export interface CacheStamp {
@@ -52,13 +54,14 @@ export class CacheWriter {
   }
 
   /**
-   * Writes `changes` into the cache; returns its serial after. `changes` must have been
+   * Writes `changes` into the cache (flushed to disk unless `sync` is false); returns its
+   * serial after. `changes` must have been
    * read after the cache's serial — or, for a cache older than the remote history
    * (`changes.pruned` above its serial), after 0: the whole remote state, which then
    * replaces the cache's (deletions the history no longer records are not lost).
    * Throws FormatError for changes that cannot bring this cache up to date.
    */
-  apply(changes: RemoteChanges): number {
+  apply(changes: RemoteChanges, sync = true): number {
     const serial = this.stamp()?.serial ?? 0
     const replaceAll = changes.after === 0 && serial > 0
     if (changes.after > serial || (changes.pruned > changes.after && changes.after !== 0)) {
@@ -68,6 +71,7 @@ export class CacheWriter {
     const batch: NativeRemoteBatch = {
       head: changes.head,
       replaceAll,
+      sync,
       remoteMeta: packr.pack({ store: this.#store, serial: changes.head } satisfies CacheStamp),
       commits: changes.commits.map((c) => ({
         serial: c.serial,
@@ -96,6 +100,60 @@ export class CacheWriter {
     let changes = read(serial)
     if (changes.pruned > serial && serial > 0) changes = read(0)
     return this.apply(changes)
+  }
+
+  /**
+   * Writes a commit this machine just made into the cache from its plan (flushed to disk
+   * as the plan's `sync` says), without reading it back from the server — when the cache holds every commit before it (else, or for a
+   * commit that shrinks an array, it returns null and a catch-up must read it). Returns
+   * the cache's serial after.
+   */
+  applyOwn(plan: CommitPlan, landed: Extract<CommitOutcome, { status: 'committed' }>): number | null {
+    const serial = this.stamp()?.serial ?? 0
+    if (serial >= landed.serial) return serial
+    if (serial !== landed.serial - 1 || plan.records.some((r) => r.shrinkFromBlock !== undefined)) return null
+    const records: RemoteRecord[] = []
+    const blocks: RemoteBlock[] = []
+    const idOf = (array: CommitPlan['blocks'][number]['array']) => (typeof array === 'number' ? array : landed.ids[array.record])
+    for (const [i, r] of plan.records.entries()) {
+      const id = r.id || landed.ids[i]
+      const record: RemoteRecord = {
+        id, name: r.name, serial: landed.serial, rows: landed.lengths[i], rowBytes: r.rowBytes, blockBytes: r.blockBytes,
+        body: Buffer.from(r.body), deleted: r.remove ?? false,
+      }
+      if (r.append) {
+        // Laid at the end the server had, which this cache holds: the record keeps its body.
+        const held = this.#session.getRecord(r.name)
+        if (!held || held.id !== id) return null
+        record.body = Buffer.from(held.body)
+        blocks.push(...this.#appendedBlocks(id, r.name, r.blockBytes, held.rows * held.rowBytes, r.append, landed.serial))
+      }
+      records.push(record)
+    }
+    for (const b of plan.blocks) {
+      blocks.push({ arrayId: idOf(b.array), index: b.index, serial: landed.serial, data: b.data.byteLength ? Buffer.from(b.data) : null })
+    }
+    return this.apply({ after: serial, head: landed.serial, pruned: 0, commits: [landed.commit], records, blocks }, plan.sync ?? true)
+  }
+
+  /** The blocks an append of `bytes` at byte `start` writes, the first one completed from the cache. */
+  #appendedBlocks(id: number, name: string, blockBytes: number, start: number, bytes: Uint8Array, serial: number): RemoteBlock[] {
+    const first = Math.floor(start / blockBytes)
+    const head = Buffer.alloc(start - first * blockBytes)
+    if (head.byteLength > 0) {
+      const array = this.#session.track(id, blockBytes, start, name)
+      try {
+        array.gather(first * blockBytes, [head.byteLength], [1], 1, head, false)
+      } finally {
+        array.release()
+      }
+    }
+    const all = Buffer.concat([head, bytes])
+    const out: RemoteBlock[] = []
+    for (let at = 0; at < all.byteLength; at += blockBytes) {
+      out.push({ arrayId: id, index: first + at / blockBytes, serial, data: all.subarray(at, Math.min(at + blockBytes, all.byteLength)) })
+    }
+    return out
   }
 
   close(): void {

@@ -83,6 +83,19 @@ interface Row {
   pruned: string | null
 }
 
+/** A commit's change set as the commits table holds it (jsonb, by array id). */
+export function parseChangeSet(json: Record<string, Partial<RemoteArrayChange>> | null): Map<number, RemoteArrayChange> {
+  const changes = new Map<number, RemoteArrayChange>()
+  for (const [id, change] of Object.entries(json ?? {})) {
+    changes.set(Number(id), {
+      record: change.record ?? false, blocks: change.blocks ?? [], name: change.name ?? '', flags: change.flags ?? 0,
+      rowsBefore: change.rowsBefore ?? 0, rowsAfter: change.rowsAfter ?? 0, rowBytes: change.rowBytes ?? 0,
+      blockBytes: change.blockBytes ?? 0,
+    })
+  }
+  return changes
+}
+
 /** Reads what commits after `after` changed (one statement: one snapshot, one round trip). */
 export async function readChangesSince(client: ClientBase, after: number, schema = DEFAULT_SCHEMA): Promise<RemoteChanges> {
   const s = checkSchemaName(schema)
@@ -98,15 +111,7 @@ export async function readChangesSince(client: ClientBase, after: number, schema
       out.head = serial
       out.pruned = Number(row.pruned)
     } else if (row.kind === 'commit') {
-      const changes = new Map<number, RemoteArrayChange>()
-      for (const [id, change] of Object.entries(row.changes ?? {})) {
-        changes.set(Number(id), {
-          record: change.record ?? false, blocks: change.blocks ?? [], name: change.name ?? '', flags: change.flags ?? 0,
-          rowsBefore: change.rowsBefore ?? 0, rowsAfter: change.rowsAfter ?? 0, rowBytes: change.rowBytes ?? 0,
-          blockBytes: change.blockBytes ?? 0,
-        })
-      }
-      out.commits.push({ serial, timeMs: Number(row.committed_ms), changes })
+      out.commits.push({ serial, timeMs: Number(row.committed_ms), changes: parseChangeSet(row.changes) })
     } else if (row.kind === 'record') {
       out.records.push({
         id: Number(row.array_id),

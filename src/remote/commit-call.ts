@@ -6,12 +6,16 @@
 import type { ClientBase } from 'pg'
 import { ConflictError, type ConflictFacts, type IndexRange } from '../errors'
 import type { CommitPlan } from './commit-plan'
+import { parseChangeSet, type RemoteCommit } from './changes-since'
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
 
 /** How a commit call ended (a conflict is thrown as ConflictError instead). */
 export type CommitOutcome =
-  /** It landed as `serial`; `ids` and `lengths` (rows) per record, as the server laid them. */
-  | { status: 'committed'; serial: number; ids: number[]; lengths: number[] }
+  /**
+   * It landed as `serial`; `ids` and `lengths` (rows) per record, as the server laid them;
+   * `commit`: its change set and time, as catch-up would read them.
+   */
+  | { status: 'committed'; serial: number; ids: number[]; lengths: number[]; commit: RemoteCommit }
   /** This commit id landed before, as `serial` (a retry of a commit whose answer was lost). */
   | { status: 'duplicate'; serial: number }
   /** This commit id was fenced: it never committed and never will. */
@@ -53,7 +57,10 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
     data,
     records.map((r) => r.flags ?? 0),
   ]
-  let rows: { status: string; serial: string | null; ids: string[] | null; lengths: string[] | null }[]
+  let rows: {
+    status: string; serial: string | null; ids: string[] | null; lengths: string[] | null
+    changes: Parameters<typeof parseChangeSet>[0]; committed_ms: string | null
+  }[]
   try {
     rows = (await client.query({
       name: `${s}_commit`,
@@ -67,11 +74,13 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
   }
   const row = rows[0]
   if (row.status === 'committed') {
+    const serial = Number(row.serial)
     return {
       status: 'committed',
-      serial: Number(row.serial),
+      serial,
       ids: (row.ids ?? []).map(Number),
       lengths: (row.lengths ?? []).map(Number),
+      commit: { serial, timeMs: Number(row.committed_ms), changes: parseChangeSet(row.changes) },
     }
   }
   if (row.status === 'duplicate') return { status: 'duplicate', serial: Number(row.serial) }

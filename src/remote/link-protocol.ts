@@ -7,7 +7,7 @@ export type LinkRequest =
   | { id: number; op: 'commit'; plan: CommitPlan }
   | { id: number; op: 'resolve'; commitId: string }
   | { id: number; op: 'changesSince'; after: number }
-  | { id: number; op: 'catchUp' }
+  | { id: number; op: 'catchUp'; atLeast?: number }
   | { id: number; op: 'close' }
 
 /** A coded failure, rebuilt as its error class on the caller's side. */

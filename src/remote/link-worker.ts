@@ -1,13 +1,15 @@
 /**
- * The thread that holds a remote store's PostgreSQL connection (started by RemoteLink).
- * JavaScript threads that use the store never touch the network: they post a request
- * and either block on the shared answer cell (synchronous API) or await the reply.
+ * The thread that holds remote stores' PostgreSQL connections (started by RemoteLink, one
+ * per JavaScript thread that opens remote stores). Each link attaches with a port and an
+ * answer cell of its own and gets its own connections and cache; the JavaScript threads
+ * that use the stores never touch the network: they post a request and either block on
+ * the shared answer cell (synchronous API) or await the reply.
  *
  * Each request gets exactly one reply on the port, then the cell is bumped and notified.
  * Failures travel as { code, message, facts?, commitId? } and are rebuilt as the coded
  * error classes on the caller's side.
  */
-import { MessagePort, parentPort, workerData } from 'node:worker_threads'
+import { type MessagePort, parentPort } from 'node:worker_threads'
 import { Client } from 'pg'
 import { ConflictError, type TxarrayError } from '../errors'
 import { callCommit, resolveCommit } from './commit-call'
@@ -28,197 +30,236 @@ interface Start {
   cache?: string
 }
 
-const start = workerData as Start
-const answered = new Int32Array(start.cell)
-let client: Client | null = null
-let cache: CacheWriter | null = null
+/** Serves one link until it closes. */
+function serve(start: Start): void {
+  const answered = new Int32Array(start.cell)
+  let client: Client | null = null
+  let cache: CacheWriter | null = null
 
-/** A connected client, connecting first if there is none (RemoteUnavailable if that fails). */
-async function connected(): Promise<Client> {
-  if (client) return client
-  const fresh = new Client({ connectionString: start.url, connectionTimeoutMillis: start.connectTimeoutMs })
-  // A connection that breaks between requests is dropped here; the next request reconnects.
-  fresh.on('error', () => { if (client === fresh) client = null })
-  fresh.on('end', () => { if (client === fresh) client = null })
-  try {
-    await fresh.connect()
-  } catch (e) {
-    await fresh.end().catch(() => undefined)
-    throw unavailable(e)
-  }
-  client = fresh
-  return fresh
-}
-
-function drop(broken: Client) {
-  if (client === broken) client = null
-  broken.end().catch(() => undefined)
-}
-
-function unavailable(e: unknown): WireError {
-  return { code: 'TXA_REMOTE_UNAVAILABLE', message: `the remote store cannot be reached: ${(e as Error).message}` }
-}
-
-/**
- * A failure PostgreSQL reported for the statement, the connection intact — as opposed to
- * a lost connection (no SQLSTATE, class 08 "connection exception", class 57 "operator
- * intervention" such as a terminated backend or a shutdown, or a FATAL error).
- */
-function isServerError(e: unknown): boolean {
-  const { code, severity } = e as { code?: unknown; severity?: unknown }
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || severity === undefined) return false
-  return !code.startsWith('08') && !code.startsWith('57') && severity !== 'FATAL' && severity !== 'PANIC'
-}
-
-function wireError(e: unknown): WireError {
-  if (e instanceof ConflictError) {
-    return { code: e.code, message: e.message, facts: { array: e.array, serial: e.serial, metadata: e.metadata, blocks: e.blocks, rows: e.rows } }
-  }
-  const coded = e as Partial<TxarrayError> & Partial<WireError>
-  if (typeof coded.code === 'string' && coded.code.startsWith('TXA_')) return { code: coded.code, message: String(coded.message), commitId: coded.commitId }
-  return { code: 'TXA_STORAGE', message: `the remote store failed: ${(e as Error).message}` }
-}
-
-/**
- * One commit; when the connection breaks on the way, the outcome is looked up by the
- * commit id on a new connection (which fences the id if it did not land).
- */
-async function commit(plan: CommitPlan) {
-  const c = await connected()
-  try {
-    return await callCommit(c, plan, start.schema)
-  } catch (e) {
-    if (e instanceof ConflictError || isServerError(e)) throw e
-    drop(c)
+  /** A connected client, connecting first if there is none (RemoteUnavailable if that fails). */
+  async function connected(): Promise<Client> {
+    if (client) return client
+    const fresh = new Client({ connectionString: start.url, connectionTimeoutMillis: start.connectTimeoutMs })
+    // A connection that breaks between requests is dropped here; the next request reconnects.
+    fresh.on('error', () => { if (client === fresh) client = null })
+    fresh.on('end', () => { if (client === fresh) client = null })
     try {
-      const decided = await resolveCommit(await connected(), plan.commitId, start.schema)
-      return decided.status === 'committed' ? { status: 'duplicate' as const, serial: decided.serial } : decided
-    } catch (again) {
-      throw {
-        code: 'TXA_COMMIT_UNKNOWN', commitId: plan.commitId,
-        message: `the connection to the remote store was lost during commit ${plan.commitId} and its outcome cannot be looked up yet (${(again as Error).message ?? again})`,
-      } satisfies WireError
+      await fresh.connect()
+    } catch (e) {
+      await fresh.end().catch(() => undefined)
+      throw unavailable(e)
+    }
+    client = fresh
+    return fresh
+  }
+
+  function drop(broken: Client) {
+    if (client === broken) client = null
+    broken.end().catch(() => undefined)
+  }
+
+  function unavailable(e: unknown): WireError {
+    return { code: 'TXA_REMOTE_UNAVAILABLE', message: `the remote store cannot be reached: ${(e as Error).message}` }
+  }
+
+  /**
+   * A failure PostgreSQL reported for the statement, the connection intact — as opposed to
+   * a lost connection (no SQLSTATE, class 08 "connection exception", class 57 "operator
+   * intervention" such as a terminated backend or a shutdown, or a FATAL error).
+   */
+  function isServerError(e: unknown): boolean {
+    const { code, severity } = e as { code?: unknown; severity?: unknown }
+    if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || severity === undefined) return false
+    return !code.startsWith('08') && !code.startsWith('57') && severity !== 'FATAL' && severity !== 'PANIC'
+  }
+
+  function wireError(e: unknown): WireError {
+    if (e instanceof ConflictError) {
+      return { code: e.code, message: e.message, facts: { array: e.array, serial: e.serial, metadata: e.metadata, blocks: e.blocks, rows: e.rows } }
+    }
+    const coded = e as Partial<TxarrayError> & Partial<WireError>
+    if (typeof coded.code === 'string' && coded.code.startsWith('TXA_')) return { code: coded.code, message: String(coded.message), commitId: coded.commitId }
+    return { code: 'TXA_STORAGE', message: `the remote store failed: ${(e as Error).message}` }
+  }
+
+  /**
+   * One commit; when the connection breaks on the way, the outcome is looked up by the
+   * commit id on a new connection (which fences the id if it did not land).
+   */
+  async function commit(plan: CommitPlan) {
+    const c = await connected()
+    try {
+      const outcome = await callCommit(c, plan, start.schema)
+      if (outcome.status === 'committed' && cache) {
+        // Into the cache from the plan when it can be (else the settle's catch-up reads it).
+        try {
+          held = Math.max(held, cache.applyOwn(plan, outcome) ?? 0)
+        } catch {
+          // the catch-up will write it
+        }
+      }
+      return outcome
+    } catch (e) {
+      if (e instanceof ConflictError || isServerError(e)) throw e
+      drop(c)
+      try {
+        const decided = await resolveCommit(await connected(), plan.commitId, start.schema)
+        return decided.status === 'committed' ? { status: 'duplicate' as const, serial: decided.serial } : decided
+      } catch (again) {
+        throw {
+          code: 'TXA_COMMIT_UNKNOWN', commitId: plan.commitId,
+          message: `the connection to the remote store was lost during commit ${plan.commitId} and its outcome cannot be looked up yet (${(again as Error).message ?? again})`,
+        } satisfies WireError
+      }
     }
   }
-}
 
-/** Brings the cache up to date; one at a time, a request made meanwhile runs once more after. */
-let catchingUp: Promise<number> | null = null
-let again = false
-function catchUp(): Promise<number> {
-  if (catchingUp) {
-    again = true
-    return catchingUp
+  /** The cache's serial after the last catch-up of this link. */
+  let held = 0
+  /** The catch-up in progress, and the one queued after it (shared by every caller that came meanwhile). */
+  let current: Promise<number> | null = null
+  let next: Promise<number> | null = null
+
+  /** One catch-up: reads what the server has after the cache's serial and writes it. */
+  async function runOnce(): Promise<number> {
+    const c = await connected()
+    let changes: Awaited<ReturnType<typeof readChangesSince>>
+    try {
+      const at = cache!.stamp()?.serial ?? 0
+      changes = await readChangesSince(c, at, start.schema)
+      // The history no longer reaches back to the cache: the whole state replaces it.
+      if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema)
+    } catch (e) {
+      if (isServerError(e)) throw e
+      drop(c)
+      throw unavailable(e)
+    }
+    // The cache may have moved meanwhile (this machine's own commit, another process):
+    // what was read is newer than what it held then, so writing it is still right, and the
+    // writer skips a batch the cache already holds.
+    held = Math.max(held, cache!.apply(changes))
+    return held
   }
-  catchingUp = (async () => {
-    let serial = 0
-    do {
-      again = false
-      const c = await connected()
-      const changes = new Map<number, Awaited<ReturnType<typeof readChangesSince>>>()
-      try {
-        // The writer reads synchronously; the reads it asks for are made first.
-        const at = cache!.stamp()?.serial ?? 0
-        const first = await readChangesSince(c, at, start.schema)
-        changes.set(at, first)
-        if (first.pruned > at && at > 0) changes.set(0, await readChangesSince(c, 0, start.schema))
-      } catch (e) {
-        if (isServerError(e)) throw e
-        drop(c)
-        throw unavailable(e)
-      }
-      serial = cache!.catchUp((after) => changes.get(after) ?? changes.get(0)!)
-    } while (again)
-    return serial
-  })().finally(() => { catchingUp = null })
-  return catchingUp
-}
 
-/**
- * Follows the remote store into the cache: LISTEN on a connection of its own, catch up
- * after every notification, and after every (re)connection — NOTIFY has no replay, so
- * LISTEN comes first and the catch-up then covers whatever was committed before it.
- * Reconnects with backoff (100 ms doubling to 5 s) for as long as the link lives.
- */
-let following = false
-async function follow(): Promise<void> {
-  if (following) return
-  following = true
-  let delay = 100
-  for (;;) {
-    const listener = new Client({ connectionString: start.url, connectionTimeoutMillis: start.connectTimeoutMs })
-    const lost = new Promise<void>((resolve) => {
-      listener.on('error', () => resolve())
-      listener.on('end', () => resolve())
+  function startRun(): Promise<number> {
+    const run: Promise<number> = runOnce().finally(() => { if (current === run) current = null })
+    current = run
+    return run
+  }
+
+  /**
+   * Brings the cache up to date, one catch-up at a time: to at least serial `atLeast`
+   * when given (a catch-up in progress that reaches it will do), else to what the server
+   * holds when this is called (a catch-up that starts after the call). Returns the
+   * cache's serial.
+   */
+  function catchUp(atLeast?: number): Promise<number> {
+    if (atLeast !== undefined && held >= atLeast) return Promise.resolve(held)
+    if (!current) return startRun()
+    if (atLeast !== undefined) {
+      return current.then((reached) => (reached >= atLeast ? reached : catchUp(atLeast)), () => catchUp(atLeast))
+    }
+    const after = current.then(() => undefined, () => undefined)
+    next ??= after.then(() => {
+      next = null
+      return current ?? startRun()
     })
-    try {
-      await listener.connect()
-      await listenForCommits(listener, () => { catchUp().catch(() => undefined) }, start.schema)
-      await catchUp()
-      delay = 100
-      await lost
-    } catch {
-      // unreachable now: try again after the delay
-    }
-    await listener.end().catch(() => undefined)
-    await new Promise((r) => setTimeout(r, delay))
-    delay = Math.min(delay * 2, 5000)
+    return next
   }
-}
 
-async function run(request: LinkRequest): Promise<unknown> {
-  switch (request.op) {
-    case 'open': {
-      const id = await install(await connected(), start.schema)
-      if (start.cache && !cache) {
-        cache = new CacheWriter(start.cache, id)
+  /**
+   * Follows the remote store into the cache: LISTEN on a connection of its own, catch up
+   * after every notification, and after every (re)connection — NOTIFY has no replay, so
+   * LISTEN comes first and the catch-up then covers whatever was committed before it.
+   * Reconnects with backoff (100 ms doubling to 5 s) for as long as the link lives.
+   */
+  let following = false
+  let closed = false
+  let listening: Client | null = null
+  async function follow(): Promise<void> {
+    if (following) return
+    following = true
+    let delay = 100
+    while (!closed) {
+      const listener = new Client({ connectionString: start.url, connectionTimeoutMillis: start.connectTimeoutMs })
+      listening = listener
+      const lost = new Promise<void>((resolve) => {
+        listener.on('error', () => resolve())
+        listener.on('end', () => resolve())
+      })
+      try {
+        await listener.connect()
+        await listenForCommits(listener, (serial) => { catchUp(serial).catch(() => undefined) }, start.schema)
         await catchUp()
-        void follow()
+        delay = 100
+        await lost
+      } catch {
+        // unreachable now: try again after the delay
       }
-      return id
-    }
-    case 'catchUp': {
-      if (!cache) throw { code: 'TXA_ARGUMENT', message: 'this link has no cache to catch up' } satisfies WireError
-      return catchUp()
-    }
-    case 'commit': return commit(request.plan)
-    case 'resolve': {
-      try {
-        return await resolveCommit(await connected(), request.commitId, start.schema)
-      } catch (e) {
-        if (client) drop(client)
-        throw unavailable(e)
-      }
-    }
-    case 'changesSince': {
-      const c = await connected()
-      try {
-        return await readChangesSince(c, request.after, start.schema)
-      } catch (e) {
-        if (isServerError(e)) throw e
-        drop(c)
-        throw unavailable(e)
-      }
-    }
-    case 'close': {
-      if (client) await client.end().catch(() => undefined)
-      client = null
-      cache?.close()
-      cache = null
-      return null
+      await listener.end().catch(() => undefined)
+      if (closed) break
+      await new Promise((r) => setTimeout(r, delay))
+      delay = Math.min(delay * 2, 5000)
     }
   }
+
+  async function run(request: LinkRequest): Promise<unknown> {
+    switch (request.op) {
+      case 'open': {
+        const id = await install(await connected(), start.schema)
+        if (start.cache && !cache) {
+          cache = new CacheWriter(start.cache, id)
+          await catchUp()
+          void follow()
+        }
+        return id
+      }
+      case 'catchUp': {
+        if (!cache) throw { code: 'TXA_ARGUMENT', message: 'this link has no cache to catch up' } satisfies WireError
+        return catchUp(request.atLeast)
+      }
+      case 'commit': return commit(request.plan)
+      case 'resolve': {
+        try {
+          return await resolveCommit(await connected(), request.commitId, start.schema)
+        } catch (e) {
+          if (client) drop(client)
+          throw unavailable(e)
+        }
+      }
+      case 'changesSince': {
+        const c = await connected()
+        try {
+          return await readChangesSince(c, request.after, start.schema)
+        } catch (e) {
+          if (isServerError(e)) throw e
+          drop(c)
+          throw unavailable(e)
+        }
+      }
+      case 'close': {
+        closed = true
+        if (listening) await listening.end().catch(() => undefined)
+        if (client) await client.end().catch(() => undefined)
+        client = null
+        cache?.close()
+        cache = null
+        return null
+      }
+    }
+  }
+
+  start.port.on('message', (request: LinkRequest) => {
+    run(request).then(
+      (value): LinkReply => ({ id: request.id, value }),
+      (e: unknown): LinkReply => ({ id: request.id, error: wireError(e) }),
+    ).then((reply) => {
+      start.port.postMessage(reply)
+      Atomics.add(answered, 0, 1)
+      Atomics.notify(answered, 0)
+      if (request.op === 'close') start.port.close()
+    })
+  })
 }
 
-start.port.on('message', (request: LinkRequest) => {
-  run(request).then(
-    (value): LinkReply => ({ id: request.id, value }),
-    (e: unknown): LinkReply => ({ id: request.id, error: wireError(e) }),
-  ).then((reply) => {
-    start.port.postMessage(reply)
-    Atomics.add(answered, 0, 1)
-    Atomics.notify(answered, 0)
-    if (request.op === 'close') start.port.close()
-  })
-})
-void parentPort
+parentPort!.on('message', (start: Start) => serve(start))

@@ -41,8 +41,23 @@ function rebuild(error: WireError): TxarrayError {
   return new cls(error.message)
 }
 
+/** The thread holding the connections of this thread's links (started at the first link). */
+let thread: Worker | null = null
+function linkThread(): Worker {
+  if (thread) return thread
+  const script = path.join(__dirname, `link-worker${path.extname(__filename)}`)
+  // From the TypeScript sources (the tests), the thread compiles them as this one does.
+  const started = script.endsWith('.ts')
+    ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(script)})`, { eval: true })
+    : new Worker(script)
+  started.unref()  // never keeps the process alive: a pending call refs its own port
+  started.on('error', () => { if (thread === started) thread = null })
+  started.on('exit', () => { if (thread === started) thread = null })
+  thread = started
+  return started
+}
+
 export class RemoteLink {
-  readonly #worker: Worker
   readonly #port: MessagePort
   readonly #cell = new Int32Array(new SharedArrayBuffer(4))
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>()
@@ -59,14 +74,7 @@ export class RemoteLink {
     const data = {
       url, schema, port: port2, cell: this.#cell.buffer, connectTimeoutMs: options.connectTimeoutMs ?? 5000, cache: options.cache,
     }
-    const script = path.join(__dirname, `link-worker${path.extname(__filename)}`)
-    // From the TypeScript sources (the tests), the thread compiles them as this one does.
-    const fromSources = script.endsWith('.ts')
-    this.#worker = fromSources
-      ? new Worker(`require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(script)})`,
-        { eval: true, workerData: data, transferList: [port2] })
-      : new Worker(script, { workerData: data, transferList: [port2] })
-    this.#worker.unref()
+    linkThread().postMessage(data, [port2])
     this.#port.on('message', (reply: LinkReply) => this.#deliver(reply))
     this.#port.unref()
   }
@@ -144,21 +152,27 @@ export class RemoteLink {
   resolveSync(commitId: string): { status: 'committed'; serial: number } | { status: 'abandoned' } {
     return this.#callSync({ op: 'resolve', commitId })
   }
+  resolve(commitId: string): Promise<{ status: 'committed'; serial: number } | { status: 'abandoned' }> {
+    return this.#call({ op: 'resolve', commitId })
+  }
 
-  /** Brings the cache up to date now; returns its serial (the remote serial it holds). */
-  catchUpSync(): number { return this.#callSync({ op: 'catchUp' }) }
-  catchUp(): Promise<number> { return this.#call({ op: 'catchUp' }) }
+  /**
+   * Brings the cache up to date: to what the server holds now, or only to serial
+   * `atLeast` when given (a catch-up already on its way that reaches it will do). Returns
+   * the cache's serial (the remote serial it holds).
+   */
+  catchUpSync(atLeast?: number): number { return this.#callSync({ op: 'catchUp', atLeast }) }
+  catchUp(atLeast?: number): Promise<number> { return this.#call({ op: 'catchUp', atLeast }) }
 
   /** What commits after `after` changed, from one snapshot of the server. */
   changesSinceSync(after: number): RemoteChanges { return this.#callSync({ op: 'changesSince', after }) }
   changesSince(after: number): Promise<RemoteChanges> { return this.#call({ op: 'changesSince', after }) }
 
-  /** Closes the connection and ends the thread. */
+  /** Closes the link's connections (the thread stays for this thread's other links). */
   async close(): Promise<void> {
     if (this.#closed) return
     await this.#call({ op: 'close' }).catch(() => undefined)
     this.#closed = true
     this.#port.close()
-    await this.#worker.terminate()
   }
 }

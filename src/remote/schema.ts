@@ -8,7 +8,7 @@ import type { ClientBase } from 'pg'
 import { ArgumentError, FormatError } from '../errors'
 
 /** The format of the remote schema; a schema of another version is refused. */
-export const REMOTE_FORMAT = { name: 'txarray-remote', version: 1 } as const
+export const REMOTE_FORMAT = { name: 'txarray-remote', version: 2 } as const
 
 /** The schema a remote store lives in unless the connection string says otherwise. */
 export const DEFAULT_SCHEMA = 'txarray'
@@ -66,9 +66,10 @@ CREATE TABLE ${s}.commits (
 /**
  * txarray.commit(): one commit, all of it in the one statement's transaction (autocommit),
  * at READ COMMITTED (each statement inside sees what the holder of a lock it waited for
- * committed). Returns one row: status 'committed' (serial, assigned ids, lengths),
- * 'duplicate' (this commit id landed before, as serial) or 'abandoned' (the id was
- * fenced: it never commits). A conflict raises SQLSTATE TXCON with the facts as JSON in
+ * committed). Returns one row: status 'committed' (serial, assigned ids, lengths, and
+ * the change set and time its commits row records, so that the committer can write the
+ * commit into its cache without reading it back), 'duplicate' (this commit id landed
+ * before, as serial) or 'abandoned' (the id was fenced: it never commits). A conflict raises SQLSTATE TXCON with the facts as JSON in
  * the error's detail, so that nothing of the commit is kept.
  *
  * Records are the arrays whose record this commit changes (p_append_len >= 0: only by
@@ -90,7 +91,7 @@ CREATE FUNCTION ${s}.commit(
   p_rows bigint[], p_row_bytes bigint[], p_block_bytes integer[], p_bodies bytea[],
   p_append_len bigint[], p_shrink_from bigint[],
   p_block_array bigint[], p_block_index bigint[], p_block_len integer[], p_data bytea, p_flags integer[])
-RETURNS TABLE (status text, serial bigint, ids bigint[], lengths bigint[])
+RETURNS TABLE (status text, serial bigint, ids bigint[], lengths bigint[], changes jsonb, committed_ms bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -132,7 +133,7 @@ BEGIN
   IF NOT FOUND THEN
     SELECT c.serial INTO v_serial FROM ${s}.commit_ids c WHERE c.commit_id = p_commit_id;
     RETURN QUERY SELECT CASE WHEN v_serial IS NULL THEN 'abandoned' ELSE 'duplicate' END, v_serial,
-      NULL::bigint[], NULL::bigint[];
+      NULL::bigint[], NULL::bigint[], NULL::jsonb, NULL::bigint;
     RETURN;
   END IF;
 
@@ -306,7 +307,8 @@ BEGIN
   UPDATE ${s}.commit_ids c SET serial = v_serial, decided = now() WHERE c.commit_id = p_commit_id;
   INSERT INTO ${s}.commits (serial, commit_id, changes) VALUES (v_serial, p_commit_id, v_changes);
   PERFORM pg_notify('${s}_commit', v_serial::text);
-  RETURN QUERY SELECT 'committed'::text, v_serial, v_ids, v_lengths;
+  RETURN QUERY SELECT 'committed'::text, v_serial, v_ids, v_lengths, v_changes,
+    (extract(epoch FROM now()) * 1000)::bigint;
 END
 $fn$;
 `

@@ -1,0 +1,270 @@
+/**
+ * The remote side of one Store handle opened with `remote`: commit as plan -> store ->
+ * settle (docs/scale-out.md), refresh and abort with catch-up, and the states a lost
+ * connection leaves a handle in.
+ *
+ * Each operation is written once, as a generator of the link calls it needs; a
+ * synchronous driver blocks on them (commit(), refresh()) and an asynchronous one awaits
+ * them (commitAsync(), refreshAsync()), so both forms follow exactly the same rules.
+ *
+ * States besides "idle":
+ * - in doubt: a commit's connection broke and its outcome could not be looked up. Changes
+ *   through the API throw CommitOutcomeUnknownError; commit() looks the outcome up first
+ *   (fencing the id if it did not land): landed, the handle settles at it; not landed,
+ *   the changes are committed anew. abort() drops the changes whatever the outcome.
+ * - unsettled: a commit landed, but the cache could not catch up to it. Changes throw
+ *   RemoteUnavailableError; commit(), refresh() or abort() finish the catch-up and move.
+ * - busy: a commitAsync() or refreshAsync() is running; every other call that changes
+ *   or moves the handle throws TransactionError.
+ */
+import { randomUUID } from 'node:crypto'
+import {
+  CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError, TxarrayError,
+} from '../errors'
+import type { ArrayState, Transaction } from '../transaction'
+import type { CommitOutcome } from './commit-call'
+import type { CommitPlan } from './commit-plan'
+import { RemoteLink } from './remote-link'
+
+/** What an operation asks of the link; the driver answers with the call's result. */
+type Step =
+  | { op: 'commit'; plan: CommitPlan }
+  | { op: 'resolve'; commitId: string }
+  | { op: 'catchUp'; atLeast?: number }
+
+type Resolved = { status: 'committed'; serial: number } | { status: 'abandoned' }
+type Operation = Generator<Step, void, unknown>
+
+export interface RemoteHandleOptions {
+  schema?: string
+  /** How long one call to the server may take (default 60 000 ms). */
+  timeoutMs?: number
+}
+
+export class RemoteHandle {
+  readonly #link: RemoteLink
+  #inDoubt: string | null = null
+  #unsettled: { serial: number; ids: Map<ArrayState, number> | null } | null = null
+  #busy = false
+  /** Commits this handle made, and those refused with ConflictError. */
+  commits = 0
+  conflicts = 0
+
+  /**
+   * Connects to the remote store at `url` (creating its schema if missing) and brings the
+   * cache at `cachePath` up to date; from then on the link's thread follows every commit
+   * into the cache. Throws RemoteUnavailableError if the server cannot be reached,
+   * FormatError if the cache belongs to another remote store.
+   */
+  constructor(url: string, cachePath: string, options: RemoteHandleOptions = {}) {
+    this.#link = new RemoteLink(url, {
+      schema: options.schema, cache: cachePath, callTimeoutMs: options.timeoutMs,
+      connectTimeoutMs: Math.min(options.timeoutMs ?? 5000, 5000),
+    })
+    try {
+      this.#link.openSync()
+    } catch (e) {
+      void this.#link.close()
+      throw e
+    }
+  }
+
+  /** Throws unless changes may be made now (see the states above). */
+  beforeChange(): void {
+    if (this.#busy) throw new TransactionError('a commitAsync() or refreshAsync() of this handle is still running')
+    if (this.#inDoubt) {
+      throw new CommitOutcomeUnknownError(`the outcome of commit ${this.#inDoubt} is not known yet: commit() again to look it up, or abort()`, this.#inDoubt)
+    }
+    if (this.#unsettled) {
+      throw new RemoteUnavailableError(`commit ${this.#unsettled.serial} landed but this handle has not caught up to it yet: refresh() first`)
+    }
+  }
+
+  /** A commit landed and the handle has not moved to it yet (its changes are still held). */
+  get unsettled(): boolean {
+    return this.#unsettled !== null
+  }
+
+  #idle(): void {
+    if (this.#busy) throw new TransactionError('a commitAsync() or refreshAsync() of this handle is still running')
+  }
+
+  commit(txn: Transaction, sync: boolean): void {
+    this.#idle()
+    this.#runSync(this.#commit(txn, sync))
+  }
+
+  async commitAsync(txn: Transaction, sync: boolean): Promise<void> {
+    this.#idle()
+    await this.#runAsync(this.#commit(txn, sync))
+  }
+
+  /** Catches up and moves to the newest snapshot (the caller checked there are no changes). */
+  refresh(txn: Transaction): void {
+    this.#idle()
+    this.#runSync(this.#refresh(txn))
+  }
+
+  async refreshAsync(txn: Transaction): Promise<void> {
+    this.#idle()
+    await this.#runAsync(this.#refresh(txn))
+  }
+
+  /**
+   * Drops the changes and moves to the newest snapshot, catching up first when the server
+   * answers (an abort never fails for want of the server: it moves to what the cache holds).
+   */
+  abort(txn: Transaction): void {
+    this.#idle()
+    this.#runSync(this.#abort(txn))
+  }
+
+  async abortAsync(txn: Transaction): Promise<void> {
+    this.#idle()
+    await this.#runAsync(this.#abort(txn))
+  }
+
+  * #abort(txn: Transaction): Operation {
+    this.#inDoubt = null
+    try {
+      yield { op: 'catchUp' }
+    } catch (e) {
+      if (!(e instanceof RemoteUnavailableError)) throw e
+    }
+    const unsettled = this.#unsettled
+    this.#unsettled = null
+    if (unsettled) txn.settleRemote(unsettled.ids)
+    else txn.abort()
+  }
+
+  /** Ends the link (its thread and connections), in the background. */
+  close(): void {
+    void this.#link.close()
+  }
+
+  * #commit(txn: Transaction, sync: boolean): Operation {
+    if (this.#unsettled) {
+      yield * this.#settle(txn)
+      return
+    }
+    if (this.#inDoubt) {
+      const decided = (yield { op: 'resolve', commitId: this.#inDoubt }) as Resolved
+      this.#inDoubt = null
+      if (decided.status === 'committed') {
+        this.#unsettled = { serial: decided.serial, ids: null }
+        this.commits++
+        yield * this.#settle(txn)
+        return
+      }
+      // Fenced: it never lands; the changes are still here to commit anew.
+    }
+    if (!txn.hasChanges()) {
+      yield { op: 'catchUp' }
+      txn.commit(sync)
+      return
+    }
+    const { plan, created } = txn.planRemote(randomUUID(), sync)
+    let outcome: CommitOutcome | null = null
+    // A fenced attempt (its connection broke, and it was found not to have landed) is
+    // tried once more under a new id.
+    for (let attempt = 0; attempt < 2 && (!outcome || outcome.status === 'abandoned'); attempt++) {
+      if (attempt > 0) plan.commitId = randomUUID()
+      try {
+        outcome = (yield { op: 'commit', plan }) as CommitOutcome
+      } catch (e) {
+        if (e instanceof ConflictError) this.conflicts++
+        if (e instanceof CommitOutcomeUnknownError) this.#inDoubt = plan.commitId
+        throw e
+      }
+    }
+    if (!outcome || outcome.status === 'abandoned') {
+      throw new RemoteUnavailableError('the connection to the remote store broke twice during this commit; nothing was committed: commit() again')
+    }
+    let ids: Map<ArrayState, number> | null = null
+    if (outcome.status === 'committed') {
+      const landed = outcome
+      ids = new Map([...created].map(([record, state]) => [state, landed.ids[record]]))
+    }
+    this.#unsettled = { serial: outcome.serial, ids }
+    this.commits++
+    yield * this.#settle(txn)
+  }
+
+  /** The cache catches up to the landed commit; the handle moves to it. */
+  * #settle(txn: Transaction): Operation {
+    const unsettled = this.#unsettled!
+    try {
+      yield { op: 'catchUp', atLeast: unsettled.serial }
+    } catch (e) {
+      if (e instanceof RemoteUnavailableError) {
+        throw new RemoteUnavailableError(`commit ${unsettled.serial} landed, but the cache could not catch up to it (${e.message}): refresh() when the server answers`)
+      }
+      throw e
+    }
+    this.#unsettled = null
+    txn.settleRemote(unsettled.ids)
+  }
+
+  * #refresh(txn: Transaction): Operation {
+    if (this.#unsettled) {
+      yield * this.#settle(txn)
+      return
+    }
+    yield { op: 'catchUp' }
+    txn.abort()
+  }
+
+  #callSync(step: Step): unknown {
+    switch (step.op) {
+      case 'commit': return this.#link.commitSync(step.plan)
+      case 'resolve': return this.#link.resolveSync(step.commitId)
+      case 'catchUp': return this.#link.catchUpSync(step.atLeast)
+    }
+  }
+
+  #call(step: Step): Promise<unknown> {
+    switch (step.op) {
+      case 'commit': return this.#link.commit(step.plan)
+      case 'resolve': return this.#link.resolve(step.commitId)
+      case 'catchUp': return this.#link.catchUp(step.atLeast)
+    }
+  }
+
+  #runSync(operation: Operation): void {
+    let next = operation.next()
+    while (!next.done) {
+      let answer: unknown
+      try {
+        answer = this.#callSync(next.value)
+      } catch (e) {
+        next = operation.throw(asCoded(e))
+        continue
+      }
+      next = operation.next(answer)
+    }
+  }
+
+  async #runAsync(operation: Operation): Promise<void> {
+    this.#busy = true
+    try {
+      let next = operation.next()
+      while (!next.done) {
+        let answer: unknown
+        try {
+          answer = await this.#call(next.value)
+        } catch (e) {
+          next = operation.throw(asCoded(e))
+          continue
+        }
+        next = operation.next(answer)
+      }
+    } finally {
+      this.#busy = false
+    }
+  }
+}
+
+/** Link failures are coded already; anything else is reported as the server being away. */
+function asCoded(e: unknown): unknown {
+  return e instanceof TxarrayError ? e : new RemoteUnavailableError(`the remote store failed: ${(e as Error)?.message ?? e}`)
+}
