@@ -27,6 +27,7 @@
         "native/engine/store_identity.cc",
         "native/engine/strided.cc",
         "native/engine/tracked_array.cc",
+        "native/engine/written_slack.cc",
         "native/vmem/block_mapping.cc",
         "native/vmem/fault_path.cc",
         "native/vmem/map_budget.cc",

@@ -777,6 +777,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
     out.Set("valueBytesWritten", double(st.valueBytesWritten));
     out.Set("blocksRead", double(st.blocksRead));
     out.Set("checksumSeconds", double(st.checksumNanos) / 1e9);
+    out.Set("checksumBytes", double(st.checksumBytes));
     txa::vmem::BudgetStats budget = session(env).budget().stats();
     out.Set("mappedBlocksLimit", double(budget.limitBlocks));
     out.Set("mappedBlocks", double(budget.mappedBlocks));

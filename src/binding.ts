@@ -99,6 +99,7 @@ export interface NativeStats {
   valueBytesWritten: number
   blocksRead: number
   checksumSeconds: number
+  checksumBytes: number
   /** The most blocks the handle's views map at once (the store's mappedBlocks). */
   mappedBlocksLimit: number
   /** Blocks mapped now, all arrays of the handle. */

@@ -133,6 +133,11 @@ export interface StoreStats {
   blocksRead: number
   /** Seconds this handle's commits spent computing the checksums of the blocks they wrote. */
   checksumSeconds: number
+  /**
+   * Block data bytes those commits read to compute the checksums: a commit that continues
+   * a block this handle committed last (a stream of appends) reads only the bytes it added.
+   */
+  checksumBytes: number
   /** The most blocks the handle's views map at once (the store's mappedBlocks). */
   mappedBlocksLimit: number
   /** Blocks the handle's views map now, all arrays. */

@@ -22,11 +22,13 @@ uint32_t checksumOf(const uint8_t* value, const uint8_t* data, uint64_t stored) 
 void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
             uint64_t serial, const uint8_t* data, size_t dataLength) noexcept {
   encodeUnsealed(value, pageSize, arrayId, blockIndex, blockBytes, serial, data, dataLength);
-  seal(value, pageSize, dataLength);
+  seal(value, pageSize, dataLength, crc32c(0, data, dataLength));
 }
 
-void seal(uint8_t* value, size_t pageSize, size_t dataLength) noexcept {
-  putU32le(value + kChecksumAt, checksumOf(value, value + prefixBytes(pageSize), storedBytes(dataLength, pageSize)));
+void seal(uint8_t* value, size_t pageSize, size_t dataLength, uint32_t dataCrc) noexcept {
+  // checksumOf() over the stored bytes: the data, then zeros up to storedBytes.
+  const uint32_t stored = crc32cZeros(dataCrc, storedBytes(dataLength, pageSize) - dataLength);
+  putU32le(value + kChecksumAt, crc32c(stored, value, kChecksumAt));
 }
 
 void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,

@@ -62,8 +62,11 @@ void encode(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockInd
 // encode() without the checksum (left zero)...
 void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes,
                     uint64_t serial, const uint8_t* data, size_t dataLength) noexcept;
-// ... and the checksum of a value encodeUnsealed() wrote, written into its header.
-void seal(uint8_t* value, size_t pageSize, size_t dataLength) noexcept;
+// ... and the checksum of a value encodeUnsealed() wrote, written into its header, given
+// dataCrc = crc32c(0, data, dataLength) of the data it was given: the zero fill and the
+// header are added to it here, so the caller may have computed it piece by piece (the
+// checksum of a block's committed bytes extended over bytes appended since).
+void seal(uint8_t* value, size_t pageSize, size_t dataLength, uint32_t dataCrc) noexcept;
 
 enum class Problem {
   kNone,

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "block_format.h"
+#include "crc32c.h"
 #include "error.h"
 #include "keys.h"
 #include "session_stats.h"
@@ -19,8 +20,11 @@ uint64_t monotonicNanos() noexcept {
 }  // namespace
 
 void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index, uint32_t blockBytes,
-              uint64_t serial, const uint8_t* bytes, size_t size, SessionStats* counters) {
+              uint64_t serial, const uint8_t* bytes, size_t size, SessionStats* counters, DataChecksum* known) {
   while (size > 0 && bytes[size - 1] == 0) --size;
+  DataChecksum unknown;
+  if (!known) known = &unknown;
+  if (known->length > size) *known = DataChecksum{};
   keys::BlockKey key(id, index);
   MDB_val k{sizeof key.bytes, key.bytes};
   int rc;
@@ -28,6 +32,7 @@ void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index
     rc = mdb_del(txn, store.db, &k, nullptr);
     if (rc == MDB_NOTFOUND) rc = 0;
     if (rc) throwLmdb(rc, "delete block");
+    *known = DataChecksum{};
     return;
   }
   MDB_val v{size_t(blockfmt::valueBytes(size, store.pageSize)), nullptr};
@@ -36,8 +41,11 @@ void putBlock(MDB_txn* txn, const BlockStore& store, uint64_t id, uint64_t index
   uint8_t* value = static_cast<uint8_t*>(v.mv_data);
   blockfmt::encodeUnsealed(value, store.pageSize, id, index, blockBytes, serial, bytes, size);
   const uint64_t start = monotonicNanos();  // the checksum's share of a commit, for store.stats()
-  blockfmt::seal(value, store.pageSize, size);
+  const uint32_t dataCrc = crc32c(known->crc, bytes + known->length, size - size_t(known->length));
+  blockfmt::seal(value, store.pageSize, size, dataCrc);
   counters->checksumNanos += monotonicNanos() - start;
+  counters->checksumBytes += size - known->length;
+  *known = DataChecksum{size, dataCrc};
   ++counters->blocksWritten;
   counters->bytesWritten += size;
   counters->valueBytesWritten += v.mv_size;

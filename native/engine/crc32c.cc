@@ -46,10 +46,12 @@ uint32_t crcTable(uint32_t c, const uint8_t* p, size_t n) noexcept {
 
 #if defined(__x86_64__)
 // One `crc32` instruction has a latency of 3 cycles and a throughput of 1 per cycle, so a
-// single dependency chain runs at a third of the speed the CPU offers. Long buffers go in
-// stripes of three lanes of kLane bytes, one chain per lane; the lanes' CRCs are joined
-// with shiftLane (below).
-constexpr size_t kLane = 4096;
+// single dependency chain runs at a third of the speed the CPU offers. Buffers go in
+// stripes of three lanes, one chain per lane, joined with shiftLane (below): stripes of
+// three kLongLane-byte lanes, then of three kShortLane-byte lanes, so that fewer than
+// 3 * kShortLane bytes run in a single chain.
+constexpr size_t kLongLane = 4096;
+constexpr size_t kShortLane = 256;
 
 __attribute__((target("sse4.2"))) uint32_t crcSse42Serial(uint32_t c, const uint8_t* p, size_t n) noexcept {
   uint64_t c64 = c;
@@ -65,16 +67,16 @@ __attribute__((target("sse4.2"))) uint32_t crcSse42Serial(uint32_t c, const uint
 
 // The CRC register is linear over GF(2) in its starting value: the register after bytes B
 // from start r is (the register after B from 0) xor (the register after |B| zero bytes
-// from r). shiftLane is the second term for kLane zero bytes: a 32x32 bit matrix, applied
-// a byte at a time through four tables built from its columns.
+// from r). A LaneShift is the second term for one lane's length of zero bytes: a 32x32
+// bit matrix, applied a byte at a time through four tables built from its columns.
 struct LaneShift {
   uint32_t table[4][256];
 };
 
-__attribute__((target("sse4.2"))) LaneShift makeLaneShift() noexcept {
-  static const uint8_t zeros[kLane] = {};
+__attribute__((target("sse4.2"))) LaneShift makeLaneShift(size_t lane) noexcept {
+  static const uint8_t zeros[kLongLane] = {};
   uint32_t column[32];
-  for (int bit = 0; bit < 32; ++bit) column[bit] = crcSse42Serial(uint32_t(1) << bit, zeros, kLane);
+  for (int bit = 0; bit < 32; ++bit) column[bit] = crcSse42Serial(uint32_t(1) << bit, zeros, lane);
   LaneShift s{};
   for (int k = 0; k < 4; ++k) {
     for (uint32_t b = 0; b < 256; ++b) {
@@ -88,11 +90,31 @@ __attribute__((target("sse4.2"))) LaneShift makeLaneShift() noexcept {
   return s;
 }
 
-LaneShift gLaneShift;  // filled before main() when the CPU has SSE4.2 (see gHardware)
+LaneShift gLongShift, gShortShift;  // filled before main() when the CPU has SSE4.2 (see gHardware)
 
-inline uint32_t shiftLane(uint32_t r) noexcept {
-  const auto& t = gLaneShift.table;
+inline uint32_t shiftLane(const LaneShift& s, uint32_t r) noexcept {
+  const auto& t = s.table;
   return t[0][r & 0xff] ^ t[1][(r >> 8) & 0xff] ^ t[2][(r >> 16) & 0xff] ^ t[3][r >> 24];
+}
+
+// Runs the stripes of three `Lane`-byte lanes that fit in n bytes; returns the register.
+template <size_t Lane>
+__attribute__((target("sse4.2"))) inline uint32_t crcStripes(uint32_t c, const uint8_t*& p, size_t& n,
+                                                            const LaneShift& shift) noexcept {
+  for (; n >= 3 * Lane; n -= 3 * Lane, p += 3 * Lane) {
+    uint64_t c0 = c, c1 = 0, c2 = 0;
+    for (size_t i = 0; i < Lane; i += 8) {
+      uint64_t w0, w1, w2;
+      memcpy(&w0, p + i, 8);
+      memcpy(&w1, p + Lane + i, 8);
+      memcpy(&w2, p + 2 * Lane + i, 8);
+      c0 = _mm_crc32_u64(c0, w0);
+      c1 = _mm_crc32_u64(c1, w1);
+      c2 = _mm_crc32_u64(c2, w2);
+    }
+    c = shiftLane(shift, shiftLane(shift, uint32_t(c0)) ^ uint32_t(c1)) ^ uint32_t(c2);
+  }
+  return c;
 }
 
 __attribute__((target("sse4.2"))) uint32_t crcSse42(uint32_t c, const uint8_t* p, size_t n) noexcept {
@@ -100,22 +122,54 @@ __attribute__((target("sse4.2"))) uint32_t crcSse42(uint32_t c, const uint8_t* p
     c = _mm_crc32_u8(c, *p++);
     --n;
   }
-  for (; n >= 3 * kLane; n -= 3 * kLane, p += 3 * kLane) {
-    uint64_t c0 = c, c1 = 0, c2 = 0;
-    for (size_t i = 0; i < kLane; i += 8) {
-      uint64_t w0, w1, w2;
-      memcpy(&w0, p + i, 8);
-      memcpy(&w1, p + kLane + i, 8);
-      memcpy(&w2, p + 2 * kLane + i, 8);
-      c0 = _mm_crc32_u64(c0, w0);
-      c1 = _mm_crc32_u64(c1, w1);
-      c2 = _mm_crc32_u64(c2, w2);
-    }
-    c = shiftLane(shiftLane(uint32_t(c0)) ^ uint32_t(c1)) ^ uint32_t(c2);
-  }
+  c = crcStripes<kLongLane>(c, p, n, gLongShift);
+  c = crcStripes<kShortLane>(c, p, n, gShortShift);
   return crcSse42Serial(c, p, n);
 }
 #endif
+
+// Polynomials over GF(2) modulo the Castagnoli polynomial, in the CRC register's reflected
+// bit order: bit 31 holds the coefficient of x^0, bit 0 that of x^31. Multiplying by x is
+// one step of the register over a zero bit, so n zero bytes multiply it by x^(8n).
+uint32_t timesX(uint32_t a) noexcept { return (a >> 1) ^ ((a & 1) ? kPolynomial : 0); }
+
+uint32_t multiplyModP(uint32_t a, uint32_t b) noexcept {
+  uint32_t product = 0;
+  for (uint32_t term = uint32_t(1) << 31; term != 0; term >>= 1) {  // a's x^0, x^1, ... x^31
+    if (a & term) product ^= b;
+    b = timesX(b);
+  }
+  return product;
+}
+
+// kXPow2[k] = x^(2^k) mod P.
+struct PowersOfX {
+  uint32_t pow2[64];
+};
+constexpr PowersOfX makePowersOfX() {
+  PowersOfX t{};
+  t.pow2[0] = uint32_t(1) << 30;  // x^1
+  for (int k = 1; k < 64; ++k) {
+    // squaring, written out for a constexpr context
+    uint32_t a = t.pow2[k - 1], b = a, product = 0;
+    for (uint32_t term = uint32_t(1) << 31; term != 0; term >>= 1) {
+      if (a & term) product ^= b;
+      b = (b >> 1) ^ ((b & 1) ? kPolynomial : 0);
+    }
+    t.pow2[k] = product;
+  }
+  return t;
+}
+constexpr PowersOfX kPowersOfX = makePowersOfX();
+
+// x^(8n) mod P.
+uint32_t xToThe8n(uint64_t n) noexcept {
+  uint32_t result = uint32_t(1) << 31;  // x^0
+  for (int k = 3; n != 0 && k < 64; ++k, n >>= 1) {
+    if (n & 1) result = multiplyModP(result, kPowersOfX.pow2[k]);
+  }
+  return result;
+}
 
 bool hasSse42() noexcept {
 #if defined(__x86_64__)
@@ -130,7 +184,8 @@ bool hasSse42() noexcept {
 const bool gHardware = [] {
   if (!hasSse42()) return false;
 #if defined(__x86_64__)
-  gLaneShift = makeLaneShift();
+  gLongShift = makeLaneShift(kLongLane);
+  gShortShift = makeLaneShift(kShortLane);
 #endif
   return true;
 }();
@@ -144,6 +199,8 @@ uint32_t crc32c(uint32_t crc, const void* data, size_t n) noexcept {
 #endif
   return ~crcTable(~crc, p, n);
 }
+
+uint32_t crc32cZeros(uint32_t crc, uint64_t n) noexcept { return ~multiplyModP(~crc, xToThe8n(n)); }
 
 uint32_t crc32cPortable(uint32_t crc, const void* data, size_t n) noexcept {
   return ~crcTable(~crc, static_cast<const uint8_t*>(data), n);

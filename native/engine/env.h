@@ -28,6 +28,7 @@
 #include "commit_signal.h"
 #include "store_files.h"
 #include "store_identity.h"
+#include "written_slack.h"
 
 namespace txa {
 
@@ -114,6 +115,9 @@ class Env {
 
   std::shared_mutex mapLock;
   std::mutex writeLock;
+  // Written room past data.mdb's last page for durable commits (written_slack.h). Guarded
+  // by writeLock.
+  WrittenSlack writtenSlack;
 
  private:
   Env() = default;

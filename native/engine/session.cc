@@ -592,6 +592,7 @@ Session::Outcome Session::commit(const std::vector<RecordChange>& records, const
     }
   }
   ++stats_->commits;
+  if (sync) env_->writtenSlack.afterDurableCommit(*env_);  // holding writeLock, no transaction
 
   // Move to the newest snapshot; what others committed after us is stale here too. The
   // commit is durable by now, so nothing below may throw: a failure to begin the new

@@ -13,6 +13,7 @@ struct SessionStats {
   uint64_t valueBytesWritten = 0;  // bytes of the values: header page and page rounding included
   uint64_t blocksRead = 0;      // block values fetched from a snapshot
   uint64_t checksumNanos = 0;   // time commits spent computing block checksums
+  uint64_t checksumBytes = 0;   // data bytes they read for it (a block's unchanged prefix is not re-read)
 };
 
 }  // namespace txa

@@ -72,14 +72,21 @@ uint8_t* StagedBlocks::stageCommitted(uint64_t index) noexcept {
     return nullptr;
   }
   unretain(blockBytes_);
+  restagedIndex_ = index;
+  restagedChecksum_ = committedChecksum_;
   return bytes;
 }
 
-void StagedBlocks::keepLastAsCommitted() noexcept {
+DataChecksum StagedBlocks::committedChecksum(uint64_t index) const noexcept {
+  return index == restagedIndex_ ? restagedChecksum_ : DataChecksum{};
+}
+
+void StagedBlocks::keepLastAsCommitted(uint64_t storedIndex, DataChecksum stored) noexcept {
   forgetCommitted();
   if (!staged_.empty() && retain(blockBytes_)) {
     auto last = std::prev(staged_.end());
     committedIndex_ = last->first;
+    committedChecksum_ = last->first == storedIndex ? stored : DataChecksum{};
     committed_ = std::move(last->second);
     staged_.erase(last);
   }
@@ -87,6 +94,7 @@ void StagedBlocks::keepLastAsCommitted() noexcept {
 }
 
 void StagedBlocks::forgetCommitted() noexcept {
+  committedChecksum_ = DataChecksum{};
   if (!committed_) return;
   unretain(blockBytes_);
   recycle(std::move(committed_));
@@ -96,11 +104,13 @@ void StagedBlocks::forgetCommitted() noexcept {
 void StagedBlocks::remove(uint64_t index) noexcept {
   auto it = staged_.find(index);
   if (it == staged_.end()) return;
+  if (index == restagedIndex_) restagedIndex_ = UINT64_MAX;
   recycle(std::move(it->second));
   staged_.erase(it);
 }
 
 void StagedBlocks::dropFrom(uint64_t first) noexcept {
+  if (restagedIndex_ >= first) restagedIndex_ = UINT64_MAX;
   for (auto it = staged_.lower_bound(first); it != staged_.end();) {
     recycle(std::move(it->second));
     it = staged_.erase(it);
@@ -111,6 +121,8 @@ void StagedBlocks::clear() noexcept { dropFrom(0); }
 
 void StagedBlocks::release() noexcept {
   staged_.clear();
+  restagedIndex_ = UINT64_MAX;
+  committedChecksum_ = DataChecksum{};
   if (committed_) unretain(blockBytes_);
   committed_.reset();
   unretain(pool_.size() * size_t(blockBytes_));

@@ -12,13 +12,17 @@
 // After a commit, the last block it stored can be kept as the committed copy of that block
 // (keepLastAsCommitted): the next append of a stream continues that block, and staging it
 // again then costs no read of the store. The array forgets the copy whenever the block may
-// have changed otherwise (other commits, a shrink, a region).
+// have changed otherwise (other commits, a shrink, a region). The copy keeps the checksum
+// of its data as stored, so that the next commit of that block checksums only the bytes
+// after the ones it kept unchanged (block_store.h, putBlock).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <vector>
+
+#include "block_store.h"
 
 namespace txa {
 
@@ -45,9 +49,14 @@ class StagedBlocks {
   }
   // Stages block `index` from the committed copy if that is the block kept; else nullptr.
   uint8_t* stageCommitted(uint64_t index) noexcept;
+  // The checksum of the committed data that staged block `index` starts with, when it was
+  // staged from the committed copy (stageCommitted); else an empty one. The caller knows
+  // whether it has written into those bytes since.
+  DataChecksum committedChecksum(uint64_t index) const noexcept;
   // Keeps the highest staged block as the committed copy (the caller has just committed
-  // exactly these bytes), and drops the rest.
-  void keepLastAsCommitted() noexcept;
+  // exactly these bytes, with data checksum `stored` if `storedIndex` is that block), and
+  // drops the rest.
+  void keepLastAsCommitted(uint64_t storedIndex, DataChecksum stored) noexcept;
   void forgetCommitted() noexcept;
   // Drops block `index` if it is staged (its buffer goes back to the pool).
   void remove(uint64_t index) noexcept;
@@ -69,6 +78,10 @@ class StagedBlocks {
   std::vector<std::unique_ptr<uint8_t[]>> pool_;
   uint64_t committedIndex_ = 0;
   std::unique_ptr<uint8_t[]> committed_;  // null: no committed copy kept
+  DataChecksum committedChecksum_;        // of committed_'s data as stored
+  // The block staged from the committed copy, and that copy's checksum (while staged).
+  uint64_t restagedIndex_ = UINT64_MAX;
+  DataChecksum restagedChecksum_;
 };
 
 }  // namespace txa

@@ -123,6 +123,7 @@ bool TrackedArray::hasChanges() {
 }
 
 void TrackedArray::dropStaged(bool forgetCommitted) {
+  lastStored_ = StoredChecksum{};
   if (forgetCommitted) staged_.forgetCommitted();
   staged_.clear();
   stagedFrom_ = kNone;
@@ -518,8 +519,14 @@ void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, ui
     const uint64_t start = index * blockBytes_;
     return start >= byteLength_ ? size_t(0) : size_t(std::min<uint64_t>(blockBytes_, byteLength_ - start));
   };
+  lastStored_ = StoredChecksum{};
   staged_.forEach([&](uint64_t index, const uint8_t* bytes) {
-    putBlock(txn, blocks, id, index, blockBytes_, serial, bytes, sizeOf(index), counters);
+    // A block continued from the committed copy: the checksum of its committed bytes holds
+    // while nothing was written below their end (no write since staging starts lower).
+    DataChecksum known = staged_.committedChecksum(index);
+    if (staleFrom_ != kNone || stagedFrom_ < index * blockBytes_ + known.length) known = DataChecksum{};
+    putBlock(txn, blocks, id, index, blockBytes_, serial, bytes, sizeOf(index), counters, &known);
+    lastStored_ = StoredChecksum{index, known};
   });
   if (!region_) return;
   scratch_.resize(blockBytes_);
@@ -627,9 +634,10 @@ void TrackedArray::afterCommit(uint64_t assignedId, const ChangeSet& others, boo
   if (region_ || staleFrom_ != kNone || othersTouched) {
     dropStaged(true);
   } else {
-    staged_.keepLastAsCommitted();
+    staged_.keepLastAsCommitted(lastStored_.index, lastStored_.checksum);
     stagedFrom_ = kNone;
   }
+  lastStored_ = StoredChecksum{};
   if (region_) {
     // The stored blocks move to new file pages: map them afresh (before the old snapshot,
     // whose pages the current mappings show, is released).

@@ -198,6 +198,13 @@ class TrackedArray {
   bool forViews_ = false;  // the region has been reserved for views
   std::string poisoned_;  // a fault served zeros for unreadable data: commit is refused
   std::function<void()> beforeRelocate_;
+  // The checksum store() computed for the highest staged block, kept with the committed
+  // copy after the commit (StagedBlocks::keepLastAsCommitted).
+  struct StoredChecksum {
+    uint64_t index = kNone;
+    DataChecksum checksum;
+  };
+  StoredChecksum lastStored_;
   std::vector<uint8_t> scratch_;  // one block, for commit
   std::vector<uint8_t> checked_;  // one block's stored bytes, for verified reads with pread
   std::shared_ptr<SessionStats> stats_;

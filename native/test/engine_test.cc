@@ -58,9 +58,9 @@ static void testCrc32c() {
   std::vector<uint8_t> buf(250000);
   for (auto& b : buf) b = uint8_t(rng());
   int same = 0, cases = 0;
-  // around the hardware path's stripes of 3 x 4096 bytes, and many stripes
-  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 255, 4096, 12287, 12288, 12289, 24583, 36872, 65536, 69632,
-                     200003}) {
+  // around the hardware path's stripes of 3 x 4096 and 3 x 256 bytes, and many stripes
+  for (size_t len : {0, 1, 7, 8, 9, 31, 32, 33, 255, 767, 768, 769, 1543, 4096, 12287, 12288, 12289, 13056,
+                     13063, 24583, 36872, 65536, 69632, 200003}) {
     for (size_t at : {0, 1, 3, 8}) {
       if (at + len > buf.size()) continue;
       ++cases;
@@ -69,6 +69,16 @@ static void testCrc32c() {
   }
   CHECK(same == cases);
   printf("crc32c: %s, %d lengths x alignments agree with the table\n", crc32cImplementation(), cases);
+  // Extending over zeros without reading them equals reading them.
+  std::vector<uint8_t> zeros(70000, 0);
+  int zeroCases = 0, zeroSame = 0;
+  for (uint32_t start : {0u, 1u, 0xe3069283u, 0xffffffffu, uint32_t(rng())}) {
+    for (size_t n : {0, 1, 2, 7, 8, 255, 4095, 4096, 12289, 65536, 69999}) {
+      ++zeroCases;
+      zeroSame += crc32cZeros(start, n) == crc32c(start, zeros.data(), n);
+    }
+  }
+  CHECK(zeroSame == zeroCases);
 }
 
 // ---------------------------------------------------------------------------------------

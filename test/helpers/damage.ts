@@ -28,3 +28,23 @@ export function flipAfterPattern(dir: string, pattern: Buffer, delta = 0, mask =
     fs.closeSync(fd)
   }
 }
+
+/**
+ * Flips the bits of `mask` in the byte `delta` bytes after every occurrence of `pattern` in
+ * data.mdb (older versions of a block, left in free pages, hold it too); returns how many.
+ */
+export function flipAfterEveryPattern(dir: string, pattern: Buffer, delta = 0, mask = 0x01): number {
+  const file = path.join(dir, 'data.mdb')
+  const bytes = fs.readFileSync(file)
+  const fd = fs.openSync(file, 'r+')
+  let count = 0
+  try {
+    for (let at = bytes.indexOf(pattern); at >= 0; at = bytes.indexOf(pattern, at + 1)) {
+      fs.writeSync(fd, Buffer.of(bytes[at + delta] ^ mask), 0, 1, at + delta)
+      count++
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
+  return count
+}
