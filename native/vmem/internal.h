@@ -12,11 +12,16 @@ namespace vmem {
 
 enum class BlockState : uint8_t { Unmapped = 0, File = 1, Anon = 2 };
 
+// BlockMeta::copied: how an Anon block's bytes came from the source.
+constexpr uint8_t kCopiedHash = 1;       // copied in one block at a time; copyHash tells writes
+constexpr uint8_t kCopiedScanShut = 2;   // in a scan window not written since it was loaded
+constexpr uint8_t kCopiedScanOpen = 3;   // in a scan window opened by a write: compared with the source
+
 // Per block, guarded by RegionImpl::mu.
 struct BlockMeta {
   BlockState state;
   uint8_t dirty;   // holds writes not yet committed (known so far: see the write scan)
-  uint8_t copied;  // Anon with the source's bytes copied in (compared to find writes)
+  uint8_t copied;  // 0, or kCopied*: Anon with the source's bytes copied in
   uint8_t ref;     // clock reference bit: set when mapped, cleared by the budget's hand
   uint32_t filePages;  // File: pages of [0, ...) mapped from the data file
   uint64_t copyHash;   // copied: blockHash() of the bytes copied in
@@ -24,6 +29,16 @@ struct BlockMeta {
 
 // A 64-bit hash of a block's bytes, to tell whether a copied block was written since.
 uint64_t blockHash(const uint8_t* p, uint64_t n);
+
+// Scan windows loaded for sequential readers (scan_windows.cc), guarded by RegionImpl::mu.
+struct ScanPool {
+  uint64_t window[kScanWindowsMax];   // window index (offset / kScanWindowBytes), or UINT64_MAX
+  uint64_t lastUse[kScanWindowsMax];  // clock value of the last load or touch; 0 when free
+  uint64_t clock = 0;
+  ScanPool() {
+    for (size_t i = 0; i < kScanWindowsMax; i++) window[i] = UINT64_MAX, lastUse[i] = 0;
+  }
+};
 
 struct RegionImpl {
   // ---- immutable after open ----
@@ -55,6 +70,7 @@ struct RegionImpl {
   bool hasError = false;
   Error error;
   RegionStats st;
+  ScanPool scan;
 
   uint8_t* blockAddr(uint64_t b) const { return base + b * blockBytes; }
 };
@@ -79,6 +95,8 @@ int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b);
 // Maps every UNMAPPED block of [b0, b1); stops at the first failure (errno returned).
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 void setDirtyLocked(RegionImpl* R, uint64_t b);
+// Records block b as mapped in `state` (counts, bounds, budget charge).
+void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state);
 void setCleanLocked(RegionImpl* R, uint64_t b);
 
 // ---- block_mapping.cc: the kernel side of a block (R->mu held) ----
@@ -105,6 +123,19 @@ class UnmapBatch {
 // compares `copied` blocks with their source. R->mu held.
 void scanWritesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 bool pagemapScanWorks();
+
+// ---- scan_windows.cc ----
+// THP with 2 MiB PMDs is on (not "never") and TXARRAY_SCAN_WINDOWS is not 0; probed once.
+bool scanWindowsAvailable();
+// A write fault at addr: if it lies in a shut scan window, opens the window (its shut runs:
+// mprotect in Sigsegv mode, write-protect off in Uffd mode, which wakes the writer) and
+// returns true. Takes R->mu. Async-signal-safe.
+bool serveScanWriteFault(RegionImpl* R, uintptr_t addr);
+// Opens the shut scan-window blocks of [b0, b1) for writes (one call per run). 0 or errno.
+int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+// The write scan's part for scan windows: each open copy in [b0, b1) is compared with the
+// source and marked dirty if it differs. R->mu held.
+void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 
 // ---- fault_path.cc ----
 // Serves a fault at addr (inside R): maps the window around it. `sequentialOk`: the

@@ -32,9 +32,7 @@ void setCleanLocked(RegionImpl* R, uint64_t b) {
   R->dirtyCount--;
 }
 
-namespace {
-
-void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
+void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state) {
   BlockMeta& m = R->blocks[b];
   m.state = state;
   m.ref = 1;
@@ -48,6 +46,8 @@ void noteMapped(RegionImpl* R, uint64_t b, BlockState state) {
   R->st.blocksMapped++;
   chargeLocked(R, 1);
 }
+
+namespace {
 
 // Fills a fresh anonymous block with `n` bytes of src before it becomes visible at `at`:
 // built at a temporary address, then moved into place by mremap (page tables move, no
@@ -102,7 +102,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
   if (R->sourceLimit <= start) {  // hidden by a shrink: zeros
     int e = mapAnonRW(R, at, B);
     if (e) return recordErrorLocked(R, Status::SystemError, e, b, "map zero block"), e;
-    noteMapped(R, b, BlockState::Anon);
+    noteMappedLocked(R, b, BlockState::Anon);
     return 0;
   }
   BlockLocation loc;
@@ -112,7 +112,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     recordErrorLocked(R, Status::SourceError, 0, b, "read block from the store");
     int e = mapAnonRW(R, at, B);
     if (e) return e;
-    noteMapped(R, b, BlockState::Anon);
+    noteMappedLocked(R, b, BlockState::Anon);
     return 0;
   }
   const bool clipped = R->sourceLimit < start + B;
@@ -131,7 +131,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
       return e;
     }
     m.filePages = static_cast<uint32_t>(fileBytes / page);
-    noteMapped(R, b, BlockState::File);
+    noteMappedLocked(R, b, BlockState::File);
     R->st.fileBlocks++;
     return 0;
   }
@@ -146,9 +146,9 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     recordErrorLocked(R, Status::SystemError, e, b, "copy block into the region");
     return e;
   }
-  noteMapped(R, b, BlockState::Anon);
+  noteMappedLocked(R, b, BlockState::Anon);
   if (n) {
-    m.copied = 1;
+    m.copied = kCopiedHash;
     m.copyHash = hash;
     R->st.copiedBlocks++;
   }

@@ -74,7 +74,9 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
   const uintptr_t addr = reinterpret_cast<uintptr_t>(si->si_addr);
   const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
   bool served = true;
-  if (R->mode == FaultMode::Sigsegv) {
+  if (R->mode == FaultMode::Sigsegv && serveScanWriteFault(R, addr)) {
+    // a write into a shut scan window, now open: retry the access
+  } else if (R->mode == FaultMode::Sigsegv) {
     uintptr_t lo, hi;
     serveFault(R, addr, false, &lo, &hi);
   } else {

@@ -28,7 +28,8 @@
 //   ANON      the whole block is anonymous read-write: a block the store does not hold
 //             (zeros), one whose value is not page-aligned in the file, or one clipped by
 //             sourceLimit; in the last two cases the source's bytes were copied in
-//             (`copied`).
+//             (`copied`). Also a block of a scan window (below): copied, and read-only
+//             until the window's first write.
 //   dirty     a flag on a FILE or ANON block: it holds writes this transaction has not
 //             committed. Set by write(), discard(), and by the write scan (below). Dirty
 //             blocks are never unmapped except by markClean/dropDirty/discard/close.
@@ -41,6 +42,25 @@
 //   when its bytes were copied in.
 //   The scan runs in dirtyBlocks(), isDirty(), and before anything unmaps clean blocks
 //   (the budget scans only the runs it is about to unmap).
+//
+// SCAN WINDOWS (scan_windows.cc): huge-page copies for sequential readers
+//   loadSequential() loads a kScanWindowBytes-aligned run of UNMAPPED blocks (base() is
+//   aligned to it) into one anonymous mapping advised MADV_HUGEPAGE: filled by preadv at the
+//   blocks' file offsets before it becomes visible (mremap into place), so a reader maps
+//   2 MiB per page-table entry instead of 4 KiB. Its blocks are ANON with `copied` = shut.
+//   - A window is a snapshot copy, exact while its snapshot is held, like a FILE block:
+//     markClean/dropDirty/invalidate treat its blocks as any mapped block (unmapped one run
+//     per call), so the same rule (before the old snapshot is released) covers it.
+//   - Writes: a shut window is read-only (Sigsegv mode: PROT_READ; Uffd mode: write-
+//     protected by the userfaultfd, so system calls that write into it are served too). The
+//     first write opens it: one mprotect / UFFDIO_WRITEPROTECT per run of its shut blocks,
+//     inside the fault; its blocks become `open`. The write scan compares each open block
+//     with the source: a block is dirty exactly when its bytes differ.
+//   - At most kScanWindowsMax windows per region; loading one more unmaps the least
+//     recently used window's clean blocks (one call when none is dirty). The map budget
+//     counts their blocks and may unmap single blocks of a window, like any clean block.
+//   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
+//     a window, or TXARRAY_SCAN_WINDOWS=0. The fault path never loads windows.
 //
 // Page-table work is O(1) per fault window, per commit and per eviction batch: blocks are
 // mapped into empty placeholders (no TLB flush), and unmapping goes one call per run of
@@ -93,6 +113,8 @@ constexpr size_t kMaxRegions = 4096;                // registry slots
 constexpr uint64_t kDefaultFaultBytes = 256 << 10;  // the first window of a fault
 constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (sequential faults)
 constexpr uint64_t kDefaultMappedBlocks = 16384;    // Budget default: 2 VMAs per block at most
+constexpr uint64_t kScanWindowBytes = 2 << 20;      // a scan window: one huge page
+constexpr size_t kScanWindowsMax = 16;              // scan windows a region holds (32 MiB)
 
 // What this system offers; probed once.
 struct SystemInfo {
@@ -128,6 +150,10 @@ struct RegionStats {
   uint64_t scans = 0;          // write scans
   uint64_t sourceErrors = 0;   // locate/pin failures (zeros served)
   uint64_t unmapCalls = 0;     // system calls that unmapped runs of blocks
+  uint64_t scanWindows = 0;          // scan windows loaded (loadSequential)
+  uint64_t scanWindowFallbacks = 0;  // windows loadSequential left to the fault path
+  uint64_t scanWindowsOpened = 0;    // scan windows opened by a first write
+  uint64_t scanWindowEvictions = 0;  // scan windows unmapped to make room in the pool
 };
 
 class Region {
@@ -173,8 +199,18 @@ class Region {
   Status prepareWrite(uint64_t offset, uint64_t len, uint64_t* reached, Error* err = nullptr);
 
   // Maps every block of [offset, offset+len) now (for system calls in modes without kernel
-  // faults). The budget may unmap them again later, as any clean block.
+  // faults), and opens the scan windows there for writes. The budget may unmap them again
+  // later, as any clean block.
   Status populate(uint64_t offset, uint64_t len, Error* err = nullptr);
+
+  // A sequential reader is about to read [offset, offset+len): each kScanWindowBytes-aligned
+  // window it reaches whose blocks are all UNMAPPED and under sourceLimit is loaded as a
+  // private huge-page copy (see SCAN WINDOWS above). Anything else (a block of the window
+  // mapped or dirty, the window crossing sourceLimit or the reservation's end, no THP, a
+  // failed read) is left to the fault path: Ok either way. InvalidArgument if the range
+  // leaves the reservation; Closed after close(). Takes Budget::mu then Region::mu; never
+  // call it inside a fault. Obeys THE RULE.
+  Status loadSequential(uint64_t offset, uint64_t len, Error* err = nullptr);
 
   // The engine stored these dirty blocks: they are unmapped (one call per run) so that the
   // next touch maps the new file pages. Call before the old snapshot is released.
