@@ -9,6 +9,7 @@ import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ConflictError, faultMode, open, slice } from '../src/index'
+import { runChild } from './helpers/child'
 import { throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
 
@@ -66,7 +67,7 @@ withThp('a views() scan loads one scan window per 2 MiB, and each view equals re
   assert.is(scanEqualsRead(a), expectSum)
   const st = a.viewStats()
   assert.is(st.scanWindows, 4)
-  assert.is(st.faults, 0, 'no block was left to the fault path')
+  assert.is(st.fileBlocks, 0, 'no block was mapped from the data file')
   assert.is(st.mappedBlocks, 4 * (WINDOW / BLOCK))
   s.close()
 })
@@ -108,6 +109,16 @@ test('a write through a view of a scanned window commits exactly the block it ch
     if (data[i] !== want) assert.unreachable(`element ${i}: ${data[i]}, expected ${want}`)
   }
   s3.close()
+  // the commit shut the window again: a later write is found as well
+  const again = 4 * (BLOCK / 8) + 9 // block 4
+  v[again] = -7
+  assert.is(s1.dirty, true)
+  if (a1.viewStats().scanWindows > 0) assert.is(a1.viewStats().scanWindowsOpened, 2)
+  s1.commit()
+  const s4 = open(dir)
+  assert.is(s4.array('a', 'float64').read([slice(again, again + 2)]).data[0], -7)
+  assert.is(s4.array('a', 'float64').read([slice(again, again + 2)]).data[1], valueAt(again + 1))
+  s4.close()
   s1.close()
   s2.close()
 })
@@ -172,6 +183,21 @@ test('views of scanned windows equal read() after another handle commits and thi
   scanEqualsRead(a1)
   s1.close()
   s2.close()
+})
+
+test('views of scanned windows equal read() after another process commits and this handle refreshes', () => {
+  const { dir } = storeWith(2)
+  const s = open(dir)
+  const a = s.array('a', 'float64')
+  scanEqualsRead(a)
+  const v = a.view()
+  const at = PER_WINDOW + 3 * (BLOCK / 8) + 1 // second window, its block 3
+  runChild('writer.child.ts', ['write', dir, 'a', String(at), '-9.5'])
+  s.refresh()
+  assert.is(v[at], -9.5)
+  assert.is(v[at + 1], valueAt(at + 1))
+  scanEqualsRead(a)
+  s.close()
 })
 
 test('a scanned view can be written to a file, and filled by a read(2) once populated', () => {

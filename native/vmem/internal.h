@@ -35,6 +35,7 @@ struct ScanPool {
   uint64_t window[kScanWindowsMax];   // window index (offset / kScanWindowBytes), or UINT64_MAX
   uint64_t lastUse[kScanWindowsMax];  // clock value of the last load or touch; 0 when free
   uint64_t clock = 0;
+  uint64_t seqLo = 0, seqHi = 0;  // the byte range of the last loadSequential()
   ScanPool() {
     for (size_t i = 0; i < kScanWindowsMax; i++) window[i] = UINT64_MAX, lastUse[i] = 0;
   }
@@ -131,8 +132,16 @@ bool scanWindowsAvailable();
 // mprotect in Sigsegv mode, write-protect off in Uffd mode, which wakes the writer) and
 // returns true. Takes R->mu. Async-signal-safe.
 bool serveScanWriteFault(RegionImpl* R, uintptr_t addr);
+// A fault on unmapped block b: if b lies in the range of the last loadSequential(), loads
+// its window (Budget::mu then R->mu, taken here) and returns true with the window's byte
+// range in [*lo, *hi). false: serve the fault the ordinary way. Async-signal-safe.
+bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi);
 // Opens the shut scan-window blocks of [b0, b1) for writes (one call per run). 0 or errno.
 int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+// After a commit or abort: the open blocks of the pool's windows that hold the source's
+// bytes (compared first) are shut again, one call per run, so that later write scans need
+// not compare them. A failed call leaves its run open. R->mu held.
+void shutScanWindowsLocked(RegionImpl* R);
 // The write scan's part for scan windows: each open copy in [b0, b1) is compared with the
 // source and marked dirty if it differs. R->mu held.
 void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);

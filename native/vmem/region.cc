@@ -290,6 +290,7 @@ Status Region::markClean(const uint64_t* blocks, size_t count, Error* err) {
     if (b < R->blockCount && R->blocks[b].state != BlockState::Unmapped) batch.add(b);
   }
   if (int e = batch.flush()) return fail(err, Status::SystemError, e, 0, "unmap committed blocks");
+  shutScanWindowsLocked(R);
   return Status::Ok;
 }
 
@@ -303,6 +304,7 @@ Status Region::dropDirty(Error* err) {
   for (uint64_t b = R->mappedLo; b < hi && R->dirtyCount; b++)
     if (R->blocks[b].dirty) batch.add(b);
   if (int e = batch.flush()) return fail(err, Status::SystemError, e, 0, "unmap dirty blocks");
+  shutScanWindowsLocked(R);
   return Status::Ok;
 }
 

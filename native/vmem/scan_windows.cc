@@ -21,6 +21,11 @@
 // Opened blocks are kCopiedScanOpen: the write scan compares each of them with the source
 // (compareScanCopiesLocked), so exactly the blocks whose bytes changed are dirty.
 //
+// When: loadSequential(range) loads the range's first window and records the range; a
+// fault on an unmapped block inside the recorded range loads that block's window
+// (serveScanFault, from the fault path) instead of mapping file pages. Faults elsewhere
+// take the ordinary path.
+//
 // The pool: at most kScanWindowsMax windows per region. Loading one more unmaps the least
 // recently used window's clean blocks (one call when none is dirty) back to placeholders.
 // The map budget may also unmap single blocks of a window, like any clean block.
@@ -70,33 +75,31 @@ bool probeAvailable() {
 
 uint64_t windowBlocks(const RegionImpl* R) { return kScanWindowBytes / R->blockBytes; }
 
-// A 2 MiB-aligned anonymous read-write mapping of kScanWindowBytes, advised MADV_HUGEPAGE.
-// nullptr with errno set on failure.
-uint8_t* alignedHugeTemp() {
-  const uint64_t W = kScanWindowBytes;
-  void* p = mmap(nullptr, 2 * W, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+// A 2 MiB-aligned anonymous read-write mapping of kScanWindowBytes, advised MADV_HUGEPAGE,
+// followed by one scratch page (`page` bytes: the header pages between blocks are read
+// there). Unmap both with releaseTemp. nullptr with errno set on failure.
+uint8_t* alignedHugeTemp(uint64_t page) {
+  const uint64_t W = kScanWindowBytes, total = 2 * W + page;
+  void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   uint8_t* raw = static_cast<uint8_t*>(p);
   uint8_t* at = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + W - 1) & ~uintptr_t(W - 1));
-  if (at > raw && munmap(raw, size_t(at - raw)) != 0) {
-    int e = errno;
-    munmap(raw, 2 * W);
-    errno = e;
-    return nullptr;
-  }
-  if (raw + 2 * W > at + W && munmap(at + W, size_t(raw + 2 * W - (at + W))) != 0) {
-    int e = errno;
-    munmap(at, W);
-    errno = e;
-    return nullptr;
-  }
-  if (madvise(at, W, MADV_HUGEPAGE) != 0) {
-    int e = errno;
-    munmap(at, W);
+  uint8_t* end = at + W + page;
+  int e = 0;
+  if (at > raw && munmap(raw, size_t(at - raw)) != 0) e = errno;
+  if (!e && raw + total > end && munmap(end, size_t(raw + total - end)) != 0) e = errno;
+  if (!e && madvise(at, W, MADV_HUGEPAGE) != 0) e = errno;
+  if (e) {
+    munmap(raw, total);  // whatever is left of it
     errno = e;
     return nullptr;
   }
   return at;
+}
+
+void releaseTemp(uint8_t* at, uint64_t page, bool windowMoved) {
+  if (windowMoved) munmap(at + kScanWindowBytes, page);
+  else munmap(at, kScanWindowBytes + page);
 }
 
 // preadv of pieces whose file ranges follow each other with gaps of at most one page (the
@@ -145,7 +148,7 @@ class WindowReader {
   }
 
  private:
-  static constexpr size_t kMaxIov = 256;
+  static constexpr size_t kMaxIov = 80;  // small: this may run on a signal stack
   int fd_;
   uint8_t* gap_;
   uint64_t gapBytes_;
@@ -158,7 +161,7 @@ class WindowReader {
 // ENOENT when the source could not locate a block.
 int fillWindowLocked(RegionImpl* R, uint64_t b0, uint8_t* tmp) {
   const uint64_t B = R->blockBytes, wb = windowBlocks(R);
-  alignas(64) uint8_t gap[4096];
+  uint8_t* gap = tmp + kScanWindowBytes;  // the scratch page after the window
   int fd = -1;
   WindowReader* reader = nullptr;
   alignas(WindowReader) unsigned char readerStore[sizeof(WindowReader)];
@@ -180,7 +183,7 @@ int fillWindowLocked(RegionImpl* R, uint64_t b0, uint8_t* tmp) {
       }
       if (!e && !reader) {
         fd = loc.fd;
-        reader = new (readerStore) WindowReader(fd, gap, sizeof gap);
+        reader = new (readerStore) WindowReader(fd, gap, R->pageBytes);
       }
       if (!e) e = reader->add(loc.fileOffset, dst, std::min<uint64_t>(loc.bytes, B));
     } else if (view.data && view.size) {
@@ -270,7 +273,7 @@ bool loadWindowLocked(RegionImpl* R, uint64_t w) {
   if (b1 > R->blockCount || R->sourceLimit < b1 * R->blockBytes) return false;
   for (uint64_t b = b0; b < b1; b++)
     if (R->blocks[b].state != BlockState::Unmapped) return false;
-  uint8_t* tmp = alignedHugeTemp();
+  uint8_t* tmp = alignedHugeTemp(R->pageBytes);
   if (!tmp) {
     if (errno == EINVAL) g_available.store(0);  // MADV_HUGEPAGE refused: no THP here
     return false;
@@ -279,16 +282,16 @@ bool loadWindowLocked(RegionImpl* R, uint64_t w) {
   int e = fillWindowLocked(R, b0, tmp);
   if (!e && mprotect(tmp, kScanWindowBytes, PROT_READ) != 0) e = errno;
   if (e) {
-    munmap(tmp, kScanWindowBytes);
+    releaseTemp(tmp, R->pageBytes, false);
     return false;  // the fault path serves these blocks (and reports what fails there)
   }
   // From here the window's placeholder is replaced: on failure it is re-made.
   if (mremap(tmp, kScanWindowBytes, kScanWindowBytes, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
-    e = errno;
-    munmap(tmp, kScanWindowBytes);
+    releaseTemp(tmp, R->pageBytes, false);
     makePlaceholder(R, at, kScanWindowBytes);
     return false;
   }
+  releaseTemp(tmp, R->pageBytes, true);
   if (R->mode == FaultMode::Uffd) {
     e = registerForWrites(R->uffd, at, kScanWindowBytes);
     if (!e) e = writeProtect(R->uffd, at, kScanWindowBytes, true);
@@ -375,6 +378,31 @@ int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   return 0;
 }
 
+void shutScanWindowsLocked(RegionImpl* R) {
+  const uint64_t wb = windowBlocks(R);
+  for (size_t i = 0; i < kScanWindowsMax; i++) {
+    if (R->scan.window[i] == kNoWindow) continue;
+    const uint64_t b0 = R->scan.window[i] * wb, b1 = b0 + wb;
+    compareScanCopiesLocked(R, b0, b1);
+    for (uint64_t b = b0; b < b1;) {
+      auto clean = [&](uint64_t x) { return R->blocks[x].copied == kCopiedScanOpen && !R->blocks[x].dirty; };
+      if (!clean(b)) {
+        b++;
+        continue;
+      }
+      uint64_t r1 = b + 1;
+      while (r1 < b1 && clean(r1)) r1++;
+      uint8_t* at = R->blockAddr(b);
+      const uint64_t len = (r1 - b) * R->blockBytes;
+      int e = R->mode == FaultMode::Uffd ? writeProtect(R->uffd, at, len, true)
+                                          : mprotect(at, len, PROT_READ) == 0 ? 0 : errno;
+      if (!e)
+        for (uint64_t x = b; x < r1; x++) R->blocks[x].copied = kCopiedScanShut;
+      b = r1;
+    }
+  }
+}
+
 void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   const uint64_t B = R->blockBytes;
   uint8_t* scratch = nullptr;  // mmap'd at the first block to compare (async-signal-safe)
@@ -413,6 +441,27 @@ void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   if (scratch) munmap(scratch, B);
 }
 
+bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi) {
+  if (R->blockBytes > kScanWindowBytes || reinterpret_cast<uintptr_t>(R->base) % kScanWindowBytes) return false;
+  const uint64_t wb = windowBlocks(R), w = b / wb;
+  {
+    FutexLock g(R->mu);
+    const uint64_t off = b * R->blockBytes;
+    if (R->closing || off < R->scan.seqLo || off >= R->scan.seqHi) return false;
+  }
+  if (g_available.load() != 1) return false;  // probed by loadSequential, which set the range
+  if (R->budget) budgetMakeRoom(R->budget, wb);
+  FutexLock g(R->mu);
+  if (R->closing) return false;
+  // A window loaded before may have lost this block since (committed, evicted): then the
+  // ordinary path maps it.
+  if (!loadWindowLocked(R, w) || R->blocks[b].state == BlockState::Unmapped) return false;
+  R->st.faults++;
+  *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w * wb));
+  *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w * wb + wb));
+  return true;
+}
+
 Status Region::loadSequential(uint64_t offset, uint64_t len, Error* err) {
   RegionImpl* R = impl_;
   if (!R) {
@@ -425,7 +474,15 @@ Status Region::loadSequential(uint64_t offset, uint64_t len, Error* err) {
   }
   if (len == 0 || R->blockBytes > kScanWindowBytes || !scanWindowsAvailable()) return Status::Ok;
   if (reinterpret_cast<uintptr_t>(R->base) % kScanWindowBytes) return Status::Ok;
-  const uint64_t w0 = offset / kScanWindowBytes, w1 = (offset + len - 1) / kScanWindowBytes + 1;
+  // The first window now; the others of the range when a fault reaches them (a view larger
+  // than the pool would otherwise evict its own windows before they are read).
+  {
+    FutexLock g(R->mu);
+    R->scan.seqLo = offset;
+    R->scan.seqHi = offset + len;
+  }
+  const uint64_t w0 = offset / kScanWindowBytes;
+  const uint64_t w1 = std::min<uint64_t>((offset + len - 1) / kScanWindowBytes + 1, w0 + 1);
   for (uint64_t w = w0; w < w1; w++) {
     {
       FutexLock g(R->mu);

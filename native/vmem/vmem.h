@@ -55,7 +55,9 @@
 //     protected by the userfaultfd, so system calls that write into it are served too). The
 //     first write opens it: one mprotect / UFFDIO_WRITEPROTECT per run of its shut blocks,
 //     inside the fault; its blocks become `open`. The write scan compares each open block
-//     with the source: a block is dirty exactly when its bytes differ.
+//     with the source: a block is dirty exactly when its bytes differ. markClean() and
+//     dropDirty() shut the open blocks that hold the source's bytes again (compared first;
+//     one call per run).
 //   - At most kScanWindowsMax windows per region; loading one more unmaps the least
 //     recently used window's clean blocks (one call when none is dirty). The map budget
 //     counts their blocks and may unmap single blocks of a window, like any clean block.
@@ -75,8 +77,9 @@
 //   room) WITHOUT a Region::mu held, then Region::mu.
 //   THE RULE: no thread touches an UNMAPPED block of a region while holding a Region::mu,
 //   a Budget::mu, or a lock that BlockSource::locate()/pin() take: the fault would wait for
-//   that lock. Mapped blocks are ordinary memory: touching them never enters our code.
-//   Every Region method obeys THE RULE.
+//   that lock; nor WRITES a block of a shut scan window (below) while holding them: the
+//   write fault opens the window under Region::mu. Other mapped blocks are ordinary
+//   memory: touching them never enters our code. Every Region method obeys THE RULE.
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
 //   BlockSource's locate()/pin()/unpin(), mmap, ioctl, memcpy, atomics, Region::mu,
 //   Budget::mu. Never malloc, exceptions, stdio or JavaScript.
@@ -204,7 +207,7 @@ class Region {
   Status populate(uint64_t offset, uint64_t len, Error* err = nullptr);
 
   // A sequential reader is about to read [offset, offset+len): each kScanWindowBytes-aligned
-  // window it reaches whose blocks are all UNMAPPED and under sourceLimit is loaded as a
+  // window it reaches (the first kScanWindowsMax/2 of them) whose blocks are all UNMAPPED and under sourceLimit is loaded as a
   // private huge-page copy (see SCAN WINDOWS above). Anything else (a block of the window
   // mapped or dirty, the window crossing sourceLimit or the reservation's end, no THP, a
   // failed read) is left to the fault path: Ok either way. InvalidArgument if the range
