@@ -209,7 +209,11 @@ void evictWindowLocked(RegionImpl* R, size_t i) {
   ScanPool& P = R->scan;
   const uint64_t b0 = P.window[i] * windowBlocks(R), b1 = b0 + windowBlocks(R);
   forgetWindow(P, i);
-  scanWritesLocked(R, b0, b1);
+  // A window whose mapped blocks are all shut holds no write: no scan needed.
+  bool allShut = true;
+  for (uint64_t b = b0; b < b1 && allShut; b++)
+    allShut = R->blocks[b].state == BlockState::Unmapped || R->blocks[b].copied == kCopiedScanShut;
+  if (!allShut) scanWritesLocked(R, b0, b1);
   UnmapBatch batch(R);
   for (uint64_t b = b0; b < b1; b++)
     if (R->blocks[b].state != BlockState::Unmapped && !R->blocks[b].dirty) batch.add(b);

@@ -44,8 +44,9 @@
 //   (the budget scans only the runs it is about to unmap).
 //
 // SCAN WINDOWS (scan_windows.cc): huge-page copies for sequential readers
-//   loadSequential() loads a kScanWindowBytes-aligned run of UNMAPPED blocks (base() is
-//   aligned to it) into one anonymous mapping advised MADV_HUGEPAGE: filled by preadv at the
+//   loadSequential() and faults inside the range it recorded load a kScanWindowBytes-
+//   aligned run of UNMAPPED blocks (base() is aligned to it) into one anonymous mapping
+//   advised MADV_HUGEPAGE: filled by preadv at the
 //   blocks' file offsets before it becomes visible (mremap into place), so a reader maps
 //   2 MiB per page-table entry instead of 4 KiB. Its blocks are ANON with `copied` = shut.
 //   - A window is a snapshot copy, exact while its snapshot is held, like a FILE block:
@@ -62,7 +63,8 @@
 //     recently used window's clean blocks (one call when none is dirty). The map budget
 //     counts their blocks and may unmap single blocks of a window, like any clean block.
 //   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
-//     a window, or TXARRAY_SCAN_WINDOWS=0. The fault path never loads windows.
+//     a window, or TXARRAY_SCAN_WINDOWS=0. Faults outside the recorded range never load
+//     windows.
 //
 // Page-table work is O(1) per fault window, per commit and per eviction batch: blocks are
 // mapped into empty placeholders (no TLB flush), and unmapping goes one call per run of
@@ -81,8 +83,8 @@
 //   write fault opens the window under Region::mu. Other mapped blocks are ordinary
 //   memory: touching them never enters our code. Every Region method obeys THE RULE.
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
-//   BlockSource's locate()/pin()/unpin(), mmap, ioctl, memcpy, atomics, Region::mu,
-//   Budget::mu. Never malloc, exceptions, stdio or JavaScript.
+//   BlockSource's locate()/pin()/unpin(), mmap, mremap, mprotect, madvise, pread(v), ioctl,
+//   memcpy, atomics, Region::mu, Budget::mu. Never malloc, exceptions, stdio or JavaScript.
 //
 // Errors: methods return Status with details in Error; nothing throws across the fault
 // path. A fault that cannot map a block maps zeros (ANON) and records the error on the
@@ -206,13 +208,15 @@ class Region {
   // later, as any clean block.
   Status populate(uint64_t offset, uint64_t len, Error* err = nullptr);
 
-  // A sequential reader is about to read [offset, offset+len): each kScanWindowBytes-aligned
-  // window it reaches (the first kScanWindowsMax/2 of them) whose blocks are all UNMAPPED and under sourceLimit is loaded as a
-  // private huge-page copy (see SCAN WINDOWS above). Anything else (a block of the window
-  // mapped or dirty, the window crossing sourceLimit or the reservation's end, no THP, a
-  // failed read) is left to the fault path: Ok either way. InvalidArgument if the range
-  // leaves the reservation; Closed after close(). Takes Budget::mu then Region::mu; never
-  // call it inside a fault. Obeys THE RULE.
+  // A sequential reader is about to read [offset, offset+len): the kScanWindowBytes-aligned
+  // window holding offset is loaded now as a private huge-page copy, and the range is
+  // recorded: until the next call, a fault on an UNMAPPED block inside it loads that block's
+  // window (see SCAN WINDOWS above). A window is loaded only if its blocks are all UNMAPPED
+  // and under sourceLimit; anything else (a block of it mapped or dirty, the window crossing
+  // sourceLimit or the reservation's end, no THP, a failed read) is left to the ordinary
+  // fault path: Ok either way. InvalidArgument if the range leaves the reservation; Closed
+  // after close(). Takes Budget::mu then Region::mu; never call it inside a fault.
+  // Obeys THE RULE.
   Status loadSequential(uint64_t offset, uint64_t len, Error* err = nullptr);
 
   // The engine stored these dirty blocks: they are unmapped (one call per run) so that the
