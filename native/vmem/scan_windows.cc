@@ -7,7 +7,8 @@
 // MADV_HUGEPAGE and filled by preadv takes one page-table entry per 2 MiB.
 //
 // How a window is loaded (loadWindowLocked), all blocks of it UNMAPPED and under the
-// source limit: a 2 MiB-aligned temporary mapping is advised MADV_HUGEPAGE, filled with the
+// source limit: a 2 MiB-aligned temporary mapping is advised MADV_HUGEPAGE and populated
+// (MADV_POPULATE_WRITE: every page present, so write protection covers them all), filled with the
 // blocks' bytes (preadv at their file offsets, header pages between them read into a
 // scratch page; memcpy for a block that is not page-aligned), made read-only, and moved
 // into place by mremap (the page-table entry moves, nothing is copied), so no thread ever
@@ -89,6 +90,9 @@ uint8_t* alignedHugeTemp(uint64_t page) {
   if (at > raw && munmap(raw, size_t(at - raw)) != 0) e = errno;
   if (!e && raw + total > end && munmap(end, size_t(raw + total - end)) != 0) e = errno;
   if (!e && madvise(at, W, MADV_HUGEPAGE) != 0) e = errno;
+  // Every page present before it is filled: a page first touched after the window is
+  // write-protected would escape the protection (and a zero block's pages stay absent).
+  if (!e && madvise(at, W, MADV_POPULATE_WRITE) != 0) e = errno;
   if (e) {
     munmap(raw, total);  // whatever is left of it
     errno = e;
@@ -250,7 +254,7 @@ int registerForWrites(int uffd, uint8_t* at, uint64_t len) {
   memset(&reg, 0, sizeof reg);
   reg.range.start = reinterpret_cast<uint64_t>(at);
   reg.range.len = len;
-  reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
+  reg.mode = UFFDIO_REGISTER_MODE_WP;  // every page is present: no MISSING fault can come
   if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) return errno;
   const uint64_t need = UINT64_C(1) << _UFFDIO_WRITEPROTECT;
   return (reg.ioctls & need) == need ? 0 : ENOTSUP;
@@ -279,7 +283,7 @@ bool loadWindowLocked(RegionImpl* R, uint64_t w) {
     if (R->blocks[b].state != BlockState::Unmapped) return false;
   uint8_t* tmp = alignedHugeTemp(R->pageBytes);
   if (!tmp) {
-    if (errno == EINVAL) g_available.store(0);  // MADV_HUGEPAGE refused: no THP here
+    if (errno == EINVAL) g_available.store(0);  // MADV_HUGEPAGE or MADV_POPULATE_WRITE refused
     return false;
   }
   uint8_t* at = R->blockAddr(b0);
