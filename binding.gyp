@@ -33,6 +33,7 @@
         "native/vmem/map_budget.cc",
         "native/vmem/region.cc",
         "native/vmem/region_state.cc",
+        "native/vmem/scan_windows.cc",
         "native/vmem/registry.cc",
         "native/vmem/sigsegv_service.cc",
         "native/vmem/spill.cc",

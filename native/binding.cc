@@ -345,6 +345,8 @@ class ArrayWrap : public Napi::ObjectWrap<ArrayWrap> {
     out.Set("spilledBlocks", double(st.spilledNow));
     out.Set("scans", double(st.scans));
     out.Set("unmapCalls", double(st.unmapCalls));
+    out.Set("scanWindows", double(st.scanWindows));
+    out.Set("scanWindowsOpened", double(st.scanWindowsOpened));
     out.Set("reservedBytes", double(a.reservedBytes()));
     return out;
   }
@@ -1095,6 +1097,7 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
       throwCode(env, "TXA_BOUNDS", "view outside the array's reservation");
     }
     if (info.Length() > 2 && info[2].ToBoolean().Value()) a.populate(offset, length);
+    if (info.Length() > 3 && info[3].ToBoolean().Value()) a.loadSequential(offset, length);
     auto* keepAlive = new std::shared_ptr<txa::TrackedArray>(array_);
     Napi::ArrayBuffer buffer;
     try {

@@ -60,6 +60,12 @@ export interface ViewStats {
   /** Write scans (finding written pages without faults) and unmap system calls so far. */
   scans: number
   unmapCalls: number
+  /**
+   * Scan windows loaded by views(): 2 MiB huge-page copies of blocks that a sequential
+   * scan reads (see docs/vmem.md), and of them those opened by a write through a view.
+   */
+  scanWindows: number
+  scanWindowsOpened: number
   /** Address space reserved for the array's views. */
   reservedBytes: number
 }
@@ -236,7 +242,7 @@ export class BigArray<D extends DType = DType> {
 
   *#viewsFrom(rows: number, perView: number): Generator<TypedArrayFor[D], void, undefined> {
     for (let start = 0; start < rows; start += perView) {
-      yield this.#rowsView(this.#live(), start, Math.min(perView, rows - start))
+      yield this.#rowsView(this.#live(), start, Math.min(perView, rows - start), false, true)
     }
   }
 
@@ -244,7 +250,7 @@ export class BigArray<D extends DType = DType> {
     return sizeOf(s.meta.shape.slice(1)) * itemBytes(s.meta.dtype)
   }
 
-  #rowsView(s: ArrayState, first: number, count: number, populate = false): TypedArrayFor[D] {
+  #rowsView(s: ArrayState, first: number, count: number, populate = false, sequential = false): TypedArrayFor[D] {
     const dtype = s.meta.dtype as D
     const rowBytes = this.#rowBytes(s)
     const byteLength = count * rowBytes
@@ -252,7 +258,7 @@ export class BigArray<D extends DType = DType> {
     if (byteLength > MAX_VIEW_BYTES) {
       throw new TooLargeError(`a view of ${byteLength} bytes is larger than ${MAX_VIEW_BYTES}: use views(rowsPerView)`)
     }
-    const buffer = s.native.view(first * rowBytes, byteLength, populate)
+    const buffer = s.native.view(first * rowBytes, byteLength, populate, sequential)
     return wrap(dtype, buffer, 0, byteLength / itemBytes(dtype))
   }
 

@@ -148,6 +148,9 @@ export interface NativeMemoryStats {
   /** Write scans (PAGEMAP_SCAN or /proc/self/pagemap) and unmap system calls so far. */
   scans: number
   unmapCalls: number
+  /** Scan windows (2 MiB huge-page copies) loaded for views() scans, and opened by a write. */
+  scanWindows: number
+  scanWindowsOpened: number
   reservedBytes: number
 }
 
@@ -171,7 +174,8 @@ export interface NativeArray {
   scatter(base: number, counts: number[], strides: number[], itemBytes: number, data: ArrayBufferView): void
   resize(byteLength: number): void
   adoptCommittedLength(byteLength: number): void
-  view(byteOffset: number, byteLength: number, populate?: boolean): ArrayBuffer
+  /** sequential: a views() scan; loads the scan windows the range reaches as huge-page copies. */
+  view(byteOffset: number, byteLength: number, populate?: boolean, sequential?: boolean): ArrayBuffer
   take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView, verify: boolean): void
   memoryStats(): NativeMemoryStats
   /** Drops this process's page-table entries of the store's map (data stays in the page cache). */

@@ -15,7 +15,8 @@ export interface FaultModeInfo {
   /**
    * System calls (fs.writeSync(fd, view), read(2) into a view...) work on pages of a view
    * that were never touched. When false they fail with EFAULT there: touch the view first,
-   * or make it with `view(start, stop, { populate: true })`.
+   * or make it with `view(start, stop, { populate: true })` (which also opens, for writes,
+   * the read-only scan windows `views()` loaded there).
    */
   systemCalls: boolean
   /** How writes through views are found at commit (no write faults either way). */

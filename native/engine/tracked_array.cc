@@ -95,6 +95,11 @@ void TrackedArray::populate(uint64_t offset, uint64_t bytes) {
   if (ensureRegion(true)->populate(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
 }
 
+void TrackedArray::loadSequential(uint64_t offset, uint64_t bytes) {
+  vmem::Error err;
+  if (ensureRegion(true)->loadSequential(offset, bytes, &err) != vmem::Status::Ok) raiseError(err);
+}
+
 void TrackedArray::close() {
   closed_ = true;
   if (region_) region_->close();

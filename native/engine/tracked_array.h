@@ -65,6 +65,9 @@ class TrackedArray {
   // Maps the blocks of [offset, offset+bytes) now, for system calls on a view in a fault
   // mode that cannot serve them (vmem.h). Throws Error(kStorage) if a mapping fails.
   void populate(uint64_t offset, uint64_t bytes);
+  // A sequential reader (views()) is about to read [offset, offset+bytes): loads the scan
+  // windows it reaches as huge-page copies where that is possible (vmem.h, SCAN WINDOWS).
+  void loadSequential(uint64_t offset, uint64_t bytes);
 
   // Called before the region moves to a bigger reservation (the binding detaches views).
   void setBeforeRelocate(std::function<void()> hook) { beforeRelocate_ = std::move(hook); }

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -616,6 +617,70 @@ static void testSpillBoundsVmas(FaultMode m) {
   r.reset();
 }
 
+static bool scanWindowsOn() {
+  FILE* f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (!f) return false;
+  char buf[128] = {0};
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* e = getenv("TXARRAY_SCAN_WINDOWS");
+  return !strstr(buf, "[never]") && !(e && !strcmp(e, "0"));
+}
+
+static void testScanWindows(FaultMode m, bool mappable) {
+  if (!scanWindowsOn()) return skip("transparent huge pages are off");
+  Fixture f(m, nullptr, mappable);
+  const uint64_t B = Fixture::B;
+  CHECK_OK(f.r->loadSequential(0, Fixture::N * B));
+  CHECK(f.r->stats().scanWindows == 1);  // the first window now, the next at its first fault
+  bool all = true;
+  for (uint64_t b = 0; b < Fixture::N; b++) all = all && f.sameAsSource(b);
+  CHECK(all);
+  RegionStats st = f.r->stats();
+  CHECK(st.scanWindows == 2);
+  CHECK(st.faults == 1);
+  CHECK(st.fileBlocks == 0 && st.copiedBlocks == 0);
+  CHECK(f.r->dirtyBlocks().empty());
+  uint8_t* base = f.r->base();
+  // a write from another thread opens the window; only changed blocks are dirty
+  std::thread([&] { base[5 * B + 100] ^= 0xff; }).join();
+  base[3 * B + 7] = 9;                                     // a hole
+  volatile uint8_t* same = base + 9 * B + 4;
+  *same = *same;                                           // the same byte: not a change
+  base[40 * B + 1] ^= 1;                                   // the second window
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{3, 5, 40}));
+  CHECK(f.r->stats().scanWindowsOpened == 2);
+  CHECK_OK(f.r->dropDirty());
+  CHECK(f.sameAsSource(3) && f.sameAsSource(5) && f.sameAsSource(40) && f.sameAsSource(9));
+  CHECK(f.r->dirtyBlocks().empty());
+  // abort shut the windows again: a later write is found (and opens it once more)
+  base[6 * B] ^= 2;
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{6}));
+  CHECK(f.r->stats().scanWindowsOpened == 3);
+  // a system call reads a shut window; writing into one needs kernel faults or populate()
+  std::vector<uint64_t> none;
+  CHECK_OK(f.r->markClean(none.data(), 0));  // shuts the clean rest again
+  char path[] = "/tmp/vmem-scan-XXXXXX";
+  int fd = mkstemp(path);
+  unlink(path);
+  CHECK(write(fd, base + 10 * B, B) == static_cast<ssize_t>(B));
+  if (m == FaultMode::Sigsegv) CHECK_OK(f.r->populate(20 * B, B));
+  CHECK(pread(fd, base + 20 * B, B, 0) == static_cast<ssize_t>(B));
+  CHECK(memcmp(base + 20 * B, base + 10 * B, B) == 0);
+  close(fd);
+  std::vector<uint64_t> d = f.r->dirtyBlocks();
+  CHECK(std::find(d.begin(), d.end(), 20) != d.end());
+  // a window with a mapped block is left to the fault path
+  CHECK_OK(f.r->dropDirty());
+  CHECK_OK(f.r->invalidateAll());
+  (void)*(volatile uint8_t*)(base + 33 * B);
+  const uint64_t before = f.r->stats().scanWindows;
+  CHECK_OK(f.r->loadSequential(32 * B, 32 * B));
+  CHECK(f.r->stats().scanWindows == before);
+  CHECK(f.sameAsSource(50));
+}
+
 int main() {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   const SystemInfo& si = systemInfo();
@@ -645,6 +710,8 @@ int main() {
         {"spill past vm.max_map_count", testPastMaxMapCount},
         {"the VMA limit reached by another region", testLimitReachedByOtherRegions},
         {"scattered faults map one block", testScatteredFaultsMapOneBlock},
+        {"scan windows", [](FaultMode fm) { testScanWindows(fm, true); }},
+        {"scan windows, copied blocks", [](FaultMode fm) { testScanWindows(fm, false); }},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;

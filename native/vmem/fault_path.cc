@@ -65,6 +65,7 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   *lo = addr & ~(uintptr_t(R->pageBytes) - 1);
   *hi = *lo + R->pageBytes;
   if (b >= R->blockCount) return true;
+  if (serveScanFault(R, b, lo, hi)) return true;  // inside a views() scan: a scan window
   // The window is decided without the lock (a hint: the state is re-read under it), so that
   // room is made in the budget with no Region::mu held (lock order).
   uint64_t w0 = b - b % R->windowBlocks, w1 = w0 + R->windowBlocks;

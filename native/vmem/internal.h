@@ -13,11 +13,16 @@ namespace vmem {
 // Spill: mapped MAP_SHARED from the region's spill file, which holds the block's bytes.
 enum class BlockState : uint8_t { Unmapped = 0, File = 1, Anon = 2, Spill = 3 };
 
+// BlockMeta::copied: how an Anon block's bytes came from the source.
+constexpr uint8_t kCopiedHash = 1;       // copied in one block at a time; copyHash tells writes
+constexpr uint8_t kCopiedScanShut = 2;   // in a scan window not written since it was loaded
+constexpr uint8_t kCopiedScanOpen = 3;   // in a scan window opened by a write: compared with the source
+
 // Per block, guarded by RegionImpl::mu.
 struct BlockMeta {
   BlockState state;
   uint8_t dirty;   // holds writes not yet committed (known so far: see the write scan)
-  uint8_t copied;  // Anon with the source's bytes copied in (compared to find writes)
+  uint8_t copied;  // 0, or kCopied*: Anon with the source's bytes copied in
   uint8_t ref : 1;      // clock reference bit: set when mapped, cleared by the budget's hand
   uint8_t spilled : 1;  // the block's bytes live in the spill file (state Spill or Unmapped)
   uint32_t filePages;  // File: pages of [0, ...) mapped from the data file
@@ -26,6 +31,17 @@ struct BlockMeta {
 
 // A 64-bit hash of a block's bytes, to tell whether a copied block was written since.
 uint64_t blockHash(const uint8_t* p, uint64_t n);
+
+// Scan windows loaded for sequential readers (scan_windows.cc), guarded by RegionImpl::mu.
+struct ScanPool {
+  uint64_t window[kScanWindowsMax];   // window index (offset / kScanWindowBytes), or UINT64_MAX
+  uint64_t lastUse[kScanWindowsMax];  // clock value of the last load or touch; 0 when free
+  uint64_t clock = 0;
+  uint64_t seqLo = 0, seqHi = 0;  // the byte range of the last loadSequential()
+  ScanPool() {
+    for (size_t i = 0; i < kScanWindowsMax; i++) window[i] = UINT64_MAX, lastUse[i] = 0;
+  }
+};
 
 struct RegionImpl {
   // ---- immutable after open ----
@@ -66,6 +82,7 @@ struct RegionImpl {
   bool hasError = false;
   Error error;
   RegionStats st;
+  ScanPool scan;
 
   uint8_t* blockAddr(uint64_t b) const { return base + b * blockBytes; }
 };
@@ -134,6 +151,27 @@ void closeSpill(RegionImpl* R);
 // compares `copied` blocks with their source. R->mu held.
 void scanWritesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 bool pagemapScanWorks();
+
+// ---- scan_windows.cc ----
+// THP with 2 MiB PMDs is on (not "never") and TXARRAY_SCAN_WINDOWS is not 0; probed once.
+bool scanWindowsAvailable();
+// A write fault at addr: if it lies in a shut scan window, opens the window (its shut runs:
+// mprotect in Sigsegv mode, write-protect off in Uffd mode, which wakes the writer) and
+// returns true. Takes R->mu. Async-signal-safe.
+bool serveScanWriteFault(RegionImpl* R, uintptr_t addr);
+// A fault on unmapped block b: if b lies in the range of the last loadSequential(), loads
+// its window (Budget::mu then R->mu, taken here) and returns true with the window's byte
+// range in [*lo, *hi). false: serve the fault the ordinary way. Async-signal-safe.
+bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi);
+// Opens the shut scan-window blocks of [b0, b1) for writes (one call per run). 0 or errno.
+int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+// After a commit or abort: the open blocks of the pool's windows that hold the source's
+// bytes (compared first) are shut again, one call per run, so that later write scans need
+// not compare them. A failed call leaves its run open. R->mu held.
+void shutScanWindowsLocked(RegionImpl* R);
+// The write scan's part for scan windows: each open copy in [b0, b1) is compared with the
+// source and marked dirty if it differs. R->mu held.
+void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 
 // ---- fault_path.cc ----
 // Serves a fault at addr (inside R): maps the window around it. `sequentialOk`: the

@@ -145,9 +145,18 @@ std::unique_ptr<Region> Region::open(BlockSource* source, const RegionOptions& o
   void* meta = mmap(nullptr, R->blocksMapBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (meta == MAP_FAILED) return failOpen(Status::SystemError, errno, "mmap(block states)");
   R->blocks = static_cast<BlockMeta*>(meta);
-  void* base = mmap(nullptr, R->reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) return failOpen(Status::InvalidArgument, errno, "reserve address space");
-  R->base = static_cast<uint8_t*>(base);
+  // Aligned to kScanWindowBytes, so that scan windows are huge pages (scan_windows.cc).
+  const uint64_t align = kScanWindowBytes;
+  void* raw = mmap(nullptr, R->reserve + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return failOpen(Status::InvalidArgument, errno, "reserve address space");
+  {
+    uint8_t* r = static_cast<uint8_t*>(raw);
+    uint8_t* b = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(r) + align - 1) & ~uintptr_t(align - 1));
+    R->base = b;  // destroyRegion unmaps [base, base + reserve)
+    if (b > r && munmap(r, size_t(b - r)) != 0) return failOpen(Status::SystemError, errno, "trim the reservation");
+    if (r + R->reserve + align > b + R->reserve && munmap(b + R->reserve, size_t(r + R->reserve + align - (b + R->reserve))) != 0)
+      return failOpen(Status::SystemError, errno, "trim the reservation");
+  }
   // The SIGSEGV handler serves Sigsegv regions and guards Uffd placeholders being re-made.
   if (int e = sigsegvServiceStart()) return failOpen(Status::SystemError, e, "sigaction(SIGSEGV)");
   R->slot = registryInsert(R);
@@ -288,6 +297,8 @@ Status Region::populate(uint64_t offset, uint64_t len, Error* err) {
   if (R->budget) budgetMakeRoom(R->budget, b1 - b0);
   FutexLock g(R->mu);
   if (int e = mapRangeLocked(R, b0, b1)) return fail(err, Status::SystemError, e, b0, "map blocks");
+  // Read-only scan windows too: system calls may write into a populated range.
+  if (int e = openScanWindowsLocked(R, b0, b1)) return fail(err, Status::SystemError, e, b0, "open scan windows");
   return Status::Ok;
 }
 
@@ -305,6 +316,7 @@ Status Region::markClean(const uint64_t* blocks, size_t count, Error* err) {
   int e = batch.flush();
   releaseSpillLocked(R, 0, 0);  // closes the spill file once nothing is spilled
   if (e) return fail(err, Status::SystemError, e, 0, "unmap committed blocks");
+  shutScanWindowsLocked(R);
   return Status::Ok;
 }
 
@@ -323,6 +335,7 @@ Status Region::dropDirty(Error* err) {
   int e = batch.flush();
   releaseSpillLocked(R, 0, 0);
   if (e) return fail(err, Status::SystemError, e, 0, "unmap dirty blocks");
+  shutScanWindowsLocked(R);
   return Status::Ok;
 }
 

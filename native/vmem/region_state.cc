@@ -150,7 +150,7 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
   }
   noteMappedLocked(R, b, BlockState::Anon);
   if (n) {
-    m.copied = 1;
+    m.copied = kCopiedHash;
     m.copyHash = hash;
     R->st.copiedBlocks++;
   }

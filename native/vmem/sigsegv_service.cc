@@ -72,7 +72,10 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
     return;
   }
   bool served = true;
-  if (R->mode == FaultMode::Sigsegv) {
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(si->si_addr);
+  if (R->mode == FaultMode::Sigsegv && serveScanWriteFault(R, addr)) {
+    // a write into a shut scan window, now open: retry the access
+  } else if (R->mode == FaultMode::Sigsegv) {
     // Only serveFault's own verdict counts: the block it mapped may be evicted or spilled
     // by another thread before this one retries the access, which then faults again.
     uintptr_t lo, hi;

@@ -30,7 +30,8 @@
 //   ANON      the whole block is anonymous read-write: a block the store does not hold
 //             (zeros), one whose value is not page-aligned in the file, or one clipped by
 //             sourceLimit; in the last two cases the source's bytes were copied in
-//             (`copied`).
+//             (`copied`). Also a block of a scan window (below): copied, and read-only
+//             until the window's first write.
 //   SPILL     the whole block is a MAP_SHARED mapping of the region's spill file, which
 //             holds the block's bytes (a spilled block touched again). Always dirty.
 //   dirty     a flag on a mapped block: it holds writes this transaction has not
@@ -59,6 +60,29 @@
 //   The scan runs in dirtyBlocks(), isDirty(), and before anything unmaps clean blocks
 //   (the budget scans only the runs it is about to unmap).
 //
+// SCAN WINDOWS (scan_windows.cc): huge-page copies for sequential readers
+//   loadSequential() and faults inside the range it recorded load a kScanWindowBytes-
+//   aligned run of UNMAPPED blocks (base() is aligned to it) into one anonymous mapping
+//   advised MADV_HUGEPAGE: filled by preadv at the
+//   blocks' file offsets before it becomes visible (mremap into place), so a reader maps
+//   2 MiB per page-table entry instead of 4 KiB. Its blocks are ANON with `copied` = shut.
+//   - A window is a snapshot copy, exact while its snapshot is held, like a FILE block:
+//     markClean/dropDirty/invalidate treat its blocks as any mapped block (unmapped one run
+//     per call), so the same rule (before the old snapshot is released) covers it.
+//   - Writes: a shut window is read-only (Sigsegv mode: PROT_READ; Uffd mode: write-
+//     protected by the userfaultfd, so system calls that write into it are served too). The
+//     first write opens it: one mprotect / UFFDIO_WRITEPROTECT per run of its shut blocks,
+//     inside the fault; its blocks become `open`. The write scan compares each open block
+//     with the source: a block is dirty exactly when its bytes differ. markClean() and
+//     dropDirty() shut the open blocks that hold the source's bytes again (compared first;
+//     one call per run).
+//   - At most kScanWindowsMax windows per region; loading one more unmaps the least
+//     recently used window's clean blocks (one call when none is dirty). The map budget
+//     counts their blocks and may unmap single blocks of a window, like any clean block.
+//   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
+//     a window, or TXARRAY_SCAN_WINDOWS=0. Faults outside the recorded range never load
+//     windows.
+//
 // Page-table work is O(1) per fault window, per commit and per eviction batch: blocks are
 // mapped into empty placeholders (no TLB flush), and unmapping goes one call per run of
 // adjacent blocks.
@@ -72,13 +96,15 @@
 //   room) WITHOUT a Region::mu held, then Region::mu.
 //   THE RULE: no thread touches an UNMAPPED block of a region while holding a Region::mu,
 //   a Budget::mu, or a lock that BlockSource::locate()/pin() take: the fault would wait for
-//   that lock. Mapped blocks are ordinary memory: touching them never enters our code.
-//   Every Region method obeys THE RULE.
+//   that lock; nor WRITES a block of a shut scan window (below) while holding them: the
+//   write fault opens the window under Region::mu. Other mapped blocks are ordinary
+//   memory: touching them never enters our code. Every Region method obeys THE RULE.
 //   THE FAULT RULE (a fault racing with unmaps and spills never ends the process):
-//   - Whenever Region::mu is free, every mapped block of the region is read-write and
-//     every unmapped one is a placeholder. Only a spill makes blocks read-only, holding
-//     Region::mu throughout, and before unlocking it leaves them parked (placeholder,
-//     bytes in the spill file) or read-write as they were.
+//   - Whenever Region::mu is free, every mapped block of the region is read-write, except
+//     the blocks of shut scan windows (read-only until a write fault opens the window under
+//     Region::mu), and every unmapped one is a placeholder. Only a spill makes blocks
+//     read-only otherwise, holding Region::mu throughout, and before unlocking it leaves
+//     them parked (placeholder, bytes in the spill file) or read-write as they were.
 //   - A dirty block's bytes are copied out only while the block is read-only, so no store
 //     can land in memory that is about to be dropped.
 //   - A fault waits for Region::mu, then either finds its block mapped (served already) or
@@ -93,9 +119,9 @@
 //     even as zeros, after all of that: the kernel refused every mapping (in Uffd mode the
 //     faulting thread retries).
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
-//   BlockSource's locate()/pin()/unpin(), mmap, mprotect, munmap, ioctl, pwrite,
-//   memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc, exceptions, stdio
-//   or JavaScript.
+//   BlockSource's locate()/pin()/unpin(), mmap, mremap, mprotect, madvise, munmap, ioctl,
+//   pread(v), pwrite, memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc,
+//   exceptions, stdio or JavaScript.
 //
 // Errors: methods return Status with details in Error; nothing throws across the fault
 // path. A fault that cannot map a block maps zeros (ANON) and records the error on the
@@ -129,6 +155,8 @@ constexpr size_t kMaxRegions = 4096;                // registry slots
 constexpr uint64_t kDefaultFaultBytes = 256 << 10;  // the first window of a fault
 constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (sequential faults)
 constexpr uint64_t kDefaultMappedBlocks = 16384;    // Budget default: 2 VMAs per block at most
+constexpr uint64_t kScanWindowBytes = 2 << 20;      // a scan window: one huge page
+constexpr size_t kScanWindowsMax = 16;              // scan windows a region holds (32 MiB)
 
 // What this system offers; probed once.
 struct SystemInfo {
@@ -166,6 +194,10 @@ struct RegionStats {
   uint64_t unmapCalls = 0;     // system calls that unmapped runs of blocks
   uint64_t spills = 0;         // dirty blocks written to the spill file (cumulative)
   uint64_t spilledNow = 0;     // blocks whose bytes live in the spill file now
+  uint64_t scanWindows = 0;          // scan windows loaded (loadSequential)
+  uint64_t scanWindowFallbacks = 0;  // windows loadSequential left to the fault path
+  uint64_t scanWindowsOpened = 0;    // scan windows opened by a first write
+  uint64_t scanWindowEvictions = 0;  // scan windows unmapped to make room in the pool
 };
 
 class Region {
@@ -211,8 +243,20 @@ class Region {
   Status prepareWrite(uint64_t offset, uint64_t len, uint64_t* reached, Error* err = nullptr);
 
   // Maps every block of [offset, offset+len) now (for system calls in modes without kernel
-  // faults). The budget may unmap them again later, as any clean block.
+  // faults), and opens the scan windows there for writes. The budget may unmap them again
+  // later, as any clean block.
   Status populate(uint64_t offset, uint64_t len, Error* err = nullptr);
+
+  // A sequential reader is about to read [offset, offset+len): the kScanWindowBytes-aligned
+  // window holding offset is loaded now as a private huge-page copy, and the range is
+  // recorded: until the next call, a fault on an UNMAPPED block inside it loads that block's
+  // window (see SCAN WINDOWS above). A window is loaded only if its blocks are all UNMAPPED
+  // and under sourceLimit; anything else (a block of it mapped or dirty, the window crossing
+  // sourceLimit or the reservation's end, no THP, a failed read) is left to the ordinary
+  // fault path: Ok either way. InvalidArgument if the range leaves the reservation; Closed
+  // after close(). Takes Budget::mu then Region::mu; never call it inside a fault.
+  // Obeys THE RULE.
+  Status loadSequential(uint64_t offset, uint64_t len, Error* err = nullptr);
 
   // The engine stored these dirty blocks: they are unmapped (one call per run) so that the
   // next touch maps the new file pages. Call before the old snapshot is released.

@@ -138,7 +138,8 @@ void scanWritesLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   if (b0 >= b1 || R->mappedCount == 0) return;
   R->st.scans++;
   for (uint64_t b = b0; b < b1; b++)
-    if (R->blocks[b].copied && !R->blocks[b].dirty) compareCopiedLocked(R, b);
+    if (R->blocks[b].copied == kCopiedHash && !R->blocks[b].dirty) compareCopiedLocked(R, b);
+  compareScanCopiesLocked(R, b0, b1);
   int fd = pagemapFd();
   if (fd < 0) {
     // Nothing can tell writes apart: every mapped block counts as written.
