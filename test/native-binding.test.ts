@@ -132,7 +132,7 @@ test('a conflict raised in the engine reaches JavaScript as ConflictError with i
   second.close()
 })
 
-test('only the binding\'s C++ knows JavaScript, and it reaches the view layer only through the engine', () => {
+test('only the binding\'s C++ knows JavaScript; it catches errors in guarded() alone and reaches the view layer only through the engine', () => {
   const native = path.join(__dirname, '..', 'native')
   const sources = (dir: string) => fs.readdirSync(path.join(native, dir)).filter((f) => /\.(cc|h)$/.test(f)).map((f) => path.join(dir, f))
   const binding = sources('binding')
@@ -141,6 +141,7 @@ test('only the binding\'s C++ knows JavaScript, and it reaches the view layer on
     const text = fs.readFileSync(path.join(native, file), 'utf8')
     assert.not.match(text, /#include\s+"[^"]*vmem\//, `${file} includes no view-layer header`)
     assert.not.match(text, /\bvmem::/, `${file} names nothing of the view layer`)
+    if (file !== path.join('binding', 'guarded.h')) assert.not.match(text, /\bcatch\s*\(/, `${file} leaves errors to guarded()`)
   }
   for (const file of [...sources('engine'), ...sources('vmem')]) {
     const text = fs.readFileSync(path.join(native, file), 'utf8')
