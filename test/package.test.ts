@@ -112,7 +112,7 @@ test('npm pack\'s tarball installs without a compiler and works through import a
     }
   }
   const files = packed.files.map((f) => f.path)
-  for (const f of [`prebuilds/${platform}/txarray.node`, 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'scripts/install.js', 'binding.gyp', 'native/binding.cc']) {
+  for (const f of [`prebuilds/${platform}/txarray.node`, 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'scripts/install.js', 'binding.gyp', 'native/binding/addon.cc']) {
     assert.ok(files.includes(f), `the package holds ${f}`)
   }
   assert.not.ok(files.some((f) => /^(src|test|bench|demo|native\/test)\//.test(f)), 'and no sources of tests, bench or demo')

@@ -1,6 +1,7 @@
 // Waiting never holds a process or a worker hostage: process.exit() returns while
 // waitForCommit() is pending or a worker is blocked in waitForCommitSync(); a blocked or
-// awaiting worker can be terminated; huge timeouts wait (they used to return at once).
+// awaiting worker can be terminated; a huge timeout waits as long as it says, never
+// returning at once.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Worker } from 'node:worker_threads'

@@ -1,0 +1,47 @@
+#include "view_figures.h"
+
+#include "error.h"
+#include "session.h"
+#include "tracked_array.h"
+
+namespace txa {
+
+FaultModeReport faultModeReport() {
+  const vmem::SystemInfo& sys = vmem::systemInfo();
+  FaultModeReport report;
+  report.mode = vmem::faultModeName(sys.defaultMode);
+  report.userfaultfd = sys.uffd;
+  report.systemCalls = sys.defaultMode == vmem::FaultMode::Uffd && sys.kernelFaults;
+  report.writeScan = sys.pagemapScan ? "PAGEMAP_SCAN" : "pagemap";
+  report.pageBytes = sys.pageBytes;
+  if (sys.envError.status != vmem::Status::Ok) report.error = vmem::describe(sys.envError);
+  return report;
+}
+
+ArrayMemoryFigures arrayMemoryFigures(TrackedArray& array) {
+  if (array.closed()) throw Error(ErrorCode::kClosed, "the array's memory is released");
+  vmem::RegionStats st = array.region()->stats();
+  ArrayMemoryFigures out;
+  out.faults = st.faults;
+  out.blocksMapped = st.blocksMapped;
+  out.fileBlocks = st.fileBlocks;
+  out.copiedBlocks = st.copiedBlocks;
+  out.mappedBlocks = st.mappedNow;
+  out.dirtyBlocks = st.dirtyNow;
+  out.evictions = st.evictions;
+  out.spills = st.spills;
+  out.spilledBlocks = st.spilledNow;
+  out.scans = st.scans;
+  out.unmapCalls = st.unmapCalls;
+  out.scanWindows = st.scanWindows;
+  out.scanWindowsOpened = st.scanWindowsOpened;
+  out.reservedBytes = array.reservedBytes();
+  return out;
+}
+
+MapBudgetFigures mapBudgetFigures(const Session& session) {
+  vmem::BudgetStats st = session.budget().stats();
+  return {st.limitBlocks, st.mappedBlocks, st.evictions, st.spills};
+}
+
+}  // namespace txa
