@@ -198,6 +198,15 @@ function pause(ms: number): void {
   Atomics.wait(pauseCell, 0, 0, ms)
 }
 
+/** Calls fn(store); a promise back means fn was async, which transact() cannot retry. */
+function runSynchronous<T>(fn: (store: Store) => T, store: Store, name: string): T {
+  const result = fn(store)
+  if (result && typeof (result as { then?: unknown }).then === 'function') {
+    throw new TransactionError(`${name} takes a synchronous function`)
+  }
+  return result
+}
+
 export class Store {
   readonly path: string
   /** Opened with `readOnly: true`: every change throws ReadOnlyError. */
@@ -453,23 +462,11 @@ export class Store {
    * again, up to `retries` times; on any other error it aborts and rethrows.
    */
   async transactAsync<T>(fn: (store: Store) => T, options?: TransactOptions): Promise<T> {
-    this.#native()
-    if (typeof fn !== 'function') throw new ArgumentError('transactAsync() takes a function')
-    const opts = checkCommitOptions(options, 'transactAsync()')
-    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
-      throw new ArgumentError(`transactAsync() option retries must be a non-negative integer, got ${show(opts.retries)}`)
-    }
-    if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
-    if (this.#txn.hasChanges()) throw new TransactionError('transactAsync() with uncommitted changes: commit() or abort() first')
-    const retries = opts.retries ?? 10
-    this.#inTransact = true
+    const { opts, retries } = this.#startTransact('transactAsync()', fn, options)
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          const result = fn(this)
-          if (result && typeof (result as { then?: unknown }).then === 'function') {
-            throw new TransactionError('transactAsync() takes a synchronous function')
-          }
+          const result = runSynchronous(fn, this, 'transactAsync()')
           await this.commitAsync(opts)
           return result
         } catch (e) {
@@ -481,6 +478,23 @@ export class Store {
     } finally {
       this.#inTransact = false
     }
+  }
+
+  /**
+   * Checks transact()/transactAsync()'s arguments and state and marks the handle inside a
+   * transact: the caller's `finally` clears #inTransact.
+   */
+  #startTransact(name: string, fn: unknown, options: TransactOptions | undefined): { opts: TransactOptions; retries: number } {
+    this.#native()
+    if (typeof fn !== 'function') throw new ArgumentError(`${name} takes a function`)
+    const opts = checkCommitOptions(options, name)
+    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
+      throw new ArgumentError(`${name} option retries must be a non-negative integer, got ${show(opts.retries)}`)
+    }
+    if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
+    if (this.#txn.hasChanges()) throw new TransactionError(`${name} with uncommitted changes: commit() or abort() first`)
+    this.#inTransact = true
+    return { opts, retries: opts.retries ?? 10 }
   }
 
   /** True for a store opened with `remote`: this handle's path is a cache of it. */
@@ -522,23 +536,11 @@ export class Store {
    * `retries` times); on any other error aborts and rethrows. fn must be synchronous.
    */
   transact<T>(fn: (store: Store) => T, options?: TransactOptions): T {
-    this.#native()
-    if (typeof fn !== 'function') throw new ArgumentError('transact() takes a function')
-    const opts = checkCommitOptions(options, 'transact()')
-    if (opts.retries !== undefined && (!Number.isSafeInteger(opts.retries) || opts.retries < 0)) {
-      throw new ArgumentError(`transact() option retries must be a non-negative integer, got ${show(opts.retries)}`)
-    }
-    if (this.#inTransact) throw new TransactionError('transact() cannot be nested')
-    if (this.#txn.hasChanges()) throw new TransactionError('transact() with uncommitted changes: commit() or abort() first')
-    const retries = opts.retries ?? 10
-    this.#inTransact = true
+    const { opts, retries } = this.#startTransact('transact()', fn, options)
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          const result = fn(this)
-          if (result && typeof (result as { then?: unknown }).then === 'function') {
-            throw new TransactionError('transact() takes a synchronous function')
-          }
+          const result = runSynchronous(fn, this, 'transact()')
           this.commit(opts)
           return result
         } catch (e) {
