@@ -30,6 +30,7 @@
         "native/engine/error.cc",
         "native/engine/pread_batch.cc",
         "native/engine/remote_apply.cc",
+        "native/engine/cache_flush.cc",
         "native/engine/session.cc",
         "native/engine/snapshot.cc",
         "native/engine/snapshot_source.cc",

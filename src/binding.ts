@@ -247,6 +247,8 @@ export interface NativeSession {
   envFigures(): NativeEnvFigures
   /** Writes a remote store's commits into this (cache) store; returns the local serial after. */
   applyRemote(batch: NativeRemoteBatch): number
+  /** Makes the cache's unflushed commits durable; false if there were none. */
+  flushRemoteCache(): boolean
   close(): void
 }
 
@@ -269,7 +271,10 @@ export interface NativeRemoteBatch {
   remoteMeta: Uint8Array
   /** The batch is the whole remote state: every local record and block goes first. */
   replaceAll?: boolean
-  /** Flush the cache to disk (default true); false: as a local commit with sync: false. */
+  /**
+   * Flush the cache to disk (default true); false: written without fsync under the
+   * cache's unflushed mark, made durable by flushRemoteCache() (cache_flush.h).
+   */
   sync?: boolean
 }
 

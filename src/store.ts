@@ -21,6 +21,7 @@ import { CommitFeed } from './wait'
 import { CommitStream, checkWatchOptions } from './watch'
 import { waitSliced } from './waiting'
 import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/import'
+import { checkCacheFiles, prepareCacheFiles } from './remote/cache-files'
 import { RemoteHandle } from './remote/remote-handle'
 
 export interface OpenOptions {
@@ -256,6 +257,8 @@ export class Store {
       storePath: path,
       readOnly: this.readOnly,
     }
+    if (remote) prepareCacheFiles(path)
+    else checkCacheFiles(path)
     // A remote store's cache is created when missing: the store itself is on the server.
     const mode = { create: remote ? true : options.create ?? true, readOnly: remote ? false : this.readOnly, format: encodeFormat() }
     this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384, mode)

@@ -1,8 +1,10 @@
 // NativeSession.applyRemote(): a batch of a remote store's commits, unpacked into an
-// engine RemoteBatch and written to this store (engine/remote_apply.h).
+// engine RemoteBatch and written to this store (engine/remote_apply.h);
+// NativeSession.flushRemoteCache(): its unflushed commits made durable (engine/cache_flush.h).
 #include <string>
 #include <utility>
 
+#include "../engine/cache_flush.h"
 #include "../engine/keys.h"
 #include "../engine/remote_apply.h"
 #include "../engine/session_stats.h"
@@ -93,6 +95,11 @@ Napi::Value SessionWrap::ApplyRemote(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < blocks.Length(); ++i) batch.blocks.push_back(toRemoteBlock(objectIn(blocks.Get(i), "a block")));
   SessionStats counters;
   return Napi::Number::New(info.Env(), double(applyRemote(*s.env(), batch, &counters)));
+}
+
+Napi::Value SessionWrap::FlushRemoteCache(const Napi::CallbackInfo& info) {
+  Session& s = session();
+  return Napi::Boolean::New(info.Env(), flushCache(*s.env()));
 }
 
 }  // namespace txa::binding

@@ -18,6 +18,7 @@ Napi::Function SessionWrap::Define(Napi::Env env) {
     method<&SessionWrap::Track>("track"),
     method<&SessionWrap::Commit>("commit"),
     method<&SessionWrap::ApplyRemote>("applyRemote"),
+    method<&SessionWrap::FlushRemoteCache>("flushRemoteCache"),
     method<&SessionWrap::Refresh>("refresh"),
     method<&SessionWrap::Flush>("flush"),
     method<&SessionWrap::LatestRecord>("latestRecord"),

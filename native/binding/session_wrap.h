@@ -2,7 +2,8 @@
 // spread over files by concern:
 //   session_wrap.cc    opening, records and metadata, tracking arrays, refresh, flush, close
 //   commit.cc          commit(): the transaction's records, metadata and segments in, the outcome out
-//   remote_apply.cc    applyRemote(): a batch of another store's commits written here
+//   remote_apply.cc    applyRemote(): a batch of another store's commits written here;
+//                      flushRemoteCache()
 //   commit_log.cc      reads of the newest commit and of the commit log, for followers
 //   segments.cc        named segments of the snapshot
 //   store_figures.cc   stats(), check() and envFigures()
@@ -47,6 +48,8 @@ class SessionWrap : public GuardedWrap<SessionWrap> {
   //   records: {name, id, serial, rows, rowBytes, body, deleted}[],
   //   blocks: {arrayId, index, serial, blockBytes, data | null}[], remoteMeta }) -> local serial
   Napi::Value ApplyRemote(const Napi::CallbackInfo& info);
+  // flushRemoteCache() -> whether there was anything to flush (engine/cache_flush.h)
+  Napi::Value FlushRemoteCache(const Napi::CallbackInfo& info);
   Napi::Value Refresh(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   // latestRecord(name) -> {id, rows, rowBytes, serial} | null, in the newest commit.

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "block_store.h"
+#include "cache_flush.h"
 #include "error.h"
 #include "txn_guard.h"
 #include "keys.h"
@@ -107,7 +108,9 @@ uint64_t applyRemote(Env& env, const RemoteBatch& batch, SessionStats* counters)
       uint64_t local = latestSerial(txn.get(), env.logDb());
       if (local >= batch.head) return local;
       write(txn.get(), env, batch, counters);
-      int rc = mdb_env_set_flags(env.raw(), MDB_NOSYNC, batch.sync ? 0 : 1);
+      // Unflushed only under the durable mark (cache_flush.h), which a flush removes.
+      const bool flush = batch.sync || !markUnflushed(env.path());
+      int rc = mdb_env_set_flags(env.raw(), MDB_NOSYNC, flush ? 0 : 1);
       if (rc) throwLmdb(rc, "mdb_env_set_flags");
       rc = txn.commit();
       if (rc == EIO && files::noSpaceLeft(env.path())) rc = ENOSPC;  // a write cut short by a full disk

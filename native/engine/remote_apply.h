@@ -47,11 +47,13 @@ struct RemoteBatch {
   // The batch is the whole remote state (the cache was older than the remote history):
   // every local record and block goes first.
   bool replaceAll = false;
-  // Flush to disk at commit (false: MDB_NOSYNC, as a local commit with sync: false).
+  // Flush to disk at commit. False: written without fsync under the unflushed mark
+  // (cache_flush.h), made durable by a later flushCache(); flushed anyway where the mark
+  // cannot be written.
   bool sync = true;
 };
 
-// Writes the batch in one write transaction (durable unless batch.sync is false), rings the commit doorbell, and
+// Writes the batch in one write transaction (flushed if batch.sync), rings the commit doorbell, and
 // returns the local serial afterwards (head, or the local serial if it was not older).
 uint64_t applyRemote(Env& env, const RemoteBatch& batch, SessionStats* counters);
 

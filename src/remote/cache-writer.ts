@@ -54,14 +54,16 @@ export class CacheWriter {
   }
 
   /**
-   * Writes `changes` into the cache (flushed to disk unless `sync` is false); returns its
-   * serial after. `changes` must have been
+   * Writes `changes` into the cache; returns its serial after. Not flushed to disk unless
+   * `sync`: the server holds every commit durably, and a cache a machine stop leaves
+   * unflushed is rebuilt at its next open (cache-files.ts); flush() flushes. `changes`
+   * must have been
    * read after the cache's serial — or, for a cache older than the remote history
    * (`changes.pruned` above its serial), after 0: the whole remote state, which then
    * replaces the cache's (deletions the history no longer records are not lost).
    * Throws FormatError for changes that cannot bring this cache up to date.
    */
-  apply(changes: RemoteChanges, sync = true): number {
+  apply(changes: RemoteChanges, sync = false): number {
     const serial = this.stamp()?.serial ?? 0
     const replaceAll = changes.after === 0 && serial > 0
     if (changes.after > serial || (changes.pruned > changes.after && changes.after !== 0)) {
@@ -103,8 +105,8 @@ export class CacheWriter {
   }
 
   /**
-   * Writes a commit this machine just made into the cache from its plan (flushed to disk
-   * as the plan's `sync` says), without reading it back from the server — when the cache holds every commit before it (else, or for a
+   * Writes a commit this machine just made into the cache from its plan (not flushed, as
+   * apply()), without reading it back from the server — when the cache holds every commit before it (else, or for a
    * commit that shrinks an array, it returns null and a catch-up must read it). Returns
    * the cache's serial after.
    */
@@ -133,7 +135,7 @@ export class CacheWriter {
     for (const b of plan.blocks) {
       blocks.push({ arrayId: idOf(b.array), index: b.index, serial: landed.serial, data: b.data.byteLength ? Buffer.from(b.data) : null })
     }
-    return this.apply({ after: serial, head: landed.serial, pruned: 0, commits: [landed.commit], records, blocks }, plan.sync ?? true)
+    return this.apply({ after: serial, head: landed.serial, pruned: 0, commits: [landed.commit], records, blocks })
   }
 
   /** The blocks an append of `bytes` at byte `start` writes, the first one completed from the cache. */
@@ -156,7 +158,17 @@ export class CacheWriter {
     return out
   }
 
+  /** Makes every commit written into the cache durable; false if all were already. */
+  flush(): boolean {
+    return this.#session.flushRemoteCache()
+  }
+
+  /** Flushes, then closes. */
   close(): void {
-    this.#session.close()
+    try {
+      this.flush()
+    } finally {
+      this.#session.close()
+    }
   }
 }

@@ -9,15 +9,18 @@ import type { CommitPlan } from './commit-plan'
 import { parseChangeSet, type RemoteCommit } from './changes-since'
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
 
-/** How a commit call ended (a conflict is thrown as ConflictError instead). */
+/**
+ * How a commit call ended (a conflict is thrown as ConflictError instead). `cached`: the
+ * serial the link's cache holds after the call (set by a link that has a cache).
+ */
 export type CommitOutcome =
   /**
    * It landed as `serial`; `ids` and `lengths` (rows) per record, as the server laid them;
    * `commit`: its change set and time, as catch-up would read them.
    */
-  | { status: 'committed'; serial: number; ids: number[]; lengths: number[]; commit: RemoteCommit }
+  | { status: 'committed'; serial: number; ids: number[]; lengths: number[]; commit: RemoteCommit; cached?: number }
   /** This commit id landed before, as `serial` (a retry of a commit whose answer was lost). */
-  | { status: 'duplicate'; serial: number }
+  | { status: 'duplicate'; serial: number; cached?: number }
   /** This commit id was fenced: it never committed and never will. */
   | { status: 'abandoned' }
 

@@ -86,7 +86,15 @@ function serve(start: Start): void {
    * One commit; when the connection breaks on the way, the outcome is looked up by the
    * commit id on a new connection (which fences the id if it did not land).
    */
-  async function commit(plan: CommitPlan) {
+  function commit(plan: CommitPlan) {
+    const running = commitOnce(plan)
+    const settled = running.then(() => undefined, () => undefined)
+    committing = settled
+    void settled.then(() => { if (committing === settled) committing = null })
+    return running
+  }
+
+  async function commitOnce(plan: CommitPlan) {
     const c = await connected()
     try {
       const outcome = await callCommit(c, plan, start.schema)
@@ -94,11 +102,13 @@ function serve(start: Start): void {
         // Into the cache from the plan when it can be (else the settle's catch-up reads it).
         try {
           held = Math.max(held, cache.applyOwn(plan, outcome) ?? 0)
+          flushSoon()
         } catch {
           // the catch-up will write it
         }
       }
-      return outcome
+      // The caller's settle skips its catch-up call when the cache holds the commit already.
+      return cache ? { ...outcome, cached: held } : outcome
     } catch (e) {
       if (e instanceof ConflictError || isServerError(e)) throw e
       drop(c)
@@ -113,6 +123,28 @@ function serve(start: Start): void {
       }
     }
   }
+
+  /**
+   * Catch-up writes the cache without fsync (the server holds every commit durably); it is
+   * flushed this long after the first unflushed write, and at close.
+   */
+  const FLUSH_AFTER_MS = 1000
+  let flushTimer: NodeJS.Timeout | null = null
+  function flushSoon(): void {
+    if (flushTimer || !cache) return
+    flushTimer = setTimeout(() => {
+      flushTimer = null
+      try {
+        cache?.flush()
+      } catch {
+        // the mark stays: the next flush, or a rebuild after a machine stop, covers it
+      }
+    }, FLUSH_AFTER_MS)
+    flushTimer.unref()
+  }
+
+  /** The commit call in flight, if any (settles when it has ended, whatever the outcome). */
+  let committing: Promise<void> | null = null
 
   /** The cache's serial after the last catch-up of this link. */
   let held = 0
@@ -138,6 +170,7 @@ function serve(start: Start): void {
     // what was read is newer than what it held then, so writing it is still right, and the
     // writer skips a batch the cache already holds.
     held = Math.max(held, cache!.apply(changes))
+    flushSoon()
     return held
   }
 
@@ -189,7 +222,14 @@ function serve(start: Start): void {
       })
       try {
         await listener.connect()
-        await listenForCommits(listener, (serial) => { catchUp(serial).catch(() => undefined) }, start.schema)
+        await listenForCommits(listener, (serial) => {
+          // The notification of this link's own commit can arrive before its answer: the
+          // catch-up waits for the commit, which writes itself into the cache (then there
+          // is nothing to read), instead of queueing a read on the commit's connection.
+          const go = () => { catchUp(serial).catch(() => undefined) }
+          if (committing) void committing.then(go)
+          else go()
+        }, start.schema)
         await catchUp()
         delay = 100
         await lost
@@ -242,6 +282,8 @@ function serve(start: Start): void {
         if (listening) await listening.end().catch(() => undefined)
         if (client) await client.end().catch(() => undefined)
         client = null
+        if (flushTimer) clearTimeout(flushTimer)
+        flushTimer = null
         cache?.close()
         cache = null
         return null

@@ -187,14 +187,17 @@ export class RemoteHandle {
     }
     this.#unsettled = { serial: outcome.serial, ids }
     this.commits++
-    yield * this.#settle(txn)
+    yield * this.#settle(txn, outcome.cached ?? 0)
   }
 
-  /** The cache catches up to the landed commit; the handle moves to it. */
-  * #settle(txn: Transaction): Operation {
+  /**
+   * The cache catches up to the landed commit (unless it holds serial `cached` already, at
+   * least the commit's); the handle moves to it.
+   */
+  * #settle(txn: Transaction, cached = 0): Operation {
     const unsettled = this.#unsettled!
     try {
-      yield { op: 'catchUp', atLeast: unsettled.serial }
+      if (cached < unsettled.serial) yield { op: 'catchUp', atLeast: unsettled.serial }
     } catch (e) {
       if (e instanceof RemoteUnavailableError) {
         throw new RemoteUnavailableError(`commit ${unsettled.serial} landed, but the cache could not catch up to it (${e.message}): refresh() when the server answers`)

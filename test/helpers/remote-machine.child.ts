@@ -8,6 +8,9 @@
  *   remote-machine.child.ts stamp URL SCHEMA CACHE
  *     Commits forever: commit k writes k into every element of 'stamps' (several blocks),
  *     printing "commit k" before each; it is killed while doing so.
+ *   remote-machine.child.ts hold URL SCHEMA CACHE ROWS
+ *     Creates float64 'held' of ROWS rows 0, 1, 2..., commits, prints "committed <serial>"
+ *     and stays alive (without closing the store) until it is killed.
  */
 import { open, slice } from '../../src/index'
 
@@ -37,13 +40,22 @@ function stamp(url: string, schema: string, cache: string): void {
   }
 }
 
+function hold(url: string, schema: string, cache: string, rows: number): void {
+  const store = open(cache, { remote: url, remoteSchema: schema })
+  store.create('held', { dtype: 'float64', shape: [rows], blockBytes: 4096 }).write(null, Float64Array.from({ length: rows }, (_, i) => i))
+  store.commit()
+  console.log(`committed ${store.serial}`)
+  setInterval(() => undefined, 1000)
+}
+
 if (process.env.TXA_CHILD) {
   const [mode, url, schema, cache, ...rest] = process.argv.slice(2)
   try {
     if (mode === 'append') append(url, schema, cache, Number(rest[0]), Number(rest[1]))
     else if (mode === 'stamp') stamp(url, schema, cache)
+    else if (mode === 'hold') hold(url, schema, cache, Number(rest[0]))
     else throw new Error(`unknown mode ${mode}`)
-    process.exit(0)
+    if (mode !== 'hold') process.exit(0)
   } catch (e) {
     console.error(e)
     process.exit(1)
