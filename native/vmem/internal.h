@@ -175,11 +175,12 @@ int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 // not compare them. A failed call leaves its run open. R->mu held.
 void shutScanWindowsLocked(RegionImpl* R);
 // The uffd service after serving a fault at addr: if the fault lay in a scan window of
-// the current views() range, [*from, *to) are the windows after it to load ahead (at most
-// kScanPrefetchWindows, none past the range). Takes R->mu.
+// the current views() range and the window before it is loaded (a sequential reader),
+// [*from, *to) are the windows after it to load ahead (at most
+// kScanPrefetchWindows, at most that many past the range: views() reads on). Takes R->mu.
 bool scanPrefetchRange(RegionImpl* R, uintptr_t addr, uintptr_t* from, uintptr_t* to);
 // Loads the scan window at `at` (a window address of R) ahead of the reader, if it lies in
-// the current views() range and is not loaded: Budget::mu then R->mu, taken here (none
+// the current views() range (or within kScanPrefetchWindows past it) and is not loaded: Budget::mu then R->mu, taken here (none
 // held by the caller). true if it loaded a window now.
 bool prefetchScanWindow(RegionImpl* R, uintptr_t at);
 // At close: the spare slot and its scratch page are unmapped.

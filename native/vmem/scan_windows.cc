@@ -564,8 +564,15 @@ bool scanPrefetchRange(RegionImpl* R, uintptr_t addr, uintptr_t* from, uintptr_t
   FutexLock g(R->mu);
   if (R->closing || b >= R->blockCount || off < R->scan.seqLo || off >= R->scan.seqHi) return false;
   if (R->blocks[b].copied < kCopiedScanShut) return false;  // served by the ordinary path
-  const uint64_t lastWindow = (R->scan.seqHi - 1) / kScanWindowBytes;
-  if (w >= lastWindow) return false;
+  // Only a reader that came from the window before reads on: one touching a chunk here and
+  // there (a first and a last element) would have windows read ahead for nothing.
+  bool fromPrevious = false;
+  for (size_t i = 0; i < kScanWindowsMax && w > 0; i++)
+    fromPrevious = fromPrevious || (R->scan.window[i] == w - 1 && R->blocks[(w - 1) * windowBlocks(R)].copied >= kCopiedScanShut);
+  if (!fromPrevious) return false;
+  // views() announces its next chunk when the reader gets there: the windows just past this
+  // one are loaded ahead too (a scan left early reads at most kScanPrefetchWindows for nothing).
+  const uint64_t lastWindow = (R->scan.seqHi - 1) / kScanWindowBytes + kScanPrefetchWindows;
   *from = base + (w + 1) * kScanWindowBytes;
   *to = base + (std::min<uint64_t>(w + kScanPrefetchWindows, lastWindow) + 1) * kScanWindowBytes;
   return true;
@@ -575,15 +582,18 @@ bool prefetchScanWindow(RegionImpl* R, uintptr_t at) {
   if (g_available.load() != 1) return false;
   const uint64_t off = at - reinterpret_cast<uintptr_t>(R->base), w = off / kScanWindowBytes;
   const uint64_t wb = windowBlocks(R);
+  auto ahead = [&] {  // in the range, or among the windows just past it
+    return off >= R->scan.seqLo && off < R->scan.seqHi + kScanPrefetchWindows * kScanWindowBytes;
+  };
   {
     FutexLock g(R->mu);
-    if (R->closing || off < R->scan.seqLo || off >= R->scan.seqHi) return false;
+    if (R->closing || !ahead()) return false;
     for (size_t i = 0; i < kScanWindowsMax; i++)
       if (R->scan.window[i] == w && w * wb < R->blockCount && R->blocks[w * wb].copied >= kCopiedScanShut) return false;
   }
   if (R->budget) budgetMakeRoom(R->budget, wb);
   FutexLock g(R->mu);
-  if (R->closing || off < R->scan.seqLo || off >= R->scan.seqHi) return false;
+  if (R->closing || !ahead()) return false;
   const uint64_t before = R->st.scanWindows;
   if (!loadWindowLocked(R, w) || R->st.scanWindows == before) return false;
   R->st.scanWindowsPrefetched++;

@@ -80,9 +80,10 @@
 //     recently used window: a whole shut window is recycled (mremap to the region's spare
 //     slot, and the next window is read into that huge page), any other has its clean
 //     blocks unmapped (one call when none is dirty). RssAnon: kScanWindowsMax + 1 windows.
-//   - Uffd mode: after a fault served with a scan window, the service thread loads up to
-//     kScanPrefetchWindows further windows of the same loadSequential() range while no
-//     fault waits (same locks, same order as a fault). The map budget
+//   - Uffd mode: after a fault served with a scan window whose previous window is loaded
+//     (a sequential reader), the service thread loads up to
+//     kScanPrefetchWindows further windows (of the loadSequential() range, or just past it:
+//     the next chunk of views()) while no fault waits (same locks, same order as a fault). The map budget
 //     counts their blocks and may unmap single blocks of a window, like any clean block.
 //   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
 //     a window, or TXARRAY_SCAN_WINDOWS=0. Faults outside the recorded range never load
