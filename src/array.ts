@@ -66,6 +66,12 @@ export interface ViewStats {
    */
   scanWindows: number
   scanWindowsOpened: number
+  /**
+   * Scan windows whose huge page was reused for a later window (instead of freed), and
+   * scan windows loaded ahead of the reader (uffd fault mode).
+   */
+  scanWindowsRecycled: number
+  scanWindowsPrefetched: number
   /** Address space reserved for the array's views. */
   reservedBytes: number
 }

@@ -151,6 +151,8 @@ export interface NativeMemoryStats {
   /** Scan windows (2 MiB huge-page copies) loaded for views() scans, and opened by a write. */
   scanWindows: number
   scanWindowsOpened: number
+  scanWindowsRecycled: number
+  scanWindowsPrefetched: number
   reservedBytes: number
 }
 

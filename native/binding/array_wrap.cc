@@ -207,6 +207,8 @@ Napi::Value ArrayWrap::MemoryStats(const Napi::CallbackInfo& info) {
   out.Set("unmapCalls", double(f.unmapCalls));
   out.Set("scanWindows", double(f.scanWindows));
   out.Set("scanWindowsOpened", double(f.scanWindowsOpened));
+  out.Set("scanWindowsRecycled", double(f.scanWindowsRecycled));
+  out.Set("scanWindowsPrefetched", double(f.scanWindowsPrefetched));
   out.Set("reservedBytes", double(f.reservedBytes));
   return out;
 }

@@ -35,6 +35,8 @@ ArrayMemoryFigures arrayMemoryFigures(TrackedArray& array) {
   out.unmapCalls = st.unmapCalls;
   out.scanWindows = st.scanWindows;
   out.scanWindowsOpened = st.scanWindowsOpened;
+  out.scanWindowsRecycled = st.scanWindowsRecycled;
+  out.scanWindowsPrefetched = st.scanWindowsPrefetched;
   out.reservedBytes = array.reservedBytes();
   return out;
 }

@@ -36,6 +36,8 @@ struct ArrayMemoryFigures {
   uint64_t unmapCalls = 0;    // system calls that unmapped runs of blocks
   uint64_t scanWindows = 0;   // 2 MiB scan windows loaded by sequential views
   uint64_t scanWindowsOpened = 0;  // ... of which opened by a write
+  uint64_t scanWindowsRecycled = 0;    // scan windows whose huge page was reused for another
+  uint64_t scanWindowsPrefetched = 0;  // scan windows loaded ahead of the reader
   uint64_t reservedBytes = 0; // address space of the array's region
 };
 

@@ -681,6 +681,59 @@ static void testScanWindows(FaultMode m, bool mappable) {
   CHECK(f.sameAsSource(50));
 }
 
+// A scan of more windows than the pool holds reuses the huge pages of evicted windows: every
+// block of every window still holds exactly its source bytes (holes and short blocks zero
+// past their bytes, though the recycled page held other bytes), on a second pass too, after
+// the source changed some blocks.
+static void testScanWindowsRecycled(FaultMode m) {
+  if (!scanWindowsOn()) return skip("transparent huge pages are off");
+  constexpr uint64_t B = 64 << 10, W = 2 << 20, PER = W / B, WINDOWS = 24, N = WINDOWS * PER;
+  auto sizeOf = [](uint64_t b) -> uint64_t { return b % 11 == 4 ? 0 : b % 13 == 2 ? 3000 : B; };
+  FileSource src(B, N);
+  for (uint64_t b = 0; b < N; b++) src.put(b, sizeOf(b), 0);
+  RegionOptions o;
+  o.reserveBytes = N * B;
+  o.blockBytes = B;
+  o.mode = m;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  auto sameAs = [&](uint64_t b, uint8_t gen, uint64_t size) {
+    const uint8_t* p = r->blockPtr(b);
+    for (uint64_t i = 0; i < B; i += 509)
+      if (p[i] != (i < size ? pat(b, i, gen) : 0)) return false;
+    return p[B - 1] == (B - 1 < size ? pat(b, B - 1, gen) : 0) && (size == 0 || p[size - 1] == pat(b, size - 1, gen)) &&
+           (size >= B || p[size] == 0);
+  };
+  auto scan = [&](uint8_t genOf3) {
+    bool all = true;
+    for (uint64_t w = 0; w < WINDOWS; w += 4) {  // views() announces chunks of 4 windows
+      CHECK_OK(r->loadSequential(w * W, 4 * W));
+      for (uint64_t b = w * PER; b < (w + 4) * PER; b++) all = all && sameAs(b, b % 3 == 0 ? genOf3 : 0, sizeOf(b));
+    }
+    return all;
+  };
+  CHECK(scan(0));
+  RegionStats st = r->stats();
+  CHECK(st.scanWindows >= WINDOWS);
+  CHECK(st.fileBlocks == 0);
+  CHECK(st.scanWindowsRecycled >= WINDOWS - kScanWindowsMax - 1);
+  CHECK(st.mappedNow <= kScanWindowsMax * PER);
+  if (m == FaultMode::Uffd) CHECK(st.scanWindowsPrefetched > 0);
+  // another commit changes every third block (new file pages, same sizes): views refresh
+  std::vector<uint64_t> changed;
+  for (uint64_t b = 0; b < N; b += 3) {
+    src.put(b, sizeOf(b), 1);
+    changed.push_back(b);
+  }
+  CHECK_OK(r->invalidate(changed.data(), changed.size()));
+  CHECK(scan(1));
+  CHECK(r->stats().scanWindowsRecycled > st.scanWindowsRecycled);
+  CHECK(r->dirtyBlocks().empty());
+  r.reset();
+}
+
 int main() {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   const SystemInfo& si = systemInfo();
@@ -712,6 +765,7 @@ int main() {
         {"scattered faults map one block", testScatteredFaultsMapOneBlock},
         {"scan windows", [](FaultMode fm) { testScanWindows(fm, true); }},
         {"scan windows, copied blocks", [](FaultMode fm) { testScanWindows(fm, false); }},
+        {"scan windows recycled", testScanWindowsRecycled},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;

@@ -38,6 +38,11 @@ struct ScanPool {
   uint64_t lastUse[kScanWindowsMax];  // clock value of the last load or touch; 0 when free
   uint64_t clock = 0;
   uint64_t seqLo = 0, seqHi = 0;  // the byte range of the last loadSequential()
+  // The spare (scan_windows.cc): a reserved kScanWindowBytes-aligned slot outside the
+  // region where an evicted window's huge page waits to be refilled, and one read-write
+  // scratch page after it (header pages between blocks are read there).
+  uint8_t* spareSlot = nullptr;  // nullptr until the first window is loaded
+  bool spareHeld = false;        // the slot holds a recycled window (read-write, any bytes)
   ScanPool() {
     for (size_t i = 0; i < kScanWindowsMax; i++) window[i] = UINT64_MAX, lastUse[i] = 0;
   }
@@ -169,6 +174,17 @@ int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 // bytes (compared first) are shut again, one call per run, so that later write scans need
 // not compare them. A failed call leaves its run open. R->mu held.
 void shutScanWindowsLocked(RegionImpl* R);
+// The uffd service after serving a fault at addr: if the fault lay in a scan window of
+// the current views() range and the window before it is loaded (a sequential reader),
+// [*from, *to) are the windows after it to load ahead (at most
+// kScanPrefetchWindows, at most that many past the range: views() reads on). Takes R->mu.
+bool scanPrefetchRange(RegionImpl* R, uintptr_t addr, uintptr_t* from, uintptr_t* to);
+// Loads the scan window at `at` (a window address of R) ahead of the reader, if it lies in
+// the current views() range (or within kScanPrefetchWindows past it) and is not loaded: Budget::mu then R->mu, taken here (none
+// held by the caller). true if it loaded a window now.
+bool prefetchScanWindow(RegionImpl* R, uintptr_t at);
+// At close: the spare slot and its scratch page are unmapped.
+void releaseScanSpare(RegionImpl* R);
 // The write scan's part for scan windows: each open copy in [b0, b1) is compared with the
 // source and marked dirty if it differs. R->mu held.
 void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);

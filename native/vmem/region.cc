@@ -99,6 +99,7 @@ void destroyRegion(RegionImpl* R, bool registered) {
   if (registered && R->mode == FaultMode::Uffd) uffdUnregister(R->uffd, R->base, R->reserve);
   if (R->slot >= 0) registryRemove(R->slot);  // waits for a fault still being served
   if (R->base) munmap(R->base, R->reserve);
+  releaseScanSpare(R);
   if (R->blocks) munmap(R->blocks, R->blocksMapBytes);
   closeSpill(R);
   delete R;

@@ -27,9 +27,16 @@
 // (serveScanFault, from the fault path) instead of mapping file pages. Faults elsewhere
 // take the ordinary path.
 //
-// The pool: at most kScanWindowsMax windows per region. Loading one more unmaps the least
-// recently used window's clean blocks (one call when none is dirty) back to placeholders.
-// The map budget may also unmap single blocks of a window, like any clean block.
+// The pool: at most kScanWindowsMax windows per region. Loading one more first evicts the
+// least recently used window: a whole shut window moves (mremap) to the region's spare
+// slot and the new window is read into that huge page, so a long scan allocates and zeroes
+// no new huge page per window; any other window's clean blocks are unmapped (one call when
+// none is dirty) back to placeholders. The map budget may also unmap single blocks of a
+// window, like any clean block (such a window is not recycled).
+//
+// Loading ahead (Uffd mode): after a fault served with a scan window, the service thread
+// loads the next windows of the range (prefetchScanWindow) while no fault waits, so the
+// reader computes on one window while the next is read.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -161,11 +168,12 @@ class WindowReader {
   uint64_t start_ = 0, end_ = 0;
 };
 
-// Fills `tmp` (zeros) with the source's bytes of blocks [b0, b0 + windowBlocks). 0 or errno;
-// ENOENT when the source could not locate a block.
-int fillWindowLocked(RegionImpl* R, uint64_t b0, uint8_t* tmp) {
+// Fills `tmp` with the source's bytes of blocks [b0, b0 + windowBlocks); header pages between
+// blocks are read into `gap` (one page). `recycled`: tmp holds old bytes, so whatever the
+// source does not cover is zeroed (a fresh tmp is zeros already). 0 or errno; ENOENT when
+// the source could not locate a block.
+int fillWindowLocked(RegionImpl* R, uint64_t b0, uint8_t* tmp, uint8_t* gap, bool recycled) {
   const uint64_t B = R->blockBytes, wb = windowBlocks(R);
-  uint8_t* gap = tmp + kScanWindowBytes;  // the scratch page after the window
   int fd = -1;
   WindowReader* reader = nullptr;
   alignas(WindowReader) unsigned char readerStore[sizeof(WindowReader)];
@@ -189,9 +197,15 @@ int fillWindowLocked(RegionImpl* R, uint64_t b0, uint8_t* tmp) {
         fd = loc.fd;
         reader = new (readerStore) WindowReader(fd, gap, R->pageBytes);
       }
-      if (!e) e = reader->add(loc.fileOffset, dst, std::min<uint64_t>(loc.bytes, B));
+      const uint64_t n = std::min<uint64_t>(loc.bytes, B);
+      if (!e) e = reader->add(loc.fileOffset, dst, n);
+      if (recycled && n < B) memset(dst + n, 0, B - n);
     } else if (view.data && view.size) {
-      memcpy(dst, view.data, std::min<uint64_t>(view.size, B));
+      const uint64_t n = std::min<uint64_t>(view.size, B);
+      memcpy(dst, view.data, n);
+      if (recycled && n < B) memset(dst + n, 0, B - n);
+    } else if (recycled) {
+      memset(dst, 0, B);
     }
     R->source->unpin();
   }
@@ -200,6 +214,42 @@ int fillWindowLocked(RegionImpl* R, uint64_t b0, uint8_t* tmp) {
     reader->~WindowReader();
   }
   return e;
+}
+
+// The spare slot: a kScanWindowBytes-aligned PROT_NONE reservation, then one read-write
+// scratch page. Reserved at the first use; true if it exists.
+bool ensureSpareLocked(RegionImpl* R) {
+  ScanPool& P = R->scan;
+  if (P.spareSlot) return true;
+  const uint64_t W = kScanWindowBytes, page = R->pageBytes, total = 2 * W + page;
+  void* p = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  uint8_t* raw = static_cast<uint8_t*>(p);
+  uint8_t* at = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + W - 1) & ~uintptr_t(W - 1));
+  uint8_t* end = at + W + page;
+  bool ok = !(at > raw && munmap(raw, size_t(at - raw)) != 0);
+  ok = ok && !(raw + total > end && munmap(end, size_t(raw + total - end)) != 0);
+  ok = ok && mprotect(at + W, page, PROT_READ | PROT_WRITE) == 0;
+  if (!ok) {
+    munmap(raw, total);
+    return false;
+  }
+  P.spareSlot = at;
+  return true;
+}
+
+// The spare's window was moved into the region: its slot is a hole again, reserved anew
+// (MAP_FIXED_NOREPLACE: if another mapping of the process took the hole meanwhile, the
+// slot is given up and a new one reserved at the next use).
+void reserveSpareAgainLocked(RegionImpl* R) {
+  ScanPool& P = R->scan;
+  P.spareHeld = false;
+  void* p = mmap(P.spareSlot, kScanWindowBytes, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == P.spareSlot) return;
+  if (p != MAP_FAILED) munmap(p, kScanWindowBytes);  // a kernel without NOREPLACE put it elsewhere
+  munmap(P.spareSlot + kScanWindowBytes, R->pageBytes);
+  P.spareSlot = nullptr;
 }
 
 void forgetWindow(ScanPool& P, size_t i) {
@@ -218,11 +268,39 @@ void evictWindowLocked(RegionImpl* R, size_t i) {
   for (uint64_t b = b0; b < b1 && allShut; b++)
     allShut = R->blocks[b].state == BlockState::Unmapped || R->blocks[b].copied == kCopiedScanShut;
   if (!allShut) scanWritesLocked(R, b0, b1);
+  // A whole shut window (no block unmapped, opened or dirty since it was loaded) moves to
+  // the spare slot instead of being freed: the next window is read into its huge page,
+  // which then needs no new allocation, zeroing or compaction. Its range becomes a hole,
+  // made a placeholder below (an access meanwhile takes SIGSEGV and waits for R->mu).
+  bool whole = true;
+  for (uint64_t b = b0; b < b1 && whole; b++)
+    whole = R->blocks[b].state == BlockState::Anon && R->blocks[b].copied == kCopiedScanShut && !R->blocks[b].dirty;
+  if (whole && !R->scan.spareHeld && ensureSpareLocked(R) &&
+      mremap(R->blockAddr(b0), kScanWindowBytes, kScanWindowBytes, MREMAP_MAYMOVE | MREMAP_FIXED, R->scan.spareSlot) !=
+          MAP_FAILED) {
+    R->scan.spareHeld = true;
+    R->st.scanWindowsRecycled++;
+  }
   UnmapBatch batch(R);
   for (uint64_t b = b0; b < b1; b++)
     if (R->blocks[b].state != BlockState::Unmapped && !R->blocks[b].dirty) batch.add(b);
   batch.flush();
   R->st.scanWindowEvictions++;
+}
+
+// Window w has an entry in the pool (the budget unmapped its blocks since), or one is free.
+bool poolHasRoomLocked(RegionImpl* R, uint64_t w) {
+  for (size_t i = 0; i < kScanWindowsMax; i++)
+    if (R->scan.window[i] == w || R->scan.window[i] == kNoWindow) return true;
+  return false;
+}
+
+void evictLruLocked(RegionImpl* R) {
+  ScanPool& P = R->scan;
+  size_t lru = 0;
+  for (size_t i = 1; i < kScanWindowsMax; i++)
+    if (P.lastUse[i] < P.lastUse[lru]) lru = i;
+  evictWindowLocked(R, lru);
 }
 
 // A pool entry for window w: its old entry (the budget unmapped its blocks since), a free
@@ -281,25 +359,34 @@ bool loadWindowLocked(RegionImpl* R, uint64_t w) {
   if (b1 > R->blockCount || R->sourceLimit < b1 * R->blockBytes) return false;
   for (uint64_t b = b0; b < b1; b++)
     if (R->blocks[b].state != BlockState::Unmapped) return false;
-  uint8_t* tmp = alignedHugeTemp(R->pageBytes);
+  // The pool's least recently used window makes room first, so that its huge page (moved
+  // to the spare slot) is the one this window is read into.
+  if (!poolHasRoomLocked(R, w)) evictLruLocked(R);
+  const bool recycled = P.spareHeld;
+  uint8_t* tmp = recycled ? P.spareSlot : alignedHugeTemp(R->pageBytes);
   if (!tmp) {
     if (errno == EINVAL) g_available.store(0);  // MADV_HUGEPAGE or MADV_POPULATE_WRITE refused
     return false;
   }
+  uint8_t* gap = recycled ? P.spareSlot + kScanWindowBytes : tmp + kScanWindowBytes;
   uint8_t* at = R->blockAddr(b0);
-  int e = fillWindowLocked(R, b0, tmp);
+  int e = 0;
+  // A recycled window was read-only where it was (Sigsegv mode: PROT_READ).
+  if (recycled && R->mode != FaultMode::Uffd && mprotect(tmp, kScanWindowBytes, PROT_READ | PROT_WRITE) != 0) e = errno;
+  if (!e) e = fillWindowLocked(R, b0, tmp, gap, recycled);
   if (!e && mprotect(tmp, kScanWindowBytes, PROT_READ) != 0) e = errno;
   if (e) {
-    releaseTemp(tmp, R->pageBytes, false);
+    if (!recycled) releaseTemp(tmp, R->pageBytes, false);  // a spare stays held, bytes and all
     return false;  // the fault path serves these blocks (and reports what fails there)
   }
   // From here the window's placeholder is replaced: on failure it is re-made.
   if (mremap(tmp, kScanWindowBytes, kScanWindowBytes, MREMAP_MAYMOVE | MREMAP_FIXED, at) == MAP_FAILED) {
-    releaseTemp(tmp, R->pageBytes, false);
+    if (!recycled) releaseTemp(tmp, R->pageBytes, false);
     makePlaceholder(R, at, kScanWindowBytes);
     return false;
   }
-  releaseTemp(tmp, R->pageBytes, true);
+  if (recycled) reserveSpareAgainLocked(R);
+  else releaseTemp(tmp, R->pageBytes, true);
   if (R->mode == FaultMode::Uffd) {
     e = registerForWrites(R->uffd, at, kScanWindowBytes);
     if (!e) e = writeProtect(R->uffd, at, kScanWindowBytes, true);
@@ -468,6 +555,56 @@ bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi) {
   *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w * wb));
   *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w * wb + wb));
   return true;
+}
+
+bool scanPrefetchRange(RegionImpl* R, uintptr_t addr, uintptr_t* from, uintptr_t* to) {
+  if (R->blockBytes > kScanWindowBytes || reinterpret_cast<uintptr_t>(R->base) % kScanWindowBytes) return false;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(R->base);
+  const uint64_t off = addr - base, b = off / R->blockBytes, w = off / kScanWindowBytes;
+  FutexLock g(R->mu);
+  if (R->closing || b >= R->blockCount || off < R->scan.seqLo || off >= R->scan.seqHi) return false;
+  if (R->blocks[b].copied < kCopiedScanShut) return false;  // served by the ordinary path
+  // Only a reader that came from the window before reads on: one touching a chunk here and
+  // there (a first and a last element) would have windows read ahead for nothing.
+  bool fromPrevious = false;
+  for (size_t i = 0; i < kScanWindowsMax && w > 0; i++)
+    fromPrevious = fromPrevious || (R->scan.window[i] == w - 1 && R->blocks[(w - 1) * windowBlocks(R)].copied >= kCopiedScanShut);
+  if (!fromPrevious) return false;
+  // views() announces its next chunk when the reader gets there: the windows just past this
+  // one are loaded ahead too (a scan left early reads at most kScanPrefetchWindows for nothing).
+  const uint64_t lastWindow = (R->scan.seqHi - 1) / kScanWindowBytes + kScanPrefetchWindows;
+  *from = base + (w + 1) * kScanWindowBytes;
+  *to = base + (std::min<uint64_t>(w + kScanPrefetchWindows, lastWindow) + 1) * kScanWindowBytes;
+  return true;
+}
+
+bool prefetchScanWindow(RegionImpl* R, uintptr_t at) {
+  if (g_available.load() != 1) return false;
+  const uint64_t off = at - reinterpret_cast<uintptr_t>(R->base), w = off / kScanWindowBytes;
+  const uint64_t wb = windowBlocks(R);
+  auto ahead = [&] {  // in the range, or among the windows just past it
+    return off >= R->scan.seqLo && off < R->scan.seqHi + kScanPrefetchWindows * kScanWindowBytes;
+  };
+  {
+    FutexLock g(R->mu);
+    if (R->closing || !ahead()) return false;
+    for (size_t i = 0; i < kScanWindowsMax; i++)
+      if (R->scan.window[i] == w && w * wb < R->blockCount && R->blocks[w * wb].copied >= kCopiedScanShut) return false;
+  }
+  if (R->budget) budgetMakeRoom(R->budget, wb);
+  FutexLock g(R->mu);
+  if (R->closing || !ahead()) return false;
+  const uint64_t before = R->st.scanWindows;
+  if (!loadWindowLocked(R, w) || R->st.scanWindows == before) return false;
+  R->st.scanWindowsPrefetched++;
+  return true;
+}
+
+void releaseScanSpare(RegionImpl* R) {
+  if (!R->scan.spareSlot) return;
+  munmap(R->scan.spareSlot, kScanWindowBytes + R->pageBytes);
+  R->scan.spareSlot = nullptr;
+  R->scan.spareHeld = false;
 }
 
 Status Region::loadSequential(uint64_t offset, uint64_t len, Error* err) {

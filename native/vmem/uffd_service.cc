@@ -73,6 +73,9 @@ bool canRegister(int fd) {
 struct Service {
   int fd = -1;
   uint64_t spinNs = 50000;
+  // Scan windows to load ahead of a views() reader, [pfNext, pfEnd): set after a fault in a
+  // scan window, worked off one window at a time while no fault is waiting.
+  uintptr_t pfNext = 0, pfEnd = 0;
 };
 
 std::atomic<Service*> g_service{nullptr};
@@ -104,9 +107,29 @@ void serve(Service* S, const uffd_msg& msg) {
     if (ioctl(S->fd, UFFDIO_WRITEPROTECT, &wp) == 0) return;
   } else if (R) {
     serveFault(R, addr, true, &lo, &hi);
+    uintptr_t from = 0, to = 0;
+    if (scanPrefetchRange(R, addr, &from, &to)) {
+      S->pfNext = from;
+      S->pfEnd = to;
+    }
     registryRelease(slot);
   }
   wake(S->fd, lo, hi);
+}
+
+// Loads the next window of [pfNext, pfEnd) ahead of its reader (the region is looked up
+// again: it may have closed).
+void prefetchOne(Service* S) {
+  const uintptr_t at = S->pfNext;
+  S->pfNext += kScanWindowBytes;
+  int slot = -1;
+  RegionImpl* R = registryAcquire(at, &slot);
+  if (!R) {
+    S->pfNext = S->pfEnd;
+    return;
+  }
+  prefetchScanWindow(R, at);
+  registryRelease(slot);
 }
 
 bool drain(Service* S) {
@@ -133,6 +156,11 @@ uint64_t monoNs() {
 void* serviceMain(void* arg) {
   Service* S = static_cast<Service*>(arg);
   for (;;) {
+    // Faults first; between them, the windows a views() reader will reach next.
+    if (S->pfNext < S->pfEnd) {
+      if (!drain(S)) prefetchOne(S);
+      continue;
+    }
     pollfd p = {S->fd, POLLIN, -1};
     if (poll(&p, 1, -1) < 0) {
       if (errno != EINTR) usleep(1000);

@@ -76,8 +76,14 @@
 //     with the source: a block is dirty exactly when its bytes differ. markClean() and
 //     dropDirty() shut the open blocks that hold the source's bytes again (compared first;
 //     one call per run).
-//   - At most kScanWindowsMax windows per region; loading one more unmaps the least
-//     recently used window's clean blocks (one call when none is dirty). The map budget
+//   - At most kScanWindowsMax windows per region; loading one more first evicts the least
+//     recently used window: a whole shut window is recycled (mremap to the region's spare
+//     slot, and the next window is read into that huge page), any other has its clean
+//     blocks unmapped (one call when none is dirty). RssAnon: kScanWindowsMax + 1 windows.
+//   - Uffd mode: after a fault served with a scan window whose previous window is loaded
+//     (a sequential reader), the service thread loads up to
+//     kScanPrefetchWindows further windows (of the loadSequential() range, or just past it:
+//     the next chunk of views()) while no fault waits (same locks, same order as a fault). The map budget
 //     counts their blocks and may unmap single blocks of a window, like any clean block.
 //   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
 //     a window, or TXARRAY_SCAN_WINDOWS=0. Faults outside the recorded range never load
@@ -157,6 +163,7 @@ constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (seque
 constexpr uint64_t kDefaultMappedBlocks = 16384;    // Budget default: 2 VMAs per block at most
 constexpr uint64_t kScanWindowBytes = 2 << 20;      // a scan window: one huge page
 constexpr size_t kScanWindowsMax = 16;              // scan windows a region holds (32 MiB)
+constexpr size_t kScanPrefetchWindows = 8;          // Uffd: windows loaded ahead of a views() reader
 
 // What this system offers; probed once.
 struct SystemInfo {
@@ -198,6 +205,8 @@ struct RegionStats {
   uint64_t scanWindowFallbacks = 0;  // windows loadSequential left to the fault path
   uint64_t scanWindowsOpened = 0;    // scan windows opened by a first write
   uint64_t scanWindowEvictions = 0;  // scan windows unmapped to make room in the pool
+  uint64_t scanWindowsRecycled = 0;  // ... of which moved aside whole, their huge page reused
+  uint64_t scanWindowsPrefetched = 0;  // scan windows the uffd service loaded ahead of the reader
 };
 
 class Region {
