@@ -62,7 +62,7 @@ class StoreFullError : public Error {
  public:
   StoreFullError() : Error(ErrorCode::kStorage, "LMDB map full") {}
 };
-using MapFullError = StoreFullError;
+using MapFullError = StoreFullError;  // its name where LMDB raises it (throwLmdb)
 
 // Throws MapFullError for MDB_MAP_FULL; TXA_DISK_FULL for ENOSPC and EDQUOT; TXA_CORRUPT
 // for pages LMDB found damaged; TXA_FORMAT for a file that is not LMDB's; else
