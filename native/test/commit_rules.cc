@@ -381,6 +381,38 @@ void testAbandonedWrite(BlockStore& store) {
   CHECK(read->serial() == 0 && !read->get(Table::kMeta, "k", &value) && !read->loadBlock(7, 0, &block));
 }
 
+
+void testPrunedLogConflicts(RamBlockStore& store) {
+  {
+    auto write = store.beginWrite();  // a short log: 64 entries kept, pruned every 64 commits
+    std::string keep(8, '\0');
+    keys::putU64le(reinterpret_cast<uint8_t*>(&keep[0]), kLogKeepMin);
+    write->put(Table::kMeta, "logRetention", keep);
+    write->settle(true);
+  }
+  Txn setup(store);
+  setup.open("a")->append(rowsOf(1, 4));
+  setup.open("b")->append(rowsOf(1, 4));
+  setup.commit();
+  Txn old(store);
+  old.open("a")->write(0, {3});
+  for (int i = 0; i < 2 * int(kLogPruneEvery); ++i) {  // commits to another array
+    Txn other(store);
+    other.open("b")->write(0, {uint8_t(i)});
+    other.commit();
+  }
+  ChangeSet since;
+  CHECK(!store.read()->changesSince(1, &since));  // the log no longer reaches back
+  bool refused = false;
+  try {
+    old.commit();  // it cannot know what happened since its snapshot: refused
+  } catch (const ConflictError& e) {
+    refused = std::string(e.what()).find("older than the commit log") != std::string::npos;
+  }
+  CHECK(refused);
+  CHECK(committed(store, "a") == rowsOf(1, 4));
+}
+
 // ---------------------------------------------------------------------------------------
 
 std::string tempDir() {
@@ -436,4 +468,5 @@ void commitRuleCases() {
   overBoth("abandoned write", testAbandonedWrite);
   overRam("store full retries", testStoreFullRetries);
   overRam("settle failure leaves nothing", testSettleFailureLeavesNothing);
+  overRam("pruned log conflicts", testPrunedLogConflicts);
 }
