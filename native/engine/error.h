@@ -55,12 +55,14 @@ class ConflictError : public Error {
   ConflictFacts facts_;
 };
 
-// Raised inside a write transaction when LMDB's map is full; the commit grows the map
-// and retries, so it never reaches JavaScript.
-class MapFullError : public Error {
+// Raised inside a store's write when the store is out of room (LMDB's map is full); the
+// commit abandons the write, makes room (BlockStore::makeRoom) and runs again, so it
+// never reaches JavaScript.
+class StoreFullError : public Error {
  public:
-  MapFullError() : Error(ErrorCode::kStorage, "LMDB map full") {}
+  StoreFullError() : Error(ErrorCode::kStorage, "LMDB map full") {}
 };
+using MapFullError = StoreFullError;  // its name where LMDB raises it (throwLmdb)
 
 // Throws MapFullError for MDB_MAP_FULL; TXA_DISK_FULL for ENOSPC and EDQUOT; TXA_CORRUPT
 // for pages LMDB found damaged; TXA_FORMAT for a file that is not LMDB's; else

@@ -4,8 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "block_store.h"
 #include "cache_flush.h"
+#include "lmdb_block_store.h"
 #include "error.h"
 #include "txn_guard.h"
 #include "keys.h"
@@ -58,7 +58,7 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
     int rc = mdb_put(txn, env.arraysDb(), &k, &v, 0);
     if (rc) throwLmdb(rc, "mdb_put(arrays)");
   }
-  const BlockStore store{env.blocksDb(), env.pageSize()};
+  const LmdbBlocks store{env.blocksDb(), env.pageSize()};
   for (const RemoteBlock& b : batch.blocks) {
     if (b.blockBytes == 0 || b.data.size() > b.blockBytes) {
       throw Error(ErrorCode::kFormat, "remote block " + std::to_string(b.index) + " of array #" +

@@ -14,7 +14,7 @@
 // again then costs no read of the store. The array forgets the copy whenever the block may
 // have changed otherwise (other commits, a shrink, a region). The copy keeps the checksum
 // of its data as stored, so that the next commit of that block checksums only the bytes
-// after the ones it kept unchanged (block_store.h, putBlock).
+// after the ones it kept unchanged (block_store.h, BlockWrite::putBlock).
 #pragma once
 #include <cstddef>
 #include <cstdint>

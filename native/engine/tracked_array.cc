@@ -515,9 +515,9 @@ void TrackedArray::plan(Planned* out) {
   }
 }
 
-void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters) {
+void TrackedArray::store(BlockWrite& write, uint64_t id, uint64_t serial, SessionStats* counters) {
   checkOpen();
-  if (staleFrom_ != kNone) deleteBlocksFrom(txn, blocks.db, id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
+  if (staleFrom_ != kNone) write.deleteBlocksFrom(id, (staleFrom_ + blockBytes_ - 1) / blockBytes_);
   // Stored only up to the array's end, without trailing zeros (putBlock): a growing tail
   // block costs what it holds, and an all-zero block is no block at all (reads as zeros).
   auto sizeOf = [&](uint64_t index) {
@@ -530,7 +530,7 @@ void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, ui
     // while nothing was written below their end (no write since staging starts lower).
     DataChecksum known = staged_.committedChecksum(index);
     if (staleFrom_ != kNone || stagedFrom_ < index * blockBytes_ + known.length) known = DataChecksum{};
-    putBlock(txn, blocks, id, index, blockBytes_, serial, bytes, sizeOf(index), counters, &known);
+    write.putBlock(id, index, blockBytes_, serial, bytes, sizeOf(index), counters, &known);
     lastStored_ = StoredChecksum{index, known};
   });
   if (!region_) return;
@@ -541,7 +541,7 @@ void TrackedArray::store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, ui
       vmem::Error err;  // copyBlock never faults: we may hold locks the fault path needs
       if (region_->copyBlock(index, scratch_.data(), &err) != vmem::Status::Ok) raiseError(err);
     }
-    putBlock(txn, blocks, id, index, blockBytes_, serial, scratch_.data(), size, counters);
+    write.putBlock(id, index, blockBytes_, serial, scratch_.data(), size, counters);
   }
 }
 

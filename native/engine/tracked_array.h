@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../vmem/vmem.h"
+#include "block_commit.h"
 #include "block_store.h"
 #include "change_log.h"
 #include "pread_batch.h"
@@ -38,22 +39,23 @@ namespace txa {
 
 struct SessionStats;
 
-class TrackedArray {
+class TrackedArray : public ArrayChanges {
  public:
   // Throws Error(kStorage/kTooLarge) if the region cannot be reserved.
   TrackedArray(std::shared_ptr<SnapshotHolder> holder, uint64_t id, uint32_t blockBytes,
                uint64_t byteLength, std::shared_ptr<vmem::Budget> budget, std::shared_ptr<SessionStats> stats,
                std::string name = std::string());
-  ~TrackedArray();
+  ~TrackedArray() override;
 
-  uint64_t id() const { return source_.arrayId(); }
-  uint32_t blockBytes() const { return blockBytes_; }
-  uint64_t byteLength() const { return byteLength_; }
-  uint64_t committedLength() const { return committedLength_; }
-  bool hasChanges();
+  uint64_t id() const override { return source_.arrayId(); }
+  uint32_t blockBytes() const override { return blockBytes_; }
+  uint64_t byteLength() const override { return byteLength_; }
+  uint64_t committedLength() const override { return committedLength_; }
+  const std::string& name() const override { return name_; }
+  bool hasChanges() override;
   // True if this transaction only appended: it grew, shrank nothing, and changed no byte
   // below the committed length (checked against the snapshot for the boundary block).
-  bool appendOnly();
+  bool appendOnly() override;
   bool closed() const { return closed_; }
 
   // The region, for views: byte o of the array is at base() + o, up to reservedBytes().
@@ -92,7 +94,7 @@ class TrackedArray {
 
   // --- commit support (used by Session) ---
   // Blocks this transaction writes or deletes, for conflict detection and the log.
-  void describeChanges(ChangeSet* out);
+  void describeChanges(ChangeSet* out) override;
   // This transaction's changes as values, for a commit to a store other than the local
   // one (the "plan" step of plan -> store -> settle, docs/scale-out.md): the dirty blocks'
   // bytes up to the array's end without trailing zeros (as store() writes them), the
@@ -110,15 +112,14 @@ class TrackedArray {
   };
   void plan(Planned* out);
   // Writes dirty blocks under array id `id` (a new array's id is assigned at commit) and
-  // deletes stale ones inside the write transaction `txn` of commit `serial`; counts what
-  // it wrote.
-  void store(MDB_txn* txn, const BlockStore& blocks, uint64_t id, uint64_t serial, SessionStats* counters);
+  // deletes stale ones in the store's write of commit `serial`; counts what it wrote.
+  void store(BlockWrite& write, uint64_t id, uint64_t serial, SessionStats* counters) override;
   // After a successful commit, once the session has moved to the new snapshot: dirty
   // blocks become clean, and blocks other commits changed are dropped from the region.
   void afterCommit(uint64_t assignedId, const ChangeSet& others, bool othersUnknown);
   // Copies uncommitted bytes [offset, offset + bytes) out of the region without faulting
   // (Region::copyBlock), for a rebase inside the write transaction.
-  void copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst);
+  void copyUncommitted(uint64_t offset, uint64_t bytes, uint8_t* dst) override;
   // After a commit that re-laid this transaction's appended rows at the newest end: the
   // region's copy is at the old place, so drop it all; the new length is committed.
   void afterRebase(uint64_t byteLength);

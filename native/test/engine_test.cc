@@ -1,6 +1,7 @@
 // Tests of the engine's storage side without Node: CRC32C, the block value layout, the
-// block locations read paths and the view layer rely on (Snapshot::tryBlockLocation), and
-// the opening of a store written before named segments.
+// block locations read paths and the view layer rely on (Snapshot::tryBlockLocation), the
+// opening of a store written before named segments, and the commit rules over the block
+// store seam, in memory and over LMDB (commit_rules.cc).
 //
 //   engine_test          run every test
 //
@@ -20,7 +21,7 @@
 #include <vector>
 
 #include "../engine/block_format.h"
-#include "../engine/block_store.h"
+#include "../engine/lmdb_block_store.h"
 #include "../engine/change_log.h"
 #include "../engine/crc32c.h"
 #include "../engine/env.h"
@@ -31,6 +32,8 @@
 #include "harness.h"
 
 using namespace txa;
+
+void commitRuleCases();  // commit_rules.cc
 
 static std::string tempStore() {
   char dir[] = "/tmp/txarray-engine-test-XXXXXX";
@@ -101,7 +104,7 @@ static void writeBlocks(Env& env, std::mt19937_64& rng, uint64_t id, uint32_t bl
                         std::map<std::pair<uint64_t, uint64_t>, Written>* model) {
   SessionStats stats;
   MDB_txn* txn = env.begin(0);
-  BlockStore store{env.blocksDb(), env.pageSize()};
+  LmdbBlocks store{env.blocksDb(), env.pageSize()};
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t index = rng() % (count * 2);
     Written w{id, index, blockBytes, std::vector<uint8_t>(blockBytes, 0)};
@@ -350,6 +353,7 @@ int main(int argc, char** argv) {
   CASE("", testLocations());
   CASE("", testForeignValues());
   CASE("", testStoreWithoutSegments());
+  commitRuleCases();
   printSummary();
   return g_failed ? 1 : 0;
 }
