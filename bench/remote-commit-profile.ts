@@ -25,7 +25,8 @@ import { callCommit } from '../src/remote/commit-call'
 import { RemoteLink } from '../src/remote/remote-link'
 import { install } from '../src/remote/schema'
 import { Transaction } from '../src/transaction'
-import { testPostgres } from '../test/helpers/postgres'
+import { median } from './lib/measure'
+import { benchPostgresUrl } from './lib/postgres-url'
 
 const { values } = parseArgs({
   options: { commits: { type: 'string', default: '200' }, url: { type: 'string' }, 'log-statements': { type: 'boolean', default: false } },
@@ -47,18 +48,8 @@ function timeMethod(proto: object, name: string, into: { ms: number }): void {
   }
 }
 
-function p50(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
-
 async function main() {
-  let url = values.url
-  if (!url) {
-    const found = testPostgres()
-    if ('skipped' in found) throw new Error(found.skipped)
-    url = await found.server.freshDatabase()
-  }
+  const url = await benchPostgresUrl(values.url)
   const admin = new Client({ connectionString: url })
   await admin.connect()
   const dbName = new URL(url).pathname.slice(1)
@@ -128,7 +119,7 @@ async function main() {
     rows.serverOnly.push(serverOnly)
     rows.bare.push(bare)
   }
-  const show = (label: string, xs: number[]) => console.log(`${label.padEnd(58)} p50 ${(p50(xs) * 1000).toFixed(0).padStart(6)} µs`)
+  const show = (label: string, xs: number[]) => console.log(`${label.padEnd(58)} p50 ${(median(xs) * 1000).toFixed(0).padStart(6)} µs`)
   console.log(`${commits} commits of one 64 KiB block (sync), each phase's p50:`)
   show('writing the block into the array (before commit())', rows.write)
   show('store.commit() in all', rows.commit)

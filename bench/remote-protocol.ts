@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { Client } from 'pg'
 import { callCommit } from '../src/remote/commit-call'
 import { install } from '../src/remote/schema'
-import { testPostgres } from '../test/helpers/postgres'
+import { benchPostgresUrl } from './lib/postgres-url'
 
 const { values } = parseArgs({ options: { commits: { type: 'string', default: '200' }, url: { type: 'string' } } })
 const commits = Number(values.commits)
@@ -37,12 +37,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main() {
-  let url = values.url
-  if (!url) {
-    const found = testPostgres()
-    if ('skipped' in found) throw new Error(found.skipped)
-    url = await found.server.freshDatabase()
-  }
+  const url = await benchPostgresUrl(values.url)
   const client = new Client({ connectionString: url })
   await client.connect()
   await install(client)
