@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "../iovec_advance.h"
 #include "error.h"
 
 namespace txa {
@@ -61,16 +62,7 @@ void PreadBatch::flush() {
       throw Error(ErrorCode::kStorage, std::string("preadv of the data file: ") + strerror(errno));
     }
     done += uint64_t(r);
-    for (uint64_t left = uint64_t(r); left > 0 && first < iov_.size();) {
-      if (left >= iov_[first].iov_len) {
-        left -= iov_[first].iov_len;
-        ++first;
-      } else {
-        iov_[first].iov_base = static_cast<uint8_t*>(iov_[first].iov_base) + left;
-        iov_[first].iov_len -= size_t(left);
-        left = 0;
-      }
-    }
+    advanceIovecs(iov_.data(), iov_.size(), &first, uint64_t(r));
   }
   if (done < total) {
     // EFAULT: the pieces from file offset start_ + done on, one at a time, falling back

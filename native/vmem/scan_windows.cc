@@ -49,6 +49,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../iovec_advance.h"
 #include "internal.h"
 #include "linux_uapi.h"
 
@@ -143,16 +144,7 @@ class WindowReader {
         return r < 0 ? errno : EIO;
       }
       done += uint64_t(r);
-      for (uint64_t left = uint64_t(r); left > 0 && first < count_;) {
-        if (left >= iov_[first].iov_len) {
-          left -= iov_[first].iov_len;
-          ++first;
-        } else {
-          iov_[first].iov_base = static_cast<uint8_t*>(iov_[first].iov_base) + left;
-          iov_[first].iov_len -= size_t(left);
-          left = 0;
-        }
-      }
+      advanceIovecs(iov_, count_, &first, uint64_t(r));
     }
     count_ = 0;
     return 0;
