@@ -17,9 +17,9 @@
  * Hot: one warm pass, then --runs measured passes. Cold (root only): the page cache is
  * dropped before each measured pass.
  *
- * take() is also timed in two children, one per copy path: pread/preadv at each block's
- * file offset (the default) and memcpy from LMDB's map (TXARRAY_COPY_PATH=map); and
- * with verifyChecksums.
+ * take() is also timed in three children: pread/preadv at each block's file offset (the
+ * default, up to 4 copy threads), the same on one thread (TXARRAY_COPY_THREADS=1), and
+ * memcpy from LMDB's map (TXARRAY_COPY_PATH=map); and with verifyChecksums.
  *
  * Child mode (the in-memory baseline): tsx bench/s1-windows.ts --mem <npy> <dataOffset> <nbytes> <startsFile> <windowRows> <passes>
  * Child mode (hot take): tsx bench/s1-windows.ts --hot-take <storeDir> <startsFile> <windowRows> <passes>
@@ -209,19 +209,23 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   // default) and memcpy from LMDB's map (TXARRAY_COPY_PATH=map). The machine is shared, so the two
   // alternate, each beside an fs.readSync pass: per child one warm pass, then the best of
   // three; the figure is the median over --runs children.
-  const hotTakeChild = (copyPath: string) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',
+  const hotTakeChild = (copyPath: string, threads?: number) => Math.min(...runChildSync<{ seconds: number[] }>('s1-windows.ts',
     ['--hot-take', ds.storeDir, startsFile, String(o.windowRows), '4'],
-    { TXARRAY_COPY_PATH: copyPath }).seconds.slice(1))
+    { TXARRAY_COPY_PATH: copyPath, ...(threads ? { TXARRAY_COPY_THREADS: String(threads) } : {}) }).seconds.slice(1))
   const preadRuns: number[] = []
+  const oneThreadRuns: number[] = []
   const mapRuns: number[] = []
   const fileRuns: number[] = []
   for (let r = 0; r < o.runs; r++) {
     preadRuns.push(hotTakeChild('pread'))
     fileRuns.push(filePass())
+    oneThreadRuns.push(hotTakeChild('pread', 1))
+    fileRuns.push(filePass())
     mapRuns.push(hotTakeChild('map'))
     fileRuns.push(filePass())
   }
   hot.takePread = median(preadRuns)
+  hot.takeOneThread = median(oneThreadRuns)
   hot.takeMap = median(mapRuns)
   hot.fileAlt = median(fileRuns)
   hot.file2 = medianPasses(filePass, o.runs, false) // again, to see drift
@@ -249,6 +253,7 @@ export function runS1(ds: Dataset, dir: string, o: S1Options): Row[] {
   add('hot take GB/s', gbps(hot.take), gbps(fileHot), 'fs.readSync', 'GB/s')
   add('hot take windows/s', perSec(hot.take), perSec(hot.lmdb), 'LMDB mdb_get+memcpy (C)', 'win/s')
   add('hot take windows/s, copy by pread (child)', perSec(hot.takePread), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
+  add('hot take windows/s, one copy thread (child)', perSec(hot.takeOneThread), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
   add('hot take windows/s, copy from LMDB map (child)', perSec(hot.takeMap), perSec(hot.fileAlt), 'fs.readSync (alternating)', 'win/s')
   add('hot take windows/s, verifyChecksums', perSec(hot.takeVerify), perSec(hot.take), 'take without', 'win/s')
   if (hot.mem !== undefined) add('hot take windows/s', perSec(hot.take), perSec(hot.mem), 'in-memory Buffer copy', 'win/s')

@@ -101,6 +101,54 @@ if ('skipped' in found) {
     assert.not.ok(fs.readdirSync(cache).some((f) => f.startsWith('unflushed') && fs.readFileSync(path.join(cache, f), 'utf8').includes('an-earlier-boot')))
     rebuilt.close()
   })
+
+  test('two processes open a cache left unflushed in another boot at once: one rebuilds it, the other waits for it; both read the server', async () => {
+    const { url, remoteSchema } = await remoteStore()
+    const cache = tempDir()
+    const expected = Array.from({ length: 2048 }, (_, i) => i * 3)
+    const a = open(cache, { remote: url, remoteSchema })
+    a.create('x', { dtype: 'float64', shape: [2048], blockBytes: 4096 }).write(null, Float64Array.from(expected))
+    a.commit()
+    a.close()
+    await until('close() flushed the cache', () => !fs.existsSync(mark(cache)))
+    fs.writeFileSync(path.join(cache, 'data.mdb'), randomBytes(64 * 1024))
+    fs.writeFileSync(mark(cache), 'an-earlier-boot\n')
+    // The first process pauses between taking the rebuild and removing the damaged files.
+    const first = startChild('remote-machine.child.ts', ['read', url, remoteSchema, cache, 'x'], { TXARRAY_TEST_REBUILD_PAUSE_MS: '1500' })
+    let out = ''
+    let err = ''
+    first.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    first.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+    const exited = new Promise<number | null>((r) => first.on('exit', r))
+    await until(`the first process took the rebuild (${err})`, () => fs.readdirSync(cache).some((f) => f.startsWith('unflushed.rebuild.')), 60_000)
+    // This one arrives while the damaged files are still there: it waits, then reads the server's data.
+    const t0 = Date.now()
+    const second = open(cache, { remote: url, remoteSchema })
+    assert.ok(Date.now() - t0 > 200, 'the second open waited for the rebuild')
+    assert.equal(Array.from(second.array('x', 'float64').read().data), expected)
+    second.close()
+    assert.is(await exited, 0, err)
+    assert.equal(JSON.parse(out), expected)
+    assert.not.ok(fs.readdirSync(cache).some((f) => f.startsWith('unflushed.rebuild.')), 'no rebuild left behind')
+  })
+
+  test('a rebuild left unfinished by a process that died: a read-only open refuses the cache, a remote open finishes the rebuild', async () => {
+    const { url, remoteSchema } = await remoteStore()
+    const cache = tempDir()
+    const a = open(cache, { remote: url, remoteSchema })
+    a.create('x', { dtype: 'float64', shape: [1024], blockBytes: 4096 }).write(null, 5)
+    a.commit()
+    a.close()
+    await until('close() flushed the cache', () => !fs.existsSync(mark(cache)))
+    // What a process killed mid-rebuild leaves: its rebuild file (a pid no process has) and damaged pages.
+    fs.writeFileSync(path.join(cache, 'data.mdb'), randomBytes(64 * 1024))
+    fs.writeFileSync(path.join(cache, 'unflushed.rebuild.2147483646'), 'an-earlier-boot\n')
+    throwsCode(() => open(cache, { readOnly: true }), CorruptionError, 'TXA_CORRUPT')
+    const rebuilt = open(cache, { remote: url, remoteSchema })
+    assert.ok(rebuilt.array('x', 'float64').read().data.every((v) => v === 5))
+    assert.not.ok(fs.readdirSync(cache).some((f) => f.startsWith('unflushed.rebuild.')))
+    rebuilt.close()
+  })
 }
 
 test.run()

@@ -117,6 +117,42 @@ function mappedBytesOf(file: string): number {
   return total
 }
 
+test('a copy of several MiB (read by several threads) equals the per-window reads; committed blocks written in many commits, so runs are many', () => {
+  const store = open(tempDir(), { sync: false })
+  const rows = 200_000
+  const a = store.create<'float32'>('big', { dtype: 'float32', shape: [0, COLS], blockBytes: 16384 })
+  const data = Float32Array.from({ length: rows * COLS }, (_, i) => (i % 9973) - i * 1e-3)
+  for (let r = 0; r < rows; r += 7_000) {
+    a.append(data.subarray(r * COLS, Math.min(rows, r + 7_000) * COLS))
+    store.commit()
+  }
+  a.write([slice(100, 200)], -1) // dirty blocks of this transaction among the committed ones
+  const rng = new Rng(11)
+  const starts = Array.from({ length: 400 }, () => rng.int(0, rows - 1000))
+  const got = a.take(starts, 1000).data // 400 windows of 24 000 bytes: 9.6 MB
+  expectWindows(got, a, starts, 1000, 'take of 9.6 MB')
+  sameBytes(a.read().data, Float32Array.from(data, (v, i) => (i >= 100 * COLS && i < 200 * COLS ? -1 : v)), 'read of the whole 4.8 MB')
+  store.close()
+})
+
+test('a large take() into a view of another array lands where the view shows it (faults on untouched view pages in every mode)', () => {
+  const store = open(tempDir(), { sync: false })
+  const rows = 100_000
+  const src = store.create<'float32'>('src', { dtype: 'float32', shape: [rows, COLS], blockBytes: 65536 })
+  src.write(null, Float32Array.from({ length: rows * COLS }, (_, i) => i))
+  const dst = store.create<'float32'>('dst', { dtype: 'float32', shape: [rows, COLS], blockBytes: 65536 })
+  dst.write(null, 3)
+  store.commit()
+  const starts = Array.from({ length: 50 }, (_, i) => i * 1900)
+  const view = dst.view() // untouched: every page of it faults when the copy writes it
+  src.take(starts, 1500, view.subarray(0, 50 * 1500 * COLS))
+  expectWindows(view.subarray(0, 50 * 1500 * COLS), src, starts, 1500, 'take into a view')
+  assert.is(view[50 * 1500 * COLS], 3, 'the view past the windows keeps its committed value')
+  store.commit()
+  expectWindows(dst.read([slice(0, 50 * 1500)]).data, src, starts, 1500, 'committed through the view')
+  store.close()
+})
+
 test('take() and read() of committed blocks map none of the store: its mapped pages do not grow by the bytes read', () => {
   // Clean blocks are read with pread at their offsets in the data file, and a block is
   // located without touching its pages in LMDB's map: a copy adds no file-backed page to

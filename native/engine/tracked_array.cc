@@ -253,9 +253,10 @@ void TrackedArray::copyCommitted(const BlockCache& cache, uint64_t within, uint6
 
 // Copies [offset, offset + bytes) of the array as this transaction sees it to dst: dirty
 // blocks from the region, clean ones from the store: queued on cache.batch (pread) when
-// they are page-aligned, else copyCommitted. Everything else flushes the batch first, so
-// the copies land in order. Caller holds the map lock shared, has checked the bounds, and
-// flushes the batch at the end.
+// they are page-aligned, else copyCommitted. Every destination byte is written by one
+// copy, so the batch's runs may land in any order (pread_batch.h); anything else ends the
+// current run first. Caller holds the map lock shared, has checked the bounds, and
+// finishes the batch at the end.
 void TrackedArray::copyOut(Snapshot& snap, uint64_t offset, uint64_t bytes, uint8_t* dst, BlockCache& cache) {
   PreadBatch& batch = *cache.batch;
   while (bytes > 0) {
@@ -316,13 +317,14 @@ void TrackedArray::copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool
     // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
     // array), so copying may fault; the fault path takes this lock shared too (env.h).
     std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
-    PreadBatch batch(snap.env().dataFd(), snap.env().pageSize());
+    const unsigned threads = bytes >= PreadBatch::kThreadedMinBytes ? PreadBatch::defaultThreads() : 1;
+    PreadBatch batch(snap.env().dataFd(), snap.env().pageSize(), threads);
     BlockCache cache;
     cache.verify = verify;
     if (region_) cache.dirty = region_->dirtyBlocks();
     cache.batch = &batch;
     copy(out, cache);
-    batch.flush();
+    batch.finish();
   }
   if (out != dst) memcpy(dst, out, bytes);
 }

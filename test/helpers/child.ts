@@ -27,10 +27,10 @@ export function runChild(script: string, args: readonly string[] = []): string {
   return r.stdout
 }
 
-/** Starts a script in the background. */
-export function startChild(script: string, args: readonly string[] = []): ChildProcess {
+/** Starts a script in the background (`env` adds to this process's environment). */
+export function startChild(script: string, args: readonly string[] = [], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ['-r', tsxRegister, scriptPath(script), ...args], {
-    env: { ...process.env, TXA_CHILD: '1' },
+    env: { ...process.env, ...env, TXA_CHILD: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
 }

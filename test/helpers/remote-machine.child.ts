@@ -11,6 +11,8 @@
  *   remote-machine.child.ts hold URL SCHEMA CACHE ROWS
  *     Creates float64 'held' of ROWS rows 0, 1, 2..., commits, prints "committed <serial>"
  *     and stays alive (without closing the store) until it is killed.
+ *   remote-machine.child.ts read URL SCHEMA CACHE NAME
+ *     Opens the store, prints float64 array NAME as JSON and closes it.
  */
 import { open, slice } from '../../src/index'
 
@@ -48,12 +50,19 @@ function hold(url: string, schema: string, cache: string, rows: number): void {
   setInterval(() => undefined, 1000)
 }
 
+function read(url: string, schema: string, cache: string, name: string): void {
+  const store = open(cache, { remote: url, remoteSchema: schema })
+  console.log(JSON.stringify(Array.from(store.array(name, 'float64').read().data)))
+  store.close()
+}
+
 if (process.env.TXA_CHILD) {
   const [mode, url, schema, cache, ...rest] = process.argv.slice(2)
   try {
     if (mode === 'append') append(url, schema, cache, Number(rest[0]), Number(rest[1]))
     else if (mode === 'stamp') stamp(url, schema, cache)
     else if (mode === 'hold') hold(url, schema, cache, Number(rest[0]))
+    else if (mode === 'read') read(url, schema, cache, rest[0])
     else throw new Error(`unknown mode ${mode}`)
     if (mode !== 'hold') process.exit(0)
   } catch (e) {
