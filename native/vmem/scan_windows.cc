@@ -435,34 +435,32 @@ bool scanWindowsAvailable() {
   return a == 1;
 }
 
-bool serveScanWriteFault(RegionImpl* R, uintptr_t addr) {
-  FutexLock g(R->mu);
-  const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
-  if (b >= R->blockCount || R->closing) return false;
-  const BlockMeta& m = R->blocks[b];
-  if (m.state != BlockState::Anon || m.copied < kCopiedScanShut) return false;
-  if (m.copied == kCopiedScanOpen) return true;  // opened by another thread meanwhile
-  const uint64_t wb = windowBlocks(R), w0 = b - b % wb;
-  if (int e = openScanWindowsLocked(R, w0, w0 + wb)) {
-    recordErrorLocked(R, Status::SystemError, e, b, "open a scan window for writing");
-    return false;
-  }
-  R->st.scanWindowsOpened++;
-  return true;
-}
-
 int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   b1 = std::min(b1, R->blockCount);
-  int e = forShutRuns(R, b0, b1, [&](uint64_t r0, uint64_t r1) -> int {
+  return forShutRuns(R, b0, b1, [&](uint64_t r0, uint64_t r1) -> int {
+    if (injectedFailure(g_scanWriteFaults.open)) return EAGAIN;
     uint8_t* at = R->blockAddr(r0);
     const uint64_t len = (r1 - r0) * R->blockBytes;
-    if (R->mode == FaultMode::Uffd) return writeProtect(R->uffd, at, len, false);
-    return mprotect(at, len, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+    int e = R->mode == FaultMode::Uffd ? writeProtect(R->uffd, at, len, false)
+                                        : mprotect(at, len, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+    // A run is open (writable) as soon as its call succeeds: it is marked so at once, so
+    // that the write scan compares it whatever happens to the runs after it.
+    if (!e)
+      for (uint64_t b = r0; b < r1; b++) R->blocks[b].copied = kCopiedScanOpen;
+    return e;
   });
-  if (e) return e;
-  for (uint64_t b = b0; b < b1; b++)
-    if (R->blocks[b].copied == kCopiedScanShut) R->blocks[b].copied = kCopiedScanOpen;
-  return 0;
+}
+
+int dropShutCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
+  b1 = std::min(b1, R->blockCount);
+  return forShutRuns(R, b0, b1, [&](uint64_t r0, uint64_t r1) -> int {
+    if (injectedFailure(g_scanWriteFaults.drop)) return EAGAIN;
+    // A refused placeholder leaves the copies mapped (the kernel refuses the mmap or the
+    // munmap before it changes anything): they stay shut copies.
+    if (int e = makePlaceholder(R, R->blockAddr(r0), (r1 - r0) * R->blockBytes)) return e;
+    noteUnmappedLocked(R, r0, r1);
+    return 0;
+  });
 }
 
 void shutScanWindowsLocked(RegionImpl* R) {
