@@ -103,7 +103,7 @@ class FileSource : public BlockSource {
 
 struct Fixture {
   static constexpr uint64_t B = 64 << 10;
-  static constexpr uint64_t N = 64;
+  static constexpr uint64_t N = 2 * kScanWindowBytes / B;  // two scan windows
   FileSource src{B, N};
   std::unique_ptr<Region> r;
   Fixture(FaultMode mode, Budget* budget = nullptr, bool mappable = true, uint64_t reserveBlocks = N) {
@@ -636,7 +636,7 @@ static bool scanWindowsOn() {
 static void testScanWindows(FaultMode m, bool mappable) {
   if (!scanWindowsOn()) return skip("transparent huge pages are off");
   Fixture f(m, nullptr, mappable);
-  const uint64_t B = Fixture::B;
+  const uint64_t B = Fixture::B, PER = kScanWindowBytes / B;
   CHECK_OK(f.r->loadSequential(0, Fixture::N * B));
   CHECK(f.r->stats().scanWindows == 1);  // the first window now, the next at its first fault
   bool all = true;
@@ -653,11 +653,11 @@ static void testScanWindows(FaultMode m, bool mappable) {
   base[3 * B + 7] = 9;                                     // a hole
   volatile uint8_t* same = base + 9 * B + 4;
   *same = *same;                                           // the same byte: not a change
-  base[40 * B + 1] ^= 1;                                   // the second window
-  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{3, 5, 40}));
+  base[(PER + 8) * B + 1] ^= 1;                            // the second window
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{3, 5, PER + 8}));
   CHECK(f.r->stats().scanWindowsOpened == 2);
   CHECK_OK(f.r->dropDirty());
-  CHECK(f.sameAsSource(3) && f.sameAsSource(5) && f.sameAsSource(40) && f.sameAsSource(9));
+  CHECK(f.sameAsSource(3) && f.sameAsSource(5) && f.sameAsSource(PER + 8) && f.sameAsSource(9));
   CHECK(f.r->dirtyBlocks().empty());
   // abort shut the windows again: a later write is found (and opens it once more)
   base[6 * B] ^= 2;
@@ -679,11 +679,11 @@ static void testScanWindows(FaultMode m, bool mappable) {
   // a window with a mapped block is left to the fault path
   CHECK_OK(f.r->dropDirty());
   CHECK_OK(f.r->invalidateAll());
-  (void)*(volatile uint8_t*)(base + 33 * B);
+  (void)*(volatile uint8_t*)(base + (PER + 1) * B);
   const uint64_t before = f.r->stats().scanWindows;
-  CHECK_OK(f.r->loadSequential(32 * B, 32 * B));
+  CHECK_OK(f.r->loadSequential(PER * B, PER * B));
   CHECK(f.r->stats().scanWindows == before);
-  CHECK(f.sameAsSource(50));
+  CHECK(f.sameAsSource(PER + 18));
 }
 
 // A scan of more windows than the pool holds reuses the huge pages of evicted windows: every
@@ -692,7 +692,7 @@ static void testScanWindows(FaultMode m, bool mappable) {
 // the source changed some blocks.
 static void testScanWindowsRecycled(FaultMode m) {
   if (!scanWindowsOn()) return skip("transparent huge pages are off");
-  constexpr uint64_t B = 64 << 10, W = 2 << 20, PER = W / B, WINDOWS = 24, N = WINDOWS * PER;
+  constexpr uint64_t B = 64 << 10, W = kScanWindowBytes, PER = W / B, WINDOWS = 3 * kScanWindowsMax / 2, N = WINDOWS * PER;
   auto sizeOf = [](uint64_t b) -> uint64_t { return b % 11 == 4 ? 0 : b % 13 == 2 ? 3000 : B; };
   FileSource src(B, N);
   for (uint64_t b = 0; b < N; b++) src.put(b, sizeOf(b), 0);

@@ -63,9 +63,10 @@
 // SCAN WINDOWS (scan_windows.cc): huge-page copies for sequential readers
 //   loadSequential() and faults inside the range it recorded load a kScanWindowBytes-
 //   aligned run of UNMAPPED blocks (base() is aligned to it) into one anonymous mapping
-//   advised MADV_HUGEPAGE: filled by preadv at the
-//   blocks' file offsets before it becomes visible (mremap into place), so a reader maps
-//   2 MiB per page-table entry instead of 4 KiB. Its blocks are ANON with `copied` = shut.
+//   advised MADV_HUGEPAGE: filled by preadv at the blocks' file offsets before it becomes
+//   visible (mremap into place), so a reader maps 2 MiB per page-table entry instead of
+//   4 KiB. A window is two huge pages: each page-table call of its load and eviction
+//   covers 4 MiB. Its blocks are ANON with `copied` = shut.
 //   - A window is a snapshot copy, exact while its snapshot is held, like a FILE block:
 //     markClean/dropDirty/invalidate treat its blocks as any mapped block (unmapped one run
 //     per call), so the same rule (before the old snapshot is released) covers it.
@@ -86,7 +87,7 @@
 //     kScanPrefetchWindows further windows (of the loadSequential() range, or just past it:
 //     the next chunk of views()) while no fault waits (same locks, same order as a fault). The map budget
 //     counts their blocks and may unmap single blocks of a window, like any clean block.
-//   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
+//   - Not used where THP is off or its PMD does not divide kScanWindowBytes, blocks are larger than
 //     a window, or TXARRAY_SCAN_WINDOWS=0. Faults outside the recorded range never load
 //     windows.
 //
@@ -174,9 +175,9 @@ constexpr size_t kMaxRegions = 4096;                // registry slots
 constexpr uint64_t kDefaultFaultBytes = 256 << 10;  // the first window of a fault
 constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (sequential faults)
 constexpr uint64_t kDefaultMappedBlocks = 16384;    // Budget default: 2 VMAs per block at most
-constexpr uint64_t kScanWindowBytes = 2 << 20;      // a scan window: one huge page
-constexpr size_t kScanWindowsMax = 16;              // scan windows a region holds (32 MiB)
-constexpr size_t kScanPrefetchWindows = 8;          // Uffd: windows loaded ahead of a views() reader
+constexpr uint64_t kScanWindowBytes = 4 << 20;      // a scan window: two huge pages
+constexpr size_t kScanWindowsMax = 8;               // scan windows a region holds (32 MiB)
+constexpr size_t kScanPrefetchWindows = 4;          // Uffd: windows loaded ahead of a views() reader (16 MiB)
 
 // What this system offers; probed once.
 struct SystemInfo {
