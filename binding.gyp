@@ -49,6 +49,7 @@
         "native/vmem/region.cc",
         "native/vmem/region_state.cc",
         "native/vmem/scan_windows.cc",
+        "native/vmem/scan_write_fault.cc",
         "native/vmem/registry.cc",
         "native/vmem/sigsegv_service.cc",
         "native/vmem/spill.cc",

@@ -61,7 +61,7 @@ export interface ViewStats {
   scans: number
   unmapCalls: number
   /**
-   * Scan windows loaded by views(): 2 MiB huge-page copies of blocks that a sequential
+   * Scan windows loaded by views(): 4 MiB huge-page copies of blocks that a sequential
    * scan reads (see docs/vmem.md), and of them those opened by a write through a view.
    */
   scanWindows: number

@@ -148,7 +148,7 @@ export interface NativeMemoryStats {
   /** Write scans (PAGEMAP_SCAN or /proc/self/pagemap) and unmap system calls so far. */
   scans: number
   unmapCalls: number
-  /** Scan windows (2 MiB huge-page copies) loaded for views() scans, and opened by a write. */
+  /** Scan windows (4 MiB huge-page copies) loaded for views() scans, and opened by a write. */
   scanWindows: number
   scanWindowsOpened: number
   scanWindowsRecycled: number

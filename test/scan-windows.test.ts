@@ -1,8 +1,8 @@
-// A views() scan loads each 2 MiB window of blocks it reaches as a private huge-page copy
-// (a scan window): the reader maps 2 MiB per page-table entry. Such a window is a snapshot
-// copy like any mapped block: views equal read() after other commits, a write through a
-// view commits exactly the block it changed, abort restores, and at most 16 windows are
-// held at once. Where transparent huge pages are off, views() falls back to the fault path
+// A views() scan loads each 4 MiB window of blocks it reaches as a private copy in two
+// huge pages (a scan window): the reader maps 2 MiB per page-table entry. Such a window is
+// a snapshot copy like any mapped block: views equal read() after other commits, a write
+// through a view commits exactly the block it changed, abort restores, and at most 8
+// windows are held at once. Where transparent huge pages are off, views() falls back to the fault path
 // and the same behaviour holds (the tests counting windows are skipped).
 import * as fs from 'node:fs'
 import * as path from 'node:path'
@@ -14,14 +14,15 @@ import { throwsCode } from './helpers/expect'
 import { tempDir } from './helpers/tmp'
 
 const BLOCK = 64 << 10
-const WINDOW = 2 << 20
+const WINDOW = 4 << 20
+const HUGE_PAGE = 2 << 20
 const PER_WINDOW = WINDOW / 8 // float64 elements of one window
 
 function thpAvailable(): boolean {
   try {
     const enabled = fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8')
     const pmd = Number(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/hpage_pmd_size', 'utf8'))
-    return !enabled.includes('[never]') && pmd === WINDOW
+    return !enabled.includes('[never]') && pmd === HUGE_PAGE
   } catch {
     return false
   }
@@ -58,7 +59,7 @@ function scanEqualsRead(a: ReturnType<ReturnType<typeof open>['array']>): number
   return sum
 }
 
-withThp('a views() scan loads one scan window per 2 MiB, and each view equals read()', () => {
+withThp('a views() scan loads one scan window per 4 MiB, and each view equals read()', () => {
   const { dir, n } = storeWith(4)
   const s = open(dir)
   const a = s.array('a', 'float64')
@@ -72,18 +73,18 @@ withThp('a views() scan loads one scan window per 2 MiB, and each view equals re
   s.close()
 })
 
-withThp('at most 16 scan windows are held: a scan of 24 windows unmaps the least recently used', () => {
-  const { dir } = storeWith(24)
+withThp('at most 8 scan windows are held: a scan of 12 windows unmaps the least recently used', () => {
+  const { dir } = storeWith(12)
   const s = open(dir)
   const a = s.array('a', 'float64')
   scanEqualsRead(a)
   const st = a.viewStats()
-  assert.is(st.scanWindows, 24)
-  assert.ok(st.mappedBlocks <= 16 * (WINDOW / BLOCK), `mapped blocks ${st.mappedBlocks}`)
+  assert.is(st.scanWindows, 12)
+  assert.ok(st.mappedBlocks <= 8 * (WINDOW / BLOCK), `mapped blocks ${st.mappedBlocks}`)
   // the first window was unmapped; reading it again loads it again, with the same bytes
   const first = a.views(4096).next().value as Float64Array
   assert.is(first[123], valueAt(123))
-  assert.is(a.viewStats().scanWindows, 25)
+  assert.is(a.viewStats().scanWindows, 13)
   s.close()
 })
 
@@ -93,9 +94,9 @@ function rssAnon(): number {
 }
 
 withThp('a long scan reuses the huge pages of evicted windows: the bytes stay exact and RssAnon bounded', () => {
-  // 48 windows (96 MiB), some blocks never written (zeros) and a short last block: a reused
+  // 24 windows (96 MiB), some blocks never written (zeros) and a short last block: a reused
   // huge page held other bytes, which must not show through
-  const windows = 48
+  const windows = 24
   const dir = tempDir()
   const s0 = open(dir)
   const n = windows * PER_WINDOW - 1000
@@ -116,9 +117,9 @@ withThp('a long scan reuses the huge pages of evicted windows: the bytes stay ex
     const base = rssAnon()
     let peak = base
     let row = 0
-    // small chunks (64 per window), then chunks of 8 windows (uffd mode loads windows ahead
+    // small chunks (128 per window), then chunks of 4 windows (uffd mode loads windows ahead
     // of the reader within a chunk)
-    for (const v of a.views(pass === 0 ? 4096 : 8 * PER_WINDOW)) {
+    for (const v of a.views(pass === 0 ? 4096 : 4 * PER_WINDOW)) {
       for (let i = 0; i < v.length; i += 97) {
         if (v[i] !== expectAt(row + i)) assert.unreachable(`pass ${pass}, row ${row + i}: ${v[i]}, expected ${expectAt(row + i)}`)
       }
@@ -131,7 +132,7 @@ withThp('a long scan reuses the huge pages of evicted windows: the bytes stay ex
   }
   const st = a.viewStats()
   assert.ok(st.scanWindows >= 2 * (windows - 1), `scan windows ${st.scanWindows}`)
-  assert.ok(st.scanWindowsRecycled >= 2 * (windows - 17), `recycled ${st.scanWindowsRecycled}`)
+  assert.ok(st.scanWindowsRecycled >= 2 * (windows - 9), `recycled ${st.scanWindowsRecycled}`)
   if (faultMode().mode === 'uffd') assert.ok(st.scanWindowsPrefetched > 0, 'uffd mode loads windows ahead within a chunk')
   s.close()
 })

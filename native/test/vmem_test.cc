@@ -9,7 +9,11 @@
 // A case that cannot run here prints "skipped" with the reason. Exit status 0 only if
 // nothing failed.
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "../vmem/internal.h"  // the fault injection of scan-window writes
 #include "../vmem/vmem.h"
 #include "harness.h"
 
@@ -98,7 +103,7 @@ class FileSource : public BlockSource {
 
 struct Fixture {
   static constexpr uint64_t B = 64 << 10;
-  static constexpr uint64_t N = 64;
+  static constexpr uint64_t N = 2 * kScanWindowBytes / B;  // two scan windows
   FileSource src{B, N};
   std::unique_ptr<Region> r;
   Fixture(FaultMode mode, Budget* budget = nullptr, bool mappable = true, uint64_t reserveBlocks = N) {
@@ -631,7 +636,7 @@ static bool scanWindowsOn() {
 static void testScanWindows(FaultMode m, bool mappable) {
   if (!scanWindowsOn()) return skip("transparent huge pages are off");
   Fixture f(m, nullptr, mappable);
-  const uint64_t B = Fixture::B;
+  const uint64_t B = Fixture::B, PER = kScanWindowBytes / B;
   CHECK_OK(f.r->loadSequential(0, Fixture::N * B));
   CHECK(f.r->stats().scanWindows == 1);  // the first window now, the next at its first fault
   bool all = true;
@@ -648,11 +653,11 @@ static void testScanWindows(FaultMode m, bool mappable) {
   base[3 * B + 7] = 9;                                     // a hole
   volatile uint8_t* same = base + 9 * B + 4;
   *same = *same;                                           // the same byte: not a change
-  base[40 * B + 1] ^= 1;                                   // the second window
-  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{3, 5, 40}));
+  base[(PER + 8) * B + 1] ^= 1;                            // the second window
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{3, 5, PER + 8}));
   CHECK(f.r->stats().scanWindowsOpened == 2);
   CHECK_OK(f.r->dropDirty());
-  CHECK(f.sameAsSource(3) && f.sameAsSource(5) && f.sameAsSource(40) && f.sameAsSource(9));
+  CHECK(f.sameAsSource(3) && f.sameAsSource(5) && f.sameAsSource(PER + 8) && f.sameAsSource(9));
   CHECK(f.r->dirtyBlocks().empty());
   // abort shut the windows again: a later write is found (and opens it once more)
   base[6 * B] ^= 2;
@@ -674,11 +679,11 @@ static void testScanWindows(FaultMode m, bool mappable) {
   // a window with a mapped block is left to the fault path
   CHECK_OK(f.r->dropDirty());
   CHECK_OK(f.r->invalidateAll());
-  (void)*(volatile uint8_t*)(base + 33 * B);
+  (void)*(volatile uint8_t*)(base + (PER + 1) * B);
   const uint64_t before = f.r->stats().scanWindows;
-  CHECK_OK(f.r->loadSequential(32 * B, 32 * B));
+  CHECK_OK(f.r->loadSequential(PER * B, PER * B));
   CHECK(f.r->stats().scanWindows == before);
-  CHECK(f.sameAsSource(50));
+  CHECK(f.sameAsSource(PER + 18));
 }
 
 // A scan of more windows than the pool holds reuses the huge pages of evicted windows: every
@@ -687,7 +692,7 @@ static void testScanWindows(FaultMode m, bool mappable) {
 // the source changed some blocks.
 static void testScanWindowsRecycled(FaultMode m) {
   if (!scanWindowsOn()) return skip("transparent huge pages are off");
-  constexpr uint64_t B = 64 << 10, W = 2 << 20, PER = W / B, WINDOWS = 24, N = WINDOWS * PER;
+  constexpr uint64_t B = 64 << 10, W = kScanWindowBytes, PER = W / B, WINDOWS = 3 * kScanWindowsMax / 2, N = WINDOWS * PER;
   auto sizeOf = [](uint64_t b) -> uint64_t { return b % 11 == 4 ? 0 : b % 13 == 2 ? 3000 : B; };
   FileSource src(B, N);
   for (uint64_t b = 0; b < N; b++) src.put(b, sizeOf(b), 0);
@@ -734,8 +739,291 @@ static void testScanWindowsRecycled(FaultMode m) {
   r.reset();
 }
 
+// ---- writes into shut scan windows the kernel refuses to open ----
+
+// How a child run of this program ended: its exit status or signal, and its output.
+struct ChildEnd {
+  bool timedOut = false;
+  int status = 0;
+  std::string err;  // stdout and stderr
+};
+
+// Shows a child's output when a check of the running case failed since `failedBefore`.
+static void showIfFailed(const ChildEnd& end, int failedBefore) {
+  if (g_failed > failedBefore) fprintf(stderr, "--- the child's output:\n%s---\n", end.err.c_str());
+}
+
+// Runs this program again as a child that runs the case `name` in mode m alone (see main),
+// killed after `seconds`. A fresh process: no region, no fault service, few mappings.
+static ChildEnd runChild(const char* name, FaultMode m, int seconds) {
+  ChildEnd end;
+  int pipeFds[2];
+  if (pipe2(pipeFds, O_CLOEXEC) != 0) {
+    end.timedOut = true;
+    return end;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipeFds[1], 1);
+    dup2(pipeFds[1], 2);
+    setenv("VMEM_TEST_CHILD", name, 1);
+    setenv("VMEM_TEST_CHILD_MODE", faultModeName(m), 1);
+    execl("/proc/self/exe", "vmem_test", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(pipeFds[1]);
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  char buf[4096];
+  for (;;) {
+    pollfd p = {pipeFds[0], POLLIN, 200};
+    if (poll(&p, 1, 200) > 0) {
+      ssize_t n = read(pipeFds[0], buf, sizeof buf);
+      if (n > 0) end.err.append(buf, size_t(n));
+    }
+    if (waitpid(pid, &end.status, WNOHANG) == pid) break;
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - start.tv_sec > seconds) {
+      end.timedOut = true;
+      kill(pid, SIGKILL);
+      waitpid(pid, &end.status, 0);
+      break;
+    }
+  }
+  for (ssize_t n; (n = read(pipeFds[0], buf, sizeof buf)) > 0;) end.err.append(buf, size_t(n));
+  close(pipeFds[0]);
+  return end;
+}
+
+// Three adjacent scan windows of 64 KiB blocks, every block stored whole, all loaded.
+struct ScanFixture {
+  static constexpr uint64_t B = 64 << 10, W = kScanWindowBytes, PER = W / B, N = 3 * PER;
+  FileSource src{B, N};
+  std::unique_ptr<Region> r;
+  explicit ScanFixture(FaultMode m) {
+    for (uint64_t b = 0; b < N; b++) src.put(b, B, 0);
+    RegionOptions o;
+    o.reserveBytes = N * B;
+    o.blockBytes = B;
+    o.mode = m;
+    Error err;
+    r = Region::open(&src, o, &err);
+    if (!r) return;
+    (void)r->loadSequential(0, N * B);
+    for (uint64_t b = 0; b < N; b++) (void)*(volatile uint8_t*)(r->blockPtr(b) + B - 1);
+  }
+  bool holds(uint64_t b, uint8_t gen = 0) const {
+    const uint8_t* p = r->blockPtr(b);
+    for (uint64_t i = 0; i < B; i += 251)
+      if (p[i] != pat(b, i, gen)) return false;
+    return p[B - 1] == pat(b, B - 1, gen);
+  }
+};
+
+// A written byte is in the region, dirty and what copyBlock (the engine's commit) reads;
+// after the "commit" the block maps its new bytes.
+static void checkWriteCommitted(ScanFixture& f, uint64_t b, uint64_t at, uint8_t v) {
+  CHECK(f.r->blockPtr(b)[at] == v);
+  std::vector<uint8_t> buf(ScanFixture::B);
+  CHECK(f.r->copyBlock(b, buf.data()) == Status::Ok && buf[at] == v);
+  std::vector<uint64_t> d = f.r->dirtyBlocks();
+  CHECK(std::find(d.begin(), d.end(), b) != d.end());
+  f.src.put(b, ScanFixture::B, 1);
+  CHECK_OK(f.r->markClean(&b, 1));
+  CHECK(f.holds(b, 1));
+}
+
+// Takes every VMA the kernel still allows (alternating protections never merge); the
+// caller unmaps them. `own` must have room for them (no allocation at the limit).
+static void takeEveryVma(std::vector<void*>* own, uint64_t maxMaps) {
+  for (uint64_t k = 0; k < maxMaps; k++) {
+    void* p = mmap(nullptr, kPage, k % 2 ? PROT_READ : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) break;
+    own->push_back(p);
+  }
+}
+
+// The child of testScanWriteAtVmaLimit: the process holds every VMA the kernel allows when
+// stores reach two shut windows.
+static void childScanWriteAtVmaLimit(FaultMode m) {
+  const uint64_t maxMaps = readMaxMapCount();
+  ScanFixture f(m);
+  CHECK(f.r != nullptr);
+  if (!f.r) return;
+  const uint64_t B = ScanFixture::B, mid = ScanFixture::PER + 8, last = 2 * ScanFixture::PER + 3;
+  CHECK(f.r->stats().scanWindows == 3 && f.r->stats().fileBlocks == 0);
+  std::vector<void*> own;
+  own.reserve(maxMaps);
+  takeEveryVma(&own, maxMaps);
+  CHECK(own.size() < maxMaps);  // the limit was reached
+  const uint8_t v1 = static_cast<uint8_t>(~pat(mid, 100, 0)), v2 = static_cast<uint8_t>(~pat(last, 5, 0));
+  f.r->blockPtr(mid)[100] = v1;
+  f.r->blockPtr(last)[5] = v2;
+  for (void* p : own) munmap(p, kPage);
+  CHECK(f.r->stats().scanWindowsOpened == 2);
+  Error err;
+  CHECK(!f.r->takeError(&err));
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{mid, last}));
+  checkWriteCommitted(f, mid, 100, v1);
+  checkWriteCommitted(f, last, 5, v2);
+  bool rest = true;
+  for (uint64_t b = 0; b < ScanFixture::N; b++) rest = rest && (b == mid || b == last || f.holds(b));
+  CHECK(rest);
+  (void)B;
+}
+
+// The child of testScanPopulateAtVmaLimit: one block of a shut window was opened and shut
+// again (Sigsegv mode: its VMA merged back with the window's), so opening it alone at the
+// VMA limit needs a split the kernel refuses.
+static void childScanPopulateAtVmaLimit(FaultMode m) {
+  const uint64_t maxMaps = readMaxMapCount();
+  ScanFixture f(m);
+  CHECK(f.r != nullptr);
+  if (!f.r) return;
+  const uint64_t B = ScanFixture::B, pop = 12;
+  CHECK_OK(f.r->populate(pop * B, B));
+  std::vector<uint64_t> none;
+  CHECK_OK(f.r->markClean(none.data(), 0));  // shuts it again
+  const size_t windowVmas = countVmas(f.r->base(), f.r->base() + ScanFixture::W);
+  CHECK(windowVmas == 1);
+  char path[] = "/tmp/vmem-populate-XXXXXX";
+  int fd = mkstemp(path);
+  unlink(path);
+  std::vector<uint8_t> bytes(B, 0x3c);
+  CHECK(pwrite(fd, bytes.data(), B, 0) == static_cast<ssize_t>(B));
+  std::vector<void*> own;
+  own.reserve(maxMaps);
+  takeEveryVma(&own, maxMaps);
+  CHECK(own.size() < maxMaps);  // the limit was reached
+  Error err;
+  const Status populated = f.r->populate(pop * B, B, &err);
+  // a system call writes into the populated block (no fault is served for it in Sigsegv mode)
+  const ssize_t n = pread(fd, f.r->blockPtr(pop), B, 0);
+  for (void* p : own) munmap(p, kPage);
+  close(fd);
+  CHECK(populated == Status::Ok);
+  CHECK(n == static_cast<ssize_t>(B));
+  if (m == FaultMode::Sigsegv) CHECK(f.r->stats().scanWindowOpenRefusals == 1);
+  CHECK(!f.r->takeError(&err));
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{pop}));
+  checkWriteCommitted(f, pop, 77, 0x3c);
+  bool rest = true;
+  for (uint64_t b = 0; b < ScanFixture::N; b++) rest = rest && (b == pop || f.holds(b));
+  CHECK(rest);
+}
+
+// Writes into shut scan windows, and populate() of one shut block, with every VMA of the
+// process taken: each write lands and is committed, and nothing faults forever (child
+// processes, killed if they hang).
+static void testScanWriteAtVmaLimit(FaultMode m) {
+  if (!scanWindowsOn()) return skip("transparent huge pages are off");
+  const uint64_t maxMaps = readMaxMapCount();
+  if (maxMaps == 0 || maxMaps > 200000) return skip("vm.max_map_count unknown or too large to reach");
+  for (const char* child : {"scan write at the VMA limit", "scan populate at the VMA limit"}) {
+    const int failedBefore = g_failed;
+    ChildEnd end = runChild(child, m, 120);
+    CHECK(!end.timedOut);
+    CHECK(WIFEXITED(end.status) && WEXITSTATUS(end.status) == 0);
+    showIfFailed(end, failedBefore);
+  }
+}
+
+// The kernel refuses to open a window once: its shut copies go back to placeholders and
+// the write lands in the block mapped the ordinary way; the rest of the window reads as
+// before.
+static void testScanWriteRefusedOpen(FaultMode m) {
+  if (!scanWindowsOn()) return skip("transparent huge pages are off");
+  ScanFixture f(m);
+  CHECK(f.r != nullptr);
+  if (!f.r) return;
+  const uint64_t b = ScanFixture::PER + 5;
+  const uint8_t v = static_cast<uint8_t>(~pat(b, 9, 0));
+  g_scanWriteFaults.open = 1;
+  f.r->blockPtr(b)[9] = v;
+  g_scanWriteFaults.open = 0;
+  RegionStats st = f.r->stats();
+  CHECK(st.scanWindowOpenRefusals == 1);
+  CHECK(st.scanWindowsOpened == 0);
+  CHECK(st.fileBlocks > 0);  // the retry mapped the block from the file
+  Error err;
+  CHECK(!f.r->takeError(&err));
+  CHECK((f.r->dirtyBlocks() == std::vector<uint64_t>{b}));
+  checkWriteCommitted(f, b, 9, v);
+  bool rest = true;
+  for (uint64_t x = 0; x < ScanFixture::N; x++) rest = rest && (x == b || f.holds(x));
+  CHECK(rest);
+  CHECK(f.r->dirtyBlocks().empty());
+}
+
+// The child of testScanWriteNothingWorks: every open and drop of a window is refused (and,
+// with `lift`, lifting one block's protection too).
+static void childScanWriteNothingWorks(FaultMode m, bool lift) {
+  ScanFixture f(m);
+  CHECK(f.r != nullptr);
+  if (!f.r) return;
+  g_scanWriteFaults.open = 1000;
+  g_scanWriteFaults.drop = 1000;
+  if (lift) g_scanWriteFaults.lift = 1000;
+  const uint64_t b = 7;
+  const uint8_t v = static_cast<uint8_t>(~pat(b, 3, 0));
+  f.r->blockPtr(b)[3] = v;
+  g_scanWriteFaults.open = g_scanWriteFaults.drop = g_scanWriteFaults.lift = 0;
+  // Uffd mode gets here: the block was marked dirty, then its protection lifted
+  CHECK(m == FaultMode::Uffd && !lift);
+  Error err;
+  CHECK(!f.r->takeError(&err));
+  CHECK(f.r->stats().scanWindowOpenRefusals > 0);
+  CHECK(f.r->isDirty(b));
+  checkWriteCommitted(f, b, 3, v);
+  const uint64_t next = b + 1;  // the rest of the window is still shut: its writes are found too
+  f.r->blockPtr(next)[0] ^= 0xff;
+  CHECK(f.r->isDirty(next));
+}
+
+// Nothing makes a shut block writable: Sigsegv mode ends the process with a message, as
+// THE FAULT RULE says; Uffd mode marks the block dirty and lifts the protection of that
+// block alone, and ends the process only if even that is refused. Never a writer that
+// faults forever.
+static void testScanWriteNothingWorks(FaultMode m) {
+  if (!scanWindowsOn()) return skip("transparent huge pages are off");
+  const int failedBefore = g_failed;
+  ChildEnd end = runChild("scan write, nothing works", m, 60);
+  CHECK(!end.timedOut);
+  if (m == FaultMode::Uffd) {
+    CHECK(WIFEXITED(end.status) && WEXITSTATUS(end.status) == 0);
+    showIfFailed(end, failedBefore);
+    end = runChild("scan write, nothing works, no lift", m, 60);
+    CHECK(!end.timedOut);
+    CHECK(WIFSIGNALED(end.status) && WTERMSIG(end.status) == SIGABRT);
+  } else {
+    CHECK(WIFSIGNALED(end.status) && WTERMSIG(end.status) == SIGSEGV);
+  }
+  CHECK(end.err.find("terminating") != std::string::npos);
+  showIfFailed(end, failedBefore);
+}
+
+// A child run (runChild): one case in one mode, its checks' summary, status 0 if all passed.
+static int childMain(const std::string& name, const char* modeName) {
+  const FaultMode m = !strcmp(modeName, "uffd") ? FaultMode::Uffd : FaultMode::Sigsegv;
+  g_ctx = std::string("child ") + modeName + " " + name;
+  if (name == "scan write at the VMA limit") childScanWriteAtVmaLimit(m);
+  else if (name == "scan populate at the VMA limit") childScanPopulateAtVmaLimit(m);
+  else if (name == "scan write, nothing works") childScanWriteNothingWorks(m, false);
+  else if (name == "scan write, nothing works, no lift") childScanWriteNothingWorks(m, true);
+  else CHECK(!"a known child case");
+  printSummary();
+  return g_failed ? 1 : 0;
+}
+
 int main() {
   setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (const char* child = getenv("VMEM_TEST_CHILD")) {
+    const char* mode = getenv("VMEM_TEST_CHILD_MODE");
+    return childMain(child, mode ? mode : "sigsegv");
+  }
   const SystemInfo& si = systemInfo();
   printf("mode uffd=%d kernelFaults=%d pagemapScan=%d default=%s\n", si.uffd, si.kernelFaults, si.pagemapScan,
          faultModeName(si.defaultMode));
@@ -766,6 +1054,9 @@ int main() {
         {"scan windows", [](FaultMode fm) { testScanWindows(fm, true); }},
         {"scan windows, copied blocks", [](FaultMode fm) { testScanWindows(fm, false); }},
         {"scan windows recycled", testScanWindowsRecycled},
+        {"scan window write at the VMA limit", testScanWriteAtVmaLimit},
+        {"scan window write: a refused open drops the window", testScanWriteRefusedOpen},
+        {"scan window write: nothing works, never a fault forever", testScanWriteNothingWorks},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;

@@ -39,6 +39,12 @@ int makePlaceholder(RegionImpl* R, uint8_t* at, uint64_t len) {
 int unmapRunLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   if (b0 >= b1) return 0;
   int e = makePlaceholder(R, R->blockAddr(b0), (b1 - b0) * R->blockBytes);
+  noteUnmappedLocked(R, b0, b1);
+  if (e) recordErrorLocked(R, Status::SystemError, e, b0, "unmap blocks");
+  return e;
+}
+
+void noteUnmappedLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   R->st.unmapCalls++;
   for (uint64_t b = b0; b < b1; b++) {
     BlockMeta& m = R->blocks[b];
@@ -50,8 +56,6 @@ int unmapRunLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
     chargeLocked(R, -1);
   }
   if (R->mappedCount == 0) R->mappedLo = R->mappedHi = 0;
-  if (e) recordErrorLocked(R, Status::SystemError, e, b0, "unmap blocks");
-  return e;
 }
 
 void UnmapBatch::add(uint64_t b) {

@@ -35,8 +35,8 @@ Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, int*
   return Served::Mapped;
 }
 
-// No lock held. The other regions of the process (other handles, whose budgets do not see
-// this one) give back their VMAs: their clean blocks, or (`spill`) their dirty ones too.
+}  // namespace
+
 void makeRoomInProcess(RegionImpl* self, bool spill) {
   struct Pass {
     RegionImpl* self;
@@ -57,8 +57,6 @@ void makeRoomInProcess(RegionImpl* self, bool spill) {
       },
       &pass);
 }
-
-}  // namespace
 
 bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
   const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;

@@ -121,6 +121,9 @@ void dirtySpanLocked(const RegionImpl* R, uint64_t* lo, uint64_t* hi);
 // ---- block_mapping.cc: the kernel side of a block (R->mu held) ----
 // Turns [b0, b1) back into a placeholder in one call (any mix of states). 0 or errno.
 int unmapRunLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+// [b0, b1) is a placeholder now (made by the caller): its blocks become UNMAPPED and clean,
+// leave the spill file, and credit the budget.
+void noteUnmappedLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 int mapFilePages(RegionImpl* R, uint8_t* at, uint64_t len, int fd, uint64_t offset);
 int mapAnonRW(RegionImpl* R, uint8_t* at, uint64_t len);
 int makePlaceholder(RegionImpl* R, uint8_t* at, uint64_t len);
@@ -160,16 +163,16 @@ bool pagemapScanWorks();
 // ---- scan_windows.cc ----
 // THP with 2 MiB PMDs is on (not "never") and TXARRAY_SCAN_WINDOWS is not 0; probed once.
 bool scanWindowsAvailable();
-// A write fault at addr: if it lies in a shut scan window, opens the window (its shut runs:
-// mprotect in Sigsegv mode, write-protect off in Uffd mode, which wakes the writer) and
-// returns true. Takes R->mu. Async-signal-safe.
-bool serveScanWriteFault(RegionImpl* R, uintptr_t addr);
 // A fault on unmapped block b: if b lies in the range of the last loadSequential(), loads
 // its window (Budget::mu then R->mu, taken here) and returns true with the window's byte
 // range in [*lo, *hi). false: serve the fault the ordinary way. Async-signal-safe.
 bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi);
-// Opens the shut scan-window blocks of [b0, b1) for writes (one call per run). 0 or errno.
+// Opens the shut scan-window blocks of [b0, b1) for writes (one call per run). 0 or errno;
+// on failure the runs before the failing one are open.
 int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+// Unmaps the shut scan-window blocks of [b0, b1) back to placeholders (one call per run;
+// they hold the source's bytes, so nothing is lost). 0 or errno.
+int dropShutCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 // After a commit or abort: the open blocks of the pool's windows that hold the source's
 // bytes (compared first) are shut again, one call per run, so that later write scans need
 // not compare them. A failed call leaves its run open. R->mu held.
@@ -189,6 +192,35 @@ void releaseScanSpare(RegionImpl* R);
 // source and marked dirty if it differs. R->mu held.
 void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 
+// ---- scan_write_fault.cc ----
+// What a write fault on a shut scan window came to (serveScanWriteFault).
+enum class ScanWrite {
+  NotShut,  // addr lies in no shut window: serve the fault the ordinary way
+  Opened,   // the block is writable now (Uffd: the writer is woken): retry the access
+  Dropped,  // the window's shut copies are placeholders again: retry the access, which
+            // faults again and maps the block the ordinary way (Uffd: woken here)
+  Failed,   // nothing could make the block writable (the error is recorded): Sigsegv mode
+            // ends the process (THE FAULT RULE); Uffd mode never returns it (it ends the
+            // process itself rather than let the writer fault forever)
+};
+// A write fault at addr (a SIGSEGV on a read-only page in Sigsegv mode, a write-protect
+// fault in Uffd mode). In a shut scan window: opens the window; where the kernel refuses,
+// makes room (ENOMEM: the region's clean blocks, then its dirty ones spilled; then the
+// other regions of the process) and opens again, else drops the window's shut copies;
+// Uffd mode, when even that fails: marks the block dirty BEFORE lifting the write
+// protection of that block alone. Takes R->mu (and, making room, Budget-free region
+// locks one at a time with R->mu released). Async-signal-safe.
+ScanWrite serveScanWriteFault(RegionImpl* R, uintptr_t addr);
+// Native tests only: the next n calls of each kind fail with EAGAIN, as a refused
+// mprotect / UFFDIO_WRITEPROTECT / placeholder would (opening a window, dropping its shut
+// copies, lifting one block's write protection in Uffd mode).
+struct ScanWriteFaultInjection {
+  std::atomic<int> open{0}, drop{0}, lift{0};
+};
+extern ScanWriteFaultInjection g_scanWriteFaults;
+// true (and one fewer to come) if the next call of this kind is to fail.
+bool injectedFailure(std::atomic<int>& count);
+
 // ---- fault_path.cc ----
 // Serves a fault at addr (inside R): maps the window around it. `sequentialOk`: the
 // service may grow the window for sequential faults (Uffd). Gives the mapped byte range
@@ -198,6 +230,9 @@ void compareScanCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 // What happens to the block after that (another fault may evict or spill it before the
 // faulting thread retries) is no failure: the retry faults again and is served again.
 bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi);
+// No lock held. The other regions of the process (other handles, whose budgets do not see
+// `self`) give back their VMAs: their clean blocks, or (`spill`) their dirty ones too.
+void makeRoomInProcess(RegionImpl* self, bool spill);
 
 // ---- uffd_service.cc ----
 struct UffdProbe {

@@ -298,8 +298,20 @@ Status Region::populate(uint64_t offset, uint64_t len, Error* err) {
   if (R->budget) budgetMakeRoom(R->budget, b1 - b0);
   FutexLock g(R->mu);
   if (int e = mapRangeLocked(R, b0, b1)) return fail(err, Status::SystemError, e, b0, "map blocks");
-  // Read-only scan windows too: system calls may write into a populated range.
-  if (int e = openScanWindowsLocked(R, b0, b1)) return fail(err, Status::SystemError, e, b0, "open scan windows");
+  // Read-only scan windows too: system calls may write into a populated range. Where the
+  // kernel refuses to open them, their shut copies go back to placeholders and the range
+  // is mapped again the ordinary way (read-write); where the kernel refuses that too
+  // (ENOMEM: the copies lie inside a larger VMA at vm.max_map_count), the region's clean
+  // blocks make room first, as for a refused mapping.
+  if (openScanWindowsLocked(R, b0, b1) != 0) {
+    R->st.scanWindowOpenRefusals++;
+    if (dropShutCopiesLocked(R, b0, b1) != 0) evictLocked(R, UINT64_MAX);
+    for (uint64_t b = b0; b < b1; b++) {
+      int e = mapBlockMakingRoomLocked(R, b);
+      if (e || R->blocks[b].copied == kCopiedScanShut)
+        return fail(err, Status::SystemError, e ? e : EIO, b, "open scan windows");
+    }
+  }
   return Status::Ok;
 }
 

@@ -1,13 +1,16 @@
-// Scan windows: huge-page copies of 2 MiB-aligned runs of blocks, loaded for a sequential
-// reader (Region::loadSequential, vmem.h).
+// Scan windows: huge-page copies of kScanWindowBytes-aligned runs of blocks (4 MiB: two
+// huge pages), loaded for a sequential reader (Region::loadSequential, vmem.h).
 //
 // Why: every page-table entry a view maps costs tens of µs on some virtual machines, and a
 // block's file pages cannot be mapped in 2 MiB entries (each block lies behind its own
 // header page in the data file). A private copy can: an anonymous window advised
-// MADV_HUGEPAGE and filled by preadv takes one page-table entry per 2 MiB.
+// MADV_HUGEPAGE and filled by preadv takes one page-table entry per 2 MiB. A window spans
+// two huge pages because its load and eviction cost a fixed number of page-table calls
+// (mremap, mprotect, uffd ioctls), each costing per call more than per huge page: 4 MiB
+// windows spend about a third less in them per byte than 2 MiB ones (docs/vmem.md).
 //
 // How a window is loaded (loadWindowLocked), all blocks of it UNMAPPED and under the
-// source limit: a 2 MiB-aligned temporary mapping is advised MADV_HUGEPAGE and populated
+// source limit: a window-aligned temporary mapping is advised MADV_HUGEPAGE and populated
 // (MADV_POPULATE_WRITE: every page present, so write protection covers them all), filled with the
 // blocks' bytes (preadv at their file offsets, header pages between them read into a
 // scratch page; memcpy for a block that is not page-aligned), made read-only, and moved
@@ -59,7 +62,8 @@ namespace {
 
 constexpr uint64_t kNoWindow = UINT64_MAX;
 
-// 1: available, 0: not (no THP, another PMD size, or TXARRAY_SCAN_WINDOWS=0), -1: unknown.
+// 1: available, 0: not (no THP, a PMD size that does not divide a window, or
+// TXARRAY_SCAN_WINDOWS=0), -1: unknown.
 std::atomic<int> g_available{-1};
 
 bool readSmallFile(const char* path, char* buf, size_t n) {
@@ -77,14 +81,15 @@ bool probeAvailable() {
     if (!strcmp(e, "0")) return false;
   char buf[128];
   if (!readSmallFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf)) return false;
-  if (strtoull(buf, nullptr, 10) != kScanWindowBytes) return false;
+  const uint64_t pmd = strtoull(buf, nullptr, 10);
+  if (pmd == 0 || kScanWindowBytes % pmd) return false;
   if (!readSmallFile("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf)) return false;
   return strstr(buf, "[never]") == nullptr;
 }
 
 uint64_t windowBlocks(const RegionImpl* R) { return kScanWindowBytes / R->blockBytes; }
 
-// A 2 MiB-aligned anonymous read-write mapping of kScanWindowBytes, advised MADV_HUGEPAGE,
+// A kScanWindowBytes-aligned anonymous read-write mapping of kScanWindowBytes, advised MADV_HUGEPAGE,
 // followed by one scratch page (`page` bytes: the header pages between blocks are read
 // there). Unmap both with releaseTemp. nullptr with errno set on failure.
 uint8_t* alignedHugeTemp(uint64_t page) {
@@ -435,34 +440,32 @@ bool scanWindowsAvailable() {
   return a == 1;
 }
 
-bool serveScanWriteFault(RegionImpl* R, uintptr_t addr) {
-  FutexLock g(R->mu);
-  const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
-  if (b >= R->blockCount || R->closing) return false;
-  const BlockMeta& m = R->blocks[b];
-  if (m.state != BlockState::Anon || m.copied < kCopiedScanShut) return false;
-  if (m.copied == kCopiedScanOpen) return true;  // opened by another thread meanwhile
-  const uint64_t wb = windowBlocks(R), w0 = b - b % wb;
-  if (int e = openScanWindowsLocked(R, w0, w0 + wb)) {
-    recordErrorLocked(R, Status::SystemError, e, b, "open a scan window for writing");
-    return false;
-  }
-  R->st.scanWindowsOpened++;
-  return true;
-}
-
 int openScanWindowsLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   b1 = std::min(b1, R->blockCount);
-  int e = forShutRuns(R, b0, b1, [&](uint64_t r0, uint64_t r1) -> int {
+  return forShutRuns(R, b0, b1, [&](uint64_t r0, uint64_t r1) -> int {
+    if (injectedFailure(g_scanWriteFaults.open)) return EAGAIN;
     uint8_t* at = R->blockAddr(r0);
     const uint64_t len = (r1 - r0) * R->blockBytes;
-    if (R->mode == FaultMode::Uffd) return writeProtect(R->uffd, at, len, false);
-    return mprotect(at, len, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+    int e = R->mode == FaultMode::Uffd ? writeProtect(R->uffd, at, len, false)
+                                        : mprotect(at, len, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+    // A run is open (writable) as soon as its call succeeds: it is marked so at once, so
+    // that the write scan compares it whatever happens to the runs after it.
+    if (!e)
+      for (uint64_t b = r0; b < r1; b++) R->blocks[b].copied = kCopiedScanOpen;
+    return e;
   });
-  if (e) return e;
-  for (uint64_t b = b0; b < b1; b++)
-    if (R->blocks[b].copied == kCopiedScanShut) R->blocks[b].copied = kCopiedScanOpen;
-  return 0;
+}
+
+int dropShutCopiesLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
+  b1 = std::min(b1, R->blockCount);
+  return forShutRuns(R, b0, b1, [&](uint64_t r0, uint64_t r1) -> int {
+    if (injectedFailure(g_scanWriteFaults.drop)) return EAGAIN;
+    // A refused placeholder leaves the copies mapped (the kernel refuses the mmap or the
+    // munmap before it changes anything): they stay shut copies.
+    if (int e = makePlaceholder(R, R->blockAddr(r0), (r1 - r0) * R->blockBytes)) return e;
+    noteUnmappedLocked(R, r0, r1);
+    return 0;
+  });
 }
 
 void shutScanWindowsLocked(RegionImpl* R) {

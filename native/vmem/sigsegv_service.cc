@@ -73,13 +73,15 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
   }
   bool served = true;
   const uintptr_t addr = reinterpret_cast<uintptr_t>(si->si_addr);
-  if (R->mode == FaultMode::Sigsegv && serveScanWriteFault(R, addr)) {
-    // a write into a shut scan window, now open: retry the access
-  } else if (R->mode == FaultMode::Sigsegv) {
-    // Only serveFault's own verdict counts: the block it mapped may be evicted or spilled
-    // by another thread before this one retries the access, which then faults again.
+  if (R->mode == FaultMode::Sigsegv) {
+    // A write into a shut scan window opens it, or drops it (the retry faults again, on a
+    // placeholder); anything else is a fault on a placeholder. Only the verdict of the
+    // locked step counts: the block may be evicted or spilled by another thread before
+    // this one retries the access, which then faults again.
+    const ScanWrite w = serveScanWriteFault(R, addr);
     uintptr_t lo, hi;
-    served = serveFault(R, reinterpret_cast<uintptr_t>(si->si_addr), false, &lo, &hi);
+    if (w == ScanWrite::NotShut) served = serveFault(R, addr, false, &lo, &hi);
+    else served = w != ScanWrite::Failed;
   } else {
     // A Uffd region's block is PROT_NONE only while a thread holding Region::mu re-creates
     // its placeholder (block_mapping.cc), and read-only only while a thread holding it
@@ -88,7 +90,7 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
   }
   registryRelease(slot);
   if (!served) {
-    writeStderr("txarray vmem: cannot map a block of a view (see the region's error); terminating\n");
+    writeStderr("txarray vmem: cannot map a block of a view, nor make it writable (see the region's error); terminating\n");
     restoreDefaultAndReturn(sig, si);
   }
   errno = savedErrno;

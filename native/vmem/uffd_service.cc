@@ -94,17 +94,11 @@ void serve(Service* S, const uffd_msg& msg) {
   static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   uintptr_t lo = addr & ~(page - 1), hi = lo + page;
   if (R && (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
-    // A write into a shut scan window: opening it ends the write protection and wakes.
-    bool opened = serveScanWriteFault(R, addr);
+    // A write into a shut scan window: opened (the protection lifted), or dropped back to
+    // placeholders (the woken writer faults again, through the MISSING path). A protection
+    // is never lifted here otherwise: see scan_write_fault.cc.
+    serveScanWriteFault(R, addr);
     registryRelease(slot);
-    if (opened) return;
-    // Not a shut window (cannot happen by the rules): lift the protection of this page so
-    // that the writer does not fault forever.
-    uffdio_writeprotect wp;
-    memset(&wp, 0, sizeof wp);
-    wp.range.start = lo;
-    wp.range.len = hi - lo;
-    if (ioctl(S->fd, UFFDIO_WRITEPROTECT, &wp) == 0) return;
   } else if (R) {
     serveFault(R, addr, true, &lo, &hi);
     uintptr_t from = 0, to = 0;

@@ -63,16 +63,18 @@
 // SCAN WINDOWS (scan_windows.cc): huge-page copies for sequential readers
 //   loadSequential() and faults inside the range it recorded load a kScanWindowBytes-
 //   aligned run of UNMAPPED blocks (base() is aligned to it) into one anonymous mapping
-//   advised MADV_HUGEPAGE: filled by preadv at the
-//   blocks' file offsets before it becomes visible (mremap into place), so a reader maps
-//   2 MiB per page-table entry instead of 4 KiB. Its blocks are ANON with `copied` = shut.
+//   advised MADV_HUGEPAGE: filled by preadv at the blocks' file offsets before it becomes
+//   visible (mremap into place), so a reader maps 2 MiB per page-table entry instead of
+//   4 KiB. A window is two huge pages: each page-table call of its load and eviction
+//   covers 4 MiB. Its blocks are ANON with `copied` = shut.
 //   - A window is a snapshot copy, exact while its snapshot is held, like a FILE block:
 //     markClean/dropDirty/invalidate treat its blocks as any mapped block (unmapped one run
 //     per call), so the same rule (before the old snapshot is released) covers it.
 //   - Writes: a shut window is read-only (Sigsegv mode: PROT_READ; Uffd mode: write-
 //     protected by the userfaultfd, so system calls that write into it are served too). The
 //     first write opens it: one mprotect / UFFDIO_WRITEPROTECT per run of its shut blocks,
-//     inside the fault; its blocks become `open`. The write scan compares each open block
+//     inside the fault; its blocks become `open` (where the kernel refuses, see THE FAULT
+//     RULE). The write scan compares each open block
 //     with the source: a block is dirty exactly when its bytes differ. markClean() and
 //     dropDirty() shut the open blocks that hold the source's bytes again (compared first;
 //     one call per run).
@@ -85,7 +87,7 @@
 //     kScanPrefetchWindows further windows (of the loadSequential() range, or just past it:
 //     the next chunk of views()) while no fault waits (same locks, same order as a fault). The map budget
 //     counts their blocks and may unmap single blocks of a window, like any clean block.
-//   - Not used where THP is off or its PMD is not kScanWindowBytes, blocks are larger than
+//   - Not used where THP is off or its PMD does not divide kScanWindowBytes, blocks are larger than
 //     a window, or TXARRAY_SCAN_WINDOWS=0. Faults outside the recorded range never load
 //     windows.
 //
@@ -121,9 +123,21 @@
 //     its dirty ones pass after pass; if that is not enough (other handles hold the VMAs:
 //     each budget sees only its own regions), every other region of the process does the
 //     same, one Region::mu at a time with none held by the fault (no lock order to break).
+//   - A write into a shut scan window opens it. Where the kernel refuses (mprotect ENOMEM:
+//     the copies lie inside a larger VMA at vm.max_map_count; UFFDIO_WRITEPROTECT), room
+//     is made as above and the window opened again; else its shut copies go back to
+//     placeholders (they hold the source's bytes) and the write faults again, on the
+//     placeholder (Uffd: the writer is woken and faults through the MISSING path), served
+//     read-write by the ordinary path (scan_write_fault.cc).
+//   - THE WRITE-PROTECTION RULE: a shut copy becomes writable only as an open block (which
+//     the write scan compares with the source) or after its block is marked dirty, so every
+//     write through it is committed; nothing else lifts a protection.
 //   - In Sigsegv mode a fault ends the process only when its block cannot be mapped, not
-//     even as zeros, after all of that: the kernel refused every mapping (in Uffd mode the
-//     faulting thread retries).
+//     even as zeros, nor a shut copy opened or dropped, after all of that: the kernel
+//     refused every mapping (in Uffd mode the faulting thread of a MISSING fault retries;
+//     a write into a shut copy that can be neither opened nor dropped marks its block dirty
+//     and lifts the protection of that block alone, and ends the process if even that is
+//     refused, rather than let the writer fault forever).
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
 //   BlockSource's locate()/pin()/unpin(), mmap, mremap, mprotect, madvise, munmap, ioctl,
 //   pread(v), pwrite, memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc,
@@ -161,9 +175,9 @@ constexpr size_t kMaxRegions = 4096;                // registry slots
 constexpr uint64_t kDefaultFaultBytes = 256 << 10;  // the first window of a fault
 constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (sequential faults)
 constexpr uint64_t kDefaultMappedBlocks = 16384;    // Budget default: 2 VMAs per block at most
-constexpr uint64_t kScanWindowBytes = 2 << 20;      // a scan window: one huge page
-constexpr size_t kScanWindowsMax = 16;              // scan windows a region holds (32 MiB)
-constexpr size_t kScanPrefetchWindows = 8;          // Uffd: windows loaded ahead of a views() reader
+constexpr uint64_t kScanWindowBytes = 4 << 20;      // a scan window: two huge pages
+constexpr size_t kScanWindowsMax = 8;               // scan windows a region holds (32 MiB)
+constexpr size_t kScanPrefetchWindows = 4;          // Uffd: windows loaded ahead of a views() reader (16 MiB)
 
 // What this system offers; probed once.
 struct SystemInfo {
@@ -207,6 +221,7 @@ struct RegionStats {
   uint64_t scanWindowEvictions = 0;  // scan windows unmapped to make room in the pool
   uint64_t scanWindowsRecycled = 0;  // ... of which moved aside whole, their huge page reused
   uint64_t scanWindowsPrefetched = 0;  // scan windows the uffd service loaded ahead of the reader
+  uint64_t scanWindowOpenRefusals = 0;  // write faults whose window the kernel refused to open
 };
 
 class Region {
@@ -252,8 +267,9 @@ class Region {
   Status prepareWrite(uint64_t offset, uint64_t len, uint64_t* reached, Error* err = nullptr);
 
   // Maps every block of [offset, offset+len) now (for system calls in modes without kernel
-  // faults), and opens the scan windows there for writes. The budget may unmap them again
-  // later, as any clean block.
+  // faults), and opens the scan windows there for writes (where the kernel refuses, their
+  // shut copies there are unmapped and the blocks mapped the ordinary way). The budget may
+  // unmap them again later, as any clean block.
   Status populate(uint64_t offset, uint64_t len, Error* err = nullptr);
 
   // A sequential reader is about to read [offset, offset+len): the kScanWindowBytes-aligned
