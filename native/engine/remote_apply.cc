@@ -41,6 +41,7 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
   if (batch.replaceAll) {
     int rc = mdb_drop(txn, env.arraysDb(), 0);
     if (rc == 0) rc = mdb_drop(txn, env.blocksDb(), 0);
+    if (rc == 0) rc = mdb_drop(txn, env.segmentsDb(), 0);
     if (rc) throwLmdb(rc, "mdb_drop");
   }
   // Deletions first: a name deleted and created again in the batch ends up with the new array.
@@ -48,6 +49,7 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
     if (!r.deleted) continue;
     deleteRecord(txn, env.arraysDb(), r.name, r.id);
     deleteBlocksFrom(txn, env.blocksDb(), r.id, 0);
+    dropRemoteSegments(txn, env.segmentsDb(), r.id);
   }
   for (const RemoteRecord& r : batch.records) {
     if (r.deleted) continue;
@@ -67,6 +69,7 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
     putBlock(txn, store, b.arrayId, b.index, b.blockBytes, b.serial,
              reinterpret_cast<const uint8_t*>(b.data.data()), b.data.size(), counters);
   }
+  applyRemoteSegments(txn, env.segmentsDb(), batch.segments);
   for (const RemoteCommit& c : batch.commits) {
     std::string entry = c.changes.encode(c.timeMs);
     uint8_t key[8];

@@ -14,6 +14,7 @@
 
 #include "change_log.h"
 #include "env.h"
+#include "remote_segments.h"
 
 namespace txa {
 
@@ -43,6 +44,7 @@ struct RemoteBatch {
   std::vector<RemoteCommit> commits; // in serial order; may start after local + 1 (pruned)
   std::vector<RemoteRecord> records;
   std::vector<RemoteBlock> blocks;
+  std::vector<RemoteSegment> segments;  // names added or deleted (remote_segments.h)
   std::string remoteMeta;            // stored under meta "remote" (store id and serial)
   // The batch is the whole remote state (the cache was older than the remote history):
   // every local record and block goes first.

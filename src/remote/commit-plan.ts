@@ -43,6 +43,20 @@ export interface PlannedBlock {
   data: Uint8Array
 }
 
+/**
+ * Named segments one commit adds to or deletes from one array. Deletes carry the range
+ * the transaction saw (another commit deleted or replaced the name: a conflict); puts the
+ * rows where the transaction laid them, which move with a rebased append's rows.
+ */
+export interface PlannedSegments {
+  /** The array's id, or `{ record: i }` for the array records[i] creates. */
+  array: number | { record: number }
+  /** Names added, in row order: rows [start, start + rows). */
+  puts: { name: string; start: number; rows: number }[]
+  /** Names deleted, with the rows [start, stop) they had. */
+  deletes: { name: string; start: number; stop: number }[]
+}
+
 /** One commit, ready to be stored. */
 export interface CommitPlan {
   /** The commit id (a UUID): the same id never commits twice. */
@@ -53,4 +67,6 @@ export interface CommitPlan {
   sync?: boolean
   records: PlannedRecord[]
   blocks: PlannedBlock[]
+  /** Named segments added or deleted, per array. */
+  segments?: PlannedSegments[]
 }
