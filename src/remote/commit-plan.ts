@@ -70,3 +70,23 @@ export interface CommitPlan {
   /** Named segments added or deleted, per array. */
   segments?: PlannedSegments[]
 }
+
+/**
+ * The buffers a commit plan can hand to the link's thread instead of copying them there
+ * (postMessage's transfer list): those of block and appended bytes that each view whole
+ * (the engine's plan gives every block a buffer of its own). Record bodies are never
+ * among them: they may share a buffer with other values. Transferred buffers are
+ * detached here, so a plan that was sent is not sent again: a retry plans anew.
+ */
+export function transferablesOf(plan: CommitPlan): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>()
+  const add = (bytes: Uint8Array | undefined) => {
+    const buffer = bytes?.buffer
+    if (bytes && buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && bytes.byteLength > 0) {
+      out.add(buffer)
+    }
+  }
+  for (const b of plan.blocks) add(b.data)
+  for (const r of plan.records) add(r.append)
+  return [...out]
+}
