@@ -388,7 +388,9 @@ BEGIN
   WITH h AS (UPDATE ${s}.head SET serial = serial + 1 RETURNING serial),
   blk AS (INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
           SELECT CASE WHEN m.x > 0 THEN m.x ELSE v_ids[(-m.x)::integer] END, m.idx, h.serial, p_commit_id,
-                 CASE WHEN m.len = 0 THEN NULL ELSE substring(p_data FROM v_offset + (m.upto - m.len)::integer FOR m.len) END
+                 CASE WHEN m.len = 0 THEN NULL
+                      WHEN m.len = octet_length(p_data) THEN p_data  -- the one block: stored without a copy
+                      ELSE substring(p_data FROM v_offset + (m.upto - m.len)::integer FOR m.len) END
             FROM h, (SELECT u.x, u.idx, u.len, sum(u.len) OVER (ORDER BY u.o) AS upto
                        FROM unnest(p_block_array, p_block_index, p_block_len) WITH ORDINALITY u(x, idx, len, o)) m),
   rec AS (UPDATE ${s}.arrays a SET serial = h.serial FROM h WHERE a.id = ANY(v_touched)),
