@@ -8,6 +8,7 @@ import { Client } from 'pg'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AlreadyExistsError, ConflictError, open, type Segment, type Store } from '../src/index'
+import { collectHistory } from '../src/remote/retention'
 import { startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
 import { throwsCode } from './helpers/expect'
@@ -217,6 +218,41 @@ if ('skipped' in found) {
     a.commit()
     b.refresh()
     assert.equal([...b.array('x').segments()], [{ name: 't', start: 0, stop: 1 }], "only the new array's segment")
+    a.close()
+    b.close()
+  })
+
+  test('a cache older than the remote history is rebuilt with the segments the server has, deleted names gone', async () => {
+    const { url, schema, machine } = await remoteStore()
+    const a = machine()
+    const cacheB = tempDir()
+    let b = machine(cacheB)
+    a.create('x', { dtype: 'int32', shape: [0] }).appendSegment('s1', new Int32Array([1]))
+    a.commit()
+    a.array('x', 'int32').appendSegment('s2', new Int32Array([2, 2]))
+    a.commit()
+    b.refresh()
+    assert.equal([...b.array('x').segments()].map((g: Segment) => g.name), ['s1', 's2'])
+    b.close()
+    a.array('x').deleteSegment('s2')
+    a.array('x', 'int32').appendSegment('s3', new Int32Array([3]))
+    a.commit()
+    a.array('x', 'int32').appendSegment('s4', new Int32Array([4]))
+    a.commit()
+    const admin = new Client({ connectionString: url })
+    await admin.connect()
+    try {
+      await collectHistory(admin, { keepCommits: 0 }, schema)
+      const kept = await admin.query(`SELECT count(*)::int AS n FROM ${schema}.segments WHERE deleted`)
+      assert.is(kept.rows[0].n, 0, 'the deleted name left the server with the history')
+    } finally {
+      await admin.end()
+    }
+    b = machine(cacheB)
+    assert.equal([...b.array('x').segments()], [
+      { name: 's1', start: 0, stop: 1 }, { name: 's3', start: 3, stop: 4 }, { name: 's4', start: 4, stop: 5 },
+    ])
+    assert.is(b.array('x').segmentRange('s2'), null)
     a.close()
     b.close()
   })
