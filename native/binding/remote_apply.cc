@@ -110,7 +110,7 @@ Napi::Value SessionWrap::ApplyRemote(const Napi::CallbackInfo& info) {
     }
   }
   SessionStats counters;
-  return Napi::Number::New(info.Env(), double(applyRemote(*s.env(), batch, &counters)));
+  return Napi::Number::New(info.Env(), double(applyRemote(s.env(), batch, &counters)));
 }
 
 Napi::Value SessionWrap::FlushRemoteCache(const Napi::CallbackInfo& info) {

@@ -9,9 +9,12 @@
 // caught the cache up first).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "block_store.h"
 #include "change_log.h"
 #include "env.h"
 #include "remote_segments.h"
@@ -55,8 +58,17 @@ struct RemoteBatch {
   bool sync = true;
 };
 
-// Writes the batch in one write transaction (flushed if batch.sync), rings the commit doorbell, and
-// returns the local serial afterwards (head, or the local serial if it was not older).
-uint64_t applyRemote(Env& env, const RemoteBatch& batch, SessionStats* counters);
+// The rule, over any block store (block_store.h): writes the batch in one write and
+// returns the store's serial afterwards — head, or the store's serial if it was not older
+// (then nothing is written). The write is settled durably when `durable()` says so, asked
+// inside the write (default: batch.sync). A full store is made room in and the batch
+// written again.
+uint64_t applyRemote(BlockStore& store, const RemoteBatch& batch, SessionStats* counters,
+                     const std::function<bool()>& durable = nullptr);
+
+// Over the local LMDB store of `env` (a cache): durable if batch.sync, or where the
+// cache's unflushed mark cannot be written (cache_flush.h); settling rings the commit
+// doorbell.
+uint64_t applyRemote(const std::shared_ptr<Env>& env, const RemoteBatch& batch, SessionStats* counters);
 
 }  // namespace txa
