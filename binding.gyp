@@ -31,6 +31,7 @@
         "native/engine/error.cc",
         "native/engine/pread_batch.cc",
         "native/engine/remote_apply.cc",
+        "native/engine/remote_segments.cc",
         "native/engine/cache_flush.cc",
         "native/engine/session.cc",
         "native/engine/snapshot.cc",

@@ -269,9 +269,11 @@ export interface NativeRemoteBatch {
   }[]
   records: { name: string; id: number; serial: number; rows: number; rowBytes: number; body: Uint8Array; deleted: boolean }[]
   blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null }[]
+  /** Named segments added (their range) or deleted since the cache's serial; name: UTF-8 bytes. */
+  segments?: { arrayId: number; name: Uint8Array; start: number; stop: number; deleted: boolean }[]
   /** Stored under the cache's meta key "remote". */
   remoteMeta: Uint8Array
-  /** The batch is the whole remote state: every local record and block goes first. */
+  /** The batch is the whole remote state: every local record, block and segment goes first. */
   replaceAll?: boolean
   /**
    * Flush the cache to disk (default true); false: written without fsync under the

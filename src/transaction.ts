@@ -6,9 +6,9 @@
 import type { NativeArray, NativeOutcome, NativeRecord, NativeRecordChange, NativeSegmentChange, NativeSession } from './binding'
 import { copyAttrs } from './attrs'
 import { itemBytes } from './dtype'
-import { StorageError, UnsupportedError } from './errors'
+import { StorageError } from './errors'
 import { type ArrayMeta, decodeMeta, encodeMeta } from './metadata'
-import type { CommitPlan, PlannedBlock, PlannedRecord } from './remote/commit-plan'
+import type { CommitPlan, PlannedBlock, PlannedRecord, PlannedSegments } from './remote/commit-plan'
 import { blocksOfAppend } from './remote/plan-array'
 
 /** A transaction's changes as a remote commit, and which planned record creates which array. */
@@ -195,13 +195,13 @@ export class Transaction {
   /**
    * This transaction's changes as one commit of a remote store (plan -> store -> settle,
    * docs/scale-out.md): records created, changed and deleted, the bytes of every changed
-   * block, and appends as appended bytes (rebased by the server). Values only: writes made
-   * after it do not reach it. Throws UnsupportedError for named segments (not stored
-   * remotely yet).
+   * block, appends as appended bytes (rebased by the server), and named segments added or
+   * deleted. Values only: writes made after it do not reach it.
    */
   planRemote(commitId: string, sync: boolean): RemotePlan {
     const records: PlannedRecord[] = []
     const blocks: PlannedBlock[] = []
+    const segments: PlannedSegments[] = []
     const created = new Map<number, ArrayState>()
     for (const s of this.#removed) {
       records.push({
@@ -210,33 +210,48 @@ export class Transaction {
       })
     }
     for (const s of this.#states.values()) {
-      if (s.segmentsDirty) throw new UnsupportedError(`array '${s.name}': named segments are not stored by a remote store yet`)
-      if (!s.recordDirty && !s.native.hasChanges) continue
-      const planned = s.native.plan()
-      let array: PlannedBlock['array'] = s.native.id
-      if (s.recordDirty) {
-        const record: PlannedRecord = {
-          name: s.name, id: s.committed ? s.native.id : 0, expectedSerial: s.committed ? s.serial : 0,
-          rows: s.meta.shape[0], rowBytes: rowBytesOf(s.meta), blockBytes: s.meta.blockBytes, body: encodeMeta(s.meta),
-          flags: (s.resized ? LOG_RESIZED : 0) | (s.attrsChanged ? LOG_ATTRS : 0),
-        }
-        if (s.committed && s.appendOnly && planned.appendOnly) {
-          // Only appended: the server lays the bytes at the newest end (never a conflict).
-          record.append = planned.appended ?? new Uint8Array(0)
-          records.push(record)
-          continue
-        }
-        if (planned.shrinkFromBlock >= 0) record.shrinkFromBlock = planned.shrinkFromBlock
-        if (!s.committed) {
-          array = { record: records.length }
-          created.set(records.length, s)
-        }
-        records.push(record)
+      const array = this.#planArray(s, records, blocks, created)
+      if (s.segmentsDirty) {
+        segments.push({
+          array,
+          puts: [...s.segmentPuts].map(([name, r]) => ({ name, start: r.start, rows: r.rows })),
+          deletes: [...s.segmentDeletes].map(([name, r]) => ({ name, start: r.start, stop: r.stop })),
+        })
       }
-      if (planned.appendOnly) blocks.push(...blocksOfAppend(array, s.native, s.meta.blockBytes, planned.appended?.byteLength ?? 0))
-      else for (const b of planned.blocks) blocks.push({ array, index: b.index, data: b.data })
     }
-    return { plan: { commitId, snapshot: this.#session.serial, sync, records, blocks }, created }
+    return { plan: { commitId, snapshot: this.#session.serial, sync, records, blocks, segments }, created }
+  }
+
+  /**
+   * Adds what array `s` changed to a remote commit's records and blocks; returns how the
+   * commit names the array (its id, or the record that creates it).
+   */
+  #planArray(s: ArrayState, records: PlannedRecord[], blocks: PlannedBlock[], created: Map<number, ArrayState>): PlannedBlock['array'] {
+    let array: PlannedBlock['array'] = s.native.id
+    if (!s.recordDirty && !s.native.hasChanges) return array
+    const planned = s.native.plan()
+    if (s.recordDirty) {
+      const record: PlannedRecord = {
+        name: s.name, id: s.committed ? s.native.id : 0, expectedSerial: s.committed ? s.serial : 0,
+        rows: s.meta.shape[0], rowBytes: rowBytesOf(s.meta), blockBytes: s.meta.blockBytes, body: encodeMeta(s.meta),
+        flags: (s.resized ? LOG_RESIZED : 0) | (s.attrsChanged ? LOG_ATTRS : 0),
+      }
+      if (s.committed && s.appendOnly && planned.appendOnly) {
+        // Only appended: the server lays the bytes at the newest end (never a conflict).
+        record.append = planned.appended ?? new Uint8Array(0)
+        records.push(record)
+        return array
+      }
+      if (planned.shrinkFromBlock >= 0) record.shrinkFromBlock = planned.shrinkFromBlock
+      if (!s.committed) {
+        array = { record: records.length }
+        created.set(records.length, s)
+      }
+      records.push(record)
+    }
+    if (planned.appendOnly) blocks.push(...blocksOfAppend(array, s.native, s.meta.blockBytes, planned.appended?.byteLength ?? 0))
+    else for (const b of planned.blocks) blocks.push({ array, index: b.index, data: b.data })
+    return array
   }
 
   /**

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import {
-  ArgumentError, ConflictError, FormatError, open, slice, RemoteUnavailableError, type Store, TransactionError, UnsupportedError,
+  ArgumentError, ConflictError, FormatError, open, slice, RemoteUnavailableError, type Store, TransactionError,
 } from '../src/index'
 import { testPostgres } from './helpers/postgres'
 import { rejectsCode, throwsCode } from './helpers/expect'
@@ -274,10 +274,6 @@ if ('skipped' in found) {
     throwsCode(() => open(tempDir(), { remote: 'mysql://x' }), ArgumentError, 'TXA_ARGUMENT')
     throwsCode(() => open(tempDir(), { remote: url, remoteSchema: 'Bad-Name' }), ArgumentError, 'TXA_ARGUMENT')
     throwsCode(() => open(tempDir(), { remoteSchema: 'x' }), ArgumentError, 'TXA_ARGUMENT')
-    const b = machine()
-    b.array('z').appendSegment('first', new Uint8Array([1]))
-    throwsCode(() => b.commit(), UnsupportedError, 'TXA_UNSUPPORTED')
-    b.close()
   })
 }
 

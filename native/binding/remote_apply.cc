@@ -76,6 +76,16 @@ RemoteBlock toRemoteBlock(const Napi::Object& b) {
   return block;
 }
 
+RemoteSegment toRemoteSegment(const Napi::Object& g) {
+  RemoteSegment segment;
+  segment.arrayId = toU64(g.Get("arrayId"), "arrayId");
+  segment.name = toBytes(g.Get("name"), "name");
+  segment.start = toU64(g.Get("start"), "start");
+  segment.stop = toU64(g.Get("stop"), "stop");
+  segment.deleted = g.Get("deleted").ToBoolean();
+  return segment;
+}
+
 }  // namespace
 
 Napi::Value SessionWrap::ApplyRemote(const Napi::CallbackInfo& info) {
@@ -93,8 +103,14 @@ Napi::Value SessionWrap::ApplyRemote(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < records.Length(); ++i) batch.records.push_back(toRemoteRecord(objectIn(records.Get(i), "a record")));
   Napi::Array blocks = arrayIn(in.Get("blocks"), "blocks");
   for (uint32_t i = 0; i < blocks.Length(); ++i) batch.blocks.push_back(toRemoteBlock(objectIn(blocks.Get(i), "a block")));
+  if (in.Has("segments")) {
+    Napi::Array segments = arrayIn(in.Get("segments"), "segments");
+    for (uint32_t i = 0; i < segments.Length(); ++i) {
+      batch.segments.push_back(toRemoteSegment(objectIn(segments.Get(i), "a segment")));
+    }
+  }
   SessionStats counters;
-  return Napi::Number::New(info.Env(), double(applyRemote(*s.env(), batch, &counters)));
+  return Napi::Number::New(info.Env(), double(applyRemote(s.env(), batch, &counters)));
 }
 
 Napi::Value SessionWrap::FlushRemoteCache(const Napi::CallbackInfo& info) {

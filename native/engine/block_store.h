@@ -27,7 +27,8 @@
 //           the transaction's snapshot; get() of the records it changes (their versions);
 //           readBlock() of a block an append is rebased into. Throws ConflictError when
 //           another commit got there first. Nothing is written yet.
-//   store   put()/insert()/remove()/removePrefix(), putBlock()/deleteBlocksFrom(),
+//   store   put()/insert()/remove()/removePrefix()/clear(), putBlock()/deleteBlocksFrom()/
+//           deleteAllBlocks(),
 //           putLogEntry() of the commit's entry, pruneLog().
 //   settle  settle(sync): publish, durably when `sync`; or abandon(): forget everything.
 // A write is used by one thread; a store and its reads may be used by several.
@@ -116,6 +117,10 @@ class BlockWrite {
   virtual bool remove(Table table, const std::string& key) = 0;
   // Deletes every key of `table` that starts with `prefix`.
   virtual void removePrefix(Table table, const std::string& prefix) = 0;
+  // Deletes every key of `table`.
+  virtual void clear(Table table) = 0;
+  // Deletes every block of every array.
+  virtual void deleteAllBlocks() = 0;
   // Stores block `index` of array `id` (of `blockBytes`-byte blocks) as the first `size`
   // bytes of `bytes` without trailing zeros, written by commit `serial`; an all-zero block
   // is deleted (it reads as zeros). Counts what it wrote in *counters.

@@ -190,6 +190,15 @@ class LmdbWrite : public BlockWrite {
     mdb_cursor_close(cursor);
     if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "delete keys");
   }
+  void clear(Table table) override {
+    if (table == Table::kSegments && !env_->hasSegments()) return;
+    int rc = mdb_drop(txn(), dbOf(*env_, table), 0);
+    if (rc) throwLmdb(rc, "mdb_drop");
+  }
+  void deleteAllBlocks() override {
+    int rc = mdb_drop(txn(), env_->blocksDb(), 0);
+    if (rc) throwLmdb(rc, "mdb_drop(blocks)");
+  }
   void putBlock(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t serial, const uint8_t* bytes,
                 size_t size, SessionStats* counters, DataChecksum* known) override {
     txa::putBlock(txn(), LmdbBlocks{env_->blocksDb(), env_->pageSize()}, id, index, blockBytes, serial, bytes, size,

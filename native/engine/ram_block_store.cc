@@ -110,6 +110,8 @@ class RamWrite : public BlockWrite {
       it = t.erase(it);
     }
   }
+  void clear(Table table) override { live().tables[int(table)].clear(); }
+  void deleteAllBlocks() override { live().blocks.clear(); }
   void putBlock(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t, const uint8_t* bytes, size_t size,
                 SessionStats* counters, DataChecksum* known) override {
     if (size > blockBytes) throw Error(ErrorCode::kArgument, "a block larger than its array's blocks");

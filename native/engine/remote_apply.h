@@ -9,11 +9,15 @@
 // caught the cache up first).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "block_store.h"
 #include "change_log.h"
 #include "env.h"
+#include "remote_segments.h"
 
 namespace txa {
 
@@ -43,6 +47,7 @@ struct RemoteBatch {
   std::vector<RemoteCommit> commits; // in serial order; may start after local + 1 (pruned)
   std::vector<RemoteRecord> records;
   std::vector<RemoteBlock> blocks;
+  std::vector<RemoteSegment> segments;  // names added or deleted (remote_segments.h)
   std::string remoteMeta;            // stored under meta "remote" (store id and serial)
   // The batch is the whole remote state (the cache was older than the remote history):
   // every local record and block goes first.
@@ -53,8 +58,17 @@ struct RemoteBatch {
   bool sync = true;
 };
 
-// Writes the batch in one write transaction (flushed if batch.sync), rings the commit doorbell, and
-// returns the local serial afterwards (head, or the local serial if it was not older).
-uint64_t applyRemote(Env& env, const RemoteBatch& batch, SessionStats* counters);
+// The rule, over any block store (block_store.h): writes the batch in one write and
+// returns the store's serial afterwards — head, or the store's serial if it was not older
+// (then nothing is written). The write is settled durably when `durable()` says so, asked
+// inside the write (default: batch.sync). A full store is made room in and the batch
+// written again.
+uint64_t applyRemote(BlockStore& store, const RemoteBatch& batch, SessionStats* counters,
+                     const std::function<bool()>& durable = nullptr);
+
+// Over the local LMDB store of `env` (a cache): durable if batch.sync, or where the
+// cache's unflushed mark cannot be written (cache_flush.h); settling rings the commit
+// doorbell.
+uint64_t applyRemote(const std::shared_ptr<Env>& env, const RemoteBatch& batch, SessionStats* counters);
 
 }  // namespace txa

@@ -19,6 +19,7 @@
 #include "../engine/keys.h"
 #include "../engine/lmdb_block_store.h"
 #include "../engine/ram_block_store.h"
+#include "../engine/remote_apply.h"
 #include "../engine/session_stats.h"
 #include "harness.h"
 
@@ -413,6 +414,176 @@ void testPrunedLogConflicts(RamBlockStore& store) {
   CHECK(committed(store, "a") == rowsOf(1, 4));
 }
 
+// --- a remote store's commits written into the store that caches it (remote_apply.h) ---
+
+RemoteCommit remoteCommit(uint64_t serial, uint64_t id) {
+  RemoteCommit c;
+  c.serial = serial;
+  c.timeMs = 1000 * serial;
+  c.changes.addRecord(id);
+  c.changes.at(id).name = "n";
+  return c;
+}
+
+RemoteRecord remoteRecord(const std::string& name, uint64_t id, uint64_t serial, uint64_t rows, bool deleted = false) {
+  RemoteRecord r;
+  r.name = name;
+  r.id = id;
+  r.serial = serial;
+  r.rows = rows;
+  r.rowBytes = kRowBytes;
+  r.body = "body of " + name;
+  r.deleted = deleted;
+  return r;
+}
+
+RemoteBlock remoteBlock(uint64_t id, uint64_t index, uint64_t serial, const std::string& data) {
+  RemoteBlock b;
+  b.arrayId = id;
+  b.index = index;
+  b.serial = serial;
+  b.blockBytes = kBlock;
+  b.data = data;
+  return b;
+}
+
+RemoteSegment remoteSegment(uint64_t id, const std::string& name, uint64_t start, uint64_t stop, bool deleted = false) {
+  return RemoteSegment{id, name, start, stop, deleted};
+}
+
+// The segments database as text: "id:n:name=start-stop" and "id:r:start:name=stop", in key order.
+std::string segmentsOf(BlockStore& store) {
+  auto read = store.read();
+  std::vector<std::string> keys;
+  read->listKeys(Table::kSegments, &keys);
+  std::string out;
+  for (const std::string& k : keys) {
+    std::string value;
+    read->get(Table::kSegments, k, &value);
+    const auto* p = reinterpret_cast<const uint8_t*>(k.data());
+    const auto* v = reinterpret_cast<const uint8_t*>(value.data());
+    out += std::to_string(keys::getU64be(p)) + ":" + k[8] + ":";
+    if (k[8] == keys::kSegmentByName) {
+      out += k.substr(9) + "=" + std::to_string(keys::getU64le(v)) + "-" + std::to_string(keys::getU64le(v + 8)) + " ";
+    } else {
+      out += std::to_string(keys::getU64be(p + 9)) + ":" + k.substr(17) + "=" + std::to_string(keys::getU64le(v)) + " ";
+    }
+  }
+  return out;
+}
+
+std::string blockOf(BlockStore& store, uint64_t id, uint64_t index) {
+  std::vector<uint8_t> data;
+  store.read()->loadBlock(id, index, &data);
+  return std::string(data.begin(), data.end());
+}
+
+bool hasRecord(BlockStore& store, const std::string& name, uint64_t* rows = nullptr) {
+  std::string value;
+  if (!store.read()->get(Table::kArrays, name, &value)) return false;
+  if (rows) *rows = keys::RecordHeader::read(reinterpret_cast<const uint8_t*>(value.data())).rows;
+  return true;
+}
+
+void testRemoteBatches(BlockStore& store) {
+  SessionStats counters;
+  RemoteBatch first;
+  first.head = 2;
+  first.commits = {remoteCommit(1, 5), remoteCommit(2, 5)};
+  first.records = {remoteRecord("a", 5, 2, 3)};
+  first.blocks = {remoteBlock(5, 0, 2, "abc")};
+  first.segments = {remoteSegment(5, "s", 0, 2)};
+  first.remoteMeta = "stamp 2";
+  CHECK(applyRemote(store, first, &counters) == 2);
+  uint64_t rows = 0;
+  CHECK(store.read()->serial() == 2);
+  CHECK(hasRecord(store, "a", &rows) && rows == 3);
+  CHECK(blockOf(store, 5, 0) == "abc");
+  CHECK(segmentsOf(store) == "5:n:s=0-2 5:r:0:s=2 ");
+  std::string meta;
+  CHECK(store.read()->get(Table::kMeta, "remote", &meta) && meta == "stamp 2");
+  ChangeSet since;
+  CHECK(store.read()->changesSince(0, &since) && since.byArray().count(5) == 1);
+
+  // A batch no newer than the store is skipped: another process caught it up first.
+  RemoteBatch again = first;
+  again.records = {remoteRecord("a", 5, 2, 99)};
+  CHECK(applyRemote(store, again, &counters) == 2);
+  CHECK(hasRecord(store, "a", &rows) && rows == 3);
+
+  // A segment moved (deleted and taken again elsewhere), another added; then one deleted.
+  RemoteBatch moved;
+  moved.head = 3;
+  moved.commits = {remoteCommit(3, 5)};
+  moved.segments = {remoteSegment(5, "s", 4, 6), remoteSegment(5, "t", 6, 7)};
+  CHECK(applyRemote(store, moved, &counters) == 3);
+  CHECK(segmentsOf(store) == "5:n:s=4-6 5:n:t=6-7 5:r:4:s=6 5:r:6:t=7 ");
+  RemoteBatch dropped;
+  dropped.head = 4;
+  dropped.commits = {remoteCommit(4, 5)};
+  dropped.segments = {remoteSegment(5, "s", 4, 6, true)};
+  CHECK(applyRemote(store, dropped, &counters) == 4);
+  CHECK(segmentsOf(store) == "5:n:t=6-7 5:r:6:t=7 ");
+
+  // A deleted array takes its blocks and segments along; commits the server no longer has
+  // leave the pruned mark at the head, so that readers moving past it assume everything changed.
+  RemoteBatch deleted;
+  deleted.head = 6;
+  deleted.records = {remoteRecord("a", 5, 6, 0, true), remoteRecord("c", 8, 6, 1)};
+  deleted.blocks = {remoteBlock(8, 0, 6, "c0")};
+  CHECK(applyRemote(store, deleted, &counters) == 6);
+  CHECK(!hasRecord(store, "a"));
+  CHECK(blockOf(store, 5, 0).empty());
+  CHECK(segmentsOf(store).empty());
+  CHECK(hasRecord(store, "c"));
+  ChangeSet pruned;
+  CHECK(!store.read()->changesSince(4, &pruned));
+
+  // The whole remote state replaces everything the store held.
+  RemoteBatch whole;
+  whole.head = 9;
+  whole.replaceAll = true;
+  whole.commits = {remoteCommit(9, 7)};
+  whole.records = {remoteRecord("b", 7, 9, 2)};
+  whole.blocks = {remoteBlock(7, 1, 9, "b1")};
+  whole.segments = {remoteSegment(7, "u", 0, 2)};
+  CHECK(applyRemote(store, whole, &counters) == 9);
+  CHECK(!hasRecord(store, "c"));
+  CHECK(blockOf(store, 8, 0).empty());
+  CHECK(hasRecord(store, "b") && blockOf(store, 7, 1) == "b1");
+  CHECK(segmentsOf(store) == "7:n:u=0-2 7:r:0:u=2 ");
+  CHECK(store.read()->serial() == 9);
+}
+
+// The durability the caller decides is asked inside the write, once per batch written.
+void testRemoteBatchDurability(RamBlockStore& store) {
+  SessionStats counters;
+  int asked = 0;
+  RemoteBatch batch;
+  batch.head = 1;
+  batch.commits = {remoteCommit(1, 5)};
+  batch.records = {remoteRecord("a", 5, 1, 1)};
+  CHECK(applyRemote(store, batch, &counters, [&] { ++asked; return false; }) == 1);
+  CHECK(applyRemote(store, batch, &counters, [&] { ++asked; return false; }) == 1);
+  CHECK(asked == 1);
+  CHECK(store.settled() == 1);
+}
+
+// A store that runs out of room is made room in, and the batch written again whole.
+void testRemoteBatchRoom(RamBlockStore& store) {
+  store.setRoom(1);
+  SessionStats counters;
+  RemoteBatch batch;
+  batch.head = 1;
+  batch.commits = {remoteCommit(1, 5)};
+  batch.records = {remoteRecord("a", 5, 1, 24)};
+  batch.blocks = {remoteBlock(5, 0, 1, "x"), remoteBlock(5, 1, 1, "y"), remoteBlock(5, 2, 1, "z")};
+  CHECK(applyRemote(store, batch, &counters) == 1);
+  CHECK(store.roomMade() >= 1);
+  CHECK(blockOf(store, 5, 0) == "x" && blockOf(store, 5, 2) == "z");
+  CHECK(counters.blocksWritten == 3);
+}
+
 // ---------------------------------------------------------------------------------------
 
 std::string tempDir() {
@@ -469,4 +640,7 @@ void commitRuleCases() {
   overRam("store full retries", testStoreFullRetries);
   overRam("settle failure leaves nothing", testSettleFailureLeavesNothing);
   overRam("pruned log conflicts", testPrunedLogConflicts);
+  overBoth("remote batches", testRemoteBatches);
+  overRam("remote batch durability", testRemoteBatchDurability);
+  overRam("remote batch room", testRemoteBatchRoom);
 }

@@ -12,6 +12,7 @@ import { addon, type NativeRemoteBatch, type NativeSession } from '../binding'
 import { FormatError } from '../errors'
 import { encodeFormat, packr } from '../metadata'
 import type { RemoteBlock, RemoteChanges, RemoteRecord } from './changes-since'
+import { segmentsOfPlan } from './plan-segments'
 import type { CommitOutcome } from './commit-call'
 import type { CommitPlan } from './commit-plan'
 
@@ -88,6 +89,7 @@ export class CacheWriter {
         if (!blockBytes) throw new FormatError(`remote block ${b.index} of array #${b.arrayId} arrived without its array's geometry`)
         return { arrayId: b.arrayId, index: b.index, serial: b.serial, blockBytes, data: b.data }
       }),
+      segments: (changes.segments ?? []).map((g) => ({ arrayId: g.arrayId, name: g.name, start: g.start, stop: g.stop, deleted: g.deleted })),
     }
     return this.#session.applyRemote(batch)
   }
@@ -135,7 +137,8 @@ export class CacheWriter {
     for (const b of plan.blocks) {
       blocks.push({ arrayId: idOf(b.array), index: b.index, serial: landed.serial, data: b.data.byteLength ? Buffer.from(b.data) : null })
     }
-    return this.apply({ after: serial, head: landed.serial, pruned: 0, commits: [landed.commit], records, blocks })
+    const segments = segmentsOfPlan(plan, landed)
+    return this.apply({ after: serial, head: landed.serial, pruned: 0, commits: [landed.commit], records, blocks, segments })
   }
 
   /** The blocks an append of `bytes` at byte `start` writes, the first one completed from the cache. */

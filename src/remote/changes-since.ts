@@ -50,6 +50,17 @@ export interface RemoteBlock {
   data: Buffer | null
 }
 
+/** A segment name added (its rows [start, stop)) or deleted after the serial read from. */
+export interface RemoteSegment {
+  arrayId: number
+  /** The name's UTF-8 bytes. */
+  name: Buffer
+  start: number
+  stop: number
+  serial: number
+  deleted: boolean
+}
+
 /** Everything after `after` up to `head`, consistent as of one snapshot of the server. */
 export interface RemoteChanges {
   after: number
@@ -64,10 +75,12 @@ export interface RemoteChanges {
   commits: RemoteCommit[]
   records: RemoteRecord[]
   blocks: RemoteBlock[]
+  /** Segment names added or deleted (absent: none). */
+  segments?: RemoteSegment[]
 }
 
 interface Row {
-  kind: 'head' | 'commit' | 'record' | 'block'
+  kind: 'head' | 'commit' | 'record' | 'block' | 'segment'
   serial: string
   array_id: string | null
   block_index: string | null
@@ -104,7 +117,7 @@ export async function readChangesSince(client: ClientBase, after: number, schema
     text: `SELECT * FROM ${s}.changes_since($1)`,
     values: [after],
   })
-  const out: RemoteChanges = { after, head: after, pruned: 0, commits: [], records: [], blocks: [] }
+  const out: RemoteChanges = { after, head: after, pruned: 0, commits: [], records: [], blocks: [], segments: [] }
   for (const row of rows) {
     const serial = Number(row.serial)
     if (row.kind === 'head') {
@@ -122,6 +135,12 @@ export async function readChangesSince(client: ClientBase, after: number, schema
         blockBytes: row.block_bytes ?? 0,
         body: row.body ?? Buffer.alloc(0),
         deleted: row.deleted ?? false,
+      })
+    } else if (row.kind === 'segment') {
+      // A segment row: block_index holds its first row, rows its end, body its name.
+      out.segments!.push({
+        arrayId: Number(row.array_id), name: row.body ?? Buffer.alloc(0), start: Number(row.block_index),
+        stop: Number(row.rows), serial, deleted: row.deleted ?? false,
       })
     } else {
       out.blocks.push({ arrayId: Number(row.array_id), index: Number(row.block_index), serial, data: row.data })

@@ -4,7 +4,7 @@
  * unknown (fencing its id).
  */
 import type { ClientBase } from 'pg'
-import { ConflictError, type ConflictFacts, type IndexRange } from '../errors'
+import { AlreadyExistsError, ConflictError, type ConflictFacts, type IndexRange } from '../errors'
 import type { CommitPlan } from './commit-plan'
 import { parseChangeSet, type RemoteCommit } from './changes-since'
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
@@ -27,6 +27,29 @@ export type CommitOutcome =
 /** The SQLSTATE the commit function raises for a conflict, with the facts as JSON detail. */
 export const CONFLICT_SQLSTATE = 'TXCON'
 
+/** The SQLSTATE the commit function raises for a segment name another commit took. */
+export const SEGMENT_EXISTS_SQLSTATE = 'TXEXI'
+
+/** One segment change as the commit function takes it: deletes of an array, then its puts. */
+interface SegmentParam {
+  array: number
+  name: string
+  start: number
+  stop: number
+  remove: boolean
+}
+
+/** The plan's segment changes, flattened in the order the commit function reads them. */
+function segmentParams(plan: CommitPlan): SegmentParam[] {
+  const out: SegmentParam[] = []
+  for (const g of plan.segments ?? []) {
+    const array = typeof g.array === 'number' ? g.array : -(g.array.record + 1)
+    for (const d of g.deletes) out.push({ array, name: d.name, start: d.start, stop: d.stop, remove: true })
+    for (const p of g.puts) out.push({ array, name: p.name, start: p.start, stop: p.start + p.rows, remove: false })
+  }
+  return out
+}
+
 /**
  * Sends one commit. Throws ConflictError (nothing was written) with the facts the local
  * engine gives: the array, the first commit since the snapshot to conflict, and the
@@ -40,6 +63,7 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
   for (const r of records) if (r.append) pieces.push(r.append)
   for (const b of plan.blocks) pieces.push(b.data)
   const data = Buffer.concat(pieces)
+  const segments = segmentParams(plan)
   const params = [
     plan.commitId,
     plan.snapshot,
@@ -59,6 +83,11 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
     plan.blocks.map((b) => b.data.byteLength),
     data,
     records.map((r) => r.flags ?? 0),
+    segments.map((g) => g.array),
+    segments.map((g) => Buffer.from(g.name, 'utf8')),
+    segments.map((g) => g.start),
+    segments.map((g) => g.stop),
+    segments.map((g) => g.remove),
   ]
   let rows: {
     status: string; serial: string | null; ids: string[] | null; lengths: string[] | null
@@ -67,12 +96,16 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
   try {
     rows = (await client.query({
       name: `${s}_commit`,
-      text: `SELECT * FROM ${s}.commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+      text: `SELECT * FROM ${s}.commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
       values: params,
     })).rows
   } catch (e) {
     const err = e as { code?: string; detail?: string }
-    if (err.code === CONFLICT_SQLSTATE && err.detail) throw conflictError(JSON.parse(err.detail), plan)
+    if (err.code === CONFLICT_SQLSTATE && err.detail) throw conflictError(JSON.parse(err.detail), plan, segments)
+    if (err.code === SEGMENT_EXISTS_SQLSTATE && err.detail) {
+      const taken = segments[(JSON.parse(err.detail) as { segment: number }).segment]
+      throw new AlreadyExistsError(`segment '${taken?.name}' already exists`)
+    }
     throw e
   }
   const row = rows[0]
@@ -109,6 +142,8 @@ Promise<{ status: 'committed'; serial: number } | { status: 'abandoned' }> {
 
 interface ConflictDetail {
   array?: string | null
+  /** The number of the segment change a segment conflict is about. */
+  segment?: number
   serial?: number | null
   metadata?: boolean
   blocks?: number[] | null
@@ -135,7 +170,7 @@ function rangesText(list: IndexRange[]): string {
 }
 
 /** The ConflictError the local engine would raise for the same conflict. */
-function conflictError(detail: ConflictDetail, plan: CommitPlan): ConflictError {
+function conflictError(detail: ConflictDetail, plan: CommitPlan, segments: SegmentParam[]): ConflictError {
   const facts: ConflictFacts = { metadata: detail.metadata ?? false }
   if (detail.array) facts.array = detail.array
   if (detail.serial !== null && detail.serial !== undefined) facts.serial = Number(detail.serial)
@@ -143,6 +178,10 @@ function conflictError(detail: ConflictDetail, plan: CommitPlan): ConflictError 
   const what = facts.array ? `array '${facts.array}'` : 'an array'
   if (detail.what === 'pruned') {
     return new ConflictError('this snapshot is older than the remote store\'s history reaches (its old commits were collected); abort and retry', facts)
+  }
+  if (detail.what === 'segment') {
+    const name = segments[detail.segment ?? -1]?.name
+    return new ConflictError(`segment '${name}' of array '${facts.array}' was deleted or replaced by another commit; abort and retry`, facts)
   }
   if (detail.what !== 'blocks') {
     const verb = detail.what ?? 'changed'

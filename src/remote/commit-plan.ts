@@ -43,6 +43,20 @@ export interface PlannedBlock {
   data: Uint8Array
 }
 
+/**
+ * Named segments one commit adds to or deletes from one array. Deletes carry the range
+ * the transaction saw (another commit deleted or replaced the name: a conflict); puts the
+ * rows where the transaction laid them, which move with a rebased append's rows.
+ */
+export interface PlannedSegments {
+  /** The array's id, or `{ record: i }` for the array records[i] creates. */
+  array: number | { record: number }
+  /** Names added, in row order: rows [start, start + rows). */
+  puts: { name: string; start: number; rows: number }[]
+  /** Names deleted, with the rows [start, stop) they had. */
+  deletes: { name: string; start: number; stop: number }[]
+}
+
 /** One commit, ready to be stored. */
 export interface CommitPlan {
   /** The commit id (a UUID): the same id never commits twice. */
@@ -53,4 +67,26 @@ export interface CommitPlan {
   sync?: boolean
   records: PlannedRecord[]
   blocks: PlannedBlock[]
+  /** Named segments added or deleted, per array. */
+  segments?: PlannedSegments[]
+}
+
+/**
+ * The buffers a commit plan can hand to the link's thread instead of copying them there
+ * (postMessage's transfer list): those of block and appended bytes that each view whole
+ * (the engine's plan gives every block a buffer of its own). Record bodies are never
+ * among them: they may share a buffer with other values. Transferred buffers are
+ * detached here, so a plan that was sent is not sent again: a retry plans anew.
+ */
+export function transferablesOf(plan: CommitPlan): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>()
+  const add = (bytes: Uint8Array | undefined) => {
+    const buffer = bytes?.buffer
+    if (bytes && buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength && bytes.byteLength > 0) {
+      out.add(buffer)
+    }
+  }
+  for (const b of plan.blocks) add(b.data)
+  for (const r of plan.records) add(r.append)
+  return [...out]
 }

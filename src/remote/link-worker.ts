@@ -11,7 +11,7 @@
  */
 import { type MessagePort, parentPort } from 'node:worker_threads'
 import { Client } from 'pg'
-import { ConflictError, type TxarrayError } from '../errors'
+import { ConflictError, TxarrayError } from '../errors'
 import { callCommit, resolveCommit } from './commit-call'
 import type { CommitPlan } from './commit-plan'
 import { readChangesSince } from './changes-since'
@@ -110,7 +110,8 @@ function serve(start: Start): void {
       // The caller's settle skips its catch-up call when the cache holds the commit already.
       return cache ? { ...outcome, cached: held } : outcome
     } catch (e) {
-      if (e instanceof ConflictError || isServerError(e)) throw e
+      // A refusal the server decided (a conflict, a segment name taken): nothing was written.
+      if (e instanceof TxarrayError || isServerError(e)) throw e
       drop(c)
       try {
         const decided = await resolveCommit(await connected(), plan.commitId, start.schema)

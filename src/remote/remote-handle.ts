@@ -163,12 +163,12 @@ export class RemoteHandle {
       txn.commit(sync)
       return
     }
-    const { plan, created } = txn.planRemote(randomUUID(), sync)
+    let { plan, created } = txn.planRemote(randomUUID(), sync)
     let outcome: CommitOutcome | null = null
     // A fenced attempt (its connection broke, and it was found not to have landed) is
-    // tried once more under a new id.
+    // tried once more under a new id, planned anew (a sent plan's bytes left this thread).
     for (let attempt = 0; attempt < 2 && (!outcome || outcome.status === 'abandoned'); attempt++) {
-      if (attempt > 0) plan.commitId = randomUUID()
+      if (attempt > 0) ({ plan, created } = txn.planRemote(randomUUID(), sync))
       try {
         outcome = (yield { op: 'commit', plan }) as CommitOutcome
       } catch (e) {

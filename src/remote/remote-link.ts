@@ -11,7 +11,7 @@ import {
   CommitOutcomeUnknownError, ConflictError, errorClassesByCode, RemoteUnavailableError, TxarrayError,
 } from '../errors'
 import type { CommitOutcome } from './commit-call'
-import type { CommitPlan } from './commit-plan'
+import { type CommitPlan, transferablesOf } from './commit-plan'
 import type { RemoteChanges } from './changes-since'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
@@ -93,7 +93,8 @@ export class RemoteLink {
   #post(request: Request): number {
     if (this.#closed) throw new RemoteUnavailableError('the link to the remote store is closed')
     const id = this.#next++
-    this.#port.postMessage({ ...request, id })
+    // A commit's block bytes move to the link's thread rather than being copied there.
+    this.#port.postMessage({ ...request, id }, request.op === 'commit' ? transferablesOf(request.plan) : [])
     return id
   }
 
@@ -143,7 +144,8 @@ export class RemoteLink {
    * Stores one commit. ConflictError: nothing was written. RemoteUnavailableError: the
    * server could not be reached before anything was sent. CommitOutcomeUnknownError: the
    * connection broke on the way and the outcome could not be looked up (resolve later).
-   * A lost connection whose commit is found to have landed answers 'duplicate'.
+   * A lost connection whose commit is found to have landed answers 'duplicate'. The
+   * plan's block bytes move to the link's thread (transferablesOf): send a plan once.
    */
   commitSync(plan: CommitPlan): CommitOutcome { return this.#callSync({ op: 'commit', plan }) }
   commit(plan: CommitPlan): Promise<CommitOutcome> { return this.#call({ op: 'commit', plan }) }

@@ -8,7 +8,10 @@ import type { ClientBase } from 'pg'
 import { ArgumentError, FormatError } from '../errors'
 
 /** The format of the remote schema; a schema of another version is refused. */
-export const REMOTE_FORMAT = { name: 'txarray-remote', version: 2 } as const
+export const REMOTE_FORMAT = { name: 'txarray-remote', version: 3 } as const
+
+/** The oldest format install() upgrades in place (3 added named segments). */
+const UPGRADABLE_FROM = 2
 
 /** The schema a remote store lives in unless the connection string says otherwise. */
 export const DEFAULT_SCHEMA = 'txarray'
@@ -60,6 +63,26 @@ CREATE TABLE ${s}.commits (
   commit_id uuid NOT NULL,
   committed timestamptz NOT NULL DEFAULT now(),
   changes jsonb NOT NULL);
+${segmentsTable(s)}
+`
+}
+
+/**
+ * Named segments: one row per name of an array, its newest state (the rows it names, or
+ * deleted) and the commit that set it, as records are versioned. Names are bytes (the
+ * UTF-8 of the name, as the local key holds it). Deleting an array deletes its rows.
+ */
+function segmentsTable(s: string): string {
+  return `
+CREATE TABLE ${s}.segments (
+  array_id bigint NOT NULL,
+  name bytea NOT NULL,
+  start_row bigint NOT NULL,
+  stop_row bigint NOT NULL,
+  serial bigint NOT NULL,
+  deleted boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (array_id, name));
+CREATE INDEX segments_serial ON ${s}.segments (serial);
 `
 }
 
@@ -80,6 +103,11 @@ CREATE TABLE ${s}.commits (
  * segments: keys.h); the function adds created, deleted and append-only. The change set
  * of each commit (commits.changes) carries, per array, what the local log does: the
  * record and block ranges changed, name, flags, rows before and after, row and block bytes.
+ *
+ * Segments (p_seg_*) name their array as blocks do; deletes carry the range the
+ * transaction saw (another commit deleted or replaced it: a conflict), puts the range
+ * where the transaction laid the rows, moved with a rebased append's rows. A put whose
+ * name another commit took raises SQLSTATE TXEXI with the segment's number as JSON detail.
  */
 function commitFunction(s: string): string {
   const conflict = (fields: string) =>
@@ -90,16 +118,31 @@ CREATE FUNCTION ${s}.commit(
   p_names text[], p_ids bigint[], p_expected bigint[], p_remove boolean[],
   p_rows bigint[], p_row_bytes bigint[], p_block_bytes integer[], p_bodies bytea[],
   p_append_len bigint[], p_shrink_from bigint[],
-  p_block_array bigint[], p_block_index bigint[], p_block_len integer[], p_data bytea, p_flags integer[])
+  p_block_array bigint[], p_block_index bigint[], p_block_len integer[], p_data bytea, p_flags integer[],
+  p_seg_array bigint[], p_seg_name bytea[], p_seg_start bigint[], p_seg_stop bigint[], p_seg_delete boolean[])
 RETURNS TABLE (status text, serial bigint, ids bigint[], lengths bigint[], changes jsonb, committed_ms bigint)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- Each statement is planned once per connection: a custom plan per call would cost more
+-- than the statement (the planner reads every table's size each time).
+SET plan_cache_mode = force_generic_plan
+AS $fn$
 #variable_conflict use_column
 DECLARE
   n_rec integer := coalesce(array_length(p_names, 1), 0);
   n_blk integer := coalesce(array_length(p_block_index, 1), 0);
+  n_seg integer := coalesce(array_length(p_seg_name, 1), 0);
+  v_seg_ids bigint[];
+  v_pruned bigint;
+  v_gone bigint;
+  -- Block versions the appends write, and the arrays a shrink cuts: stored once the
+  -- serial is taken, stamped with it.
+  v_app_ids bigint[] := '{}';
+  v_app_index bigint[] := '{}';
+  v_app_data bytea[] := '{}';
+  v_cut_ids bigint[] := '{}';
+  v_cut_from bigint[] := '{}';
   v_ids bigint[] := p_ids;
   v_lengths bigint[] := p_rows;
-  v_lock bigint[];
   v_cur record;
   v_serial bigint;
   v_offset integer := 1;
@@ -137,15 +180,11 @@ BEGIN
     RETURN;
   END IF;
 
-  -- A snapshot older than the history the server keeps conflicts with everything.
-  IF p_snapshot < (SELECT h.pruned FROM ${s}.head h) THEN
-    ${conflict(`'what', 'pruned'`)}
-  END IF;
-
   -- 2. Lock every existing array this commit touches, in id order.
-  SELECT array_agg(DISTINCT x ORDER BY x) INTO v_lock
-    FROM unnest(coalesce(p_ids, '{}') || coalesce(p_block_array, '{}')) x WHERE x > 0;
-  PERFORM 1 FROM ${s}.arrays a WHERE a.id = ANY(coalesce(v_lock, '{}')) ORDER BY a.id FOR UPDATE;
+  PERFORM 1 FROM ${s}.arrays a
+    WHERE a.id IN (SELECT x FROM unnest(coalesce(p_ids, '{}') || coalesce(p_block_array, '{}') || coalesce(p_seg_array, '{}')) x
+                    WHERE x > 0)
+    ORDER BY a.id FOR UPDATE;
 
   -- The blocks and block ranges this commit writes or deletes (hi NULL: to the end).
   FOR i IN 1..n_blk LOOP
@@ -163,17 +202,23 @@ BEGIN
     END IF;
   END LOOP;
 
-  -- 3. Blocks of an array another commit deleted; then the first commit after the
-  -- snapshot that wrote one of my blocks, and where.
-  SELECT a.name, a.serial INTO v_name, v_serial FROM ${s}.arrays a
-   WHERE a.id = ANY(v_mine_array) AND a.deleted AND a.serial > p_snapshot ORDER BY a.id LIMIT 1;
-  IF FOUND THEN
+  -- 3. In one statement: a snapshot older than the history the server keeps conflicts
+  -- with everything; blocks of an array another commit deleted; the first commit after
+  -- the snapshot that wrote one of my blocks (then where, below).
+  SELECT (SELECT h.pruned FROM ${s}.head h),
+         (SELECT a.id FROM ${s}.arrays a WHERE a.id = ANY(v_mine_array) AND a.deleted AND a.serial > p_snapshot
+           ORDER BY a.id LIMIT 1),
+         (SELECT min(b.serial) FROM unnest(v_mine_array, v_mine_lo, v_mine_hi) AS m(array_id, lo, hi)
+            JOIN ${s}.blocks b ON b.array_id = m.array_id AND b.block_index >= m.lo AND (m.hi IS NULL OR b.block_index <= m.hi)
+           WHERE b.serial > p_snapshot)
+    INTO v_pruned, v_gone, v_winner;
+  IF p_snapshot < v_pruned THEN
+    ${conflict(`'what', 'pruned'`)}
+  END IF;
+  IF v_gone IS NOT NULL THEN
+    SELECT a.name, a.serial INTO v_name, v_serial FROM ${s}.arrays a WHERE a.id = v_gone;
     ${conflict(`'array', v_name, 'serial', v_serial, 'metadata', true, 'what', 'deleted'`)}
   END IF;
-  SELECT min(b.serial) INTO v_winner
-    FROM unnest(v_mine_array, v_mine_lo, v_mine_hi) AS m(array_id, lo, hi)
-    JOIN ${s}.blocks b ON b.array_id = m.array_id AND b.block_index >= m.lo AND (m.hi IS NULL OR b.block_index <= m.hi)
-   WHERE b.serial > p_snapshot;
   IF v_winner IS NOT NULL THEN
     SELECT min(b.array_id) INTO v_array
       FROM unnest(v_mine_array, v_mine_lo, v_mine_hi) AS m(array_id, lo, hi)
@@ -221,8 +266,9 @@ BEGIN
           v_base := substring(coalesce(v_base, ''::bytea) FROM 1 FOR v_within::integer);
           v_piece := v_base || decode(repeat('00', (v_within - length(v_base))::integer), 'hex') || v_piece;
         END IF;
-        INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
-          VALUES (v_id, v_index, NULL, p_commit_id, v_piece);
+        v_app_ids := v_app_ids || v_id;
+        v_app_index := v_app_index || v_index;
+        v_app_data := v_app_data || v_piece;
         v_ch := jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(v_index, v_index)));
         v_at := v_at + v_take;
       END LOOP;
@@ -245,6 +291,7 @@ BEGIN
     IF p_remove[i] THEN
       IF v_cur.id IS NOT NULL THEN
         UPDATE ${s}.arrays a SET deleted = true, serial = NULL WHERE a.id = v_cur.id;
+        DELETE FROM ${s}.segments g WHERE g.array_id = v_cur.id;
         v_changes := jsonb_set(v_changes, ARRAY[v_cur.id::text], jsonb_build_object('record', true,
           'blocks', '[[0, null]]'::jsonb, 'name', p_names[i], 'flags', p_flags[i] | 4, 'rowsBefore', v_cur.rows,
           'rowsAfter', 0, 'rowBytes', v_cur.row_bytes, 'blockBytes', v_cur.block_bytes));
@@ -273,42 +320,117 @@ BEGIN
       'rowsBefore', coalesce(v_cur.rows, 0), 'rowsAfter', p_rows[i], 'rowBytes', p_row_bytes[i],
       'blockBytes', p_block_bytes[i]);
     IF p_shrink_from[i] >= 0 THEN
-      -- Tombstones for the stored blocks past the new end.
-      INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
-        SELECT DISTINCT b.array_id, b.block_index, NULL::bigint, p_commit_id, NULL::bytea
-          FROM ${s}.blocks b WHERE b.array_id = v_id AND b.block_index >= p_shrink_from[i] AND b.serial IS NOT NULL;
+      -- Tombstones for the stored blocks past the new end (written with the serial).
+      v_cut_ids := v_cut_ids || v_id;
+      v_cut_from := v_cut_from || p_shrink_from[i];
       v_ch := jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(p_shrink_from[i], NULL)));
     END IF;
     v_changes := jsonb_set(v_changes, ARRAY[v_id::text], v_ch);
     v_touched := v_touched || v_id;
   END LOOP;
 
-  -- 5. Blocks, pending until stamped.
-  FOR i IN 1..n_blk LOOP
-    v_id := CASE WHEN p_block_array[i] > 0 THEN p_block_array[i] ELSE v_ids[(-p_block_array[i])::integer] END;
-    INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
-      VALUES (v_id, p_block_index[i], NULL, p_commit_id,
-              CASE WHEN p_block_len[i] = 0 THEN NULL ELSE substring(p_data FROM v_offset FOR p_block_len[i]) END);
-    v_offset := v_offset + p_block_len[i];
-    v_ch := v_changes -> v_id::text;
-    IF v_ch IS NULL THEN
-      SELECT jsonb_build_object('record', false, 'blocks', '[]'::jsonb, 'name', a.name, 'flags', 0,
-               'rowsBefore', a.rows, 'rowsAfter', a.rows, 'rowBytes', a.row_bytes, 'blockBytes', a.block_bytes)
-        INTO v_ch FROM ${s}.arrays a WHERE a.id = v_id;
-    END IF;
-    v_changes := jsonb_set(v_changes, ARRAY[v_id::text],
-      jsonb_set(v_ch, '{blocks}', (v_ch -> 'blocks') || jsonb_build_array(jsonb_build_array(p_block_index[i], p_block_index[i]))));
-  END LOOP;
+  -- 5. Blocks: the change set's ranges now (one statement); the versions once the
+  -- serial is taken.
+  IF n_blk > 0 THEN
+    SELECT v_changes || jsonb_object_agg(g.id::text, jsonb_set(
+             coalesce(v_changes -> g.id::text, jsonb_build_object('record', false, 'blocks', '[]'::jsonb, 'name', a.name,
+               'flags', 0, 'rowsBefore', a.rows, 'rowsAfter', a.rows, 'rowBytes', a.row_bytes, 'blockBytes', a.block_bytes)),
+             '{blocks}', coalesce(v_changes -> g.id::text -> 'blocks', '[]'::jsonb) || g.ranges))
+      INTO v_changes
+      FROM (SELECT CASE WHEN u.x > 0 THEN u.x ELSE v_ids[(-u.x)::integer] END AS id,
+                   jsonb_agg(jsonb_build_array(u.idx, u.idx) ORDER BY u.o) AS ranges
+              FROM unnest(p_block_array, p_block_index) WITH ORDINALITY u(x, idx, o) GROUP BY 1) g
+      LEFT JOIN ${s}.arrays a ON a.id = g.id;
+  END IF;
 
-  -- 6. The serial: the head row orders commits; held from here to the end of COMMIT.
-  UPDATE ${s}.head h SET serial = h.serial + 1 RETURNING h.serial INTO v_serial;
-  UPDATE ${s}.blocks b SET serial = v_serial WHERE b.commit_id = p_commit_id AND b.serial IS NULL;
-  UPDATE ${s}.arrays a SET serial = v_serial WHERE a.id = ANY(v_touched);
-  UPDATE ${s}.commit_ids c SET serial = v_serial, decided = now() WHERE c.commit_id = p_commit_id;
-  INSERT INTO ${s}.commits (serial, commit_id, changes) VALUES (v_serial, p_commit_id, v_changes);
+  -- 6. Named segments: a delete must find the range the transaction saw; a put needs
+  -- its name free (or deleted by this commit). Followers are told (flag 64).
+  IF n_seg > 0 THEN
+    SELECT array_agg(CASE WHEN x > 0 THEN x ELSE v_ids[(-x)::integer] END ORDER BY o) INTO v_seg_ids
+      FROM unnest(p_seg_array) WITH ORDINALITY u(x, o);
+    SELECT m.o, m.id INTO v_at, v_id
+      FROM unnest(v_seg_ids, p_seg_name, p_seg_start, p_seg_stop, p_seg_delete) WITH ORDINALITY m(id, name, lo, hi, del, o)
+     WHERE m.del AND NOT EXISTS (SELECT 1 FROM ${s}.segments g WHERE g.array_id = m.id AND g.name = m.name
+                                   AND NOT g.deleted AND g.start_row = m.lo AND g.stop_row = m.hi)
+     ORDER BY m.o LIMIT 1;
+    IF FOUND THEN
+      SELECT a.name INTO v_name FROM ${s}.arrays a WHERE a.id = v_id;
+      ${conflict(`'array', v_name, 'metadata', false, 'what', 'segment', 'segment', v_at - 1`)}
+    END IF;
+    SELECT m.o INTO v_at
+      FROM unnest(v_seg_ids, p_seg_name, p_seg_delete) WITH ORDINALITY m(id, name, del, o)
+     WHERE NOT m.del
+       AND EXISTS (SELECT 1 FROM ${s}.segments g WHERE g.array_id = m.id AND g.name = m.name AND NOT g.deleted)
+       AND NOT EXISTS (SELECT 1 FROM unnest(v_seg_ids, p_seg_name, p_seg_delete) d(id, name, del)
+                        WHERE d.del AND d.id = m.id AND d.name = m.name)
+     ORDER BY m.o LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'TXEXI', MESSAGE = 'txarray segment exists',
+        DETAIL = json_build_object('segment', v_at - 1)::text;
+    END IF;
+    FOR v_id IN SELECT DISTINCT x FROM unnest(v_seg_ids) x LOOP
+      v_ch := v_changes -> v_id::text;
+      IF v_ch IS NULL THEN
+        SELECT jsonb_build_object('record', false, 'blocks', '[]'::jsonb, 'name', a.name, 'flags', 0,
+                 'rowsBefore', a.rows, 'rowsAfter', a.rows, 'rowBytes', a.row_bytes, 'blockBytes', a.block_bytes)
+          INTO v_ch FROM ${s}.arrays a WHERE a.id = v_id;
+      END IF;
+      v_changes := jsonb_set(v_changes, ARRAY[v_id::text],
+        jsonb_set(v_ch, '{flags}', to_jsonb((v_ch ->> 'flags')::integer | 64)));
+    END LOOP;
+  END IF;
+
+  -- 7. The serial, and in the same statement what every commit writes with it: the head
+  -- row (it orders commits; its lock is held from here to the end of COMMIT), the written
+  -- block versions stamped with it (one heap tuple each; the bytes arrived with the call),
+  -- the records' serial, the commit id's decision and the commits row. Then, when there
+  -- are any, appended blocks and a shrink's tombstones (of earlier versions only).
+  WITH h AS (UPDATE ${s}.head SET serial = serial + 1 RETURNING serial),
+  blk AS (INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
+          SELECT CASE WHEN m.x > 0 THEN m.x ELSE v_ids[(-m.x)::integer] END, m.idx, h.serial, p_commit_id,
+                 CASE WHEN m.len = 0 THEN NULL
+                      WHEN m.len = octet_length(p_data) THEN p_data  -- the one block: stored without a copy
+                      ELSE substring(p_data FROM v_offset + (m.upto - m.len)::integer FOR m.len) END
+            FROM h, (SELECT u.x, u.idx, u.len, sum(u.len) OVER (ORDER BY u.o) AS upto
+                       FROM unnest(p_block_array, p_block_index, p_block_len) WITH ORDINALITY u(x, idx, len, o)) m),
+  rec AS (UPDATE ${s}.arrays a SET serial = h.serial FROM h WHERE a.id = ANY(v_touched)),
+  dec AS (UPDATE ${s}.commit_ids c SET serial = h.serial, decided = now() FROM h WHERE c.commit_id = p_commit_id),
+  log AS (INSERT INTO ${s}.commits (serial, commit_id, changes) SELECT h.serial, p_commit_id, v_changes FROM h)
+  SELECT h.serial INTO v_serial FROM h;
+  IF cardinality(v_app_ids) > 0 THEN
+    INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
+      SELECT m.id, m.idx, v_serial, p_commit_id, m.data FROM unnest(v_app_ids, v_app_index, v_app_data) m(id, idx, data);
+  END IF;
+  IF cardinality(v_cut_ids) > 0 THEN
+    INSERT INTO ${s}.blocks (array_id, block_index, serial, commit_id, data)
+      SELECT DISTINCT b.array_id, b.block_index, v_serial, p_commit_id, NULL::bytea
+        FROM unnest(v_cut_ids, v_cut_from) c(id, first)
+        JOIN ${s}.blocks b ON b.array_id = c.id AND b.block_index >= c.first
+       WHERE b.serial IS NOT NULL AND b.serial < v_serial;
+  END IF;
+  IF n_seg > 0 THEN
+    UPDATE ${s}.segments g SET deleted = true, serial = v_serial
+      FROM unnest(v_seg_ids, p_seg_name, p_seg_delete) m(id, name, del)
+     WHERE m.del AND g.array_id = m.id AND g.name = m.name;
+    -- A rebased append's segments move by the rows its append moved.
+    INSERT INTO ${s}.segments AS g (array_id, name, start_row, stop_row, serial)
+      SELECT m.id, m.name, m.lo + coalesce(sh.moved, 0), m.hi + coalesce(sh.moved, 0), v_serial
+        FROM unnest(v_seg_ids, p_seg_name, p_seg_start, p_seg_stop, p_seg_delete) m(id, name, lo, hi, del)
+        LEFT JOIN (SELECT DISTINCT ON (r.id) r.id, r.after - r.before AS moved
+                     FROM unnest(v_ids, v_lengths, p_rows, p_append_len) r(id, after, before, appended)
+                    WHERE r.appended >= 0) sh ON sh.id = m.id
+       WHERE NOT m.del
+      ON CONFLICT (array_id, name) DO UPDATE
+        SET start_row = EXCLUDED.start_row, stop_row = EXCLUDED.stop_row, serial = EXCLUDED.serial, deleted = false;
+  END IF;
   PERFORM pg_notify('${s}_commit', v_serial::text);
-  RETURN QUERY SELECT 'committed'::text, v_serial, v_ids, v_lengths, v_changes,
-    (extract(epoch FROM now()) * 1000)::bigint;
+  status := 'committed';
+  serial := v_serial;
+  ids := v_ids;
+  lengths := v_lengths;
+  changes := v_changes;
+  committed_ms := (extract(epoch FROM now()) * 1000)::bigint;
+  RETURN NEXT;
 END
 $fn$;
 `
@@ -317,7 +439,9 @@ $fn$;
 /**
  * txarray.changes_since(L): what commits after L changed, as of one snapshot (a STABLE
  * SQL function reads the calling query's snapshot): the head serial, the commits, the
- * records changed (deleted ones included) and the newest version of every block written.
+ * records changed (deleted ones included), the newest version of every block written, and
+ * the segment names added or deleted (kind 'segment': block_index holds the first row,
+ * rows the end, body the name).
  */
 function changesSinceFunction(s: string): string {
   return `
@@ -340,6 +464,9 @@ LANGUAGE sql STABLE AS $fn$
     FROM (SELECT DISTINCT ON (b.array_id, b.block_index) b.serial, b.array_id, b.block_index, b.data
             FROM ${s}.blocks b WHERE b.serial > p_after
            ORDER BY b.array_id, b.block_index, b.serial DESC) v
+  UNION ALL
+  SELECT 'segment', g.serial, g.array_id, g.start_row, NULL, g.stop_row, NULL, NULL, g.name, g.deleted, NULL, NULL, NULL, NULL
+    FROM ${s}.segments g WHERE g.serial > p_after
 $fn$;
 `
 }
@@ -377,6 +504,7 @@ BEGIN
   DELETE FROM ${s}.blocks b USING ${s}.arrays a WHERE b.array_id = a.id AND a.deleted AND a.serial <= v_horizon;
   DELETE FROM ${s}.arrays a WHERE a.deleted AND a.serial <= v_horizon;
   GET DIAGNOSTICS v_records = ROW_COUNT;
+  DELETE FROM ${s}.segments g WHERE g.deleted AND g.serial <= v_horizon;
   DELETE FROM ${s}.commits c WHERE c.serial <= v_horizon;
   GET DIAGNOSTICS v_commits = ROW_COUNT;
   DELETE FROM ${s}.commit_ids c WHERE c.decided < now() - p_keep_ids;
@@ -406,6 +534,8 @@ export async function install(client: ClientBase, schema = DEFAULT_SCHEMA): Prom
       await client.query(`INSERT INTO ${s}.meta VALUES ('format', $1), ('store', $2)`, [
         JSON.stringify(REMOTE_FORMAT), JSON.stringify({ id: randomUUID() }),
       ])
+    } else {
+      await upgrade(client, s)
     }
     const id = await storeId(client, s)
     await client.query('COMMIT')
@@ -414,6 +544,26 @@ export async function install(client: ClientBase, schema = DEFAULT_SCHEMA): Prom
     await client.query('ROLLBACK').catch(() => undefined)
     throw e
   }
+}
+
+/**
+ * Brings a store of an earlier format this release can upgrade (UPGRADABLE_FROM on) to
+ * REMOTE_FORMAT in place, inside install()'s transaction: the tables a later format added,
+ * then every function replaced. Anything else is left for storeId() to judge.
+ */
+async function upgrade(client: ClientBase, s: string): Promise<void> {
+  const meta = await client.query('SELECT to_regclass($1) AS t', [`${s}.meta`])
+  if (meta.rows[0].t === null) return
+  const format = (await client.query(`SELECT value FROM ${s}.meta WHERE key = 'format'`)).rows[0]?.value as
+    { name?: string; version?: number } | undefined
+  const version = format?.version ?? 0
+  if (format?.name !== REMOTE_FORMAT.name || version < UPGRADABLE_FROM || version >= REMOTE_FORMAT.version) return
+  if (version < 3) await client.query(segmentsTable(s))
+  await client.query(`DROP FUNCTION ${s}.commit; DROP FUNCTION ${s}.changes_since; DROP FUNCTION ${s}.collect`)
+  await client.query(commitFunction(s))
+  await client.query(changesSinceFunction(s))
+  await client.query(collectFunction(s))
+  await client.query(`UPDATE ${s}.meta SET value = $1 WHERE key = 'format'`, [JSON.stringify(REMOTE_FORMAT)])
 }
 
 /** The store's id, after checking the schema's format. */
