@@ -210,6 +210,8 @@ export interface NativeCheckReport {
   arrays: number
   blocks: number
   bytes: number
+  /** Of the blocks, stubs whose bytes are on a remote server. */
+  onServer: number
 }
 
 /**

@@ -64,6 +64,14 @@ void write(MDB_txn* txn, Env& env, const RemoteBatch& batch, SessionStats* count
       throw Error(ErrorCode::kFormat, "remote block " + std::to_string(b.index) + " of array #" +
                                           std::to_string(b.arrayId) + " does not fit its block size");
     }
+    if (b.onServer && b.length > 0) {
+      if (b.length > b.blockBytes) {
+        throw Error(ErrorCode::kFormat, "remote block " + std::to_string(b.index) + " of array #" +
+                                            std::to_string(b.arrayId) + " does not fit its block size");
+      }
+      putStub(txn, store.db, b.arrayId, b.index, b.blockBytes, b.serial, b.length);
+      continue;
+    }
     putBlock(txn, store, b.arrayId, b.index, b.blockBytes, b.serial,
              reinterpret_cast<const uint8_t*>(b.data.data()), b.data.size(), counters);
   }

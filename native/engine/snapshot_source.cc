@@ -58,14 +58,15 @@ void SnapshotSource::unpin() {
   // page cache keeps the data, and another thread still reading these pages just takes a
   // minor fault). Rounded outwards: an overflow value owns its pages; a small value's leaf
   // page merely refaults. Done before releasing mapLock, while the address is still LMDB's.
-  if (pinnedSize_ > 0) {
+  // Fetched bytes of a stub (Snapshot::addFetched) live in memory, not in the map: kept.
+  if (pinnedSize_ > 0 && pinned_->env().inFile(pinnedData_, pinnedSize_)) {
     static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
     uintptr_t lo = reinterpret_cast<uintptr_t>(pinnedData_) & ~(page - 1);
     uintptr_t hi = (reinterpret_cast<uintptr_t>(pinnedData_) + pinnedSize_ + page - 1) & ~(page - 1);
     madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // best effort: errors change nothing
-    pinnedData_ = nullptr;
-    pinnedSize_ = 0;
   }
+  pinnedData_ = nullptr;
+  pinnedSize_ = 0;
   if (mapLocked_) {
     pinned_->env().mapLock.unlock_shared();
     mapLocked_ = false;
