@@ -15,6 +15,7 @@
         "native/binding/js_errors.cc",
         "native/binding/remote_apply.cc",
         "native/binding/remote_blocks.cc",
+        "native/binding/array_stubs.cc",
         "native/binding/segments.cc",
         "native/binding/session_wrap.cc",
         "native/binding/store_figures.cc",

@@ -18,6 +18,7 @@ import { readChangesSince } from './changes-since'
 import { CacheWriter } from './cache-writer'
 import { listenForCommits } from './commit-notifications'
 import { install } from './schema'
+import { type FetchedBlock, fetchBlocks } from './block-fetch'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 
 interface Start {
@@ -28,6 +29,8 @@ interface Start {
   connectTimeoutMs: number
   /** The local store that caches the remote one: followed commits are written into it. */
   cache?: string
+  /** Catch-up writes stubs instead of block bytes (blocks are fetched when read). */
+  lazy?: boolean
 }
 
 /** Serves one link until it closes. */
@@ -158,9 +161,10 @@ function serve(start: Start): void {
     let changes: Awaited<ReturnType<typeof readChangesSince>>
     try {
       const at = cache!.stamp()?.serial ?? 0
-      changes = await readChangesSince(c, at, start.schema)
+      const lazy = { lazy: start.lazy ?? false }
+      changes = await readChangesSince(c, at, start.schema, lazy)
       // The history no longer reaches back to the cache: the whole state replaces it.
-      if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema)
+      if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema, lazy)
     } catch (e) {
       if (isServerError(e)) throw e
       drop(c)
@@ -248,7 +252,7 @@ function serve(start: Start): void {
       case 'open': {
         const id = await install(await connected(), start.schema)
         if (start.cache && !cache) {
-          cache = new CacheWriter(start.cache, id)
+          cache = new CacheWriter(start.cache, id, start.lazy ?? false)
           await catchUp()
           void follow()
         }
@@ -259,6 +263,35 @@ function serve(start: Start): void {
         return catchUp(request.atLeast)
       }
       case 'commit': return commit(request.plan)
+      case 'fetch': {
+        const c = await connected()
+        let found: Awaited<ReturnType<typeof fetchBlocks>>
+        try {
+          found = await fetchBlocks(c, request.arrayId, request.blocks, start.schema)
+        } catch (e) {
+          if (isServerError(e)) throw e
+          drop(c)
+          throw unavailable(e)
+        }
+        const gone = found.find((b) => b.data === null)
+        if (gone) {
+          throw {
+            code: 'TXA_REMOTE_UNAVAILABLE',
+            message: `version ${gone.serial} of block ${gone.index} of array #${request.arrayId} is no longer on the server (collected by retention): refresh() to a newer snapshot`,
+          } satisfies WireError
+        }
+        const blocks = found as FetchedBlock[]
+        // Into the cache after the answer has gone (setImmediate: the reply is posted
+        // first), so that later snapshots of every process read them locally.
+        setImmediate(() => {
+          try {
+            if (cache && cache.fill(request.arrayId, blocks) > 0) flushSoon()
+          } catch {
+            // the cache keeps its stubs: they are fetched again when read
+          }
+        })
+        return blocks
+      }
       case 'resolve': {
         try {
           return await resolveCommit(await connected(), request.commitId, start.schema)

@@ -1,0 +1,58 @@
+// NativeArray.stubsIn() / stubsInWindows(): which committed blocks a copy of a selection
+// or of take() windows reads are stubs the snapshot has not fetched (engine/snapshot.h), so
+// that the remote handle fetches them all in one round trip before the copy runs again.
+#include <set>
+
+#include "args.h"
+#include "array_wrap.h"
+
+namespace txa::binding {
+namespace {
+
+// Adds the blocks of [offset, offset + n) below `committed` bytes to `out`.
+void addBlocks(uint64_t offset, uint64_t n, uint64_t blockBytes, uint64_t committed, std::set<uint64_t>* out) {
+  if (n == 0 || offset >= committed) return;
+  const uint64_t last = (std::min(offset + n, committed) - 1) / blockBytes;
+  for (uint64_t b = offset / blockBytes; b <= last; ++b) out->insert(b);
+}
+
+Napi::Array stubsOf(Napi::Env env, Snapshot& snap, uint64_t id, const std::set<uint64_t>& blocks) {
+  Napi::Array out = Napi::Array::New(env);
+  if (id == 0) return out;  // created in this transaction: nothing committed
+  uint32_t n = 0;
+  for (uint64_t index : blocks) {
+    uint64_t serial = 0, length = 0;
+    if (!snap.onServer(id, index, &serial, &length)) continue;
+    Napi::Object stub = Napi::Object::New(env);
+    stub.Set("index", double(index));
+    stub.Set("serial", double(serial));
+    stub.Set("length", double(length));
+    out.Set(n++, stub);
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Value ArrayWrap::StubsIn(const Napi::CallbackInfo& info) {
+  TrackedArray& a = array();
+  Strided sel = toStrided(info);
+  sel.checkWithin(a.byteLength());
+  std::set<uint64_t> blocks;
+  sel.forEachRun([&](uint64_t offset, uint64_t n, uint64_t) {
+    addBlocks(offset, n, a.blockBytes(), a.committedLength(), &blocks);
+  });
+  return stubsOf(info.Env(), native_->snapshot(), a.id(), blocks);
+}
+
+Napi::Value ArrayWrap::StubsInWindows(const Napi::CallbackInfo& info) {
+  TrackedArray& a = array();
+  uint64_t windowBytes = 0;
+  std::set<uint64_t> blocks;
+  for (uint64_t offset : windowOffsets(info, &windowBytes)) {
+    addBlocks(offset, windowBytes, a.blockBytes(), a.committedLength(), &blocks);
+  }
+  return stubsOf(info.Env(), native_->snapshot(), a.id(), blocks);
+}
+
+}  // namespace txa::binding
