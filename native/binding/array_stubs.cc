@@ -9,11 +9,13 @@
 namespace txa::binding {
 namespace {
 
-// Adds the blocks of [offset, offset + n) below `committed` bytes to `out`.
+// Adds the blocks [offset, offset + n) meets that hold committed bytes (they start below
+// `committed`: a write past the committed end of a block still needs the block) to `out`.
 void addBlocks(uint64_t offset, uint64_t n, uint64_t blockBytes, uint64_t committed, std::set<uint64_t>* out) {
-  if (n == 0 || offset >= committed) return;
-  const uint64_t last = (std::min(offset + n, committed) - 1) / blockBytes;
-  for (uint64_t b = offset / blockBytes; b <= last; ++b) out->insert(b);
+  if (n == 0 || committed == 0) return;
+  const uint64_t first = offset / blockBytes;
+  const uint64_t last = std::min((offset + n - 1) / blockBytes, (committed - 1) / blockBytes);
+  for (uint64_t b = first; b <= last; ++b) out->insert(b);
 }
 
 Napi::Array stubsOf(Napi::Env env, Snapshot& snap, uint64_t id, const std::set<uint64_t>& blocks) {

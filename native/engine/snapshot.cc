@@ -194,6 +194,12 @@ int Snapshot::tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* 
   return locateValue(v, inMemory, out) ? 0 : MDB_CORRUPTED;
 }
 
+bool Snapshot::isStub(uint64_t arrayId, uint64_t index) noexcept {
+  MDB_val v;
+  bool inMemory;
+  return lookup(arrayId, index, &v, &inMemory) == kBlockOnServer;
+}
+
 bool Snapshot::onServer(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length) {
   std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
   MDB_val v;

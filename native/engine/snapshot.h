@@ -81,6 +81,9 @@ class Snapshot {
   // True if block `index` of array `arrayId` is a stub in this snapshot that has not been
   // fetched into it: then *serial and *length are its version and its byte length.
   bool onServer(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length);
+  // True for a stub not fetched, without throwing or allocating (for the fault path).
+  // Caller holds env().mapLock shared.
+  bool isStub(uint64_t arrayId, uint64_t index) noexcept;
   // Gives this snapshot the fetched bytes of a stub: version `serial` of block `index` of
   // array `arrayId` (trailing zeros may be trimmed). From then on every read of the block
   // through this snapshot (copies, views, checksums) reads them, from memory, for as long

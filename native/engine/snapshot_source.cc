@@ -50,6 +50,14 @@ bool SnapshotSource::locate(uint64_t index, BlockLocation* loc, BlockView* view)
   return true;
 }
 
+bool SnapshotSource::ready(uint64_t index) {
+  uint64_t id = arrayId();
+  if (id == 0 || !pinSnapshot()) return true;  // nothing to wait for: pin() answers
+  const bool stub = pinned_->isStub(id, index);
+  unpin();
+  return !stub;
+}
+
 void SnapshotSource::unpin() {
   // A scan stays within cacheBytes in RssFile too: a fill copies the block out of LMDB's
   // (read-only, shared, file-backed) map, which leaves those file pages mapped in this
