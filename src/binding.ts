@@ -261,6 +261,8 @@ export interface NativeSession {
   blocksOnServer(arrayId: number, indexes: readonly number[]): NativeStub[]
   /** Gives the snapshot fetched versions of its stubs; returns how many it took. */
   addFetched(arrayId: number, blocks: readonly { index: number; serial: number; data: Uint8Array }[]): number
+  /** Which of the blocks this snapshot holds in full (neither missing nor a stub). */
+  heldInFull(blocks: readonly { arrayId: number; index: number }[]): boolean[]
   /** Writes fetched versions over the store's stubs of the same versions; returns how many. */
   fillStubs(blocks: readonly { arrayId: number; index: number; serial: number; data: Uint8Array }[]): number
   close(): void

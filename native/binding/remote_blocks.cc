@@ -58,6 +58,17 @@ Napi::Value SessionWrap::AddFetched(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), added);
 }
 
+Napi::Value SessionWrap::HeldInFull(const Napi::CallbackInfo& info) {
+  Snapshot& snap = session().snapshot();
+  Napi::Array blocks = arrayIn(info[0], "heldInFull: blocks");
+  Napi::Array out = Napi::Array::New(info.Env(), blocks.Length());
+  for (uint32_t i = 0; i < blocks.Length(); ++i) {
+    Napi::Object b = objectIn(blocks.Get(i), "a block");
+    out.Set(i, snap.holdsInFull(toU64(b.Get("arrayId"), "arrayId"), toU64(b.Get("index"), "index")));
+  }
+  return out;
+}
+
 Napi::Value SessionWrap::FillStubs(const Napi::CallbackInfo& info) {
   Session& s = session();
   Napi::Array blocks = arrayIn(info[0], "fillStubs: blocks");

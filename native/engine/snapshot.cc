@@ -194,6 +194,13 @@ int Snapshot::tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* 
   return locateValue(v, inMemory, out) ? 0 : MDB_CORRUPTED;
 }
 
+bool Snapshot::holdsInFull(uint64_t arrayId, uint64_t index) {
+  std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+  MDB_val v;
+  bool inMemory;
+  return lookup(arrayId, index, &v, &inMemory) == 0 && !inMemory;
+}
+
 bool Snapshot::isStub(uint64_t arrayId, uint64_t index) noexcept {
   MDB_val v;
   bool inMemory;

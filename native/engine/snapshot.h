@@ -81,6 +81,8 @@ class Snapshot {
   // True if block `index` of array `arrayId` is a stub in this snapshot that has not been
   // fetched into it: then *serial and *length are its version and its byte length.
   bool onServer(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length);
+  // True if the store holds block `index` of array `arrayId` in full (not a stub).
+  bool holdsInFull(uint64_t arrayId, uint64_t index);
   // True for a stub not fetched, without throwing or allocating (for the fault path).
   // Caller holds env().mapLock shared.
   bool isStub(uint64_t arrayId, uint64_t index) noexcept;

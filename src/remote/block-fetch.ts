@@ -25,16 +25,24 @@ export interface FetchedBlock extends WantedBlock {
 export async function fetchBlocks(
   client: ClientBase, arrayId: number, wanted: readonly WantedBlock[], schema = DEFAULT_SCHEMA,
 ): Promise<{ index: number; serial: number; data: Buffer | null }[]> {
+  const found = await fetchVersions(client, wanted.map((w) => ({ arrayId, ...w })), schema)
+  return found.map(({ index, serial, data }) => ({ index, serial, data }))
+}
+
+/** fetchBlocks() for versions of any arrays. */
+export async function fetchVersions(
+  client: ClientBase, wanted: readonly (WantedBlock & { arrayId: number })[], schema = DEFAULT_SCHEMA,
+): Promise<(WantedBlock & { arrayId: number; data: Buffer | null })[]> {
   const s = checkSchemaName(schema)
   // Text results, as catch-up reads them: bytea arrives hex-encoded (two bytes on the wire
   // per byte). pg's binary result mode cannot serve: it decodes every field as UTF-8 text.
   const query: QueryConfig = {
     name: `${s}_fetch_blocks`,
-    text: `SELECT b.data FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS w(i, s, n)
-             LEFT JOIN ${s}.blocks b ON b.array_id = $1 AND b.block_index = w.i AND b.serial = w.s
+    text: `SELECT b.data FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS w(a, i, s, n)
+             LEFT JOIN ${s}.blocks b ON b.array_id = w.a AND b.block_index = w.i AND b.serial = w.s
             ORDER BY w.n`,
-    values: [arrayId, wanted.map((w) => w.index), wanted.map((w) => w.serial)],
+    values: [wanted.map((w) => w.arrayId), wanted.map((w) => w.index), wanted.map((w) => w.serial)],
   }
   const { rows } = await client.query<{ data: Buffer | null }>(query)
-  return wanted.map((w, i) => ({ index: w.index, serial: w.serial, data: rows[i]?.data ?? null }))
+  return wanted.map((w, i) => ({ ...w, data: rows[i]?.data ?? null }))
 }

@@ -180,6 +180,19 @@ export class CacheWriter {
     return out
   }
 
+  /**
+   * Of the blocks of lazily read `changes` (stubs to be), those this cache holds in full
+   * now: a machine that read a block keeps reading it, so catch-up brings their new
+   * versions' bytes (then views over them never meet a stub after a refresh).
+   */
+  heldOf(changes: RemoteChanges): RemoteBlock[] {
+    const stubs = changes.blocks.filter((b) => b.data === null && b.length)
+    if (stubs.length === 0) return []
+    this.#session.refresh()
+    const held = this.#session.heldInFull(stubs)
+    return stubs.filter((_, i) => held[i])
+  }
+
   /** True when catch-up writes stubs (this writer's setting). */
   get lazy(): boolean {
     return this.#lazy

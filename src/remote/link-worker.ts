@@ -18,7 +18,7 @@ import { readChangesSince } from './changes-since'
 import { CacheWriter } from './cache-writer'
 import { listenForCommits } from './commit-notifications'
 import { install } from './schema'
-import { type FetchedBlock, fetchBlocks } from './block-fetch'
+import { type FetchedBlock, fetchBlocks, fetchVersions } from './block-fetch'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 
 interface Start {
@@ -165,6 +165,7 @@ function serve(start: Start): void {
       changes = await readChangesSince(c, at, start.schema, lazy)
       // The history no longer reaches back to the cache: the whole state replaces it.
       if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema, lazy)
+      if (lazy.lazy) await keepWarm(c, changes)
     } catch (e) {
       if (isServerError(e)) throw e
       drop(c)
@@ -176,6 +177,18 @@ function serve(start: Start): void {
     held = Math.max(held, cache!.apply(changes))
     flushSoon()
     return held
+  }
+
+  /**
+   * Lazy catch-up: the new versions of blocks the cache holds in full come with their
+   * bytes (one more round trip, only when there are some); the others stay stubs. A
+   * version the server no longer holds stays a stub too.
+   */
+  async function keepWarm(c: Client, changes: Awaited<ReturnType<typeof readChangesSince>>): Promise<void> {
+    const held = cache!.heldOf(changes)
+    if (held.length === 0) return
+    const found = await fetchVersions(c, held, start.schema)
+    found.forEach((f, i) => { if (f.data) held[i].data = f.data })
   }
 
   function startRun(): Promise<number> {

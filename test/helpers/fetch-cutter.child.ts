@@ -14,7 +14,7 @@ async function main(url: string, schema: string): Promise<void> {
   const deadline = Date.now() + 30_000
   for (;;) {
     const { rows } = await c.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%unnest($2::bigint[]%'`,
+      `SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%unnest($1::bigint[], $2::bigint[]%'`,
     )
     if (rows.length > 0) {
       await c.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
