@@ -183,6 +183,8 @@ export interface NativeArray {
   stubsIn(base: number, counts: number[], strides: number[], itemBytes: number): NativeStub[]
   /** The same for a take() of these windows. */
   stubsInWindows(starts: ArrayLike<number>, rows: number, rowBytes: number): NativeStub[]
+  /** The same for the ranges the array's live views cover. */
+  stubsInViews(): NativeStub[]
   memoryStats(): NativeMemoryStats
   /** Drops this process's page-table entries of the store's map (data stays in the page cache). */
   releaseMappedPages(): void

@@ -3,7 +3,7 @@
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
 import { show } from './show'
-import { addon, type NativeSession, type NativeStats } from './binding'
+import { addon, type NativeSession, type NativeStats, type NativeStub } from './binding'
 import { type ArrayContext, BigArray } from './array'
 import { checkAttrs } from './attrs'
 import { type DType, checkDType, itemBytes } from './dtype'
@@ -24,7 +24,7 @@ import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/im
 import { checkCacheFiles, prepareCacheFiles } from './remote/cache-files'
 import { RemoteHandle } from './remote/remote-handle'
 import { cacheMayHoldStubs } from './remote/cache-writer'
-import { fetchStubsOf } from './remote/lazy-blocks'
+import { fetchStubsOf, fetchUnderViews } from './remote/lazy-blocks'
 
 export interface OpenOptions {
   /**
@@ -295,11 +295,10 @@ export class Store {
         this.#remote = handle
         this.#session.refresh()  // to what the cache caught up to
         // Arrays of a cache that may hold stubs fetch the blocks they read (lazy-blocks.ts).
-        this.#txn.onTrack = (native) => {
-          if (remote.blocks === 'lazy' || cacheMayHoldStubs(this.#native())) {
-            fetchStubsOf(native, (arrayId, stubs) => handle.fetch(this.#native(), arrayId, stubs))
-          }
-        }
+        const fetch = (arrayId: number, stubs: NativeStub[]) => handle.fetch(this.#native(), arrayId, stubs)
+        const lazy = () => remote.blocks === 'lazy' || cacheMayHoldStubs(this.#native())
+        this.#txn.onTrack = (native) => { if (lazy()) fetchStubsOf(native, fetch) }
+        this.#txn.onMoved = (natives) => { if (lazy()) fetchUnderViews(natives, fetch) }
       } else if (isCache && !this.readOnly) {
         throw new ArgumentError(`${path} is the local cache of a remote store: open it with { remote } (or readOnly: true to read what it holds)`)
       }

@@ -105,6 +105,8 @@ export class Transaction {
 
   /** Called with every array this transaction starts tracking (a remote store's lazy reads). */
   onTrack: ((native: NativeArray) => void) | null = null
+  /** Called with the live arrays after every move to another snapshot (likewise). */
+  onMoved: ((natives: NativeArray[]) => void) | null = null
 
   constructor(session: NativeSession) {
     this.#session = session
@@ -305,5 +307,6 @@ export class Transaction {
       s.serial = record.serial
       s.native.adoptCommittedLength(byteLengthOf(s.meta))
     }
+    this.onMoved?.([...this.#states.values()].map((s) => s.native))
   }
 }

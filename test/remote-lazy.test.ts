@@ -97,6 +97,18 @@ if ('skipped' in found) {
     for (const part of x.views(8 * PER_BLOCK)) for (let i = 0; i < part.length; i += PER_BLOCK) sum += part[i]
     assert.is(sum, Array.from({ length: BLOCKS }, (_, i) => i * PER_BLOCK + 0.5).reduce((p, q) => p + q, 0))
     assert.is(b.stats().blocksFetched, BLOCKS)
+    // A view over blocks that were zeros when it was made: A writes one, B moves, the view
+    // shows it (fetched when B moved, before any fault).
+    a.create('z', { dtype: 'float64', shape: [4 * PER_BLOCK], blockBytes: BLOCK }).write([slice(0, 1)], 1)
+    a.commit()
+    b.refresh()
+    const z = b.array('z', 'float64').view()
+    assert.is(z[2 * PER_BLOCK + 3], 0)
+    a.array('z', 'float64').write([slice(2 * PER_BLOCK + 3, 2 * PER_BLOCK + 4)], 9)
+    a.commit()
+    b.refresh()
+    assert.is(z[2 * PER_BLOCK + 3], 9)
+    assert.is(z[0], 1)
     a.close()
     b.close()
   })

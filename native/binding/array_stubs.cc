@@ -1,6 +1,7 @@
-// NativeArray.stubsIn() / stubsInWindows(): which committed blocks a copy of a selection
-// or of take() windows reads are stubs the snapshot has not fetched (engine/snapshot.h), so
-// that the remote handle fetches them all in one round trip before the copy runs again.
+// NativeArray.stubsIn() / stubsInWindows() / stubsInViews(): which committed blocks a copy
+// of a selection, take() windows or the array's live views read are stubs the snapshot has
+// not fetched (engine/snapshot.h), so that the remote handle fetches them all in one round
+// trip before the copy runs (again), or before a view faults on them.
 #include <set>
 
 #include "args.h"
@@ -53,6 +54,17 @@ Napi::Value ArrayWrap::StubsInWindows(const Napi::CallbackInfo& info) {
   std::set<uint64_t> blocks;
   for (uint64_t offset : windowOffsets(info, &windowBytes)) {
     addBlocks(offset, windowBytes, a.blockBytes(), a.committedLength(), &blocks);
+  }
+  return stubsOf(info.Env(), native_->snapshot(), a.id(), blocks);
+}
+
+Napi::Value ArrayWrap::StubsInViews(const Napi::CallbackInfo& info) {
+  TrackedArray& a = array();
+  std::set<uint64_t> blocks;
+  if (a.hasRegion()) {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    views_->rangesOf(&a, a.base(), &ranges);
+    for (const auto& [offset, bytes] : ranges) addBlocks(offset, bytes, a.blockBytes(), a.committedLength(), &blocks);
   }
   return stubsOf(info.Env(), native_->snapshot(), a.id(), blocks);
 }

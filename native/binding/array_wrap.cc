@@ -23,6 +23,7 @@ Napi::Function ArrayWrap::Define(Napi::Env env) {
     method<&ArrayWrap::Take>("take"),
     method<&ArrayWrap::StubsIn>("stubsIn"),
     method<&ArrayWrap::StubsInWindows>("stubsInWindows"),
+    method<&ArrayWrap::StubsInViews>("stubsInViews"),
     method<&ArrayWrap::MemoryStats>("memoryStats"),
     method<&ArrayWrap::Plan>("plan"),
     method<&ArrayWrap::AfterCommitElsewhere>("afterCommitElsewhere"),

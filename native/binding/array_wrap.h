@@ -44,6 +44,8 @@ class ArrayWrap : public GuardedWrap<ArrayWrap> {
   // of them reads that are stubs the snapshot has not fetched (array_stubs.cc).
   Napi::Value StubsIn(const Napi::CallbackInfo& info);
   Napi::Value StubsInWindows(const Napi::CallbackInfo& info);
+  // stubsInViews() -> the same for the ranges the array's live views cover.
+  Napi::Value StubsInViews(const Napi::CallbackInfo& info);
   // releaseMappedPages(): after a long copy out of the store (an export), lets go of the
   // map pages it touched so they stop counting as this process's resident memory.
   Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info);

@@ -12,7 +12,8 @@
  * - Writes (scatter: write(), append(), imports), views and shrinks fetch the stubs they
  *   touch before they run: a write into part of a block, or a page fault of a view, needs
  *   the block's bytes, and neither may wait for the network where it happens (a fault
- *   runs no JavaScript).
+ *   runs no JavaScript). After every move to another snapshot, the stubs under live views
+ *   are fetched (fetchUnderViews).
  *
  * The overrides are own properties of the native array object, so that the object keeps
  * its identity (commits hand it back to native code).
@@ -79,6 +80,23 @@ export function fetchStubsOf(native: NativeArray, fetch: StubFetcher): void {
       },
     },
   })
+}
+
+/**
+ * After the handle moved to another snapshot: fetches the stubs under the live views of
+ * `natives` (blocks other machines changed since, which the cache did not hold in full),
+ * so that the views fault them in. Best effort: a move never fails for want of the server
+ * (abort()); a block it could not fetch reads as zeros through a view, and the handle's
+ * commit is refused, until the next move (the fault rule, docs/scale-out.md).
+ */
+export function fetchUnderViews(natives: readonly NativeArray[], fetch: StubFetcher): void {
+  for (const native of natives) {
+    try {
+      fetchBefore(native, fetch, native.stubsInViews())
+    } catch {
+      // see above
+    }
+  }
 }
 
 /** Splits stubs into batches of about `maxBytes` each (one round trip per batch). */

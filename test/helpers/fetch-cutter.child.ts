@@ -1,6 +1,6 @@
 // Cuts a block fetch off mid-way, for remote-lazy.test.ts: holds an exclusive lock on the
 // store's blocks table (so a fetch that arrives waits inside the server), prints "locked",
-// waits until a fetch waits on the lock, terminates that fetch's backend (its client sees
+// waits until a fetch waits for the lock, terminates that fetch's backend (its client sees
 // the connection drop mid-statement), prints "cut", and ends its transaction.
 // Usage: fetch-cutter.child.ts <connection string> <schema>
 import { Client } from 'pg'
@@ -13,14 +13,18 @@ async function main(url: string, schema: string): Promise<void> {
   console.log('locked')
   const deadline = Date.now() + 30_000
   for (;;) {
+    // The fetch waits for the lock while its statement is parsed (pg_stat_activity still
+    // shows the connection's previous statement then): found by its ungranted lock.
     const { rows } = await c.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%unnest($1::bigint[], $2::bigint[]%'`,
+      `SELECT pid FROM pg_locks WHERE relation = '${schema}.blocks'::regclass AND NOT granted`,
     )
     if (rows.length > 0) {
       await c.query('SELECT pg_terminate_backend($1)', [rows[0].pid])
       break
     }
-    if (Date.now() > deadline) throw new Error('no fetch came')
+    if (Date.now() > deadline) {
+      throw new Error('no fetch came')
+    }
     await new Promise((r) => setTimeout(r, 5))
   }
   console.log('cut')
