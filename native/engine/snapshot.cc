@@ -20,6 +20,12 @@ Snapshot::Snapshot(std::shared_ptr<Env> env) : env_(std::move(env)) {
   txn_ = env_->begin(MDB_RDONLY, &mapGuard);
   try {
     serial_ = latestSerial(txn_, env_->logDb());
+    // Only the cache of a remote store (meta "remote") can hold stubs.
+    static const char kRemote[] = "remote";
+    MDB_val k{sizeof kRemote - 1, const_cast<char*>(kRemote)}, v;
+    const int rc = mdb_get(txn_, env_->metaDb(), &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_get(meta)");
+    mayHoldStubs_ = rc == 0;
   } catch (...) {
     mdb_txn_abort(txn_);
     throw;
@@ -202,6 +208,7 @@ bool Snapshot::holdsInFull(uint64_t arrayId, uint64_t index) {
 }
 
 bool Snapshot::isStub(uint64_t arrayId, uint64_t index) noexcept {
+  if (!mayHoldStubs_) return false;  // no lookup on the fault path of a local store
   MDB_val v;
   bool inMemory;
   return lookup(arrayId, index, &v, &inMemory) == kBlockOnServer;

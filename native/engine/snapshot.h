@@ -148,6 +148,7 @@ class Snapshot {
   // guarded by txnLock_; never erased while the snapshot lives, so pointers stay valid.
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint8_t>> fetched_;
   uint64_t fetchedBytes_ = 0;
+  bool mayHoldStubs_ = false;  // the store is the cache of a remote store
 };
 
 }  // namespace txa
