@@ -5,7 +5,7 @@
  * first, in one round trip through the link's thread, giving the bytes to the handle's
  * snapshot (native/engine/snapshot.h, addFetched).
  *
- * - Copies (gather: read(), exports, cat; take()) run first as they are: a warm cache
+ * - Copies (gather: read(), exports; take()) run first as they are: a warm cache
  *   costs nothing more. A copy that meets a stub throws TXA_REMOTE_UNAVAILABLE before it
  *   has written anything it would not write again; then every stub the copy reads is
  *   listed natively (stubsIn), fetched, and the copy runs again.
