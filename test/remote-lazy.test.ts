@@ -4,6 +4,8 @@
 // their own on one real PostgreSQL store; views run in both fault modes (test/run.mjs).
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import * as path from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ArgumentError, open, RemoteUnavailableError, slice, type Store } from '../src/index'
@@ -220,6 +222,20 @@ if ('skipped' in found) {
     assert.ok(offline.check().ok)
     offline.close()
     a.close()
+  })
+
+  test('exportNpy() of a lazy array fetches what it writes: the file holds what A wrote', async () => {
+    const { a, lazy, expected } = await storeWithArray()
+    const b = lazy()
+    const file = path.join(tempDir(), 'x.npy')
+    b.array('x', 'float64').exportNpy(file, { selection: [slice(PER_BLOCK, 3 * PER_BLOCK)] })
+    assert.is(b.stats().blocksFetched, 2)
+    const bytes = readFileSync(file)
+    const headerEnd = 10 + bytes.readUInt16LE(8)
+    assert.equal(new Float64Array(bytes.buffer.slice(bytes.byteOffset + headerEnd, bytes.byteOffset + bytes.byteLength)),
+      expected.slice(PER_BLOCK, 3 * PER_BLOCK))
+    a.close()
+    b.close()
   })
 
   test('an eager machine sharing a lazy cache fetches the stubs it meets', async () => {
