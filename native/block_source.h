@@ -55,6 +55,12 @@ class BlockSource {
     *loc = BlockLocation{};
     return pin(index, view);
   }
+
+  // False when block `index` cannot be read now without waiting for something far away
+  // (a stub of a lazily cached remote store, not fetched yet): the blocks mapped around
+  // a fault skip it, so that it faults when touched (and is served, or reported, then)
+  // instead of being read ahead as zeros. Same calling rules as pin(); needs no unpin().
+  virtual bool ready(uint64_t) { return true; }
 };
 
 }  // namespace txa

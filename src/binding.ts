@@ -179,6 +179,12 @@ export interface NativeArray {
   /** sequential: a views() scan; loads the scan windows the range reaches as huge-page copies. */
   view(byteOffset: number, byteLength: number, populate?: boolean, sequential?: boolean): ArrayBuffer
   take(starts: ArrayLike<number>, rows: number, rowBytes: number, out: ArrayBufferView, verify: boolean): void
+  /** The stubs (not fetched by the snapshot) among the committed blocks a gather/scatter of the selection reads. */
+  stubsIn(base: number, counts: number[], strides: number[], itemBytes: number): NativeStub[]
+  /** The same for a take() of these windows. */
+  stubsInWindows(starts: ArrayLike<number>, rows: number, rowBytes: number): NativeStub[]
+  /** The same for the ranges the array's live views cover. */
+  stubsInViews(): NativeStub[]
   memoryStats(): NativeMemoryStats
   /** Drops this process's page-table entries of the store's map (data stays in the page cache). */
   releaseMappedPages(): void
@@ -210,6 +216,8 @@ export interface NativeCheckReport {
   arrays: number
   blocks: number
   bytes: number
+  /** Of the blocks, stubs whose bytes are on a remote server. */
+  onServer: number
 }
 
 /**
@@ -251,7 +259,23 @@ export interface NativeSession {
   applyRemote(batch: NativeRemoteBatch): number
   /** Makes the cache's unflushed commits durable; false if there were none. */
   flushRemoteCache(): boolean
+  /** The stubs among blocks `indexes` of array `arrayId` that this snapshot has not fetched. */
+  blocksOnServer(arrayId: number, indexes: readonly number[]): NativeStub[]
+  /** Gives the snapshot fetched versions of its stubs; returns how many it took. */
+  addFetched(arrayId: number, blocks: readonly { index: number; serial: number; data: Uint8Array }[]): number
+  /** Which of the blocks this snapshot holds in full (neither missing nor a stub). */
+  heldInFull(blocks: readonly { arrayId: number; index: number }[]): boolean[]
+  /** Writes fetched versions over the store's stubs of the same versions; returns how many. */
+  fillStubs(blocks: readonly { arrayId: number; index: number; serial: number; data: Uint8Array }[]): number
   close(): void
+}
+
+/** A block version whose bytes are on the remote server (a stub of the cache). */
+export interface NativeStub {
+  index: number
+  serial: number
+  /** Its bytes on the server (trailing zeros trimmed). */
+  length: number
 }
 
 /** A remote store's state at `head`, as catch-up writes it into a local cache store. */
@@ -268,7 +292,8 @@ export interface NativeRemoteBatch {
     }[]
   }[]
   records: { name: string; id: number; serial: number; rows: number; rowBytes: number; body: Uint8Array; deleted: boolean }[]
-  blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null }[]
+  /** data null with a `length`: a stub of the version, its `length` bytes on the server. */
+  blocks: { arrayId: number; index: number; serial: number; blockBytes: number; data: Uint8Array | null; length?: number }[]
   /** Named segments added (their range) or deleted since the cache's serial; name: UTF-8 bytes. */
   segments?: { arrayId: number; name: Uint8Array; start: number; stop: number; deleted: boolean }[]
   /** Stored under the cache's meta key "remote". */

@@ -35,4 +35,9 @@ export interface CheckReport {
   blocks: number
   /** Data bytes those blocks store (trailing zeros and page fill excluded). */
   bytes: number
+  /**
+   * Of those blocks, the stubs of a remote store's lazily filled cache (open with
+   * `blocks: 'lazy'`): their headers are checked, their bytes are on the server. 0 elsewhere.
+   */
+  blocksOnServer: number
 }

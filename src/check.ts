@@ -43,5 +43,5 @@ export function checkStore(session: NativeSession): CheckReport {
   for (const p of report.problems) {
     problems.push({ array: p.array === '' ? null : p.array, block: p.block, kind: p.kind as CheckProblemKind, message: p.message })
   }
-  return { ok: problems.length === 0, problems, arrays: report.arrays, blocks: report.blocks, bytes: report.bytes }
+  return { ok: problems.length === 0, problems, arrays: report.arrays, blocks: report.blocks, bytes: report.bytes, blocksOnServer: report.onServer }
 }

@@ -3,7 +3,7 @@
  * transaction: it reads one snapshot plus its own changes until commit() or abort().
  */
 import { show } from './show'
-import { addon, type NativeSession, type NativeStats } from './binding'
+import { addon, type NativeSession, type NativeStats, type NativeStub } from './binding'
 import { type ArrayContext, BigArray } from './array'
 import { checkAttrs } from './attrs'
 import { type DType, checkDType, itemBytes } from './dtype'
@@ -23,6 +23,8 @@ import { waitSliced } from './waiting'
 import { type ImportNpyOptions, type ImportNpyResult, importNpy } from './npy/import'
 import { checkCacheFiles, prepareCacheFiles } from './remote/cache-files'
 import { RemoteHandle } from './remote/remote-handle'
+import { cacheMayHoldStubs } from './remote/cache-writer'
+import { fetchStubsOf, fetchUnderViews } from './remote/lazy-blocks'
 
 export interface OpenOptions {
   /**
@@ -72,6 +74,16 @@ export interface OpenOptions {
   remoteSchema?: string
   /** How long one call to the server may take before it fails. Default 60 000 ms. */
   remoteTimeoutMs?: number
+  /**
+   * How the cache receives the blocks of other machines' commits. `'eager'` (default):
+   * every block's bytes as its commit arrives, so reads, views and faults never wait for
+   * the server and keep working while it is away. `'lazy'`: only the block versions
+   * (stubs); a block's bytes are fetched from the server when this handle first reads it
+   * — read(), take(), exports and writes fetch what they touch, view() fetches its
+   * range before it returns — and kept in the cache for later snapshots. For machines
+   * that read a small part of large arrays. See docs/scale-out.md, "Blocks fetched on demand".
+   */
+  remoteBlocks?: 'eager' | 'lazy'
 }
 
 export interface CreateOptions<D extends DType = DType> {
@@ -150,6 +162,12 @@ export interface StoreStats {
   spilledBlocks: number
   /** Serial of the snapshot this handle reads. */
   serial: number
+  /**
+   * Block versions this handle fetched from the server on demand (a remote store opened
+   * with `remoteBlocks: 'lazy'`, or whose cache holds stubs), and their bytes. 0 otherwise.
+   */
+  blocksFetched: number
+  bytesFetched: number
 }
 
 const MAX_NAME_BYTES = 255
@@ -273,8 +291,14 @@ export class Store {
         if (!isCache && this.#session.latestSerial() > 0) {
           throw new FormatError(`${path} holds a local store, not the cache of a remote one: give remote stores a directory of their own`)
         }
-        this.#remote = new RemoteHandle(remote.url, path, { schema: remote.schema, timeoutMs: remote.timeoutMs })
+        const handle = new RemoteHandle(remote.url, path, { schema: remote.schema, timeoutMs: remote.timeoutMs, lazy: remote.blocks === 'lazy' })
+        this.#remote = handle
         this.#session.refresh()  // to what the cache caught up to
+        // Arrays of a cache that may hold stubs fetch the blocks they read (lazy-blocks.ts).
+        const fetch = (arrayId: number, stubs: NativeStub[]) => handle.fetch(this.#native(), arrayId, stubs)
+        const lazy = () => remote.blocks === 'lazy' || cacheMayHoldStubs(this.#native())
+        this.#txn.onTrack = (native) => { if (lazy()) fetchStubsOf(native, fetch) }
+        this.#txn.onMoved = (natives) => { if (lazy()) fetchUnderViews(natives, fetch) }
       } else if (isCache && !this.readOnly) {
         throw new ArgumentError(`${path} is the local cache of a remote store: open it with { remote } (or readOnly: true to read what it holds)`)
       }
@@ -620,7 +644,10 @@ export class Store {
     const counted = session.stats()
     // A remote store's commits are made by the server: the handle counts them itself.
     if (this.#remote) Object.assign(counted, { commits: this.#remote.commits, conflicts: this.#remote.conflicts })
-    return { ...counted, serial: session.serial }
+    return {
+      ...counted, serial: session.serial,
+      blocksFetched: this.#remote?.blocksFetched ?? 0, bytesFetched: this.#remote?.bytesFetched ?? 0,
+    }
   }
 
   /**
@@ -674,10 +701,12 @@ export class Store {
 }
 
 /** The remote options, checked; null without `remote`. */
-function checkRemoteOptions(options: OpenOptions): { url: string; schema?: string; timeoutMs?: number } | null {
-  const { remote, remoteSchema, remoteTimeoutMs } = options
+function checkRemoteOptions(options: OpenOptions): { url: string; schema?: string; timeoutMs?: number; blocks: 'eager' | 'lazy' } | null {
+  const { remote, remoteSchema, remoteTimeoutMs, remoteBlocks } = options
   if (remote === undefined) {
-    if (remoteSchema !== undefined || remoteTimeoutMs !== undefined) throw new ArgumentError('remoteSchema and remoteTimeoutMs need remote')
+    if (remoteSchema !== undefined || remoteTimeoutMs !== undefined || remoteBlocks !== undefined) {
+      throw new ArgumentError('remoteSchema, remoteTimeoutMs and remoteBlocks need remote')
+    }
     return null
   }
   if (typeof remote !== 'string' || !/^postgres(ql)?:\/\//.test(remote)) {
@@ -689,7 +718,10 @@ function checkRemoteOptions(options: OpenOptions): { url: string; schema?: strin
   if (remoteTimeoutMs !== undefined && (!Number.isSafeInteger(remoteTimeoutMs) || remoteTimeoutMs <= 0)) {
     throw new ArgumentError(`remoteTimeoutMs must be a positive integer, got ${show(remoteTimeoutMs)}`)
   }
-  return { url: remote, schema: remoteSchema, timeoutMs: remoteTimeoutMs }
+  if (remoteBlocks !== undefined && remoteBlocks !== 'eager' && remoteBlocks !== 'lazy') {
+    throw new ArgumentError(`remoteBlocks must be 'eager' or 'lazy', got ${show(remoteBlocks)}`)
+  }
+  return { url: remote, schema: remoteSchema, timeoutMs: remoteTimeoutMs, blocks: remoteBlocks ?? 'eager' }
 }
 
 /**

@@ -103,6 +103,11 @@ export class Transaction {
   readonly #states = new Map<string, ArrayState>()
   #removed: ArrayState[] = []
 
+  /** Called with every array this transaction starts tracking (a remote store's lazy reads). */
+  onTrack: ((native: NativeArray) => void) | null = null
+  /** Called with the live arrays after every move to another snapshot (likewise). */
+  onMoved: ((natives: NativeArray[]) => void) | null = null
+
   constructor(session: NativeSession) {
     this.#session = session
   }
@@ -116,6 +121,7 @@ export class Transaction {
     if (!record) return null
     const meta = metaOf(name, record)
     const native = this.#session.track(record.id, meta.blockBytes, byteLengthOf(meta), name)
+    this.onTrack?.(native)
     const state = new ArrayState(name, record.serial, meta, cloneMeta(meta), native)
     this.#states.set(name, state)
     return state
@@ -132,6 +138,7 @@ export class Transaction {
   /** Adds a new array (the caller checked that the name is free). */
   create(name: string, meta: ArrayMeta): ArrayState {
     const native = this.#session.track(0, meta.blockBytes, byteLengthOf(meta), name)
+    this.onTrack?.(native)
     const state = new ArrayState(name, 0, meta, null, native)
     this.#states.set(name, state)
     return state
@@ -315,5 +322,6 @@ export class Transaction {
       s.serial = record.serial
       s.native.adoptCommittedLength(byteLengthOf(s.meta))
     }
+    this.onMoved?.([...this.#states.values()].map((s) => s.native))
   }
 }

@@ -21,6 +21,9 @@ Napi::Function ArrayWrap::Define(Napi::Env env) {
     method<&ArrayWrap::AdoptCommittedLength>("adoptCommittedLength"),
     method<&ArrayWrap::View>("view"),
     method<&ArrayWrap::Take>("take"),
+    method<&ArrayWrap::StubsIn>("stubsIn"),
+    method<&ArrayWrap::StubsInWindows>("stubsInWindows"),
+    method<&ArrayWrap::StubsInViews>("stubsInViews"),
     method<&ArrayWrap::MemoryStats>("memoryStats"),
     method<&ArrayWrap::Plan>("plan"),
     method<&ArrayWrap::AfterCommitElsewhere>("afterCommitElsewhere"),
@@ -72,12 +75,12 @@ Napi::Value ArrayWrap::Scatter(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value ArrayWrap::Take(const Napi::CallbackInfo& info) {
-  TrackedArray& a = array();
+std::vector<uint64_t> windowOffsets(const Napi::CallbackInfo& info, uint64_t* windowBytesOut) {
   uint64_t rows = toU64(info[1], "rows");
   uint64_t rowBytes = toU64(info[2], "rowBytes");
   if (rowBytes && rows > UINT64_MAX / rowBytes) throw Error(ErrorCode::kBounds, "windows larger than the array");
   uint64_t windowBytes = rows * rowBytes;
+  *windowBytesOut = windowBytes;
   std::vector<uint64_t> offsets;
   auto addStart = [&](double start) {
     // Range first: casting a double >= 2^64 is undefined, and a product past 2^64
@@ -114,6 +117,13 @@ Napi::Value ArrayWrap::Take(const Napi::CallbackInfo& info) {
   } else {
     badArgument("starts must be an Array, Float64Array, Int32Array or Uint32Array");
   }
+  return offsets;
+}
+
+Napi::Value ArrayWrap::Take(const Napi::CallbackInfo& info) {
+  TrackedArray& a = array();
+  uint64_t windowBytes = 0;
+  std::vector<uint64_t> offsets = windowOffsets(info, &windowBytes);
   uint8_t* out = bufferArgument(info[3], offsets.size() * windowBytes);
   a.take(native_->snapshot(), offsets.data(), offsets.size(), windowBytes, out, info[4].ToBoolean());
   return info.Env().Undefined();

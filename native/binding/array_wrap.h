@@ -13,6 +13,10 @@
 
 namespace txa::binding {
 
+// The byte offsets of take()'s windows (startRows, windowRows, rowBytes at info[0..2]),
+// checked, and the bytes of one window.
+std::vector<uint64_t> windowOffsets(const Napi::CallbackInfo& info, uint64_t* windowBytes);
+
 class ArrayWrap : public GuardedWrap<ArrayWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -35,6 +39,13 @@ class ArrayWrap : public GuardedWrap<ArrayWrap> {
   // take(startRows, windowRows, rowBytes, out, verify): windows of rows copied back to back.
   // startRows: an Array of numbers, or a Float64Array / Int32Array / Uint32Array.
   Napi::Value Take(const Napi::CallbackInfo& info);
+  // stubsIn(base, counts, strides, itemBytes) / stubsInWindows(startRows, windowRows,
+  // rowBytes) -> {index, serial, length}[]: the committed blocks a gather/scatter or take()
+  // of them reads that are stubs the snapshot has not fetched (array_stubs.cc).
+  Napi::Value StubsIn(const Napi::CallbackInfo& info);
+  Napi::Value StubsInWindows(const Napi::CallbackInfo& info);
+  // stubsInViews() -> the same for the ranges the array's live views cover.
+  Napi::Value StubsInViews(const Napi::CallbackInfo& info);
   // releaseMappedPages(): after a long copy out of the store (an export), lets go of the
   // map pages it touched so they stop counting as this process's resident memory.
   Napi::Value ReleaseMappedPages(const Napi::CallbackInfo& info);

@@ -4,6 +4,8 @@
 //   commit.cc          commit(): the transaction's records, metadata and segments in, the outcome out
 //   remote_apply.cc    applyRemote(): a batch of another store's commits written here;
 //                      flushRemoteCache()
+//   remote_blocks.cc   blocksOnServer(), addFetched(), heldInFull(), fillStubs(): blocks
+//                      fetched on demand
 //   commit_log.cc      reads of the newest commit and of the commit log, for followers
 //   segments.cc        named segments of the snapshot
 //   store_figures.cc   stats(), check() and envFigures()
@@ -50,6 +52,16 @@ class SessionWrap : public GuardedWrap<SessionWrap> {
   Napi::Value ApplyRemote(const Napi::CallbackInfo& info);
   // flushRemoteCache() -> whether there was anything to flush (engine/cache_flush.h)
   Napi::Value FlushRemoteCache(const Napi::CallbackInfo& info);
+  // blocksOnServer(arrayId, indexes[]) -> {index, serial, length}[]: the stubs among them
+  // the snapshot has not fetched (engine/snapshot.h)
+  Napi::Value BlocksOnServer(const Napi::CallbackInfo& info);
+  // addFetched(arrayId, {index, serial, data}[]) -> how many the snapshot took
+  Napi::Value AddFetched(const Napi::CallbackInfo& info);
+  // heldInFull({arrayId, index}[]) -> boolean[]: the snapshot holds the block's bytes
+  Napi::Value HeldInFull(const Napi::CallbackInfo& info);
+  // fillStubs({arrayId, index, serial, data}[]) -> how many stubs of the store were filled
+  // (engine/remote_fill.h)
+  Napi::Value FillStubs(const Napi::CallbackInfo& info);
   Napi::Value Refresh(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
   // latestRecord(name) -> {id, rows, rowBytes, serial} | null, in the newest commit.

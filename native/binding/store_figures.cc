@@ -61,6 +61,7 @@ Napi::Value SessionWrap::Check(const Napi::CallbackInfo& info) {
   out.Set("arrays", double(report.arrays));
   out.Set("blocks", double(report.blocks));
   out.Set("bytes", double(report.bytes));
+  out.Set("onServer", double(report.onServer));
   return out;
 }
 

@@ -37,4 +37,16 @@ void ViewRegistry::detach(TrackedArray* array) {
   views_.swap(kept);
 }
 
+void ViewRegistry::rangesOf(TrackedArray* array, const uint8_t* base,
+                            std::vector<std::pair<uint64_t, uint64_t>>* out) {
+  for (auto& v : views_) {
+    if (v.array != array) continue;
+    Napi::ArrayBuffer buffer = v.buffer.Value();
+    if (buffer.IsEmpty() || buffer.IsDetached() || buffer.ByteLength() == 0) continue;
+    const uint8_t* at = static_cast<const uint8_t*>(buffer.Data());
+    if (at < base) continue;
+    out->emplace_back(uint64_t(at - base), uint64_t(buffer.ByteLength()));
+  }
+}
+
 }  // namespace txa::binding

@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace txa {
@@ -20,6 +22,8 @@ class ViewRegistry {
   void add(TrackedArray* array, Napi::ArrayBuffer buffer);
   // Detaches the views of `array`; of every array when null.
   void detach(TrackedArray* array);
+  // The byte ranges of `array` (offset, bytes from its region's base) its live views cover.
+  void rangesOf(TrackedArray* array, const uint8_t* base, std::vector<std::pair<uint64_t, uint64_t>>* out);
 
  private:
   struct Entry {

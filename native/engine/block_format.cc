@@ -50,6 +50,23 @@ void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t 
   memset(out + dataLength, 0, size_t(stored - dataLength));
 }
 
+void encodeStub(uint8_t* value, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes, uint64_t serial,
+                uint64_t dataLength) noexcept {
+  memset(value, 0, kStubBytes);
+  putU32le(value, kMagic);
+  value[4] = uint8_t(kHeaderVersion);
+  value[5] = uint8_t(kHeaderVersion >> 8);
+  value[6] = uint8_t(kOnServer);
+  value[7] = uint8_t(kOnServer >> 8);
+  putU32le(value + 8, uint32_t(kStubBytes));
+  putU32le(value + 12, blockBytes);
+  keys::putU64le(value + 16, dataLength);
+  keys::putU64le(value + 24, arrayId);
+  keys::putU64le(value + 32, blockIndex);
+  keys::putU64le(value + 40, serial);
+  putU32le(value + kChecksumAt, checksumOf(value, value, 0));
+}
+
 Problem readHeader(const uint8_t* value, size_t size, Header* out) noexcept {
   *out = Header{};
   if (size < kHeaderBytes) return Problem::kShort;
@@ -62,6 +79,13 @@ Problem readHeader(const uint8_t* value, size_t size, Header* out) noexcept {
   out->blockIndex = keys::getU64le(value + 32);
   out->serial = keys::getU64le(value + 40);
   out->checksum = getU32le(value + kChecksumAt);
+  const uint16_t flags = uint16_t(value[6] | value[7] << 8);
+  if (flags & ~kOnServer) return Problem::kVersion;
+  if (flags & kOnServer) {
+    out->onServer = true;
+    if (out->dataOffset != size || out->dataLength > out->blockBytes) return Problem::kLayout;
+    return Problem::kOnServer;
+  }
   if (out->dataOffset < kHeaderBytes || out->dataOffset > size) return Problem::kLayout;
   if (out->dataLength > size - out->dataOffset || out->dataLength > out->blockBytes) return Problem::kLayout;
   return Problem::kNone;
@@ -75,6 +99,7 @@ const char* describe(Problem problem) noexcept {
     case Problem::kVersion: return "the block header has an unknown version";
     case Problem::kLayout: return "the block header's offset or length does not fit the value";
     case Problem::kChecksum: return "the block's checksum does not match its bytes";
+    case Problem::kOnServer: return "the block's bytes are on the remote server and were not fetched";
   }
   return "unknown problem";
 }

@@ -15,7 +15,7 @@
 // Header, little-endian, at the start of the prefix:
 //    0  u32  magic "TXAB"
 //    4  u16  header version (1)
-//    6  u16  zero
+//    6  u16  flags: 0, or kOnServer for a stub (below)
 //    8  u32  dataOffset: bytes from the value's start to the data (pageSize - 16)
 //   12  u32  blockBytes of the array
 //   16  u64  dataLength: the block's bytes before zero-filling (trailing zeros trimmed)
@@ -23,6 +23,12 @@
 //   32  u64  block index   (likewise)
 //   40  u64  serial of the commit that wrote it (check() finds it in the commit log)
 //   48  u32  checksum: CRC32C of the storedBytes data bytes, continued over header bytes 0..48
+//
+// A stub (the cache of a remote store opened with blocks: 'lazy', docs/scale-out.md) is a
+// value of kStubBytes holding only a header with flag kOnServer: the block's version
+// (serial) and dataLength are known, its bytes are on the server. dataOffset is the value's
+// size (no data follows) and the checksum covers the header alone. Readers that cannot
+// fetch report it as readHeader's Problem::kOnServer.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +40,9 @@ inline constexpr uint16_t kHeaderVersion = 1;
 inline constexpr size_t kHeaderBytes = 52;
 inline constexpr size_t kChecksumAt = 48;     // the checksum covers the header before it
 inline constexpr size_t kLmdbPageHeader = 16;  // LMDB's PAGEHDRSZ
+
+inline constexpr uint16_t kOnServer = 1;     // flag: a stub, the bytes are on the server
+inline constexpr size_t kStubBytes = 64;      // the whole value of a stub
 
 inline size_t prefixBytes(size_t pageSize) { return pageSize - kLmdbPageHeader; }
 inline uint64_t storedBytes(uint64_t dataLength, size_t pageSize) {
@@ -51,6 +60,7 @@ struct Header {
   uint64_t blockIndex = 0;
   uint64_t serial = 0;
   uint32_t checksum = 0;
+  bool onServer = false;  // a stub: dataLength bytes on the server, none here
   // Data bytes the value stores (dataLength zero-filled to whole pages), given its size.
   uint64_t storedIn(size_t valueSize) const { return valueSize - dataOffset; }
 };
@@ -68,6 +78,11 @@ void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t 
 // checksum of a block's committed bytes extended over bytes appended since).
 void seal(uint8_t* value, size_t pageSize, size_t dataLength, uint32_t dataCrc) noexcept;
 
+// Writes a stub of kStubBytes at `value`: the header of the version `serial` of a block of
+// dataLength bytes whose bytes are on the server, sealed.
+void encodeStub(uint8_t* value, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes, uint64_t serial,
+                uint64_t dataLength) noexcept;
+
 enum class Problem {
   kNone,
   kShort,     // smaller than a header
@@ -75,10 +90,12 @@ enum class Problem {
   kVersion,   // a header version this build does not read
   kLayout,    // dataOffset or dataLength do not fit the value
   kChecksum,  // the data or the header differ from what was written
+  kOnServer,  // a stub: the header is read (onServer set), the bytes are on the server
 };
 const char* describe(Problem problem) noexcept;
 
 // Reads and checks the header of a value of `size` bytes: touches its first page only.
+// A well-formed stub fills `out` and answers kOnServer.
 Problem readHeader(const uint8_t* value, size_t size, Header* out) noexcept;
 
 // The checksum of a value whose header is `h` and whose stored data bytes are `data`

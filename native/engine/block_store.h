@@ -129,6 +129,10 @@ class BlockWrite {
   // not used. On return *known is the checksum of the data stored (length 0: deleted).
   virtual void putBlock(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t serial, const uint8_t* bytes,
                         size_t size, SessionStats* counters, DataChecksum* known = nullptr) = 0;
+  // Stores a stub of version `serial` of block `index` of array `id`: its `length` bytes
+  // (1..blockBytes) stay on the remote server (block_format.h). Reading it back without
+  // its bytes is refused with Error(kRemoteUnavailable).
+  virtual void putStub(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t serial, uint64_t length) = 0;
   // Deletes blocks `first`.. of array `id`.
   virtual void deleteBlocksFrom(uint64_t id, uint64_t first) = 0;
   // Stores the commit's log entry (ChangeSet::encode) under `serial`.

@@ -21,6 +21,7 @@ const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kCorrupt: return "TXA_CORRUPT";
     case ErrorCode::kDiskFull: return "TXA_DISK_FULL";
     case ErrorCode::kReadOnly: return "TXA_READ_ONLY";
+    case ErrorCode::kRemoteUnavailable: return "TXA_REMOTE_UNAVAILABLE";
   }
   return "TXA_STORAGE";
 }

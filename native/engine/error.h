@@ -22,6 +22,7 @@ enum class ErrorCode {
   kCorrupt,     // TXA_CORRUPT: damaged files: a block with a bad header or checksum, a truncated data file, pages that cannot be right
   kDiskFull,    // TXA_DISK_FULL: the file system has no space (or quota) left for the store
   kReadOnly,    // TXA_READ_ONLY: a change through a handle opened with readOnly
+  kRemoteUnavailable,  // TXA_REMOTE_UNAVAILABLE: bytes only the remote server holds (a stub not fetched)
 };
 
 const char* errorCodeName(ErrorCode code);

@@ -56,6 +56,15 @@ void putBlock(MDB_txn* txn, const LmdbBlocks& store, uint64_t id, uint64_t index
   counters->valueBytesWritten += v.mv_size;
 }
 
+void putStub(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t serial,
+             uint64_t length) {
+  keys::BlockKey key(id, index);
+  MDB_val k{sizeof key.bytes, key.bytes}, v{blockfmt::kStubBytes, nullptr};
+  int rc = mdb_put(txn, db, &k, &v, MDB_RESERVE);
+  if (rc) throwLmdb(rc, "store block stub");
+  blockfmt::encodeStub(static_cast<uint8_t*>(v.mv_data), id, index, blockBytes, serial, length);
+}
+
 void deleteBlocksFrom(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t first) {
   MDB_cursor* cursor = nullptr;
   int rc = mdb_cursor_open(txn, db, &cursor);
@@ -80,6 +89,10 @@ void readBlockInto(MDB_txn* txn, MDB_dbi db, uint64_t id, uint64_t index, std::v
   const uint8_t* value = static_cast<const uint8_t*>(v.mv_data);
   blockfmt::Header h;
   blockfmt::Problem problem = blockfmt::readHeader(value, v.mv_size, &h);
+  if (problem == blockfmt::Problem::kOnServer) {
+    throw Error(ErrorCode::kRemoteUnavailable, "array #" + std::to_string(id) + " block " + std::to_string(index) +
+                                                   ": " + blockfmt::describe(problem));
+  }
   if (problem != blockfmt::Problem::kNone) {
     throw Error(ErrorCode::kCorrupt, "array #" + std::to_string(id) + " block " + std::to_string(index) + ": " +
                                          blockfmt::describe(problem));
@@ -203,6 +216,9 @@ class LmdbWrite : public BlockWrite {
                 size_t size, SessionStats* counters, DataChecksum* known) override {
     txa::putBlock(txn(), LmdbBlocks{env_->blocksDb(), env_->pageSize()}, id, index, blockBytes, serial, bytes, size,
                   counters, known);
+  }
+  void putStub(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t serial, uint64_t length) override {
+    txa::putStub(txn(), env_->blocksDb(), id, index, blockBytes, serial, length);
   }
   void deleteBlocksFrom(uint64_t id, uint64_t first) override {
     txa::deleteBlocksFrom(txn(), env_->blocksDb(), id, first);

@@ -34,6 +34,11 @@ void putBlock(MDB_txn* txn, const LmdbBlocks& store, uint64_t id, uint64_t index
               uint64_t serial, const uint8_t* bytes, size_t size, SessionStats* counters,
               DataChecksum* known = nullptr);
 
+// Stores a stub (block_format.h) for version `serial` of block `index` of array `id`,
+// whose `length` bytes are on the remote server.
+void putStub(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t serial,
+             uint64_t length);
+
 // Deletes blocks `first`.. of array `id`.
 void deleteBlocksFrom(MDB_txn* txn, MDB_dbi blocksDb, uint64_t id, uint64_t first);
 

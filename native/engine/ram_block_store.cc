@@ -94,6 +94,10 @@ class RamWrite : public BlockWrite {
     return true;
   }
   void readBlock(uint64_t id, uint64_t index, std::vector<uint8_t>* out) override {
+    if (live().stubs.count({id, index})) {
+      throw Error(ErrorCode::kRemoteUnavailable, "block " + std::to_string(index) + " of array #" + std::to_string(id) +
+                                                     " is a stub: its bytes are on the remote server");
+    }
     auto it = live().blocks.find({id, index});
     if (it != live().blocks.end()) out->insert(out->end(), it->second.begin(), it->second.end());
   }
@@ -111,10 +115,19 @@ class RamWrite : public BlockWrite {
     }
   }
   void clear(Table table) override { live().tables[int(table)].clear(); }
-  void deleteAllBlocks() override { live().blocks.clear(); }
+  void deleteAllBlocks() override {
+    live().blocks.clear();
+    live().stubs.clear();
+  }
+  void putStub(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t, uint64_t length) override {
+    if (length == 0 || length > blockBytes) throw Error(ErrorCode::kArgument, "a stub's length must be 1..blockBytes");
+    live().blocks.erase({id, index});
+    live().stubs[{id, index}] = length;
+  }
   void putBlock(uint64_t id, uint64_t index, uint32_t blockBytes, uint64_t, const uint8_t* bytes, size_t size,
                 SessionStats* counters, DataChecksum* known) override {
     if (size > blockBytes) throw Error(ErrorCode::kArgument, "a block larger than its array's blocks");
+    live().stubs.erase({id, index});
     while (size > 0 && bytes[size - 1] == 0) --size;
     DataChecksum unknown;
     if (!known) known = &unknown;
@@ -137,6 +150,8 @@ class RamWrite : public BlockWrite {
   void deleteBlocksFrom(uint64_t id, uint64_t first) override {
     auto& b = live().blocks;
     for (auto it = b.lower_bound({id, first}); it != b.end() && it->first.first == id;) it = b.erase(it);
+    auto& stubs = live().stubs;
+    for (auto it = stubs.lower_bound({id, first}); it != stubs.end() && it->first.first == id;) it = stubs.erase(it);
   }
   void putLogEntry(uint64_t serial, const std::string& entry) override { live().log[serial] = entry; }
   void pruneLog(uint64_t newest, uint64_t keep) override {

@@ -24,6 +24,7 @@ class RamBlockStore : public BlockStore {
   struct State {
     std::map<std::string, std::string> tables[3];  // by Table
     std::map<std::pair<uint64_t, uint64_t>, std::vector<uint8_t>> blocks;  // (id, index) -> data
+    std::map<std::pair<uint64_t, uint64_t>, uint64_t> stubs;  // (id, index) -> length on the server
     std::map<uint64_t, std::string> log;  // serial -> entry
   };
 

@@ -49,9 +49,14 @@ void writeBatch(BlockWrite& write, const RemoteBatch& batch, SessionStats* count
     write.put(Table::kArrays, r.name, value);
   }
   for (const RemoteBlock& b : batch.blocks) {
-    if (b.blockBytes == 0 || b.data.size() > b.blockBytes) {
+    const uint64_t size = b.onServer ? b.length : b.data.size();
+    if (b.blockBytes == 0 || size > b.blockBytes) {
       throw Error(ErrorCode::kFormat, "remote block " + std::to_string(b.index) + " of array #" +
                                           std::to_string(b.arrayId) + " does not fit its block size");
+    }
+    if (b.onServer && b.length > 0) {  // its bytes stay on the server: a stub
+      write.putStub(b.arrayId, b.index, b.blockBytes, b.serial, b.length);
+      continue;
     }
     write.putBlock(b.arrayId, b.index, b.blockBytes, b.serial, reinterpret_cast<const uint8_t*>(b.data.data()),
                    b.data.size(), counters);

@@ -33,7 +33,10 @@ struct RemoteRecord {
 struct RemoteBlock {
   uint64_t arrayId = 0, index = 0, serial = 0;
   uint32_t blockBytes = 0;
-  std::string data;  // empty: the block reads as zeros (deleted)
+  std::string data;  // empty: the block reads as zeros (deleted), unless onServer
+  // Lazy catch-up: only the version is written, as a stub of `length` bytes on the server.
+  bool onServer = false;
+  uint64_t length = 0;
 };
 
 struct RemoteCommit {

@@ -20,6 +20,12 @@ Snapshot::Snapshot(std::shared_ptr<Env> env) : env_(std::move(env)) {
   txn_ = env_->begin(MDB_RDONLY, &mapGuard);
   try {
     serial_ = latestSerial(txn_, env_->logDb());
+    // Only the cache of a remote store (meta "remote") can hold stubs.
+    static const char kRemote[] = "remote";
+    MDB_val k{sizeof kRemote - 1, const_cast<char*>(kRemote)}, v;
+    const int rc = mdb_get(txn_, env_->metaDb(), &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND) throwLmdb(rc, "mdb_get(meta)");
+    mayHoldStubs_ = rc == 0;
   } catch (...) {
     mdb_txn_abort(txn_);
     throw;
@@ -45,18 +51,40 @@ std::string blockName(uint64_t arrayId, uint64_t index, const std::string* array
 
 }  // namespace
 
-int Snapshot::lookup(uint64_t arrayId, uint64_t index, MDB_val* value) noexcept {
+int Snapshot::lookup(uint64_t arrayId, uint64_t index, MDB_val* value, bool* inMemory) noexcept {
   keys::BlockKey key(arrayId, index);
   MDB_val k{sizeof key.bytes, key.bytes};
-  int rc;
-  {
-    std::lock_guard<std::mutex> guard(txnLock_);
-    rc = mdb_get(txn_, env_->blocksDb(), &k, value);
-  }
+  *inMemory = false;
+  std::lock_guard<std::mutex> guard(txnLock_);
+  int rc = mdb_get(txn_, env_->blocksDb(), &k, value);
   // A damaged page can give a value running past the end of data.mdb: reading it would
   // kill the process.
   if (rc == 0 && !env_->inFile(value->mv_data, value->mv_size)) rc = MDB_CORRUPTED;
-  return rc;
+  // Every block value of the format is at least a page; only a stub (or an earlier
+  // format's value) is smaller.
+  if (rc != 0 || value->mv_size != blockfmt::kStubBytes) return rc;
+  blockfmt::Header stub;
+  if (blockfmt::readHeader(static_cast<const uint8_t*>(value->mv_data), value->mv_size, &stub) !=
+      blockfmt::Problem::kOnServer) {
+    return rc;
+  }
+  auto found = fetched_.find({arrayId, index});
+  if (found == fetched_.end()) return kBlockOnServer;
+  *value = MDB_val{found->second.size(), found->second.data()};
+  *inMemory = true;
+  return 0;
+}
+
+bool Snapshot::locateValue(const MDB_val& value, bool inMemory, BlockLocation* out) const noexcept {
+  if (!inMemory) return locate(value, out);
+  blockfmt::Header h;
+  *out = BlockLocation{};
+  out->fd = env_->dataFd();
+  if (blockfmt::readHeader(static_cast<const uint8_t*>(value.mv_data), value.mv_size, &h) != blockfmt::Problem::kNone) {
+    return false;
+  }
+  out->bytes = h.storedIn(value.mv_size);
+  return true;  // not in the file: copied from memory
 }
 
 bool Snapshot::locate(const MDB_val& value, BlockLocation* out) const noexcept {
@@ -98,9 +126,15 @@ bool Snapshot::locate(const MDB_val& value, BlockLocation* out) const noexcept {
 
 bool Snapshot::stored(uint64_t arrayId, uint64_t index, StoredBlock* out, const std::string* arrayName) {
   MDB_val v;
-  int rc = lookup(arrayId, index, &v);
+  bool inMemory;
+  int rc = lookup(arrayId, index, &v, &inMemory);
   *out = StoredBlock{};
   if (rc == MDB_NOTFOUND) return false;
+  if (rc == kBlockOnServer) {
+    throw Error(ErrorCode::kRemoteUnavailable,
+                blockName(arrayId, index, arrayName) + ": its bytes are on the remote server and were not fetched " +
+                    "(a cache of a remote store opened with blocks: 'lazy'; open it with remote to fetch them)");
+  }
   if (rc == MDB_CORRUPTED) {
     throw Error(ErrorCode::kCorrupt, blockName(arrayId, index, arrayName) +
                                          ": damaged (a page LMDB finds inconsistent, or a value running past the end of data.mdb)");
@@ -114,15 +148,16 @@ bool Snapshot::stored(uint64_t arrayId, uint64_t index, StoredBlock* out, const 
   }
   out->headerRead = true;
   out->data = BlockView{out->value + out->header.dataOffset, size_t(out->header.dataLength)};
-  locate(v, &out->location);
+  locateValue(v, inMemory, &out->location);
   return true;
 }
 
 bool Snapshot::storedData(uint64_t arrayId, uint64_t index, StoredBlock* out, const std::string* arrayName) {
   MDB_val v;
-  int rc = lookup(arrayId, index, &v);
+  bool inMemory;
+  int rc = lookup(arrayId, index, &v, &inMemory);
   *out = StoredBlock{};
-  if (rc == 0 && locate(v, &out->location) && out->location.mappable) {
+  if (rc == 0 && !inMemory && locate(v, &out->location) && out->location.mappable) {
     out->value = static_cast<const uint8_t*>(v.mv_data);
     out->valueSize = v.mv_size;
     const size_t prefix = v.mv_size - out->location.bytes;
@@ -141,7 +176,8 @@ bool Snapshot::block(uint64_t arrayId, uint64_t index, BlockView* out) {
 
 int Snapshot::tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcept {
   MDB_val v;
-  int rc = lookup(arrayId, index, &v);
+  bool inMemory;
+  int rc = lookup(arrayId, index, &v, &inMemory);
   *out = BlockView{};
   if (rc == MDB_NOTFOUND) return 0;
   if (rc) return rc;
@@ -155,12 +191,69 @@ int Snapshot::tryBlock(uint64_t arrayId, uint64_t index, BlockView* out) noexcep
 
 int Snapshot::tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* out) noexcept {
   MDB_val v;
-  int rc = lookup(arrayId, index, &v);
+  bool inMemory;
+  int rc = lookup(arrayId, index, &v, &inMemory);
   *out = BlockLocation{};
   out->fd = env_->dataFd();
   if (rc == MDB_NOTFOUND) return 0;
   if (rc) return rc;
-  return locate(v, out) ? 0 : MDB_CORRUPTED;
+  return locateValue(v, inMemory, out) ? 0 : MDB_CORRUPTED;
+}
+
+bool Snapshot::holdsInFull(uint64_t arrayId, uint64_t index) {
+  std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+  MDB_val v;
+  bool inMemory;
+  return lookup(arrayId, index, &v, &inMemory) == 0 && !inMemory;
+}
+
+bool Snapshot::isStub(uint64_t arrayId, uint64_t index) noexcept {
+  if (!mayHoldStubs_) return false;  // no lookup on the fault path of a local store
+  MDB_val v;
+  bool inMemory;
+  return lookup(arrayId, index, &v, &inMemory) == kBlockOnServer;
+}
+
+bool Snapshot::onServer(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length) {
+  std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+  MDB_val v;
+  bool inMemory;
+  if (lookup(arrayId, index, &v, &inMemory) != kBlockOnServer) return false;
+  blockfmt::Header stub;
+  blockfmt::readHeader(static_cast<const uint8_t*>(v.mv_data), v.mv_size, &stub);
+  *serial = stub.serial;
+  *length = stub.dataLength;
+  return true;
+}
+
+bool Snapshot::addFetched(uint64_t arrayId, uint64_t index, uint64_t serial, const uint8_t* data, size_t size) {
+  uint64_t stubSerial = 0, length = 0;
+  if (!onServer(arrayId, index, &stubSerial, &length) || stubSerial != serial) return false;
+  while (size > 0 && data[size - 1] == 0) --size;
+  if (size > length) {
+    throw Error(ErrorCode::kFormat, "array #" + std::to_string(arrayId) + " block " + std::to_string(index) +
+                                        ": the server sent " + std::to_string(size) + " bytes for a version of " +
+                                        std::to_string(length));
+  }
+  blockfmt::Header h;
+  {
+    std::shared_lock<std::shared_mutex> mapGuard(env_->mapLock);
+    MDB_val v;
+    bool inMemory;
+    lookup(arrayId, index, &v, &inMemory);
+    blockfmt::readHeader(static_cast<const uint8_t*>(v.mv_data), v.mv_size, &h);
+  }
+  const size_t pageSize = env_->pageSize();
+  std::vector<uint8_t> value(size_t(blockfmt::valueBytes(size, pageSize)));
+  blockfmt::encode(value.data(), pageSize, arrayId, index, h.blockBytes, serial, data, size);
+  std::lock_guard<std::mutex> guard(txnLock_);
+  if (fetched_.emplace(std::make_pair(arrayId, index), std::move(value)).second) fetchedBytes_ += size;
+  return true;
+}
+
+uint64_t Snapshot::fetchedBytes() {
+  std::lock_guard<std::mutex> guard(txnLock_);
+  return fetchedBytes_;
 }
 
 bool Snapshot::get(MDB_dbi db, const std::string& key, std::string* value) {

@@ -10,6 +10,7 @@
 #include <lmdb.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,10 @@ struct StoredBlock {
   BlockView data;                  // its data bytes (header.dataLength; zeros after them)
   BlockLocation location;          // where the data is in the data file
 };
+
+// The answer of tryBlock()/tryBlockLocation() for a stub this snapshot has not fetched
+// (its bytes are on the remote server): not an LMDB code (those are -30800..-30780 and errno).
+inline constexpr int kBlockOnServer = -31000;
 
 class Snapshot {
  public:
@@ -72,6 +77,25 @@ class Snapshot {
   // and the file range unchanged, while this snapshot is held.
   int tryBlockLocation(uint64_t arrayId, uint64_t index, BlockLocation* out) noexcept;
 
+  // --- stubs (block_format.h): blocks of a lazily cached remote store ---
+  // True if block `index` of array `arrayId` is a stub in this snapshot that has not been
+  // fetched into it: then *serial and *length are its version and its byte length.
+  bool onServer(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length);
+  // True if the store holds block `index` of array `arrayId` in full (not a stub).
+  bool holdsInFull(uint64_t arrayId, uint64_t index);
+  // True for a stub not fetched, without throwing or allocating (for the fault path).
+  // Caller holds env().mapLock shared.
+  bool isStub(uint64_t arrayId, uint64_t index) noexcept;
+  // Gives this snapshot the fetched bytes of a stub: version `serial` of block `index` of
+  // array `arrayId` (trailing zeros may be trimmed). From then on every read of the block
+  // through this snapshot (copies, views, checksums) reads them, from memory, for as long
+  // as the snapshot lives; the cache's own copy (written by the fetcher) serves later
+  // snapshots. False, keeping nothing, unless the snapshot holds that very stub (the bytes
+  // of another version, or of a block stored in full, are not wanted).
+  bool addFetched(uint64_t arrayId, uint64_t index, uint64_t serial, const uint8_t* data, size_t size);
+  // Bytes this snapshot holds fetched in memory.
+  uint64_t fetchedBytes();
+
   // Copies the value stored under `key` in `db`; false if absent.
   bool get(MDB_dbi db, const std::string& key, std::string* value);
 
@@ -109,12 +133,22 @@ class Snapshot {
   }
 
  private:
-  int lookup(uint64_t arrayId, uint64_t index, MDB_val* value) noexcept;
+  // The value of block `index` of array `arrayId`: 0 (a value of the map, or fetched bytes
+  // in memory: *inMemory), MDB_NOTFOUND, kBlockOnServer for a stub not fetched, or an LMDB
+  // error code. Allocates nothing.
+  int lookup(uint64_t arrayId, uint64_t index, MDB_val* value, bool* inMemory) noexcept;
+  // locate() for a looked-up value: fetched bytes in memory are never mappable.
+  bool locateValue(const MDB_val& value, bool inMemory, BlockLocation* out) const noexcept;
 
   std::shared_ptr<Env> env_;
   MDB_txn* txn_ = nullptr;
   uint64_t serial_ = 0;
   std::mutex txnLock_;
+  // Fetched stubs: whole values (block_format.h, as LMDB would hold them) by (array, block),
+  // guarded by txnLock_; never erased while the snapshot lives, so pointers stay valid.
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<uint8_t>> fetched_;
+  uint64_t fetchedBytes_ = 0;
+  bool mayHoldStubs_ = false;  // the store is the cache of a remote store
 };
 
 }  // namespace txa

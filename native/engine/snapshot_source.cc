@@ -50,6 +50,14 @@ bool SnapshotSource::locate(uint64_t index, BlockLocation* loc, BlockView* view)
   return true;
 }
 
+bool SnapshotSource::ready(uint64_t index) {
+  uint64_t id = arrayId();
+  if (id == 0 || !pinSnapshot()) return true;  // nothing to wait for: pin() answers
+  const bool stub = pinned_->isStub(id, index);
+  unpin();
+  return !stub;
+}
+
 void SnapshotSource::unpin() {
   // A scan stays within cacheBytes in RssFile too: a fill copies the block out of LMDB's
   // (read-only, shared, file-backed) map, which leaves those file pages mapped in this
@@ -58,14 +66,15 @@ void SnapshotSource::unpin() {
   // page cache keeps the data, and another thread still reading these pages just takes a
   // minor fault). Rounded outwards: an overflow value owns its pages; a small value's leaf
   // page merely refaults. Done before releasing mapLock, while the address is still LMDB's.
-  if (pinnedSize_ > 0) {
+  // Fetched bytes of a stub (Snapshot::addFetched) live in memory, not in the map: kept.
+  if (pinnedSize_ > 0 && pinned_->env().inFile(pinnedData_, pinnedSize_)) {
     static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
     uintptr_t lo = reinterpret_cast<uintptr_t>(pinnedData_) & ~(page - 1);
     uintptr_t hi = (reinterpret_cast<uintptr_t>(pinnedData_) + pinnedSize_ + page - 1) & ~(page - 1);
     madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);  // best effort: errors change nothing
-    pinnedData_ = nullptr;
-    pinnedSize_ = 0;
   }
+  pinnedData_ = nullptr;
+  pinnedSize_ = 0;
   if (mapLocked_) {
     pinned_->env().mapLock.unlock_shared();
     mapLocked_ = false;

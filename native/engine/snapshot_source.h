@@ -64,6 +64,8 @@ class SnapshotSource : public BlockSource {
   bool pin(uint64_t index, BlockView* out) override;
   bool locate(uint64_t index, BlockLocation* loc, BlockView* view) override;
   void unpin() override;
+  // False for a stub the snapshot has not fetched (Snapshot::isStub).
+  bool ready(uint64_t index) override;
 
  private:
   // Pins the handle's current snapshot and takes its map lock shared (unpin() ends both);

@@ -7,7 +7,8 @@
 //   blocks   every block value: key layout, block header (magic, version, layout), the
 //            header's array id and index equal the key's, page-aligned data of whole
 //            pages, blockBytes equal to the record's, index within the array's length,
-//            checksum over the stored bytes
+//            checksum over the stored bytes; a stub (a lazily cached remote block) has
+//            its header checked and is counted, its bytes being on the server
 //   refs     every block belongs to an array record (else: a block of a deleted or
 //            unknown array); the commit that wrote a block, and the commit that last
 //            changed a record, are in the commit log while the log reaches back to them
@@ -36,6 +37,7 @@ struct CheckReport {
   uint64_t arrays = 0;  // array records
   uint64_t blocks = 0;  // block values
   uint64_t bytes = 0;   // data bytes they store (zero fill excluded)
+  uint64_t onServer = 0;  // of the block values, stubs: bytes on the remote server (block_format.h)
 };
 
 // blockBytesByName: each record's blockBytes as its body says (0: unknown, body damaged).

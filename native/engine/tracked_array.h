@@ -64,6 +64,8 @@ class TrackedArray : public ArrayChanges {
   uint8_t* base();
   uint64_t reservedBytes();
   vmem::Region* region() { return ensureRegion(false); }
+  // True once the region is reserved (a view was made, or the array was written through it).
+  bool hasRegion() const { return region_ != nullptr; }
   // Maps the blocks of [offset, offset+bytes) now, for system calls on a view in a fault
   // mode that cannot serve them (vmem.h). Throws Error(kStorage) if a mapping fails.
   void populate(uint64_t offset, uint64_t bytes);

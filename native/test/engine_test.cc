@@ -28,6 +28,8 @@
 #include "../engine/error.h"
 #include "../engine/keys.h"
 #include "../engine/pread_batch.h"
+#include "../engine/remote_apply.h"
+#include "../engine/remote_fill.h"
 #include "../engine/session_stats.h"
 #include "../engine/snapshot.h"
 #include "harness.h"
@@ -46,7 +48,7 @@ static std::string tempStore() {
 }
 
 static void removeStore(const std::string& dir) {
-  for (const char* f : {"data.mdb", "lock.mdb", "txarray.signal"}) unlink((dir + "/" + f).c_str());
+  for (const char* f : {"data.mdb", "lock.mdb", "txarray.signal", "unflushed"}) unlink((dir + "/" + f).c_str());
   rmdir(dir.c_str());
 }
 
@@ -338,6 +340,107 @@ static void testChecksum() {
   CHECK(blockfmt::readHeader(value.data(), value.size(), &h) == blockfmt::Problem::kMagic);
 }
 
+// Stubs of a lazily cached remote store: written by catch-up, refused by reads until the
+// snapshot is given the fetched version, filled in the store by version only.
+static void testStubs() {
+  g_ctx = "stubs";
+  uint8_t stub[blockfmt::kStubBytes];
+  blockfmt::encodeStub(stub, 7, 2, 65536, 5, 1000);
+  blockfmt::Header h;
+  CHECK(blockfmt::readHeader(stub, sizeof stub, &h) == blockfmt::Problem::kOnServer);
+  CHECK(h.onServer && h.arrayId == 7 && h.blockIndex == 2 && h.serial == 5 && h.dataLength == 1000 &&
+        h.blockBytes == 65536 && h.storedIn(sizeof stub) == 0);
+  CHECK(blockfmt::checksumMatches(stub, h, stub, 0));
+  stub[40] ^= 1;  // the serial
+  blockfmt::Header h2;
+  blockfmt::readHeader(stub, sizeof stub, &h2);
+  CHECK(!blockfmt::checksumMatches(stub, h2, stub, 0));
+  stub[40] ^= 1;
+  stub[6] |= 2;  // a flag this build does not know
+  CHECK(blockfmt::readHeader(stub, sizeof stub, &h) == blockfmt::Problem::kVersion);
+
+  std::string dir = tempStore();
+  {
+    auto env = Env::acquire(dir, testOptions());
+    RemoteBatch batch;
+    batch.head = 1;
+    batch.remoteMeta = "stamp";
+    RemoteCommit commit;
+    commit.serial = 1;
+    commit.changes.addBlocks(7, 0, 1);
+    batch.commits.push_back(commit);
+    RemoteBlock onServer;
+    onServer.arrayId = 7, onServer.index = 0, onServer.serial = 1, onServer.blockBytes = 65536;
+    onServer.onServer = true, onServer.length = 5000;
+    RemoteBlock held = onServer;
+    held.index = 1, held.onServer = false, held.data = std::string(3000, 'h');
+    batch.blocks = {onServer, held};
+    SessionStats stats;
+    CHECK(applyRemote(*env, batch, &stats) == 1);
+    std::vector<uint8_t> bytes(5000);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 7 + 1);
+    auto snap = std::make_shared<Snapshot>(env);
+    uint64_t serial = 0, length = 0;
+    CHECK(snap->onServer(7, 0, &serial, &length) && serial == 1 && length == 5000);
+    CHECK(!snap->onServer(7, 1, &serial, &length) && !snap->onServer(7, 9, &serial, &length));
+    CHECK(!snap->holdsInFull(7, 0) && snap->holdsInFull(7, 1));
+    bool threw = false;
+    try {
+      StoredBlock s;
+      snap->stored(7, 0, &s);
+    } catch (const Error& e) {
+      threw = e.code() == ErrorCode::kRemoteUnavailable;
+    }
+    CHECK(threw);
+    {
+      std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+      BlockView view;
+      BlockLocation loc;
+      CHECK(snap->isStub(7, 0) && !snap->isStub(7, 1));
+      CHECK(snap->tryBlock(7, 0, &view) == kBlockOnServer);
+      CHECK(snap->tryBlockLocation(7, 0, &loc) == kBlockOnServer);
+    }
+    CHECK(!snap->addFetched(7, 0, 2, bytes.data(), bytes.size()));  // another version
+    CHECK(!snap->addFetched(7, 1, 1, bytes.data(), bytes.size()));  // held in full already
+    threw = false;
+    try {
+      std::vector<uint8_t> longer(6000, 1);
+      snap->addFetched(7, 0, 1, longer.data(), longer.size());
+    } catch (const Error& e) {
+      threw = e.code() == ErrorCode::kFormat;
+    }
+    CHECK(threw);
+    CHECK(snap->addFetched(7, 0, 1, bytes.data(), bytes.size()));
+    CHECK(snap->fetchedBytes() == 5000);
+    {
+      std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+      BlockView view;
+      BlockLocation loc;
+      CHECK(!snap->isStub(7, 0));
+      CHECK(snap->tryBlock(7, 0, &view) == 0 && view.size == 5000 && memcmp(view.data, bytes.data(), 5000) == 0);
+      CHECK(snap->tryBlockLocation(7, 0, &loc) == 0 && !loc.mappable && loc.bytes == blockfmt::storedBytes(5000, env->pageSize()));
+      StoredBlock s;
+      CHECK(snap->stored(7, 0, &s) && s.data.size == 5000);
+      CHECK(blockfmt::checksumMatches(s.value, s.header, s.value + s.header.dataOffset, s.header.storedIn(s.valueSize)));
+    }
+    // The store: only the stub of the same version is filled.
+    std::vector<FetchedBlock> fetched(1);
+    fetched[0].arrayId = 7, fetched[0].index = 0, fetched[0].serial = 2;
+    fetched[0].data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    CHECK(fillStubs(*env, fetched, &stats) == 0);
+    fetched[0].serial = 1;
+    CHECK(fillStubs(*env, fetched, &stats) == 1);
+    CHECK(fillStubs(*env, fetched, &stats) == 0);  // filled already
+    Snapshot later(env);
+    std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+    BlockLocation loc;
+    CHECK(later.tryBlockLocation(7, 0, &loc) == 0 && loc.mappable);
+    std::vector<uint8_t> got(5000);
+    CHECK(pread(loc.fd, got.data(), got.size(), off_t(loc.fileOffset)) == 5000 && got == bytes);
+  }
+  removeStore(dir);
+}
+
 // engine_test --bench: CRC32C throughput over 64 KiB blocks (the checksum's cost on the
 // commit path is bytes stored / this rate).
 static void benchCrc() {
@@ -427,6 +530,7 @@ int main(int argc, char** argv) {
   CASE("", testStoreWithoutSegments());
   CASE("", testPreadBatch(1));
   CASE("", testPreadBatch(4));
+  CASE("", testStubs());
   commitRuleCases();
   printSummary();
   return g_failed ? 1 : 0;

@@ -178,6 +178,7 @@ int mapBlockMakingRoomLocked(RegionImpl* R, uint64_t b) {
 int mapRangeLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   for (uint64_t b = b0; b < b1 && b < R->blockCount; b++) {
     if (R->blocks[b].state != BlockState::Unmapped) continue;
+    if (!R->blocks[b].spilled && !R->source->ready(b)) continue;  // faults when touched
     if (int e = mapBlockLocked(R, b)) return e;
   }
   return 0;

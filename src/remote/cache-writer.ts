@@ -20,6 +20,11 @@ import type { CommitPlan } from './commit-plan'
 export interface CacheStamp {
   store: string
   serial: number
+  /**
+   * The cache may hold stubs (block versions whose bytes are on the server): some process
+   * caught it up lazily. Never cleared: stubs stay until their blocks change or are fetched.
+   */
+  lazy?: boolean
 }
 
 /** The block size of every array a batch touches, from its records and change sets. */
@@ -32,14 +37,26 @@ function blockSizes(changes: RemoteChanges): Map<number, number> {
   return sizes
 }
 
+/** True when the cache read through `session` may hold stubs (its stamp says lazy). */
+export function cacheMayHoldStubs(session: NativeSession): boolean {
+  const raw = session.getMeta('remote')
+  return raw !== null && (packr.unpack(raw) as CacheStamp).lazy === true
+}
+
 export class CacheWriter {
   readonly #session: NativeSession
   readonly #store: string
+  readonly #lazy: boolean
 
-  /** Opens (creating if needed) the cache store at `path` for remote store `storeId`. */
-  constructor(path: string, storeId: string) {
+  /**
+   * Opens (creating if needed) the cache store at `path` for remote store `storeId`.
+   * `lazy`: catch-up writes stubs instead of block bytes (the changes are read with
+   * `{ lazy: true }`); blocks are fetched when read (fill()).
+   */
+  constructor(path: string, storeId: string, lazy = false) {
     this.#session = new addon.NativeSession(path, undefined, undefined, 16, { create: true, readOnly: false, format: encodeFormat() })
     this.#store = storeId
+    this.#lazy = lazy
     const stamp = this.stamp()
     if (stamp && stamp.store !== storeId) {
       this.close()
@@ -65,8 +82,11 @@ export class CacheWriter {
    * Throws FormatError for changes that cannot bring this cache up to date.
    */
   apply(changes: RemoteChanges, sync = false): number {
-    const serial = this.stamp()?.serial ?? 0
+    const held = this.stamp()
+    const serial = held?.serial ?? 0
     const replaceAll = changes.after === 0 && serial > 0
+    const stamp: CacheStamp = { store: this.#store, serial: changes.head }
+    if (this.#lazy || held?.lazy) stamp.lazy = true
     if (changes.after > serial || (changes.pruned > changes.after && changes.after !== 0)) {
       throw new FormatError(`changes after serial ${changes.after} (history kept after ${changes.pruned}) cannot bring a cache at serial ${serial} up to date: read them after 0`)
     }
@@ -75,7 +95,7 @@ export class CacheWriter {
       head: changes.head,
       replaceAll,
       sync,
-      remoteMeta: packr.pack({ store: this.#store, serial: changes.head } satisfies CacheStamp),
+      remoteMeta: packr.pack(stamp),
       commits: changes.commits.map((c) => ({
         serial: c.serial,
         timeMs: c.timeMs,
@@ -87,6 +107,8 @@ export class CacheWriter {
       blocks: changes.blocks.map((b) => {
         const blockBytes = sizes.get(b.arrayId)
         if (!blockBytes) throw new FormatError(`remote block ${b.index} of array #${b.arrayId} arrived without its array's geometry`)
+        // Read lazily: a stub of the version (or nothing, for a block that reads as zeros).
+        if (b.data === null && b.length) return { arrayId: b.arrayId, index: b.index, serial: b.serial, blockBytes, data: null, length: b.length }
         return { arrayId: b.arrayId, index: b.index, serial: b.serial, blockBytes, data: b.data }
       }),
       segments: (changes.segments ?? []).map((g) => ({ arrayId: g.arrayId, name: g.name, start: g.start, stop: g.stop, deleted: g.deleted })),
@@ -159,6 +181,32 @@ export class CacheWriter {
       out.push({ arrayId: id, index: first + at / blockBytes, serial, data: all.subarray(at, Math.min(at + blockBytes, all.byteLength)) })
     }
     return out
+  }
+
+  /**
+   * Of the blocks of lazily read `changes` (stubs to be), those this cache holds in full
+   * now: a machine that read a block keeps reading it, so catch-up brings their new
+   * versions' bytes (then views over them never meet a stub after a refresh).
+   */
+  heldOf(changes: RemoteChanges): RemoteBlock[] {
+    const stubs = changes.blocks.filter((b) => b.data === null && b.length)
+    if (stubs.length === 0) return []
+    this.#session.refresh()
+    const held = this.#session.heldInFull(stubs)
+    return stubs.filter((_, i) => held[i])
+  }
+
+  /** True when catch-up writes stubs (this writer's setting). */
+  get lazy(): boolean {
+    return this.#lazy
+  }
+
+  /**
+   * Writes fetched block versions of array `arrayId` over the cache's stubs of the same
+   * versions (native/engine/remote_fill.h; not flushed, as apply()). Returns how many it wrote.
+   */
+  fill(arrayId: number, blocks: readonly { index: number; serial: number; data: Uint8Array }[]): number {
+    return this.#session.fillStubs(blocks.map((b) => ({ arrayId, index: b.index, serial: b.serial, data: b.data })))
   }
 
   /** Makes every commit written into the cache durable; false if all were already. */

@@ -46,8 +46,10 @@ export interface RemoteBlock {
   arrayId: number
   index: number
   serial: number
-  /** Its bytes; null: it reads as zeros (deleted, all zeros, or cut by a shrink). */
+  /** Its bytes; null: it reads as zeros (deleted, all zeros, or cut by a shrink) — or, read lazily, they stayed on the server. */
   data: Buffer | null
+  /** Read lazily (`{ lazy: true }`): the length of its bytes on the server; 0 for a block that reads as zeros. */
+  length?: number
 }
 
 /** A segment name added (its rows [start, stop)) or deleted after the serial read from. */
@@ -94,6 +96,7 @@ interface Row {
   changes: Record<string, Partial<RemoteArrayChange>> | null
   committed_ms: string | null
   pruned: string | null
+  data_length?: number | null
 }
 
 /** A commit's change set as the commits table holds it (jsonb, by array id). */
@@ -109,14 +112,29 @@ export function parseChangeSet(json: Record<string, Partial<RemoteArrayChange>> 
   return changes
 }
 
-/** Reads what commits after `after` changed (one statement: one snapshot, one round trip). */
-export async function readChangesSince(client: ClientBase, after: number, schema = DEFAULT_SCHEMA): Promise<RemoteChanges> {
+/**
+ * Reads what commits after `after` changed (one statement: one snapshot, one round trip).
+ * `lazy`: the blocks come without their bytes, with their lengths only (a lazily filled
+ * cache writes stubs for them; the server reads no block bytes either: the length of a
+ * TOASTed value is in its pointer).
+ */
+export async function readChangesSince(
+  client: ClientBase, after: number, schema = DEFAULT_SCHEMA, options: { lazy?: boolean } = {},
+): Promise<RemoteChanges> {
   const s = checkSchemaName(schema)
-  const { rows } = await client.query<Row>({
-    name: `${s}_changes_since`,
-    text: `SELECT * FROM ${s}.changes_since($1)`,
-    values: [after],
-  })
+  const { rows } = await client.query<Row>(options.lazy
+    ? {
+        name: `${s}_changes_since_lazy`,
+        text: `SELECT kind, serial, array_id, block_index, name, rows, row_bytes, block_bytes, body, deleted,
+                      NULL::bytea AS data, octet_length(data) AS data_length, changes, committed_ms, pruned
+                 FROM ${s}.changes_since($1)`,
+        values: [after],
+      }
+    : {
+        name: `${s}_changes_since`,
+        text: `SELECT * FROM ${s}.changes_since($1)`,
+        values: [after],
+      })
   const out: RemoteChanges = { after, head: after, pruned: 0, commits: [], records: [], blocks: [], segments: [] }
   for (const row of rows) {
     const serial = Number(row.serial)
@@ -143,7 +161,9 @@ export async function readChangesSince(client: ClientBase, after: number, schema
         stop: Number(row.rows), serial, deleted: row.deleted ?? false,
       })
     } else {
-      out.blocks.push({ arrayId: Number(row.array_id), index: Number(row.block_index), serial, data: row.data })
+      const block: RemoteBlock = { arrayId: Number(row.array_id), index: Number(row.block_index), serial, data: row.data }
+      if (options.lazy) block.length = row.data_length ?? 0
+      out.blocks.push(block)
     }
   }
   out.commits.sort((a, b) => a.serial - b.serial)

@@ -1,6 +1,7 @@
 /** The messages between a RemoteLink and its connection thread (link-worker.ts). */
 import type { ConflictFacts } from '../errors'
 import type { CommitPlan } from './commit-plan'
+import type { WantedBlock } from './block-fetch'
 
 export type LinkRequest =
   | { id: number; op: 'open' }
@@ -8,6 +9,7 @@ export type LinkRequest =
   | { id: number; op: 'resolve'; commitId: string }
   | { id: number; op: 'changesSince'; after: number }
   | { id: number; op: 'catchUp'; atLeast?: number }
+  | { id: number; op: 'fetch'; arrayId: number; blocks: WantedBlock[] }
   | { id: number; op: 'close' }
 
 /** A coded failure, rebuilt as its error class on the caller's side. */

@@ -18,6 +18,7 @@ import { readChangesSince } from './changes-since'
 import { CacheWriter } from './cache-writer'
 import { listenForCommits } from './commit-notifications'
 import { install } from './schema'
+import { type FetchedBlock, fetchBlocks, fetchVersions } from './block-fetch'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 
 interface Start {
@@ -28,6 +29,8 @@ interface Start {
   connectTimeoutMs: number
   /** The local store that caches the remote one: followed commits are written into it. */
   cache?: string
+  /** Catch-up writes stubs instead of block bytes (blocks are fetched when read). */
+  lazy?: boolean
 }
 
 /** Serves one link until it closes. */
@@ -159,9 +162,11 @@ function serve(start: Start): void {
     let changes: Awaited<ReturnType<typeof readChangesSince>>
     try {
       const at = cache!.stamp()?.serial ?? 0
-      changes = await readChangesSince(c, at, start.schema)
+      const lazy = { lazy: start.lazy ?? false }
+      changes = await readChangesSince(c, at, start.schema, lazy)
       // The history no longer reaches back to the cache: the whole state replaces it.
-      if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema)
+      if (changes.pruned > at && at > 0) changes = await readChangesSince(c, 0, start.schema, lazy)
+      if (lazy.lazy) await keepWarm(c, changes)
     } catch (e) {
       if (isServerError(e)) throw e
       drop(c)
@@ -173,6 +178,18 @@ function serve(start: Start): void {
     held = Math.max(held, cache!.apply(changes))
     flushSoon()
     return held
+  }
+
+  /**
+   * Lazy catch-up: the new versions of blocks the cache holds in full come with their
+   * bytes (one more round trip, only when there are some); the others stay stubs. A
+   * version the server no longer holds stays a stub too.
+   */
+  async function keepWarm(c: Client, changes: Awaited<ReturnType<typeof readChangesSince>>): Promise<void> {
+    const held = cache!.heldOf(changes)
+    if (held.length === 0) return
+    const found = await fetchVersions(c, held, start.schema)
+    found.forEach((f, i) => { if (f.data) held[i].data = f.data })
   }
 
   function startRun(): Promise<number> {
@@ -249,7 +266,7 @@ function serve(start: Start): void {
       case 'open': {
         const id = await install(await connected(), start.schema)
         if (start.cache && !cache) {
-          cache = new CacheWriter(start.cache, id)
+          cache = new CacheWriter(start.cache, id, start.lazy ?? false)
           await catchUp()
           void follow()
         }
@@ -260,6 +277,35 @@ function serve(start: Start): void {
         return catchUp(request.atLeast)
       }
       case 'commit': return commit(request.plan)
+      case 'fetch': {
+        const c = await connected()
+        let found: Awaited<ReturnType<typeof fetchBlocks>>
+        try {
+          found = await fetchBlocks(c, request.arrayId, request.blocks, start.schema)
+        } catch (e) {
+          if (isServerError(e)) throw e
+          drop(c)
+          throw unavailable(e)
+        }
+        const gone = found.find((b) => b.data === null)
+        if (gone) {
+          throw {
+            code: 'TXA_REMOTE_UNAVAILABLE',
+            message: `version ${gone.serial} of block ${gone.index} of array #${request.arrayId} is no longer on the server (collected by retention): refresh() to a newer snapshot`,
+          } satisfies WireError
+        }
+        const blocks = found as FetchedBlock[]
+        // Into the cache after the answer has gone (setImmediate: the reply is posted
+        // first), so that later snapshots of every process read them locally.
+        setImmediate(() => {
+          try {
+            if (cache && cache.fill(request.arrayId, blocks) > 0) flushSoon()
+          } catch {
+            // the cache keeps its stubs: they are fetched again when read
+          }
+        })
+        return blocks
+      }
       case 'resolve': {
         try {
           return await resolveCommit(await connected(), request.commitId, start.schema)

@@ -21,7 +21,9 @@ import { randomUUID } from 'node:crypto'
 import {
   CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError, TxarrayError,
 } from '../errors'
+import type { NativeSession, NativeStub } from '../binding'
 import type { ArrayState, Transaction } from '../transaction'
+import { batchesOf } from './lazy-blocks'
 import type { CommitOutcome } from './commit-call'
 import type { CommitPlan } from './commit-plan'
 import { RemoteLink } from './remote-link'
@@ -39,7 +41,12 @@ export interface RemoteHandleOptions {
   schema?: string
   /** How long one call to the server may take (default 60 000 ms). */
   timeoutMs?: number
+  /** Catch-up writes stubs; blocks are fetched when read (lazy-blocks.ts). Default false. */
+  lazy?: boolean
 }
+
+/** The most block bytes one fetch asks for (larger reads take several round trips). */
+const FETCH_BATCH_BYTES = 64 << 20
 
 export class RemoteHandle {
   readonly #link: RemoteLink
@@ -49,6 +56,9 @@ export class RemoteHandle {
   /** Commits this handle made, and those refused with ConflictError. */
   commits = 0
   conflicts = 0
+  /** Block versions this handle fetched from the server on demand, and their bytes. */
+  blocksFetched = 0
+  bytesFetched = 0
 
   /**
    * Connects to the remote store at `url` (creating its schema if missing) and brings the
@@ -59,7 +69,7 @@ export class RemoteHandle {
   constructor(url: string, cachePath: string, options: RemoteHandleOptions = {}) {
     this.#link = new RemoteLink(url, {
       schema: options.schema, cache: cachePath, callTimeoutMs: options.timeoutMs,
-      connectTimeoutMs: Math.min(options.timeoutMs ?? 5000, 5000),
+      connectTimeoutMs: Math.min(options.timeoutMs ?? 5000, 5000), lazy: options.lazy,
     })
     try {
       this.#link.openSync()
@@ -135,6 +145,26 @@ export class RemoteHandle {
     this.#unsettled = null
     if (unsettled) txn.settleRemote(unsettled.ids)
     else txn.abort()
+  }
+
+  /**
+   * Fetches block versions `stubs` of array `arrayId` from the server (about 64 MiB per
+   * round trip) and gives them to the handle's snapshot `session`: reads through it then
+   * find them. The link's thread writes them into the cache too, for later snapshots.
+   * RemoteUnavailableError when the server cannot be reached; nothing changes then.
+   */
+  fetch(session: NativeSession, arrayId: number, stubs: readonly NativeStub[]): void {
+    for (const batch of batchesOf(stubs, FETCH_BATCH_BYTES)) {
+      let blocks
+      try {
+        blocks = this.#link.fetchBlocksSync(arrayId, batch.map(({ index, serial }) => ({ index, serial })))
+      } catch (e) {
+        throw asCoded(e)
+      }
+      session.addFetched(arrayId, blocks)
+      this.blocksFetched += blocks.length
+      for (const b of blocks) this.bytesFetched += b.data.byteLength
+    }
   }
 
   /** Ends the link (its thread and connections), in the background. */

@@ -12,6 +12,7 @@ import {
 } from '../errors'
 import type { CommitOutcome } from './commit-call'
 import { type CommitPlan, transferablesOf } from './commit-plan'
+import type { FetchedBlock, WantedBlock } from './block-fetch'
 import type { RemoteChanges } from './changes-since'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 import { checkSchemaName, DEFAULT_SCHEMA } from './schema'
@@ -32,6 +33,12 @@ export interface RemoteLinkOptions {
    * there (one local commit per remote commit), waking the cache's local waiters.
    */
   cache?: string
+  /**
+   * Catch-up writes stubs (block versions without their bytes) instead of block bytes;
+   * reads fetch the blocks they need with fetchBlocks(). Default false: every block's
+   * bytes are copied into the cache as its commit arrives.
+   */
+  lazy?: boolean
 }
 
 function rebuild(error: WireError): TxarrayError {
@@ -73,6 +80,7 @@ export class RemoteLink {
     this.#port = port1
     const data = {
       url, schema, port: port2, cell: this.#cell.buffer, connectTimeoutMs: options.connectTimeoutMs ?? 5000, cache: options.cache,
+      lazy: options.lazy ?? false,
     }
     linkThread().postMessage(data, [port2])
     this.#port.on('message', (reply: LinkReply) => this.#deliver(reply))
@@ -169,6 +177,16 @@ export class RemoteLink {
   /** What commits after `after` changed, from one snapshot of the server. */
   changesSinceSync(after: number): RemoteChanges { return this.#callSync({ op: 'changesSince', after }) }
   changesSince(after: number): Promise<RemoteChanges> { return this.#call({ op: 'changesSince', after }) }
+
+  /**
+   * The bytes of block versions `blocks` of array `arrayId` (what the cache's stubs name),
+   * in one round trip; the link's thread also writes them over the cache's stubs, after
+   * answering. RemoteUnavailableError if the server cannot be reached or no longer holds a
+   * version (retention collected it: refresh() to a newer snapshot).
+   */
+  fetchBlocksSync(arrayId: number, blocks: WantedBlock[]): FetchedBlock[] {
+    return this.#callSync({ op: 'fetch', arrayId, blocks })
+  }
 
   /** Closes the link's connections (the thread stays for this thread's other links). */
   async close(): Promise<void> {
