@@ -376,7 +376,7 @@ static void testStubs() {
     held.index = 1, held.onServer = false, held.data = std::string(3000, 'h');
     batch.blocks = {onServer, held};
     SessionStats stats;
-    CHECK(applyRemote(*env, batch, &stats) == 1);
+    CHECK(applyRemote(env, batch, &stats) == 1);
     std::vector<uint8_t> bytes(5000);
     for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(i * 7 + 1);
     auto snap = std::make_shared<Snapshot>(env);
