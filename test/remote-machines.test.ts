@@ -1,15 +1,15 @@
 // Several machines as separate processes, each with a cache of its own, on one remote
 // store: concurrent appends and contended writes, a machine killed mid-commit, and the
 // server crashing (-m immediate) and coming back mid-stream.
-import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from 'pg'
-import { CommitOutcomeUnknownError, open, RemoteUnavailableError, type Store } from '../src/index'
+import { CommitOutcomeUnknownError, RemoteUnavailableError, type Store } from '../src/index'
 import { startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
 import { rejectsCode, throwsCode } from './helpers/expect'
+import { remoteStores } from './helpers/remote-stores'
 import { tempDir } from './helpers/tmp'
 
 const found = testPostgres()
@@ -31,12 +31,7 @@ if ('skipped' in found) {
   test.skip('several machines as processes', () => undefined)
 } else {
   const server = found.server
-  let database: string | null = null
-  async function remoteStore(): Promise<{ url: string; schema: string; machine(cache?: string): Store }> {
-    const url = (database ??= await server.freshDatabase())
-    const schema = `m_${randomBytes(5).toString('hex')}`
-    return { url, schema, machine: (cache = tempDir()) => open(cache, { remote: url, remoteSchema: schema }) }
-  }
+  const remoteStore = remoteStores(server, 'm')
 
   test('4 machines append concurrently and contend for one block: every row once, each commit contiguous, no increment lost', async () => {
     const { url, schema, machine } = await remoteStore()

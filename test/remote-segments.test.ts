@@ -2,16 +2,16 @@
 // processes) append, look up, list and delete segments of one array through PostgreSQL,
 // under the rules of a local store: concurrent segment appends rebase and never conflict,
 // a name is taken once, a delete of a segment another commit deleted is a conflict.
-import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { Client } from 'pg'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { AlreadyExistsError, ConflictError, open, type Segment, type Store } from '../src/index'
+import { AlreadyExistsError, ConflictError, type Segment, type Store } from '../src/index'
 import { collectHistory } from '../src/remote/retention'
 import { startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
 import { throwsCode } from './helpers/expect'
+import { remoteStores } from './helpers/remote-stores'
 import { tempDir } from './helpers/tmp'
 
 const found = testPostgres()
@@ -56,12 +56,7 @@ if ('skipped' in found) {
   test.skip('named segments on a remote store', () => undefined)
 } else {
   const server = found.server
-  let database: string | null = null
-  async function remoteStore(): Promise<{ url: string; schema: string; machine(cache?: string): Store }> {
-    const url = (database ??= await server.freshDatabase())
-    const schema = `g_${randomBytes(5).toString('hex')}`
-    return { url, schema, machine: (cache = tempDir()) => open(cache, { remote: url, remoteSchema: schema }) }
-  }
+  const remoteStore = remoteStores(server, 'g')
 
   test('a segment appended on A is looked up, viewed and listed on B after refresh, and not before', async () => {
     const { machine } = await remoteStore()

@@ -13,6 +13,23 @@ void putU32le(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) { p[i] = uint8_t(v); v >>= 8; }
 }
 
+// Zeroes the `prefix` bytes of a value's header and writes its fields (the checksum stays 0).
+void putHeader(uint8_t* value, size_t prefix, uint16_t flags, uint64_t arrayId, uint64_t blockIndex,
+               uint32_t blockBytes, uint64_t serial, uint64_t dataLength) noexcept {
+  memset(value, 0, prefix);
+  putU32le(value, kMagic);
+  value[4] = uint8_t(kHeaderVersion);
+  value[5] = uint8_t(kHeaderVersion >> 8);
+  value[6] = uint8_t(flags);
+  value[7] = uint8_t(flags >> 8);
+  putU32le(value + 8, uint32_t(prefix));
+  putU32le(value + 12, blockBytes);
+  keys::putU64le(value + 16, dataLength);
+  keys::putU64le(value + 24, arrayId);
+  keys::putU64le(value + 32, blockIndex);
+  keys::putU64le(value + 40, serial);
+}
+
 }  // namespace
 
 uint32_t checksumOf(const uint8_t* value, const uint8_t* data, uint64_t stored) noexcept {
@@ -35,16 +52,7 @@ void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t 
                     uint64_t serial, const uint8_t* data, size_t dataLength) noexcept {
   const size_t prefix = prefixBytes(pageSize);
   const uint64_t stored = storedBytes(dataLength, pageSize);
-  memset(value, 0, prefix);
-  putU32le(value, kMagic);
-  value[4] = uint8_t(kHeaderVersion);
-  value[5] = uint8_t(kHeaderVersion >> 8);
-  putU32le(value + 8, uint32_t(prefix));
-  putU32le(value + 12, blockBytes);
-  keys::putU64le(value + 16, dataLength);
-  keys::putU64le(value + 24, arrayId);
-  keys::putU64le(value + 32, blockIndex);
-  keys::putU64le(value + 40, serial);
+  putHeader(value, prefix, 0, arrayId, blockIndex, blockBytes, serial, dataLength);
   uint8_t* out = value + prefix;
   memcpy(out, data, dataLength);
   memset(out + dataLength, 0, size_t(stored - dataLength));
@@ -52,18 +60,7 @@ void encodeUnsealed(uint8_t* value, size_t pageSize, uint64_t arrayId, uint64_t 
 
 void encodeStub(uint8_t* value, uint64_t arrayId, uint64_t blockIndex, uint32_t blockBytes, uint64_t serial,
                 uint64_t dataLength) noexcept {
-  memset(value, 0, kStubBytes);
-  putU32le(value, kMagic);
-  value[4] = uint8_t(kHeaderVersion);
-  value[5] = uint8_t(kHeaderVersion >> 8);
-  value[6] = uint8_t(kOnServer);
-  value[7] = uint8_t(kOnServer >> 8);
-  putU32le(value + 8, uint32_t(kStubBytes));
-  putU32le(value + 12, blockBytes);
-  keys::putU64le(value + 16, dataLength);
-  keys::putU64le(value + 24, arrayId);
-  keys::putU64le(value + 32, blockIndex);
-  keys::putU64le(value + 40, serial);
+  putHeader(value, kStubBytes, kOnServer, arrayId, blockIndex, blockBytes, serial, dataLength);
   putU32le(value + kChecksumAt, checksumOf(value, value, 0));
 }
 
