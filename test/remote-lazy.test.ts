@@ -215,8 +215,19 @@ if ('skipped' in found) {
     const b = lazy(cache)
     b.array('x', 'float64').read([slice(0, 1)])
     b.close()
-    const offline = open(cache, { readOnly: true })
-    assert.is(offline.array('x', 'float64').read([slice(0, 1)]).data[0], 0.5, 'the fetched block was cached')
+    // The link's thread writes fetched blocks into the cache after answering: soon, not at once.
+    let offline = open(cache, { readOnly: true })
+    for (const end = Date.now() + 10_000; ;) {
+      try {
+        assert.is(offline.array('x', 'float64').read([slice(0, 1)]).data[0], 0.5, 'the fetched block was cached')
+        break
+      } catch (e) {
+        if (!(e instanceof RemoteUnavailableError) || Date.now() > end) throw e
+      }
+      offline.close()
+      await new Promise((r) => setTimeout(r, 20))
+      offline = open(cache, { readOnly: true })
+    }
     const e = throwsCode(() => offline.array('x', 'float64').read([slice(PER_BLOCK, PER_BLOCK + 1)]), RemoteUnavailableError, 'TXA_REMOTE_UNAVAILABLE')
     assert.match(e.message, /on the remote server/)
     assert.ok(offline.check().ok)
