@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { open } from '../../src/index'
+import { open, slice } from '../../src/index'
 import { now, seconds } from './measure'
 
 export const COLS = 2000
@@ -48,18 +48,30 @@ export function fillRows(out: Float64Array, firstRow: number): void {
   for (let i = 0; i < out.length; i++) out[i] = ((firstRow * COLS + i) % 1000003) + 0.5
 }
 
-/** Builds (or reuses) the store and the .npy file of `rows` rows. */
-/** True if this build of txarray opens the cached store (an older format is rebuilt). */
+/**
+ * True if this build of txarray reads the cached store as it is: an older format stamp,
+ * or blocks whose checksums or commits this build does not recognise (a store written by
+ * an earlier development build of the same format), make the caller rebuild it. The first
+ * and the last rows are read with verified checksums and the store's log is checked.
+ */
 function readable(storeDir: string): boolean {
+  let store: ReturnType<typeof open> | null = null
   try {
-    open(storeDir).close()
+    store = open(storeDir, { readOnly: true })
+    const a = store.array(ARRAY_NAME, 'float64')
+    a.read([slice(0, 1)], undefined, { verifyChecksums: true })
+    a.read([slice(a.rows - 1, a.rows)], undefined, { verifyChecksums: true })
     return true
   } catch (e) {
-    if ((e as { code?: string }).code === 'TXA_FORMAT') return false
+    const code = (e as { code?: string }).code
+    if (code === 'TXA_FORMAT' || code === 'TXA_CORRUPT' || code === 'TXA_NOT_FOUND') return false
     throw e
+  } finally {
+    store?.close()
   }
 }
 
+/** Builds (or reuses) the store and the .npy file of `rows` rows. */
 export function ensureDataset(dir: string, rows: number, log = console.log): Dataset {
   const storeDir = path.join(dir, `s1-store-${rows}`)
   const npyPath = path.join(dir, `s1-${rows}.npy`)
