@@ -14,12 +14,8 @@ export function readFully(fd: number, buffer: Uint8Array, length: number, positi
   return done
 }
 
-/**
- * The header of the .npy file open as `fd`. Throws NpyFormatError. The file's size is
- * taken after the header is read: a writer that appends rows before it rewrites the
- * header (NpyWriter) never shows a reader a header that claims rows it has not written.
- */
-export function readHeader(fd: number): NpyHeader {
+/** The header bytes of the .npy file open as `fd` (at most the bounded header), as read now. */
+function readHeaderBytes(fd: number): Buffer {
   const prefix = Buffer.alloc(12)
   const got = readFully(fd, prefix, 12, 0)
   if (got < 10) throw new NpyFormatError(got >= 6 && prefix.subarray(0, 6).toString('latin1') === '\x93NUMPY' ? '.npy file truncated inside its header' : 'not a .npy file (no \\x93NUMPY magic)')
@@ -32,7 +28,26 @@ export function readHeader(fd: number): NpyHeader {
   const head = Buffer.alloc(Math.max(want, got))
   prefix.copy(head, 0, 0, got)
   const read = want > got ? got + readFully(fd, head.subarray(got), want - got, got) : got
-  return decodeHeader(head.subarray(0, read), fs.fstatSync(fd).size)
+  return head.subarray(0, read)
+}
+
+/** How often a header that changed while it was read is read again. */
+const HEADER_READS = 16
+
+/**
+ * The header of the .npy file open as `fd`. Throws NpyFormatError. The file's size is
+ * taken after the header is read: a writer that appends rows before it rewrites the
+ * header (NpyWriter) never shows a reader a header that claims rows it has not written.
+ * A header rewritten in place while it is read can be read torn (the kernel does not make
+ * a read atomic with a write: "1909" becoming "1910" can read as "1919"), so the header is
+ * read again after the size, and used only when both reads agree.
+ */
+export function readHeader(fd: number): NpyHeader {
+  for (let attempt = 1; ; attempt++) {
+    const head = readHeaderBytes(fd)
+    const size = fs.fstatSync(fd).size
+    if (attempt === HEADER_READS || readHeaderBytes(fd).equals(head)) return decodeHeader(head, size)
+  }
 }
 
 /** The header of the .npy file at `path` (dtype, byte order, shape, version, data offset). Throws NpyFormatError. */
