@@ -1,30 +1,17 @@
 // Several machines as separate processes, each with a cache of its own, on one remote
 // store: concurrent appends and contended writes, a machine killed mid-commit, and the
 // server crashing (-m immediate) and coming back mid-stream.
-import type { ChildProcess } from 'node:child_process'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from 'pg'
 import { CommitOutcomeUnknownError, RemoteUnavailableError, type Store } from '../src/index'
-import { startChild } from './helpers/child'
+import { finished, startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
 import { rejectsCode, throwsCode } from './helpers/expect'
 import { remoteStores } from './helpers/remote-stores'
 import { tempDir } from './helpers/tmp'
 
 const found = testPostgres()
-
-/** Resolves with the child's stdout once it exits with 0; rejects with its output otherwise. */
-function finished(child: ChildProcess): Promise<string> {
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-  return new Promise((resolve, reject) => child.on('exit', (code, signal) => {
-    if (code === 0) resolve(out)
-    else reject(new Error(`child exited with ${signal ?? code}:\n${out}\n${err}`))
-  }))
-}
 
 if ('skipped' in found) {
   console.log(`remote-machines: skipped (${found.skipped})`)

@@ -2,31 +2,18 @@
 // processes) append, look up, list and delete segments of one array through PostgreSQL,
 // under the rules of a local store: concurrent segment appends rebase and never conflict,
 // a name is taken once, a delete of a segment another commit deleted is a conflict.
-import type { ChildProcess } from 'node:child_process'
 import { Client } from 'pg'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AlreadyExistsError, ConflictError, type Segment, type Store } from '../src/index'
 import { collectHistory } from '../src/remote/retention'
-import { startChild } from './helpers/child'
+import { finished, startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
 import { throwsCode } from './helpers/expect'
 import { remoteStores } from './helpers/remote-stores'
 import { tempDir } from './helpers/tmp'
 
 const found = testPostgres()
-
-/** Resolves with the child's stdout once it exits with 0; rejects with its output otherwise. */
-function finished(child: ChildProcess): Promise<string> {
-  let out = ''
-  let err = ''
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
-  return new Promise((resolve, reject) => child.on('exit', (code, signal) => {
-    if (code === 0) resolve(out)
-    else reject(new Error(`child exited with ${signal ?? code}:\n${out}\n${err}`))
-  }))
-}
 
 /**
  * Checks that the segments of int32 'log' (rows [machine, commit, row]) name exactly the

@@ -126,11 +126,16 @@ void PreadBatch::readRuns() {
     }
   } reset{this};
   const size_t n = runs_.size();
-  std::vector<uint64_t> done(n, 0);
   const unsigned helpers = n ? unsigned(std::min<size_t>(threads_, n)) - 1 : 0;
-  if (helpers == 0) {
-    for (size_t i = 0; i < n; i++) done[i] = readRun(runs_[i]);
-  } else {
+  if (helpers == 0) {  // one thread: each run read and finished in turn, nothing allocated
+    for (const Run& run : runs_) {
+      const uint64_t done = readRun(run);
+      if (done < run.total) finishRun(run, done);
+    }
+    return;
+  }
+  std::vector<uint64_t> done(n, 0);
+  {
     std::atomic<size_t> next{0};
     std::atomic<bool> failed{false};
     std::mutex errorMu;

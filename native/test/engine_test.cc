@@ -15,7 +15,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -92,32 +94,29 @@ static void testPreadBatch(unsigned threads) {
   bool same = true;
   for (const P& p : pieces) same = same && memcmp(dst.data() + p.to, bytes.data() + p.at, p.n) == 0;
   CHECK(same);
+  // Queues 16 pieces a MiB apart, then `more`, and finishes: the code of the error thrown, if any
+  // (with one thread, add() reads the runs it ends, so the adds are inside the try).
+  auto failureOf = [&](PreadBatch& batch, const std::function<void()>& more) -> std::optional<ErrorCode> {
+    try {
+      for (int i = 0; i < 16; i++) batch.add(uint64_t(i) * (1u << 20), dst.data() + uint64_t(i) * 65536, 65536, bytes.data());
+      more();
+      batch.finish();
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return std::nullopt;
+  };
   // A piece past the end of the file: kCorrupt, from the calling thread.
   {
     PreadBatch batch(fd, page, threads);
-    ErrorCode code = ErrorCode::kStorage;
-    try {  // with one thread, add() reads the runs it ends
-      for (int i = 0; i < 16; i++) batch.add(uint64_t(i) * (1u << 20), dst.data() + uint64_t(i) * 65536, 65536, bytes.data());
-      batch.add(fileBytes - 100, dst.data(), 4096, bytes.data());
-      batch.finish();
-    } catch (const Error& e) {
-      code = e.code();
-    }
-    CHECK(code == ErrorCode::kCorrupt);
+    CHECK(failureOf(batch, [&] { batch.add(fileBytes - 100, dst.data(), 4096, bytes.data()); }) == ErrorCode::kCorrupt);
     CHECK(batch.empty());
   }
   // A descriptor that is not open: kStorage.
   close(fd);
   {
     PreadBatch batch(fd, page, threads);
-    ErrorCode code = ErrorCode::kCorrupt;
-    try {
-      for (int i = 0; i < 16; i++) batch.add(uint64_t(i) * (1u << 20), dst.data() + uint64_t(i) * 65536, 65536, bytes.data());
-      batch.finish();
-    } catch (const Error& e) {
-      code = e.code();
-    }
-    CHECK(code == ErrorCode::kStorage);
+    CHECK(failureOf(batch, [] {}) == ErrorCode::kStorage);
   }
   unlink(file.c_str());
   removeStore(dir);

@@ -35,6 +35,18 @@ export function startChild(script: string, args: readonly string[] = [], env: Re
   })
 }
 
+/** Resolves with the child's stdout once it exits with 0; rejects with its output otherwise. */
+export function finished(child: ChildProcess): Promise<string> {
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString() })
+  return new Promise((resolve, reject) => child.on('exit', (code, signal) => {
+    if (code === 0) resolve(out)
+    else reject(new Error(`child exited with ${signal ?? code}:\n${out}\n${err}`))
+  }))
+}
+
 /** Starts a script in a worker thread; `workerData` is handed over as is. */
 export function startWorker(script: string, workerData: unknown): Worker {
   const code = `process.env.TXA_CHILD = '1'; require(${JSON.stringify(tsxRegister)}); require(${JSON.stringify(scriptPath(script))})`
