@@ -245,11 +245,12 @@ if ('skipped' in found) {
     a.create('x', { dtype: 'int32', shape: [0] }).append(new Int32Array([7, 8]))
     a.commit()
     a.close()
-    // What format 2 lacked: the segments table (its functions are replaced wholesale).
+    // What format 2 lacked: the segments table, and what 4 added (its functions are replaced wholesale).
     const client = new Client({ connectionString: url })
     await client.connect()
     try {
       await client.query(`DROP TABLE ${schema}.segments`)
+      await client.query(`DROP TABLE ${schema}.clients; ALTER TABLE ${schema}.head DROP COLUMN ids_pruned`)
       await client.query(`UPDATE ${schema}.meta SET value = '{"name": "txarray-remote", "version": 2}' WHERE key = 'format'`)
     } finally {
       await client.end()

@@ -19,22 +19,22 @@
  */
 import { randomUUID } from 'node:crypto'
 import {
-  CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError, TxarrayError,
+  CommitOutcomeForgottenError, CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError,
+  TxarrayError,
 } from '../errors'
 import type { NativeSession, NativeStub } from '../binding'
 import type { ArrayState, Transaction } from '../transaction'
 import { batchesOf } from './lazy-blocks'
-import type { CommitOutcome } from './commit-call'
-import type { CommitPlan } from './commit-plan'
+import type { CommitOutcome, Resolved } from './commit-call'
+import { type CommitPlan, checkCommitSize } from './commit-plan'
 import { RemoteLink } from './remote-link'
 
 /** What an operation asks of the link; the driver answers with the call's result. */
 type Step =
   | { op: 'commit'; plan: CommitPlan }
-  | { op: 'resolve'; commitId: string }
+  | { op: 'resolve'; commitId: string; snapshot: number }
   | { op: 'catchUp'; atLeast?: number }
 
-type Resolved = { status: 'committed'; serial: number } | { status: 'abandoned' }
 type Operation = Generator<Step, void, unknown>
 
 export interface RemoteHandleOptions {
@@ -51,6 +51,8 @@ const FETCH_BATCH_BYTES = 64 << 20
 export class RemoteHandle {
   readonly #link: RemoteLink
   #inDoubt: string | null = null
+  /** The snapshot the commit in doubt was planned at (it could only land after it). */
+  #inDoubtSnapshot = 0
   #unsettled: { serial: number; ids: Map<ArrayState, number> | null } | null = null
   #busy = false
   /** Commits this handle made, and those refused with ConflictError. */
@@ -167,6 +169,14 @@ export class RemoteHandle {
     }
   }
 
+  /**
+   * The handle reads snapshot `serial` now (after open and every move): the link's thread
+   * records it in the handle's clients row, so that retention keeps what it reads.
+   */
+  moved(serial: number): void {
+    this.#link.moved(serial)
+  }
+
   /** Ends the link (its thread and connections), in the background. */
   close(): void {
     void this.#link.close()
@@ -178,7 +188,11 @@ export class RemoteHandle {
       return
     }
     if (this.#inDoubt) {
-      const decided = (yield { op: 'resolve', commitId: this.#inDoubt }) as Resolved
+      const commitId = this.#inDoubt
+      const decided = (yield { op: 'resolve', commitId, snapshot: this.#inDoubtSnapshot }) as Resolved
+      if (decided.status === 'unknown') {
+        throw new CommitOutcomeForgottenError(`the server no longer keeps the outcome of commits as recent as ${commitId} (retention's keepIds): whether it landed cannot be known, so it is not committed again; abort() and check the store for its changes`, commitId)
+      }
       this.#inDoubt = null
       if (decided.status === 'committed') {
         this.#unsettled = { serial: decided.serial, ids: null }
@@ -194,6 +208,7 @@ export class RemoteHandle {
       return
     }
     let { plan, created } = txn.planRemote(randomUUID(), sync)
+    checkCommitSize(plan)
     let outcome: CommitOutcome | null = null
     // A fenced attempt (its connection broke, and it was found not to have landed) is
     // tried once more under a new id, planned anew (a sent plan's bytes left this thread).
@@ -203,7 +218,10 @@ export class RemoteHandle {
         outcome = (yield { op: 'commit', plan }) as CommitOutcome
       } catch (e) {
         if (e instanceof ConflictError) this.conflicts++
-        if (e instanceof CommitOutcomeUnknownError) this.#inDoubt = plan.commitId
+        if (e instanceof CommitOutcomeUnknownError) {
+          this.#inDoubt = plan.commitId
+          this.#inDoubtSnapshot = plan.snapshot
+        }
         throw e
       }
     }
@@ -250,7 +268,7 @@ export class RemoteHandle {
   #callSync(step: Step): unknown {
     switch (step.op) {
       case 'commit': return this.#link.commitSync(step.plan)
-      case 'resolve': return this.#link.resolveSync(step.commitId)
+      case 'resolve': return this.#link.resolveSync(step.commitId, step.snapshot)
       case 'catchUp': return this.#link.catchUpSync(step.atLeast)
     }
   }
@@ -258,7 +276,7 @@ export class RemoteHandle {
   #call(step: Step): Promise<unknown> {
     switch (step.op) {
       case 'commit': return this.#link.commit(step.plan)
-      case 'resolve': return this.#link.resolve(step.commitId)
+      case 'resolve': return this.#link.resolve(step.commitId, step.snapshot)
       case 'catchUp': return this.#link.catchUp(step.atLeast)
     }
   }
