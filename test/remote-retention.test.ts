@@ -118,7 +118,7 @@ if ('skipped' in found) {
     try {
       const b = lazy()
       fill(a, 2)
-      await clientsUntil(admin, schema, (rows) => rows.length === 2 && rows[1].serial === 2, "A's row at its snapshot 2")
+      await clientsUntil(admin, schema, (rows) => rows.map((r) => r.serial).join() === '1,2', 'the rows at the snapshots of B (1) and A (2)')
       assert.is((await collectHistory(admin, { keepCommits: 0 }, schema)).versions, 0, 'B holds serial 1')
       b.close()
       await clientsUntil(admin, schema, (rows) => rows.length === 1, "B's row deleted by close()")
@@ -137,7 +137,7 @@ if ('skipped' in found) {
     try {
       const b = lazy()
       fill(a, 2)
-      await clientsUntil(admin, schema, (rows) => rows.length === 2, 'both registered')
+      await clientsUntil(admin, schema, (rows) => rows.map((r) => r.serial).join() === '1,2', 'the rows at the snapshots of B (1) and A (2)')
       assert.is((await collectHistory(admin, { keepCommits: 0, clientTimeoutMs: 60_000 }, schema)).horizon, 1, 'live within the default timeout')
       await new Promise((r) => setTimeout(r, 300))
       const collected = await collectHistory(admin, { keepCommits: 0, clientTimeoutMs: 100 }, schema)
