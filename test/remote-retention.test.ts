@@ -258,7 +258,7 @@ if ('skipped' in found) {
     assert.instance(e, CommitOutcomeUnknownError)
     assert.match(e.message, /not committed again/)
     throwsCode(() => a.commit(), CommitOutcomeForgottenError, 'TXA_COMMIT_UNKNOWN')
-    throwsCode(() => s.append(new Int32Array([4])), CommitOutcomeUnknownError, 'TXA_COMMIT_UNKNOWN')
+    throwsCode(() => s.append(new Int32Array([4])), CommitOutcomeForgottenError, 'TXA_COMMIT_UNKNOWN')
     b.refresh()
     assert.is(b.array('s').shape[0], 0, 'nothing was committed again')
     a.abort()

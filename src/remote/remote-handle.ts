@@ -11,7 +11,10 @@
  * - in doubt: a commit's connection broke and its outcome could not be looked up. Changes
  *   through the API throw CommitOutcomeUnknownError; commit() looks the outcome up first
  *   (fencing the id if it did not land): landed, the handle settles at it; not landed,
- *   the changes are committed anew. abort() drops the changes whatever the outcome.
+ *   the changes are committed anew. abort() drops the changes whatever the outcome. When
+ *   the server no longer keeps ids as recent as the commit's (retention's keepIds), the
+ *   outcome cannot be known: commit() and changes throw CommitOutcomeForgottenError and
+ *   the changes are never committed again; only abort() ends the doubt.
  * - unsettled: a commit landed, but the cache could not catch up to it. Changes throw
  *   RemoteUnavailableError; commit(), refresh() or abort() finish the catch-up and move.
  * - busy: a commitAsync() or refreshAsync() is running; every other call that changes
@@ -53,6 +56,8 @@ export class RemoteHandle {
   #inDoubt: string | null = null
   /** The snapshot the commit in doubt was planned at (it could only land after it). */
   #inDoubtSnapshot = 0
+  /** The server no longer knows the commit in doubt (CommitOutcomeForgottenError): only abort() ends the doubt. */
+  #forgotten = false
   #unsettled: { serial: number; ids: Map<ArrayState, number> | null } | null = null
   #busy = false
   /** Commits this handle made, and those refused with ConflictError. */
@@ -84,6 +89,9 @@ export class RemoteHandle {
   /** Throws unless changes may be made now (see the states above). */
   beforeChange(): void {
     if (this.#busy) throw new TransactionError('a commitAsync() or refreshAsync() of this handle is still running')
+    if (this.#inDoubt && this.#forgotten) {
+      throw new CommitOutcomeForgottenError(`the outcome of commit ${this.#inDoubt} can no longer be known (the server forgot its id): abort() to drop the changes`, this.#inDoubt)
+    }
     if (this.#inDoubt) {
       throw new CommitOutcomeUnknownError(`the outcome of commit ${this.#inDoubt} is not known yet: commit() again to look it up, or abort()`, this.#inDoubt)
     }
@@ -138,6 +146,7 @@ export class RemoteHandle {
 
   * #abort(txn: Transaction): Operation {
     this.#inDoubt = null
+    this.#forgotten = false
     try {
       yield { op: 'catchUp' }
     } catch (e) {
@@ -191,6 +200,7 @@ export class RemoteHandle {
       const commitId = this.#inDoubt
       const decided = (yield { op: 'resolve', commitId, snapshot: this.#inDoubtSnapshot }) as Resolved
       if (decided.status === 'unknown') {
+        this.#forgotten = true
         throw new CommitOutcomeForgottenError(`the server no longer keeps the outcome of commits as recent as ${commitId} (retention's keepIds): whether it landed cannot be known, so it is not committed again; abort() and check the store for its changes`, commitId)
       }
       this.#inDoubt = null
@@ -221,6 +231,7 @@ export class RemoteHandle {
         if (e instanceof CommitOutcomeUnknownError) {
           this.#inDoubt = plan.commitId
           this.#inDoubtSnapshot = plan.snapshot
+          this.#forgotten = e instanceof CommitOutcomeForgottenError
         }
         throw e
       }
