@@ -172,15 +172,14 @@ if ('skipped' in found) {
       })
       const mine = `:${child.pid}`
       fill(a, 2)
-      await clientsUntil(admin, schema, (rows) => rows.some((r) => r.about.endsWith(mine) && r.serial === 1), "the child's row at serial 1")
+      await clientsUntil(admin, schema, (rows) => rows.some((r) => r.about.endsWith(mine) && r.serial === 1) &&
+        rows.some((r) => !r.about.endsWith(mine) && r.serial === 2), "the child's row at serial 1, A's at 2")
       child.kill('SIGKILL')
       assert.is(await exited, 'SIGKILL')
       const held = await collectHistory(admin, { keepCommits: 0 }, schema)
       assert.is(held.horizon, 1, "the killed client's row still holds within the timeout")
       assert.is(await versionsAt(admin, schema, 1), BLOCKS)
       await new Promise((r) => setTimeout(r, 600))
-      a.refresh()  // A's row beats with its move
-      await clientsUntil(admin, schema, (rows) => rows.some((r) => !r.about.endsWith(mine) && r.serial === 2), "A's row at 2")
       const collected = await collectHistory(admin, { keepCommits: 0, clientTimeoutMs: 500 }, schema)
       assert.ok(collected.clients >= 1)
       assert.not.ok((await clients(admin, schema)).some((r) => r.about.endsWith(mine)), "the killed client's row is gone")
