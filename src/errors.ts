@@ -128,6 +128,15 @@ export class CommitOutcomeUnknownError extends TxarrayError {
   }
 }
 
+/**
+ * A commit in doubt for longer than the remote store keeps what it decided of commit ids
+ * (retention's `keepIds`, 7 days by default): the server can no longer say whether it
+ * landed, so it is never committed again. Code TXA_COMMIT_UNKNOWN, as the doubt it ends in;
+ * the handle stays in doubt (commit() throws this again): abort() drops the changes, and
+ * the caller checks the store for them.
+ */
+export class CommitOutcomeForgottenError extends CommitOutcomeUnknownError {}
+
 /** Error classes by code, as handed to the native addon. */
 export const errorClassesByCode: Record<string, new (message: string) => TxarrayError> = Object.fromEntries(
   [

@@ -294,6 +294,10 @@ export class Store {
         const handle = new RemoteHandle(remote.url, path, { schema: remote.schema, timeoutMs: remote.timeoutMs, lazy: remote.blocks === 'lazy' })
         this.#remote = handle
         this.#session.refresh()  // to what the cache caught up to
+        // The handle's clients row follows its snapshot: retention keeps what it reads.
+        handle.moved(this.#session.serial)
+        this.#txn.onSerial = (serial) => handle.moved(serial)
+
         // Arrays of a cache that may hold stubs fetch the blocks they read (lazy-blocks.ts).
         const fetch = (arrayId: number, stubs: NativeStub[]) => handle.fetch(this.#native(), arrayId, stubs)
         const lazy = () => remote.blocks === 'lazy' || cacheMayHoldStubs(this.#native())

@@ -107,6 +107,8 @@ export class Transaction {
   onTrack: ((native: NativeArray) => void) | null = null
   /** Called with the live arrays after every move to another snapshot (likewise). */
   onMoved: ((natives: NativeArray[]) => void) | null = null
+  /** Called with the snapshot's serial after every move (a remote store's clients row). */
+  onSerial: ((serial: number) => void) | null = null
 
   constructor(session: NativeSession) {
     this.#session = session
@@ -322,6 +324,7 @@ export class Transaction {
       s.serial = record.serial
       s.native.adoptCommittedLength(byteLengthOf(s.meta))
     }
+    this.onSerial?.(this.#session.serial)
     this.onMoved?.([...this.#states.values()].map((s) => s.native))
   }
 }

@@ -29,6 +29,7 @@ test('every error class carries its code, statically and on instances', () => {
     ArgumentError: 'TXA_ARGUMENT', StorageError: 'TXA_STORAGE', TooLargeError: 'TXA_TOO_LARGE', TransactionError: 'TXA_TRANSACTION',
     DiskFullError: 'TXA_DISK_FULL', CorruptionError: 'TXA_CORRUPT', ReadOnlyError: 'TXA_READ_ONLY',
     RemoteUnavailableError: 'TXA_REMOTE_UNAVAILABLE', CommitOutcomeUnknownError: 'TXA_COMMIT_UNKNOWN',
+    CommitOutcomeForgottenError: 'TXA_COMMIT_UNKNOWN',
   }
   for (const [name, code] of Object.entries(expected)) {
     const cls = (txarray as unknown as Record<string, { code: string; new (m: string): TxarrayError }>)[name]

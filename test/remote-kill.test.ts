@@ -53,7 +53,7 @@ if ('skipped' in found) {
       child.kill('SIGKILL')
       assert.is(await exited, 'SIGKILL')
       await admin.query('COMMIT')
-      const decided = await resolveCommit(watcher, commitId, schema)
+      const decided = await resolveCommit(watcher, commitId, plan.snapshot, schema)
       const seen = await readChangesSince(watcher, 1, schema)
       if (decided.status === 'committed') {
         assert.is(seen.head, decided.serial)

@@ -122,7 +122,7 @@ if ('skipped' in found) {
       assert.equal(await outcome, { status: 'abandoned' })
       await holder.query('COMMIT')
       await holder.end()
-      assert.equal(a.resolveSync(plan.commitId), { status: 'abandoned' })
+      assert.equal(a.resolveSync(plan.commitId, plan.snapshot), { status: 'abandoned' })
       assert.is(a.changesSinceSync(1).head, 1, 'nothing landed')
       // The link reconnected by itself: the next commit goes through.
       assert.equal(a.commitSync(blockPlan(1, arrayId, 0, 4)).status, 'committed')

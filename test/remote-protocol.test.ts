@@ -280,14 +280,14 @@ if ('skipped' in found) {
     assert.equal(seen.commits.at(-1)?.changes.get(id), {
       record: true, blocks: [[0, 0]], name: 'i', flags: 8, rowsBefore: 0, rowsAfter: 2, rowBytes: ROW_BYTES, blockBytes: BLOCK_BYTES,
     })
-    assert.equal(await resolveCommit(b, p.commitId, schema), { status: 'committed', serial: serial + 1 })
+    assert.equal(await resolveCommit(b, p.commitId, p.snapshot, schema), { status: 'committed', serial: serial + 1 })
   })
 
   test('resolving an unknown outcome fences the id: the attempt can never land afterwards', async () => {
     const { schema, machines: [a, b] } = await store(2)
     const { id, serial } = await create(a, schema, 'f', 0)
     const p = plan(serial, [record('f', { id, expectedSerial: serial, append: rowsOf(1, 1) })])
-    assert.equal(await resolveCommit(b, p.commitId, schema), { status: 'abandoned' })
+    assert.equal(await resolveCommit(b, p.commitId, p.snapshot, schema), { status: 'abandoned' })
     assert.equal(await callCommit(a, p, schema), { status: 'abandoned' })
     const seen = await readChangesSince(a, serial, schema)
     assert.is(seen.head, serial, 'nothing was committed')
@@ -318,7 +318,7 @@ if ('skipped' in found) {
     await waitForLockWaiter()
     ;(lost as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy()
     assert.instance(await inFlight, Error, 'the caller saw the connection drop: outcome unknown')
-    const resolving = resolveCommit(b, p1.commitId, schema)  // waits for the attempt to end
+    const resolving = resolveCommit(b, p1.commitId, p1.snapshot, schema)  // waits for the attempt to end
     await holder.query('COMMIT')
     assert.equal(await resolving, { status: 'committed', serial: serial + 1 })
 
@@ -332,7 +332,7 @@ if ('skipped' in found) {
     await b.query('SELECT pg_terminate_backend($1)', [pid])
     assert.instance(await inFlight2, Error)
     await holder.query('COMMIT')
-    assert.equal(await resolveCommit(b, p2.commitId, schema), { status: 'abandoned' })
+    assert.equal(await resolveCommit(b, p2.commitId, p2.snapshot, schema), { status: 'abandoned' })
     assert.equal(await callCommit(a, p2, schema), { status: 'abandoned' }, 'a late resend of the fenced id changes nothing')
     const seen = await readChangesSince(a, 0, schema)
     assert.is(seen.head, serial + 1)
@@ -404,7 +404,7 @@ if ('skipped' in found) {
     assert.instance(await inFlight, Error, 'the in-flight commit saw the connection drop')
     found.server.start()
     const b = await connect()
-    assert.equal(await resolveCommit(b, p.commitId, schema), { status: 'abandoned' })
+    assert.equal(await resolveCommit(b, p.commitId, p.snapshot, schema), { status: 'abandoned' })
     const seen = await readChangesSince(b, 0, schema)
     assert.is(seen.head, serial + acknowledged)
     const bytes = assemble(seen, id)

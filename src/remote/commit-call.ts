@@ -123,21 +123,45 @@ export async function callCommit(client: ClientBase, plan: CommitPlan, schema = 
   return { status: 'abandoned' }
 }
 
+/** What looking a commit id up decided (resolveCommit). */
+export type Resolved =
+  | { status: 'committed'; serial: number }
+  | { status: 'abandoned' }
+  /**
+   * The server no longer keeps what was decided of commits as recent as this one (its id
+   * may have been collected by retention after it landed): the outcome cannot be known.
+   */
+  | { status: 'unknown' }
+
 /**
  * Decides a commit whose outcome is unknown, on a working connection: 'committed' as a
  * serial, or 'abandoned' — then its id is fenced first, so an attempt still in flight on
- * the lost connection can never land afterwards. Two round trips at most.
+ * the lost connection can never land afterwards. `snapshot` is the snapshot the commit
+ * was planned at: it could only have landed after it, so an id not found is 'abandoned'
+ * only while the ids retention collected (up to head.ids_pruned) all landed at or before
+ * `snapshot`; else 'unknown', and the id is not fenced (a later look-up says the same).
+ * Three round trips at most.
  */
-export async function resolveCommit(client: ClientBase, commitId: string, schema = DEFAULT_SCHEMA):
-Promise<{ status: 'committed'; serial: number } | { status: 'abandoned' }> {
+export async function resolveCommit(client: ClientBase, commitId: string, snapshot: number, schema = DEFAULT_SCHEMA):
+Promise<Resolved> {
   const s = checkSchemaName(schema)
-  // Waits for an attempt of the same id still running; inserts only if there is none.
+  // Waits for an attempt of the same id still running; inserts only if there is none and
+  // no id that could be this one's was collected.
   const fenced = await client.query(
-    `INSERT INTO ${s}.commit_ids (commit_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING commit_id`, [commitId])
-  if (fenced.rowCount === 1) return { status: 'abandoned' }
+    `WITH h AS (SELECT ids_pruned FROM ${s}.head)
+     INSERT INTO ${s}.commit_ids (commit_id) SELECT $1 FROM h WHERE h.ids_pruned <= $2
+       ON CONFLICT DO NOTHING RETURNING commit_id`, [commitId, snapshot])
+  if (fenced.rowCount === 1) {
+    // A collection that ended before the fence went in may have taken this very id.
+    const { rows } = await client.query(`SELECT ids_pruned FROM ${s}.head`)
+    if (Number(rows[0].ids_pruned) <= snapshot) return { status: 'abandoned' }
+    await client.query(`DELETE FROM ${s}.commit_ids WHERE commit_id = $1 AND serial IS NULL`, [commitId])
+    return { status: 'unknown' }
+  }
   const found = await client.query(`SELECT serial FROM ${s}.commit_ids WHERE commit_id = $1`, [commitId])
-  const serial = found.rows[0]?.serial
-  return serial === null || serial === undefined ? { status: 'abandoned' } : { status: 'committed', serial: Number(serial) }
+  if (found.rowCount === 0) return { status: 'unknown' }
+  const serial = found.rows[0].serial
+  return serial === null ? { status: 'abandoned' } : { status: 'committed', serial: Number(serial) }
 }
 
 interface ConflictDetail {

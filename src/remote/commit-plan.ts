@@ -3,6 +3,7 @@
  * records it changes and the bytes of every block it writes. It is a value (no handle, no
  * view memory): an asynchronous commit must not see writes made after it was planned.
  */
+import { TooLargeError } from '../errors'
 
 /** A change to one array's record. */
 export interface PlannedRecord {
@@ -89,4 +90,31 @@ export function transferablesOf(plan: CommitPlan): ArrayBuffer[] {
   for (const b of plan.blocks) add(b.data)
   for (const r of plan.records) add(r.append)
   return [...out]
+}
+
+/**
+ * The most bytes one remote commit carries (appended bytes, block bytes and record bodies
+ * together): PostgreSQL takes at most 1 GB (2^30 − 1 bytes) in one value and in one
+ * message, and the commit sends its bytes as one value; 64 MiB are left for the call's
+ * other parameters (about 32 bytes per block). A property, so that the tests can lower it.
+ */
+export const commitSizeLimit = { bytes: 1024 * 2 ** 20 - 64 * 2 ** 20 }
+
+/** The bytes `plan` sends: appended and block bytes, and record bodies. */
+export function commitBytes(plan: CommitPlan): number {
+  let n = 0
+  for (const r of plan.records) n += r.body.byteLength + (r.append?.byteLength ?? 0)
+  for (const b of plan.blocks) n += b.data.byteLength
+  return n
+}
+
+/**
+ * Refuses a plan larger than one remote commit can carry (commitSizeLimit), before
+ * anything is sent: TooLargeError, the transaction's changes kept.
+ */
+export function checkCommitSize(plan: CommitPlan): void {
+  const bytes = commitBytes(plan)
+  const limit = commitSizeLimit.bytes
+  if (bytes <= limit) return
+  throw new TooLargeError(`this commit sends ${bytes} bytes of array data to the remote store; one remote commit carries at most ${limit} bytes (PostgreSQL takes at most 1 GB in one value): nothing was sent and the changes are kept; abort() and commit the work in parts (write or append less than ${limit} bytes per transaction, committing after each)`)
 }

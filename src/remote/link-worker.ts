@@ -9,6 +9,8 @@
  * Failures travel as { code, message, facts?, commitId? } and are rebuilt as the coded
  * error classes on the caller's side.
  */
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import { type MessagePort, parentPort } from 'node:worker_threads'
 import { Client } from 'pg'
 import { ConflictError, TxarrayError } from '../errors'
@@ -20,6 +22,7 @@ import { listenForCommits } from './commit-notifications'
 import { install } from './schema'
 import { type FetchedBlock, fetchBlocks, fetchVersions } from './block-fetch'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
+import { ClientRow, HEARTBEAT_MS } from './client-row'
 
 interface Start {
   url: string
@@ -117,9 +120,16 @@ function serve(start: Start): void {
       if (e instanceof TxarrayError || isServerError(e)) throw e
       drop(c)
       try {
-        const decided = await resolveCommit(await connected(), plan.commitId, start.schema)
+        const decided = await resolveCommit(await connected(), plan.commitId, plan.snapshot, start.schema)
+        if (decided.status === 'unknown') {
+          throw {
+            code: 'TXA_COMMIT_UNKNOWN', commitId: plan.commitId, forgotten: true,
+            message: `the connection to the remote store was lost during commit ${plan.commitId}, and the server no longer keeps the outcome of commits that recent (retention's keepIds): it is not committed again; abort() and check`,
+          } satisfies WireError
+        }
         return decided.status === 'committed' ? { status: 'duplicate' as const, serial: decided.serial } : decided
       } catch (again) {
+        if ((again as WireError).forgotten) throw again
         throw {
           code: 'TXA_COMMIT_UNKNOWN', commitId: plan.commitId,
           message: `the connection to the remote store was lost during commit ${plan.commitId} and its outcome cannot be looked up yet (${(again as Error).message ?? again})`,
@@ -146,6 +156,10 @@ function serve(start: Start): void {
     }, FLUSH_AFTER_MS)
     flushTimer.unref()
   }
+
+  /** The handle's row in the clients table (a handle with a cache has one), and its heartbeat. */
+  let row: ClientRow | null = null
+  let heartbeat: NodeJS.Timeout | null = null
 
   /** The commit call in flight, if any (settles when it has ended, whatever the outcome). */
   let committing: Promise<void> | null = null
@@ -250,7 +264,9 @@ function serve(start: Start): void {
         }, start.schema)
         await catchUp()
         delay = 100
+        row?.useConnection(listener)
         await lost
+        row?.useConnection(null)
       } catch {
         // unreachable now: try again after the delay
       }
@@ -267,6 +283,12 @@ function serve(start: Start): void {
         const id = await install(await connected(), start.schema)
         if (start.cache && !cache) {
           cache = new CacheWriter(start.cache, id, start.lazy ?? false)
+          // Registered before the catch-up, at the serial the cache holds: the handle's
+          // first snapshot is the one the catch-up reaches, never older.
+          row = new ClientRow(start.schema, randomUUID(), `${hostname()}:${process.pid}`, cache.stamp()?.serial ?? 0)
+          await row.register(await connected())
+          heartbeat = setInterval(() => row?.beat(), HEARTBEAT_MS)
+          heartbeat.unref()
           await catchUp()
           void follow()
         }
@@ -308,11 +330,15 @@ function serve(start: Start): void {
       }
       case 'resolve': {
         try {
-          return await resolveCommit(await connected(), request.commitId, start.schema)
+          return await resolveCommit(await connected(), request.commitId, request.snapshot, start.schema)
         } catch (e) {
           if (client) drop(client)
           throw unavailable(e)
         }
+      }
+      case 'moved': {
+        if (!closed) row?.moved(request.serial)
+        return null
       }
       case 'changesSince': {
         const c = await connected()
@@ -326,7 +352,13 @@ function serve(start: Start): void {
       }
       case 'close': {
         closed = true
+        if (heartbeat) clearInterval(heartbeat)
+        heartbeat = null
+        row?.useConnection(null)
+        // The follower's connection ends first: a row write still on it lands before the delete.
         if (listening) await listening.end().catch(() => undefined)
+        if (row && client) await row.remove(client).catch(() => undefined)
+        row = null
         if (client) await client.end().catch(() => undefined)
         client = null
         if (flushTimer) clearTimeout(flushTimer)
@@ -339,6 +371,10 @@ function serve(start: Start): void {
   }
 
   start.port.on('message', (request: LinkRequest) => {
+    if (request.op === 'moved') {
+      void run(request)
+      return
+    }
     run(request).then(
       (value): LinkReply => ({ id: request.id, value }),
       (e: unknown): LinkReply => ({ id: request.id, error: wireError(e) }),

@@ -11,7 +11,10 @@
  * - in doubt: a commit's connection broke and its outcome could not be looked up. Changes
  *   through the API throw CommitOutcomeUnknownError; commit() looks the outcome up first
  *   (fencing the id if it did not land): landed, the handle settles at it; not landed,
- *   the changes are committed anew. abort() drops the changes whatever the outcome.
+ *   the changes are committed anew. abort() drops the changes whatever the outcome. When
+ *   the server no longer keeps ids as recent as the commit's (retention's keepIds), the
+ *   outcome cannot be known: commit() and changes throw CommitOutcomeForgottenError and
+ *   the changes are never committed again; only abort() ends the doubt.
  * - unsettled: a commit landed, but the cache could not catch up to it. Changes throw
  *   RemoteUnavailableError; commit(), refresh() or abort() finish the catch-up and move.
  * - busy: a commitAsync() or refreshAsync() is running; every other call that changes
@@ -19,22 +22,22 @@
  */
 import { randomUUID } from 'node:crypto'
 import {
-  CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError, TxarrayError,
+  CommitOutcomeForgottenError, CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError,
+  TxarrayError,
 } from '../errors'
 import type { NativeSession, NativeStub } from '../binding'
 import type { ArrayState, Transaction } from '../transaction'
 import { batchesOf } from './lazy-blocks'
-import type { CommitOutcome } from './commit-call'
-import type { CommitPlan } from './commit-plan'
+import type { CommitOutcome, Resolved } from './commit-call'
+import { type CommitPlan, checkCommitSize } from './commit-plan'
 import { RemoteLink } from './remote-link'
 
 /** What an operation asks of the link; the driver answers with the call's result. */
 type Step =
   | { op: 'commit'; plan: CommitPlan }
-  | { op: 'resolve'; commitId: string }
+  | { op: 'resolve'; commitId: string; snapshot: number }
   | { op: 'catchUp'; atLeast?: number }
 
-type Resolved = { status: 'committed'; serial: number } | { status: 'abandoned' }
 type Operation = Generator<Step, void, unknown>
 
 export interface RemoteHandleOptions {
@@ -51,6 +54,10 @@ const FETCH_BATCH_BYTES = 64 << 20
 export class RemoteHandle {
   readonly #link: RemoteLink
   #inDoubt: string | null = null
+  /** The snapshot the commit in doubt was planned at (it could only land after it). */
+  #inDoubtSnapshot = 0
+  /** The server no longer knows the commit in doubt (CommitOutcomeForgottenError): only abort() ends the doubt. */
+  #forgotten = false
   #unsettled: { serial: number; ids: Map<ArrayState, number> | null } | null = null
   #busy = false
   /** Commits this handle made, and those refused with ConflictError. */
@@ -82,6 +89,9 @@ export class RemoteHandle {
   /** Throws unless changes may be made now (see the states above). */
   beforeChange(): void {
     if (this.#busy) throw new TransactionError('a commitAsync() or refreshAsync() of this handle is still running')
+    if (this.#inDoubt && this.#forgotten) {
+      throw new CommitOutcomeForgottenError(`the outcome of commit ${this.#inDoubt} can no longer be known (the server forgot its id): abort() to drop the changes`, this.#inDoubt)
+    }
     if (this.#inDoubt) {
       throw new CommitOutcomeUnknownError(`the outcome of commit ${this.#inDoubt} is not known yet: commit() again to look it up, or abort()`, this.#inDoubt)
     }
@@ -136,6 +146,7 @@ export class RemoteHandle {
 
   * #abort(txn: Transaction): Operation {
     this.#inDoubt = null
+    this.#forgotten = false
     try {
       yield { op: 'catchUp' }
     } catch (e) {
@@ -167,6 +178,14 @@ export class RemoteHandle {
     }
   }
 
+  /**
+   * The handle reads snapshot `serial` now (after open and every move): the link's thread
+   * records it in the handle's clients row, so that retention keeps what it reads.
+   */
+  moved(serial: number): void {
+    this.#link.moved(serial)
+  }
+
   /** Ends the link (its thread and connections), in the background. */
   close(): void {
     void this.#link.close()
@@ -178,7 +197,12 @@ export class RemoteHandle {
       return
     }
     if (this.#inDoubt) {
-      const decided = (yield { op: 'resolve', commitId: this.#inDoubt }) as Resolved
+      const commitId = this.#inDoubt
+      const decided = (yield { op: 'resolve', commitId, snapshot: this.#inDoubtSnapshot }) as Resolved
+      if (decided.status === 'unknown') {
+        this.#forgotten = true
+        throw new CommitOutcomeForgottenError(`the server no longer keeps the outcome of commits as recent as ${commitId} (retention's keepIds): whether it landed cannot be known, so it is not committed again; abort() and check the store for its changes`, commitId)
+      }
       this.#inDoubt = null
       if (decided.status === 'committed') {
         this.#unsettled = { serial: decided.serial, ids: null }
@@ -194,6 +218,7 @@ export class RemoteHandle {
       return
     }
     let { plan, created } = txn.planRemote(randomUUID(), sync)
+    checkCommitSize(plan)
     let outcome: CommitOutcome | null = null
     // A fenced attempt (its connection broke, and it was found not to have landed) is
     // tried once more under a new id, planned anew (a sent plan's bytes left this thread).
@@ -203,7 +228,11 @@ export class RemoteHandle {
         outcome = (yield { op: 'commit', plan }) as CommitOutcome
       } catch (e) {
         if (e instanceof ConflictError) this.conflicts++
-        if (e instanceof CommitOutcomeUnknownError) this.#inDoubt = plan.commitId
+        if (e instanceof CommitOutcomeUnknownError) {
+          this.#inDoubt = plan.commitId
+          this.#inDoubtSnapshot = plan.snapshot
+          this.#forgotten = e instanceof CommitOutcomeForgottenError
+        }
         throw e
       }
     }
@@ -250,7 +279,7 @@ export class RemoteHandle {
   #callSync(step: Step): unknown {
     switch (step.op) {
       case 'commit': return this.#link.commitSync(step.plan)
-      case 'resolve': return this.#link.resolveSync(step.commitId)
+      case 'resolve': return this.#link.resolveSync(step.commitId, step.snapshot)
       case 'catchUp': return this.#link.catchUpSync(step.atLeast)
     }
   }
@@ -258,7 +287,7 @@ export class RemoteHandle {
   #call(step: Step): Promise<unknown> {
     switch (step.op) {
       case 'commit': return this.#link.commit(step.plan)
-      case 'resolve': return this.#link.resolve(step.commitId)
+      case 'resolve': return this.#link.resolve(step.commitId, step.snapshot)
       case 'catchUp': return this.#link.catchUp(step.atLeast)
     }
   }

@@ -8,9 +8,10 @@
 import * as path from 'node:path'
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads'
 import {
-  CommitOutcomeUnknownError, ConflictError, errorClassesByCode, RemoteUnavailableError, TxarrayError,
+  CommitOutcomeForgottenError, CommitOutcomeUnknownError, ConflictError, errorClassesByCode, RemoteUnavailableError,
+  TxarrayError,
 } from '../errors'
-import type { CommitOutcome } from './commit-call'
+import type { CommitOutcome, Resolved } from './commit-call'
 import { type CommitPlan, transferablesOf } from './commit-plan'
 import type { FetchedBlock, WantedBlock } from './block-fetch'
 import type { RemoteChanges } from './changes-since'
@@ -43,7 +44,9 @@ export interface RemoteLinkOptions {
 
 function rebuild(error: WireError): TxarrayError {
   if (error.code === ConflictError.code) return new ConflictError(error.message, error.facts)
-  if (error.code === CommitOutcomeUnknownError.code) return new CommitOutcomeUnknownError(error.message, error.commitId)
+  if (error.code === CommitOutcomeUnknownError.code) {
+    return new (error.forgotten ? CommitOutcomeForgottenError : CommitOutcomeUnknownError)(error.message, error.commitId)
+  }
   const cls = errorClassesByCode[error.code] ?? TxarrayError
   return new cls(error.message)
 }
@@ -158,12 +161,25 @@ export class RemoteLink {
   commitSync(plan: CommitPlan): CommitOutcome { return this.#callSync({ op: 'commit', plan }) }
   commit(plan: CommitPlan): Promise<CommitOutcome> { return this.#call({ op: 'commit', plan }) }
 
-  /** Decides a commit whose outcome is unknown (fencing its id if it did not land). */
-  resolveSync(commitId: string): { status: 'committed'; serial: number } | { status: 'abandoned' } {
-    return this.#callSync({ op: 'resolve', commitId })
+  /**
+   * Decides a commit whose outcome is unknown (fencing its id if it did not land), planned
+   * at `snapshot`: 'unknown' when the server no longer keeps ids that recent (resolveCommit).
+   */
+  resolveSync(commitId: string, snapshot: number): Resolved {
+    return this.#callSync({ op: 'resolve', commitId, snapshot })
   }
-  resolve(commitId: string): Promise<{ status: 'committed'; serial: number } | { status: 'abandoned' }> {
-    return this.#call({ op: 'resolve', commitId })
+  resolve(commitId: string, snapshot: number): Promise<Resolved> {
+    return this.#call({ op: 'resolve', commitId, snapshot })
+  }
+
+  /**
+   * Tells the link's thread that the handle moved to snapshot `serial`: it keeps the
+   * handle's clients row at that serial (one statement, off the commit's connection;
+   * retention keeps what the snapshot reads). No answer is awaited.
+   */
+  moved(serial: number): void {
+    if (this.#closed) return
+    this.#port.postMessage({ op: 'moved', serial, id: 0 })
   }
 
   /**

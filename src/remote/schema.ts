@@ -3,15 +3,27 @@
  * calls (docs/scale-out.md explains the protocol). One PostgreSQL schema holds one store.
  * install() creates it idempotently; an existing schema of another format is refused.
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { ClientBase } from 'pg'
 import { ArgumentError, FormatError } from '../errors'
 
 /** The format of the remote schema; a schema of another version is refused. */
-export const REMOTE_FORMAT = { name: 'txarray-remote', version: 3 } as const
+export const REMOTE_FORMAT = { name: 'txarray-remote', version: 4 } as const
 
-/** The oldest format install() upgrades in place (3 added named segments). */
+/**
+ * The oldest format install() upgrades in place (3 added named segments; 4 the clients
+ * table and the collected commit ids' horizon, head.ids_pruned).
+ */
 const UPGRADABLE_FROM = 2
+
+/**
+ * The revision of the server functions within REMOTE_FORMAT: bumped whenever their
+ * definition changes without a change of the tables (a change callers of the same format
+ * can live with). install() replaces the installed functions when they are of an earlier
+ * revision, or of this revision with other bodies (a development build), never when they
+ * are of a later one (a newer release's functions serve this one's calls).
+ */
+export const FUNCTIONS_REVISION = 1
 
 /** The schema a remote store lives in unless the connection string says otherwise. */
 export const DEFAULT_SCHEMA = 'txarray'
@@ -30,8 +42,9 @@ export function checkSchemaName(schema: string): string {
 function tables(s: string): string {
   return `
 CREATE TABLE ${s}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
-CREATE TABLE ${s}.head (one boolean PRIMARY KEY CHECK (one), serial bigint NOT NULL, pruned bigint NOT NULL);
-INSERT INTO ${s}.head VALUES (true, 0, 0);
+CREATE TABLE ${s}.head (one boolean PRIMARY KEY CHECK (one), serial bigint NOT NULL, pruned bigint NOT NULL,
+  ids_pruned bigint NOT NULL DEFAULT 0);
+INSERT INTO ${s}.head VALUES (true, 0, 0, 0);
 CREATE SEQUENCE ${s}.array_ids;
 CREATE TABLE ${s}.arrays (
   id bigint PRIMARY KEY,
@@ -64,6 +77,22 @@ CREATE TABLE ${s}.commits (
   committed timestamptz NOT NULL DEFAULT now(),
   changes jsonb NOT NULL);
 ${segmentsTable(s)}
+${clientsTable(s)}
+`
+}
+
+/**
+ * The handles reading the store: one row per open remote handle (a random id), the
+ * snapshot serial it reads and when it last said so (its heartbeat, server time). collect()
+ * keeps every block version a live row's snapshot can read.
+ */
+function clientsTable(s: string): string {
+  return `
+CREATE TABLE ${s}.clients (
+  id uuid PRIMARY KEY,
+  serial bigint NOT NULL,
+  seen timestamptz NOT NULL DEFAULT now(),
+  about text NOT NULL DEFAULT '');
 `
 }
 
@@ -472,17 +501,23 @@ $fn$;
 }
 
 /**
- * txarray.collect(keep, keepIds): retention. Commits older than the newest `keep` leave
- * the history (the horizon): block versions superseded at or before it, tombstones and
+ * txarray.collect(keep, keepIds, clientTimeout): retention. The horizon moves to head −
+ * `keep`, but never past the oldest snapshot a live client reads (clients rows whose
+ * heartbeat is older than `clientTimeout` are dead: they are deleted and hold nothing),
+ * and never back. Block versions superseded at or before the horizon, tombstones and
  * deleted arrays from before it, and their commits rows go; commit ids decided longer
- * than `keepIds` ago go. The newest version of every live block stays. A snapshot older
- * than the horizon can no longer commit (it conflicts), and a cache older than it resyncs.
- * Returns how many rows of each kind went.
+ * than `keepIds` ago go, and head.ids_pruned records the newest serial among them (a
+ * commit id looked up and not found is "unknown" rather than "not committed" when it may
+ * have landed at or before that serial). The newest version of every live block stays. A
+ * snapshot older than the horizon can no longer commit (it conflicts), and a cache older
+ * than it resyncs. Returns how many rows of each kind went.
  */
 function collectFunction(s: string): string {
   return `
-CREATE FUNCTION ${s}.collect(p_keep bigint, p_keep_ids interval)
-RETURNS TABLE (horizon bigint, versions bigint, tombstones bigint, records bigint, commits bigint, ids bigint)
+CREATE FUNCTION ${s}.collect(p_keep bigint, p_keep_ids interval DEFAULT '7 days',
+                             p_client_timeout interval DEFAULT '60 seconds')
+RETURNS TABLE (horizon bigint, versions bigint, tombstones bigint, records bigint, commits bigint, ids bigint,
+               clients bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -492,9 +527,17 @@ DECLARE
   v_records bigint;
   v_commits bigint;
   v_ids bigint;
+  v_ids_upto bigint;
+  v_clients bigint;
 BEGIN
-  -- Serialises with commits and other collectors for the moment the horizon moves.
-  UPDATE ${s}.head h SET pruned = greatest(h.pruned, h.serial - p_keep) RETURNING h.pruned INTO v_horizon;
+  DELETE FROM ${s}.clients c WHERE c.seen < now() - p_client_timeout;
+  GET DIAGNOSTICS v_clients = ROW_COUNT;
+  -- Serialises with commits and other collectors for the moment the horizon moves. A
+  -- client registering meanwhile catches up to the head after registering, so its
+  -- snapshot is never older than this horizon; clients move forward only.
+  UPDATE ${s}.head h SET pruned = greatest(h.pruned, least(h.serial - p_keep,
+      coalesce((SELECT min(c.serial) FROM ${s}.clients c), h.serial)))
+    RETURNING h.pruned INTO v_horizon;
   DELETE FROM ${s}.blocks b WHERE b.serial < v_horizon AND EXISTS (
     SELECT 1 FROM ${s}.blocks n WHERE n.array_id = b.array_id AND n.block_index = b.block_index
        AND n.serial > b.serial AND n.serial <= v_horizon);
@@ -507,12 +550,35 @@ BEGIN
   DELETE FROM ${s}.segments g WHERE g.deleted AND g.serial <= v_horizon;
   DELETE FROM ${s}.commits c WHERE c.serial <= v_horizon;
   GET DIAGNOSTICS v_commits = ROW_COUNT;
-  DELETE FROM ${s}.commit_ids c WHERE c.decided < now() - p_keep_ids;
-  GET DIAGNOSTICS v_ids = ROW_COUNT;
-  RETURN QUERY SELECT v_horizon, v_versions, v_tombstones, v_records, v_commits, v_ids;
+  WITH gone AS (DELETE FROM ${s}.commit_ids c WHERE c.decided < now() - p_keep_ids RETURNING c.serial)
+  SELECT count(*), max(gone.serial) INTO v_ids, v_ids_upto FROM gone;
+  IF v_ids_upto IS NOT NULL THEN
+    UPDATE ${s}.head h SET ids_pruned = greatest(h.ids_pruned, v_ids_upto);
+  END IF;
+  RETURN QUERY SELECT v_horizon, v_versions, v_tombstones, v_records, v_commits, v_ids, v_clients;
 END
 $fn$;
 `
+}
+
+/** Every server function, in the order install() creates them. */
+function functions(s: string): string[] {
+  return [commitFunction(s), changesSinceFunction(s), collectFunction(s)]
+}
+
+/** What meta 'functions' records of the installed functions: their revision and bodies' hash. */
+export function functionsStamp(s: string): { revision: number; hash: string } {
+  const hash = createHash('sha256')
+  for (const text of functions(s)) hash.update(text)
+  return { revision: FUNCTIONS_REVISION, hash: hash.digest('hex') }
+}
+
+/** Drops the installed server functions (those of any earlier format too) and creates this release's. */
+async function replaceFunctions(client: ClientBase, s: string): Promise<void> {
+  await client.query(`DROP FUNCTION IF EXISTS ${s}.commit; DROP FUNCTION IF EXISTS ${s}.changes_since; DROP FUNCTION IF EXISTS ${s}.collect`)
+  for (const text of functions(s)) await client.query(text)
+  await client.query(`INSERT INTO ${s}.meta VALUES ('functions', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
+    [JSON.stringify(functionsStamp(s))])
 }
 
 /**
@@ -528,12 +594,10 @@ export async function install(client: ClientBase, schema = DEFAULT_SCHEMA): Prom
     if (exists.rowCount === 0) {
       await client.query(`CREATE SCHEMA ${s}`)
       await client.query(tables(s))
-      await client.query(commitFunction(s))
-      await client.query(changesSinceFunction(s))
-      await client.query(collectFunction(s))
       await client.query(`INSERT INTO ${s}.meta VALUES ('format', $1), ('store', $2)`, [
         JSON.stringify(REMOTE_FORMAT), JSON.stringify({ id: randomUUID() }),
       ])
+      await replaceFunctions(client, s)
     } else {
       await upgrade(client, s)
     }
@@ -549,20 +613,32 @@ export async function install(client: ClientBase, schema = DEFAULT_SCHEMA): Prom
 /**
  * Brings a store of an earlier format this release can upgrade (UPGRADABLE_FROM on) to
  * REMOTE_FORMAT in place, inside install()'s transaction: the tables a later format added,
- * then every function replaced. Anything else is left for storeId() to judge.
+ * then every function replaced. A store of this format gets this release's functions when
+ * its own are of an earlier revision or differ at the same one (FUNCTIONS_REVISION).
+ * Anything else is left for storeId() to judge.
  */
 async function upgrade(client: ClientBase, s: string): Promise<void> {
   const meta = await client.query('SELECT to_regclass($1) AS t', [`${s}.meta`])
   if (meta.rows[0].t === null) return
-  const format = (await client.query(`SELECT value FROM ${s}.meta WHERE key = 'format'`)).rows[0]?.value as
-    { name?: string; version?: number } | undefined
+  const rows = (await client.query(`SELECT key, value FROM ${s}.meta WHERE key IN ('format', 'functions')`)).rows as
+    { key: string; value: { name?: string; version?: number; revision?: number; hash?: string } }[]
+  const format = rows.find((r) => r.key === 'format')?.value
   const version = format?.version ?? 0
-  if (format?.name !== REMOTE_FORMAT.name || version < UPGRADABLE_FROM || version >= REMOTE_FORMAT.version) return
+  if (format?.name !== REMOTE_FORMAT.name || version < UPGRADABLE_FROM || version > REMOTE_FORMAT.version) return
+  if (version === REMOTE_FORMAT.version) {
+    const installed = rows.find((r) => r.key === 'functions')?.value
+    const mine = functionsStamp(s)
+    const revision = installed?.revision ?? 0
+    if (revision > mine.revision || (revision === mine.revision && installed?.hash === mine.hash)) return
+    await replaceFunctions(client, s)
+    return
+  }
   if (version < 3) await client.query(segmentsTable(s))
-  await client.query(`DROP FUNCTION ${s}.commit; DROP FUNCTION ${s}.changes_since; DROP FUNCTION ${s}.collect`)
-  await client.query(commitFunction(s))
-  await client.query(changesSinceFunction(s))
-  await client.query(collectFunction(s))
+  if (version < 4) {
+    await client.query(`ALTER TABLE ${s}.head ADD COLUMN ids_pruned bigint NOT NULL DEFAULT 0`)
+    await client.query(clientsTable(s))
+  }
+  await replaceFunctions(client, s)
   await client.query(`UPDATE ${s}.meta SET value = $1 WHERE key = 'format'`, [JSON.stringify(REMOTE_FORMAT)])
 }
 

@@ -3,6 +3,7 @@
  * database per test process, each "machine" a handle with a cache directory of its own.
  */
 import { randomBytes } from 'node:crypto'
+import type { ClientBase } from 'pg'
 import { open, type Store } from '../../src/index'
 import type { TestPostgres } from './postgres'
 import { tempDir } from './tmp'
@@ -21,5 +22,20 @@ export function remoteStores(server: TestPostgres, prefix: string): () => Promis
     const url = (database ??= await server.freshDatabase())
     const schema = `${prefix}_${randomBytes(5).toString('hex')}`
     return { url, schema, machine: (cache = tempDir()) => open(cache, { remote: url, remoteSchema: schema }) }
+  }
+}
+
+/**
+ * Waits (up to 10 s) until every row of the store's clients table reads the head serial
+ * (closed handles' rows gone, open ones moved): collect() is then held back by no snapshot.
+ */
+export async function clientsAtHead(client: ClientBase, schema: string): Promise<void> {
+  const end = Date.now() + 10_000
+  for (;;) {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS behind FROM ${schema}.clients c, ${schema}.head h WHERE c.serial < h.serial`)
+    if (rows[0].behind === 0) return
+    if (Date.now() > end) throw new Error(`${rows[0].behind} clients rows stay behind the head`)
+    await new Promise((r) => setTimeout(r, 20))
   }
 }
