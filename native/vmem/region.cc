@@ -93,6 +93,7 @@ void destroyRegion(RegionImpl* R, bool registered) {
   {
     FutexLock g(R->mu);
     R->closing = true;  // faults served from now on map nothing
+    clearWaitingLocked(R);  // their threads are woken by the unregistration below
   }
   if (R->budget) budgetDetach(R->budget, R);
   // Unregistering wakes threads still waiting on faults: they retry on plain memory.
@@ -497,6 +498,7 @@ RegionStats Region::stats() {
   s.mappedNow = R->mappedCount;
   s.dirtyNow = R->dirtyCount + R->parkedCount;
   s.spilledNow = R->spilledCount;
+  s.waitingNow = R->waiting.count;
   return s;
 }
 
