@@ -17,6 +17,8 @@
 using namespace txa;
 using namespace txa::vmem;
 
+#define CHECK_OK(expr) CHECK((expr) == Status::Ok)
+
 namespace {
 
 constexpr uint64_t B = 64 << 10;
@@ -156,6 +158,13 @@ void testFailedFetchServesZeros(FaultMode m) {
   CHECK(r->takeError(&e) && e.status == Status::SourceError && e.block == 3);
   CHECK(src.requests[3] == 1);
   CHECK(r->base()[2 * B + 100] == byteOf(2, 100));  // the rest reads on
+  // The next move: the zeros go, the block is read again (here: ready now).
+  src.state[3] = kReady;
+  CHECK(r->base()[3 * B + 100] == 0);
+  CHECK_OK(r->dropUnreadable());
+  CHECK(!r->isMapped(3));
+  CHECK(r->base()[3 * B + 100] == byteOf(3, 100));
+  CHECK(!r->takeError(&e));
 }
 
 void testUnansweredFetchExpires(FaultMode m) {

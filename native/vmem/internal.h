@@ -25,6 +25,7 @@ struct BlockMeta {
   uint8_t copied;  // 0, or kCopied*: Anon with the source's bytes copied in
   uint8_t ref : 1;      // clock reference bit: set when mapped, cleared by the budget's hand
   uint8_t spilled : 1;  // the block's bytes live in the spill file (state Spill or Unmapped)
+  uint8_t unreadable : 1;  // Anon zeros served because the source could not give the block
   uint32_t filePages;  // File: pages of [0, ...) mapped from the data file
   uint64_t copyHash;   // copied: blockHash() of the bytes copied in
 };
@@ -79,6 +80,7 @@ struct RegionImpl {
   uint64_t mappedLo = 0, mappedHi = 0;  // every mapped block lies in [lo, hi)
   uint64_t mappedCount = 0;
   uint64_t dirtyCount = 0;
+  uint64_t unreadableCount = 0;  // blocks with `unreadable` set
   uint64_t clockHand = 0;
   uint64_t sourceLimit = UINT64_MAX;
   uint64_t raNext = UINT64_MAX;  // Uffd: the block after the last window a read fault mapped

@@ -353,6 +353,19 @@ Status Region::dropDirty(Error* err) {
   return Status::Ok;
 }
 
+Status Region::dropUnreadable(Error* err) {
+  RegionImpl* R = impl_;
+  if (!R) return Status::Ok;
+  FutexLock g(R->mu);
+  if (R->unreadableCount == 0) return Status::Ok;
+  scanWritesLocked(R, R->mappedLo, R->mappedHi);
+  UnmapBatch batch(R);
+  for (uint64_t b = R->mappedLo; b < R->mappedHi; b++)
+    if (R->blocks[b].state != BlockState::Unmapped && R->blocks[b].unreadable && !R->blocks[b].dirty) batch.add(b);
+  if (int e = batch.flush()) return fail(err, Status::SystemError, e, 0, "unmap unreadable blocks");
+  return Status::Ok;
+}
+
 Status Region::invalidate(const uint64_t* blocks, size_t count, size_t* skippedDirty, Error* err) {
   RegionImpl* R = impl_;
   if (skippedDirty) *skippedDirty = 0;

@@ -334,6 +334,11 @@ class Region {
   // left (the engine reports a conflict) and counted in *skippedDirty.
   Status invalidate(const uint64_t* blocks, size_t count, size_t* skippedDirty = nullptr, Error* err = nullptr);
   Status invalidateAll(size_t* skippedDirty = nullptr, Error* err = nullptr);
+  // After a move to another snapshot: the clean blocks a fault served as zeros because the
+  // source could not give them (THE FAULT RULE) are unmapped, so that the next touch reads
+  // the new snapshot (or waits for its fetch) instead of the zeros. Dirty ones stay (the
+  // engine drops them with dropDirty()).
+  Status dropUnreadable(Error* err = nullptr);
 
   // Shrink to fromByte: blocks entirely past it are unmapped (dirty or not) and clean; the
   // tail of the block holding fromByte is zeroed in place (after unlocking: THE RULE) and
