@@ -9,15 +9,13 @@
  * A fetch that fails is tried again, backing off, for `retryMs`; then its versions are
  * reported failed: their faults read zeros and the handle's commit refuses until it moves.
  */
-import type { Client } from 'pg'
+import { Client } from 'pg'
 import { addon, type NativeFetchRequest } from '../binding'
 import { fetchVersions } from './block-fetch'
 
 export interface FaultFetchDeps {
-  /** A connected client (throws when the server cannot be reached). */
-  connected(): Promise<Client>
-  /** The client broke: drop it (the next call reconnects). */
-  drop(client: Client): void
+  url: string
+  connectTimeoutMs: number
   /** A failure the server reported with the connection intact (not worth a retry). */
   isServerError(e: unknown): boolean
   /** Writes fetched versions over the cache's stubs (after the faults were served). */
@@ -48,19 +46,53 @@ function batches(requests: readonly NativeFetchRequest[]): NativeFetchRequest[][
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Listens to fetch channel `channel` on this thread until stopFaultFetches(). */
+/** The fault fetches of each channel listened to on this thread: their connection. */
+const serving = new Map<number, { client: Client | null; closed: boolean }>()
+
+/**
+ * Listens to fetch channel `channel` on this thread until stopFaultFetches(). Its fetches
+ * go one at a time over a connection of their own, so that they never queue behind a
+ * commit or a catch-up of the link.
+ */
 export function serveFaultFetches(channel: number, deps: FaultFetchDeps): void {
+  const state = { client: null as Client | null, closed: false }
+  serving.set(channel, state)
+
+  async function connected(): Promise<Client> {
+    if (state.client) return state.client
+    const fresh = new Client({ connectionString: deps.url, connectionTimeoutMillis: deps.connectTimeoutMs })
+    fresh.on('error', () => { if (state.client === fresh) state.client = null })
+    fresh.on('end', () => { if (state.client === fresh) state.client = null })
+    try {
+      await fresh.connect()
+    } catch (e) {
+      await fresh.end().catch(() => undefined)
+      throw e
+    }
+    if (state.closed) {
+      await fresh.end().catch(() => undefined)
+      throw new Error('the link is closed')
+    }
+    state.client = fresh
+    return fresh
+  }
+
+  function drop(broken: Client): void {
+    if (state.client === broken) state.client = null
+    broken.end().catch(() => undefined)
+  }
+
   async function fetchWithRetries(batch: readonly NativeFetchRequest[]) {
     const deadline = performance.now() + deps.retryMs
     let delay = 25
     for (;;) {
       let c: Client | null = null
       try {
-        c = await deps.connected()
+        c = await connected()
         return await fetchVersions(c, batch, deps.schema)
       } catch (e) {
-        if (c && !deps.isServerError(e)) deps.drop(c)
-        if (deps.isServerError(e) || performance.now() + delay > deadline) throw e
+        if (c && !deps.isServerError(e)) drop(c)
+        if (state.closed || deps.isServerError(e) || performance.now() + delay > deadline) throw e
       }
       await sleep(delay)
       delay = Math.min(delay * 2, 500)
@@ -109,7 +141,7 @@ export function serveFaultFetches(channel: number, deps: FaultFetchDeps): void {
       return  // the channel is gone (the handle closed)
     }
     for (const batch of batches(requests)) {
-      answer(batch).catch(() => {
+      queue = queue.then(() => answer(batch)).catch(() => {
         try {
           addon.failFetched(channel, batch)
         } catch {
@@ -118,9 +150,16 @@ export function serveFaultFetches(channel: number, deps: FaultFetchDeps): void {
       })
     }
   })
+  let queue: Promise<void> = Promise.resolve()
 }
 
-/** Stops listening to fetch channel `channel` (the handle closed it). */
-export function stopFaultFetches(channel: number): void {
+/** Stops listening to fetch channel `channel` (the handle closed it) and ends its connection. */
+export async function stopFaultFetches(channel: number): Promise<void> {
   addon.unlistenFetchChannel(channel)
+  const state = serving.get(channel)
+  serving.delete(channel)
+  if (!state) return
+  state.closed = true
+  await state.client?.end().catch(() => undefined)
+  state.client = null
 }

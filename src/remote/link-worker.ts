@@ -358,7 +358,7 @@ function serve(start: Start): void {
         if (heartbeat) clearInterval(heartbeat)
         heartbeat = null
         row?.useConnection(null)
-        if (start.fetchChannel !== undefined) stopFaultFetches(start.fetchChannel)
+        if (start.fetchChannel !== undefined) await stopFaultFetches(start.fetchChannel)
         // The follower's connection ends first: a row write still on it lands before the delete.
         if (listening) await listening.end().catch(() => undefined)
         if (row && client) await row.remove(client).catch(() => undefined)
@@ -376,7 +376,7 @@ function serve(start: Start): void {
 
   if (start.fetchChannel !== undefined) {
     serveFaultFetches(start.fetchChannel, {
-      connected, drop, isServerError, schema: start.schema, retryMs: start.connectTimeoutMs,
+      url: start.url, connectTimeoutMs: start.connectTimeoutMs, isServerError, schema: start.schema, retryMs: start.connectTimeoutMs,
       fill: (arrayId, blocks) => { if (cache && cache.fill(arrayId, blocks) > 0) flushSoon() },
     })
   }
