@@ -27,10 +27,11 @@ enum class Served { Already, Mapped, Failed, NoRoom, Waiting };
 
 // R->mu held. Maps the faulting block b (making room in R at the VMA limit), then the
 // rest of its window. NoRoom: the kernel refused even after R unmapped all it could.
-// Waiting (only where `mayWait`): b waits for a fetch, nothing was mapped.
-Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, bool mayWait, int* err) {
+// Waiting (only where `waits` is given): b waits for a fetch, nothing was mapped.
+Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, uint64_t ra, bool sequentialOk, bool* waits,
+                       int* err) {
   if (R->closing || R->blocks[b].state != BlockState::Unmapped) return Served::Already;
-  if (mayWait && waitForFetchLocked(R, b, w0, w1)) return Served::Waiting;
+  if (waits && waitForFetchLocked(R, b, WaitingWindow{w0, w1, ra, sequentialOk})) return Served::Waiting;
   *err = mapBlockMakingRoomLocked(R, b);
   if (R->blocks[b].state == BlockState::Unmapped) return *err == ENOMEM ? Served::NoRoom : Served::Failed;
   mapRangeLocked(R, w0, w1);
@@ -92,6 +93,15 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
     w1 = b + ra;
   }
   w1 = std::min(w1, R->blockCount);
+  return serveWindow(R, addr, b, w0, w1, sequential ? ra : 0, sequentialOk, lo, hi, waits);
+}
+
+bool serveWindow(RegionImpl* R, uintptr_t addr, uint64_t b, uint64_t w0, uint64_t w1, uint64_t ra, bool sequentialOk,
+                 uintptr_t* lo, uintptr_t* hi, bool* waits) {
+  if (waits) *waits = false;
+  *lo = addr & ~(uintptr_t(R->pageBytes) - 1);
+  *hi = *lo + R->pageBytes;
+  const bool sequential = ra != 0;
   if (R->budget) budgetMakeRoom(R->budget, w1 - w0);
   // At the VMA limit with nothing left to unmap here, the rest of the process makes room:
   // clean blocks first, then dirty ones; the region lock is not held meanwhile (THE RULE).
@@ -101,7 +111,7 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   for (int attempt = 0; attempt < 3 && served == Served::NoRoom; attempt++) {
     if (attempt > 0) makeRoomInProcess(R, attempt == 2);
     FutexLock guard(R->mu);
-    served = mapWindowLocked(R, b, w0, w1, waits != nullptr, &err);
+    served = mapWindowLocked(R, b, w0, w1, ra, sequentialOk, waits, &err);
     if (served == Served::Waiting) {
       *waits = true;
       return true;

@@ -53,9 +53,17 @@ struct ScanPool {
 // of a Uffd region with at least one fault waiting for the source to fetch them, each with
 // the time (CLOCK_MONOTONIC ns) after which the fault is served as an unreadable block.
 constexpr size_t kWaitingFaultsMax = 64;
+// The window the fault path decided for a fault (fault_path.cc), kept while it waits so
+// that serving it later maps what serving it at once would have mapped.
+struct WaitingWindow {
+  uint64_t w0 = 0, w1 = 0;
+  uint64_t ra = 0;  // the read-ahead run, for a sequential fault
+  bool sequentialOk = false;
+};
 struct WaitingFaults {
   uint64_t block[kWaitingFaultsMax];
   uint64_t deadlineNs[kWaitingFaultsMax];
+  WaitingWindow window[kWaitingFaultsMax];
   size_t count = 0;
 };
 
@@ -241,7 +249,7 @@ bool injectedFailure(std::atomic<int>& count);
 // of [w0, w1) in the same request, and returns true: the caller leaves the fault unanswered.
 // false: serve the fault the ordinary way (an unready block then reads as zeros, the error
 // recorded).
-bool waitForFetchLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1);
+bool waitForFetchLocked(RegionImpl* R, uint64_t b, const WaitingWindow& window);
 // R->mu held: b has no waiting fault any more (mapped, or served otherwise); true if it had
 // (the caller wakes every page of b).
 bool dropWaitingLocked(RegionImpl* R, uint64_t b);
@@ -263,6 +271,11 @@ uint64_t monoNs();
 // thread); else set true when the fault now waits for a fetch (waitForFetchLocked): then
 // nothing is woken for it, *lo and *hi stay the faulting page.
 bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi, bool* waits);
+// The second half of serveFault(): the window [w0, w1) around block b decided (ra: the
+// read-ahead run of a sequential fault, else 0), made room for and mapped. Serving a
+// waiting fault again calls it with the window decided when the fault came.
+bool serveWindow(RegionImpl* R, uintptr_t addr, uint64_t b, uint64_t w0, uint64_t w1, uint64_t ra, bool sequentialOk,
+                 uintptr_t* lo, uintptr_t* hi, bool* waits);
 // No lock held. The other regions of the process (other handles, whose budgets do not see
 // `self`) give back their VMAs: their clean blocks, or (`spill`) their dirty ones too.
 void makeRoomInProcess(RegionImpl* self, bool spill);

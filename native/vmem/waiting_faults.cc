@@ -32,6 +32,7 @@ void removeAtLocked(RegionImpl* R, size_t i) {
   WaitingFaults& w = R->waiting;
   w.block[i] = w.block[w.count - 1];
   w.deadlineNs[i] = w.deadlineNs[w.count - 1];
+  w.window[i] = w.window[w.count - 1];
   w.count--;
   g_waiting.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -51,18 +52,20 @@ struct Resume {
 void resumeRegion(RegionImpl* R, void* ctx) {
   if (R->mode != FaultMode::Uffd) return;
   uint64_t blocks[kWaitingFaultsMax];
+  WaitingWindow windows[kWaitingFaultsMax];
   size_t n = 0;
   {
     FutexLock g(R->mu);
     if (R->closing) return;
     n = R->waiting.count;
-    for (size_t i = 0; i < n; i++) blocks[i] = R->waiting.block[i];
+    for (size_t i = 0; i < n; i++) blocks[i] = R->waiting.block[i], windows[i] = R->waiting.window[i];
   }
   for (size_t i = 0; i < n; i++) {
     const uintptr_t at = reinterpret_cast<uintptr_t>(R->blockAddr(blocks[i]));
+    const WaitingWindow& w = windows[i];
     uintptr_t lo = 0, hi = 0;
     bool waits = false;
-    serveFault(R, at, false, &lo, &hi, &waits);
+    serveWindow(R, at, blocks[i], w.w0, w.w1, w.ra, w.sequentialOk, &lo, &hi, &waits);
     if (waits) continue;  // still waiting: the source was asked again (or is still fetching)
     uffdWake(R->uffd, at, at + R->blockBytes);
     if (hi > lo) uffdWake(R->uffd, lo, hi);
@@ -80,7 +83,7 @@ uint64_t monoNs() {
 
 uint64_t waitingFaultsNow() { return g_waiting.load(std::memory_order_relaxed); }
 
-bool waitForFetchLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1) {
+bool waitForFetchLocked(RegionImpl* R, uint64_t b, const WaitingWindow& window) {
   if (R->mode != FaultMode::Uffd || !fetchable(R, b)) return false;
   const long at = findLocked(R, b);
   const uint64_t now = monoNs();
@@ -100,11 +103,12 @@ bool waitForFetchLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1) {
   if (R->waiting.count == kWaitingFaultsMax) return false;  // see vmem.h: served as unreadable
   R->waiting.block[R->waiting.count] = b;
   R->waiting.deadlineNs[R->waiting.count] = now + waitNs;
+  R->waiting.window[R->waiting.count] = window;
   R->waiting.count++;
   g_waiting.fetch_add(1, std::memory_order_relaxed);
   R->st.faultsWaited++;
   // The rest of the window comes in the same round trip, as read-ahead would map it.
-  for (uint64_t n = w0; n < w1 && n < R->blockCount; n++)
+  for (uint64_t n = window.w0; n < window.w1 && n < R->blockCount; n++)
     if (n != b && fetchable(R, n)) R->source->requestFetch(n);
   return true;
 }
@@ -123,7 +127,7 @@ void clearWaitingLocked(RegionImpl* R) {
 }
 
 uint64_t resumeWaitingFaults() {
-  if (waitingFaultsNow() == 0) return 0;
+  // No shortcut on waitingFaultsNow(): a fault may be between its request and its entry.
   Resume r;
   registryForEach(resumeRegion, &r);
   return r.served;
