@@ -132,21 +132,22 @@ Napi::Value ListenFetchChannel(const Napi::CallbackInfo& info) {
   const uint64_t id = idOf(info[0]);
   if (!info[1].IsFunction()) badArgument("listenFetchChannel: callback must be a function");
   Napi::Env env = info.Env();
-  auto* l = new Listener;
+  auto l = std::make_unique<Listener>();
+  l->channel = channelOf(id);
+  l->env = env;
+  l->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "txarray fetch requests", 0, 1);
+  l->tsfn.Unref(env);  // never keeps the thread alive by itself
   {
     std::lock_guard<std::mutex> g(g_mu);
     Entry& e = entryLocked(id);
     if (e.listener) {
-      delete l;
+      l->tsfn.Release();
       throw Error(ErrorCode::kArgument, "fetch channel " + std::to_string(id) + " has a listener already");
     }
-    l->channel = e.channel;
-    e.listener = l;
+    e.listener = l.get();
   }
-  l->env = env;
-  l->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "txarray fetch requests", 0, 1);
-  l->tsfn.Unref(env);  // never keeps the thread alive by itself
-  l->thread = std::thread([l] {
+  Listener* started = l.release();  // ended by unlisten() or the environment's teardown
+  started->thread = std::thread([l = started] {
     for (;;) {
       uint64_t count = 0;
       const ssize_t n = ::read(l->channel->fd(), &count, sizeof count);
@@ -156,7 +157,7 @@ Napi::Value ListenFetchChannel(const Napi::CallbackInfo& info) {
       if (l->tsfn.BlockingCall() != napi_ok) return;  // the environment is closing
     }
   });
-  napi_add_env_cleanup_hook(env, onEnvTeardown, l);
+  napi_add_env_cleanup_hook(env, onEnvTeardown, started);
   return env.Undefined();
 }
 

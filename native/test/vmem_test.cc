@@ -1059,6 +1059,7 @@ int main() {
         {"scan window write: a refused open drops the window", testScanWriteRefusedOpen},
         {"scan window write: nothing works, never a fault forever", testScanWriteNothingWorks},
         {"a fault waits for a fetch", testFaultWaitsForFetch},
+        {"a fault waiting across a move is asked again", testMoveWhileWaiting},
         {"a failed fetch serves zeros", testFailedFetchServesZeros},
         {"an unanswered fetch runs out", testUnansweredFetchExpires},
         {"a fault inside a system call waits for a fetch", testKernelFaultWaits},

@@ -63,8 +63,10 @@ class FetchingSource : public BlockSource {
 // Answers the source's requests after `delay`: ready, or failed; then resumes the faults.
 class Fetcher {
  public:
-  Fetcher(FetchingSource& src, bool fail, std::chrono::milliseconds delay) : src_(src) {
-    thread_ = std::thread([this, fail, delay] {
+  // staleFirst: the first answer for each block is for a version the source no longer
+  // names (it moved meanwhile): the block stays unready, the fault must be asked again.
+  Fetcher(FetchingSource& src, bool fail, std::chrono::milliseconds delay, bool staleFirst = false) : src_(src) {
+    thread_ = std::thread([this, fail, delay, staleFirst] {
       while (!stop_) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         bool any = false;
@@ -73,7 +75,7 @@ class Fetcher {
         std::this_thread::sleep_for(delay);
         for (uint64_t b = 0; b < N; b++) {
           if (!src_.inFlight[b]) continue;
-          src_.state[b] = fail ? kFailed : kReady;
+          if (!(staleFirst && src_.requests[b] == 1)) src_.state[b] = fail ? kFailed : kReady;
           src_.inFlight[b] = 0;
         }
         resumeWaitingFaults();
@@ -143,6 +145,23 @@ void testFaultWaitsForFetch(FaultMode m) {
   CHECK(!r->takeError(&e));
   RegionStats st = r->stats();
   CHECK(st.faultsWaited >= 2 && st.waitingNow == 0 && st.fetchWaitsExpired == 0);
+}
+
+void testMoveWhileWaiting(FaultMode m) {
+  if (m == FaultMode::Sigsegv) return skip("faults wait for fetches in userfaultfd mode only");
+  FetchingSource src;
+  src.state[17] = kStub;
+  auto r = openRegion(src, m);
+  CHECK(r != nullptr);
+  if (!r) return;
+  Fetcher fetcher(src, false, std::chrono::milliseconds(20), true);
+  // The first answer leaves the block unready (the source moved to another version): the
+  // fault is not served with it, the source is asked again, and the second answer serves it.
+  CHECK(r->base()[17 * B + 3] == byteOf(17, 3));
+  CHECK(src.requests[17] == 2);
+  Error e;
+  CHECK(!r->takeError(&e));
+  CHECK(r->stats().faultsWaited == 1);
 }
 
 void testFailedFetchServesZeros(FaultMode m) {

@@ -3,6 +3,7 @@
 #include "../vmem/vmem.h"
 
 void testFaultWaitsForFetch(txa::vmem::FaultMode m);
+void testMoveWhileWaiting(txa::vmem::FaultMode m);
 void testFailedFetchServesZeros(txa::vmem::FaultMode m);
 void testUnansweredFetchExpires(txa::vmem::FaultMode m);
 void testKernelFaultWaits(txa::vmem::FaultMode m);

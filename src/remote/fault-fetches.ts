@@ -60,7 +60,9 @@ export function serveFaultFetches(channel: number, deps: FaultFetchDeps): void {
 
   async function connected(): Promise<Client> {
     if (state.client) return state.client
-    const fresh = new Client({ connectionString: deps.url, connectionTimeoutMillis: deps.connectTimeoutMs })
+    // A statement that never answers (a lock, a stalled server) is given up after retryMs
+    // like a lost connection: the faults behind it do not wait for it.
+    const fresh = new Client({ connectionString: deps.url, connectionTimeoutMillis: deps.connectTimeoutMs, query_timeout: deps.retryMs })
     fresh.on('error', () => { if (state.client === fresh) state.client = null })
     fresh.on('end', () => { if (state.client === fresh) state.client = null })
     try {

@@ -106,14 +106,22 @@ export class RemoteHandle {
     return this.#channel !== null
   }
 
+  /** What views' faults fetched (the channel's counts; kept when it closes). */
+  #faultFetched(): { blocks: number; bytes: number } {
+    if (this.#channel !== null && this.#faultCounts === null) return addon.fetchChannelStats(this.#channel)
+    return this.#faultCounts ?? { blocks: 0, bytes: 0 }
+  }
+
+  #faultCounts: { blocks: number; bytes: number } | null = null
+
   /** Block versions this handle fetched from the server on demand (reads and faults). */
   get blocksFetched(): number {
-    return this.#blocksFetched + (this.#channel === null ? 0 : addon.fetchChannelStats(this.#channel).blocks)
+    return this.#blocksFetched + this.#faultFetched().blocks
   }
 
   /** Their bytes. */
   get bytesFetched(): number {
-    return this.#bytesFetched + (this.#channel === null ? 0 : addon.fetchChannelStats(this.#channel).bytes)
+    return this.#bytesFetched + this.#faultFetched().bytes
   }
 
   /** Throws unless changes may be made now (see the states above). */
@@ -221,7 +229,10 @@ export class RemoteHandle {
    * for a fetch are answered at once, as unreadable blocks (zeros).
    */
   close(): void {
-    if (this.#channel !== null) addon.closeFetchChannel(this.#channel)
+    if (this.#channel !== null && this.#faultCounts === null) {
+      this.#faultCounts = addon.fetchChannelStats(this.#channel)
+      addon.closeFetchChannel(this.#channel)
+    }
     void this.#link.close()
   }
 
