@@ -6,7 +6,7 @@
 // real PostgreSQL server; in SIGSEGV mode every case is skipped (views fetch when made
 // there: test/remote-lazy.test.ts).
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync, readFileSync, write, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync, write, writeSync } from 'node:fs'
 import * as path from 'node:path'
 import { Client } from 'pg'
 import { test } from 'uvu'
@@ -184,6 +184,41 @@ if ('skipped' in found) {
     view[2] = 7
     b.commit()
     assert.is(x.read([slice(2, 3)]).data[0], 7)
+    b.close()
+  })
+
+  test('a fault waiting while the handle moves to a newer version of its block is served the newer bytes, never the older', async () => {
+    const { a, lazy } = await storeWithArray()
+    const b = lazy()
+    const view = b.array('x', 'float64').view()
+    assert.is(view[0], 0.5)
+    // A rewrites block 40; B's cache follows (a stub of the new version), B's snapshot stays.
+    a.array('x', 'float64').write([slice(40 * PER_BLOCK, 41 * PER_BLOCK)], -40)
+    a.commit()
+    await b.waitForCommit({ timeoutMs: 10_000 })
+    a.close()
+    server.stop('immediate')
+    let written: Promise<number> | null = null
+    const fd = openSync(path.join(tempDir(), 'block40'), 'w+')
+    try {
+      // A libuv thread's write(2) faults on block 40 (the old version in B's snapshot) and
+      // waits while the link tries to fetch it; meanwhile B moves (abort(): to what its
+      // cache holds, the server being away) to the snapshot naming the new version.
+      written = new Promise<number>((resolve, reject) => {
+        write(fd, new Uint8Array(view.buffer, view.byteOffset + 40 * BLOCK, BLOCK), 0, (e, n) => (e ? reject(e) : resolve(n)))
+      })
+      await new Promise((r) => setTimeout(r, 100))
+      b.abort()
+      assert.is(b.serial, 2)
+    } finally {
+      server.start()
+    }
+    assert.is(await written, BLOCK)
+    const bytes = Buffer.alloc(BLOCK)
+    assert.is(readSync(fd, bytes, 0, BLOCK, 0), BLOCK)
+    closeSync(fd)
+    assert.equal(new Float64Array(bytes.buffer, bytes.byteOffset, PER_BLOCK), new Float64Array(PER_BLOCK).fill(-40))
+    assert.is(view[40 * PER_BLOCK + 5], -40)
     b.close()
   })
 
