@@ -195,7 +195,7 @@ if ('skipped' in found) {
     // A rewrites block 40; B's cache follows (a stub of the new version), B's snapshot stays.
     a.array('x', 'float64').write([slice(40 * PER_BLOCK, 41 * PER_BLOCK)], -40)
     a.commit()
-    await b.waitForCommit({ timeoutMs: 10_000 })
+    await b.waitForCommit({ timeoutMs: 10_000, keepAlive: true })
     a.close()
     server.stop('immediate')
     let written: Promise<number> | null = null
