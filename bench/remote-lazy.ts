@@ -8,6 +8,11 @@
  * bytes on a connection of the bench's thread (prepared, text results as the store's fetch
  * uses), alternating, one of each per round; then the same take() again in the same
  * snapshot (served from memory) and after a refresh (from the cache the fetch filled).
+ * In userfaultfd mode, then, machine C (a fresh lazy cache) makes one view of the whole
+ * array and touches one element of each block, in an order whose steps stay far apart (so
+ * that each fault fetches its block alone: faults scatter), beside the same bare SELECT:
+ * the first touch is a page fault that waits while C's link thread fetches the block (no
+ * JavaScript on the faulting thread). Only touches that fetched are counted.
  * Without --url it starts a throwaway cluster (the test helper's; fsync off).
  */
 import { randomBytes } from 'node:crypto'
@@ -16,7 +21,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Client } from 'pg'
-import { open } from '../src/index'
+import { faultMode, open } from '../src/index'
 import { benchPostgresUrl } from './lib/postgres-url'
 
 const { values } = parseArgs({ options: { blocks: { type: 'string', default: '100' }, url: { type: 'string' } } })
@@ -36,7 +41,7 @@ function summary(label: string, ms: number[]): void {
 async function main() {
   const url = await benchPostgresUrl(values.url)
   const schema = `lazy_${randomBytes(4).toString('hex')}`
-  const dirs = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'txarray-bench-lazy-')))
+  const dirs = [0, 1, 2].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'txarray-bench-lazy-')))
   try {
     const a = open(dirs[0], { remote: url, remoteSchema: schema })
     const data = new Float64Array(randomBytes(blocks * BLOCK).buffer)
@@ -82,6 +87,33 @@ async function main() {
     console.log(`ratio of p50s: ${(p50(first) / p50(baseline)).toFixed(2)}x`)
     summary('the same take() again, same snapshot (memory)', again)
     summary('after refresh(), from the filled cache', cached)
+    if (faultMode().mode === 'uffd') {
+      const c = open(dirs[2], { remote: url, remoteSchema: schema, remoteBlocks: 'lazy' })
+      const view = c.array('x', 'float64').view()
+      const touched: number[] = []
+      const select2: number[] = []
+      const step = 37  // coprime with the usual block counts; neighbours never follow each other
+      for (let k = 0; k < blocks; k++) {
+        const i = (k * step) % blocks
+        const before = c.stats().blocksFetched
+        let t = performance.now()
+        const got = view[i * PER_BLOCK + 3]
+        const ms = performance.now() - t
+        if (got !== data[i * PER_BLOCK + 3] && !(Number.isNaN(got) && Number.isNaN(data[i * PER_BLOCK + 3]))) throw new Error(`block ${i}: wrong bytes through the view`)
+        if (c.stats().blocksFetched === before) continue  // came with an earlier fault's window
+        touched.push(ms)
+        t = performance.now()
+        await bare.query({ ...select, values: [i] })
+        select2.push(performance.now() - t)
+      }
+      console.log(`view of the whole array: ${touched.length} first touches fetched; ${c.stats().blocksFetched} blocks fetched in all`)
+      summary('first touch of a lazy block through a view (fault)', touched)
+      summary('bare pg SELECT of the same bytes (baseline)', select2)
+      console.log(`ratio of p50s: ${(p50(touched) / p50(select2)).toFixed(2)}x`)
+      c.close()
+    } else {
+      console.log('first touch through a view: skipped (faults wait for fetches in userfaultfd mode only)')
+    }
     await bare.end()
     a.close()
     b.close()

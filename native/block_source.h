@@ -61,6 +61,15 @@ class BlockSource {
   // a fault skip it, so that it faults when touched (and is served, or reported, then)
   // instead of being read ahead as zeros. Same calling rules as pin(); needs no unpin().
   virtual bool ready(uint64_t) { return true; }
+
+  // For a block ready() calls not ready, in userfaultfd mode only (the fault service thread,
+  // or a thread resuming waiting faults, Region::mu held): asks for its bytes to be fetched,
+  // without blocking, allocating or calling JavaScript, and returns how long (ns) a fault
+  // may wait for them at most; 0: nothing will fetch them (no fetcher, the fetch failed in
+  // this snapshot, the fetcher is closed or full): the fault is served as an unreadable
+  // block. The same request made again while it is in flight is not sent twice. Whoever
+  // answers makes the block ready (or failed) and then calls vmem::resumeWaitingFaults().
+  virtual uint64_t requestFetch(uint64_t) { return 0; }
 };
 
 }  // namespace txa

@@ -263,6 +263,11 @@ export interface NativeSession {
   blocksOnServer(arrayId: number, indexes: readonly number[]): NativeStub[]
   /** Gives the snapshot fetched versions of its stubs; returns how many it took. */
   addFetched(arrayId: number, blocks: readonly { index: number; serial: number; data: Uint8Array }[]): number
+  /**
+   * Faults of this session's views on stubs post the versions they wait for to fetch
+   * channel `id` (userfaultfd mode; the link's thread answers: deliverFetched/failFetched).
+   */
+  attachFetchChannel(id: number): void
   /** Which of the blocks this snapshot holds in full (neither missing nor a stub). */
   heldInFull(blocks: readonly { arrayId: number; index: number }[]): boolean[]
   /** Writes fetched versions over the store's stubs of the same versions; returns how many. */
@@ -322,6 +327,30 @@ interface Addon {
   setErrorClasses(classes: Record<string, unknown>): void
   /** Ends every blocking wait of this thread, future ones too (they return false). */
   interruptWaits(): void
+  /** A channel for the block versions views' faults wait for; a fault waits at most `waitMs`. */
+  openFetchChannel(waitMs: number): number
+  /** No fault waits for the channel any more: those waiting read as unreadable blocks. */
+  closeFetchChannel(id: number): void
+  /** `onRequests` runs on this thread whenever faults posted requests (takeFetchRequests). */
+  listenFetchChannel(id: number, onRequests: () => void): void
+  unlistenFetchChannel(id: number): void
+  /** The requests posted since the last call (each is in flight until delivered or failed). */
+  takeFetchRequests(id: number): NativeFetchRequest[]
+  /** The fetched versions, for the snapshot that names them; serves the waiting faults. */
+  deliverFetched(id: number, blocks: readonly { arrayId: number; index: number; serial: number; data: Uint8Array }[]): number
+  /** These versions could not be fetched: their faults read zeros, commit refuses, until the handle moves. */
+  failFetched(id: number, blocks: readonly { arrayId: number; index: number; serial: number }[]): void
+  /** What was fetched through the channel. */
+  fetchChannelStats(id: number): { blocks: number; bytes: number }
+}
+
+/** A block version a view's fault waits for. */
+export interface NativeFetchRequest {
+  arrayId: number
+  index: number
+  serial: number
+  /** Its bytes on the server. */
+  length: number
 }
 
 /** Modification time of a file in ms, or -1 when it is not there. */

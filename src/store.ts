@@ -25,6 +25,7 @@ import { checkCacheFiles, prepareCacheFiles } from './remote/cache-files'
 import { RemoteHandle } from './remote/remote-handle'
 import { cacheMayHoldStubs } from './remote/cache-writer'
 import { fetchStubsOf, fetchUnderViews } from './remote/lazy-blocks'
+import { faultMode } from './fault-mode'
 
 export interface OpenOptions {
   /**
@@ -291,18 +292,24 @@ export class Store {
         if (!isCache && this.#session.latestSerial() > 0) {
           throw new FormatError(`${path} holds a local store, not the cache of a remote one: give remote stores a directory of their own`)
         }
-        const handle = new RemoteHandle(remote.url, path, { schema: remote.schema, timeoutMs: remote.timeoutMs, lazy: remote.blocks === 'lazy' })
+        // In userfaultfd mode a view's fault on a stub waits while the link fetches it.
+        const faultFetches = faultMode().mode === 'uffd'
+        const handle = new RemoteHandle(remote.url, path, {
+          schema: remote.schema, timeoutMs: remote.timeoutMs, lazy: remote.blocks === 'lazy', faultFetches,
+        })
         this.#remote = handle
+        handle.attachFaults(this.#session)
         this.#session.refresh()  // to what the cache caught up to
         // The handle's clients row follows its snapshot: retention keeps what it reads.
         handle.moved(this.#session.serial)
         this.#txn.onSerial = (serial) => handle.moved(serial)
 
-        // Arrays of a cache that may hold stubs fetch the blocks they read (lazy-blocks.ts).
+        // Arrays of a cache that may hold stubs fetch the blocks they read (lazy-blocks.ts);
+        // views fetch theirs when made, and after every move, only where faults cannot wait.
         const fetch = (arrayId: number, stubs: NativeStub[]) => handle.fetch(this.#native(), arrayId, stubs)
         const lazy = () => remote.blocks === 'lazy' || cacheMayHoldStubs(this.#native())
-        this.#txn.onTrack = (native) => { if (lazy()) fetchStubsOf(native, fetch) }
-        this.#txn.onMoved = (natives) => { if (lazy()) fetchUnderViews(natives, fetch) }
+        this.#txn.onTrack = (native) => { if (lazy()) fetchStubsOf(native, fetch, { viewsFault: handle.faultsFetch }) }
+        this.#txn.onMoved = (natives) => { if (lazy() && !handle.faultsFetch) fetchUnderViews(natives, fetch) }
       } else if (isCache && !this.readOnly) {
         throw new ArgumentError(`${path} is the local cache of a remote store: open it with { remote } (or readOnly: true to read what it holds)`)
       }

@@ -9,6 +9,7 @@
 #include "../engine/view_figures.h"
 #include "addon_data.h"
 #include "array_wrap.h"
+#include "fetch_channels.h"
 #include "follower_wrap.h"
 #include "guarded.h"
 #include "session_wrap.h"
@@ -68,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("faultMode", Napi::Function::New(env, guardedFunction<&FaultMode>));
   exports.Set("setErrorClasses", Napi::Function::New(env, guardedFunction<&SetErrorClasses>));
   exports.Set("interruptWaits", Napi::Function::New(env, guardedFunction<&InterruptWaits>));
+  defineFetchChannels(env, exports);
   return exports;
 }
 

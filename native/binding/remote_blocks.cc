@@ -7,6 +7,7 @@
 #include "../engine/remote_fill.h"
 #include "../engine/session_stats.h"
 #include "args.h"
+#include "fetch_channels.h"
 #include "session_wrap.h"
 
 namespace txa::binding {
@@ -56,6 +57,12 @@ Napi::Value SessionWrap::AddFetched(const Napi::CallbackInfo& info) {
     }
   }
   return Napi::Number::New(info.Env(), added);
+}
+
+Napi::Value SessionWrap::AttachFetchChannel(const Napi::CallbackInfo& info) {
+  Session& s = session();
+  s.attachFetchChannel(attachFetchChannel(toU64(info[0], "fetch channel id"), s.snapshotHolder()));
+  return info.Env().Undefined();
 }
 
 Napi::Value SessionWrap::HeldInFull(const Napi::CallbackInfo& info) {

@@ -21,6 +21,7 @@ Napi::Function SessionWrap::Define(Napi::Env env) {
     method<&SessionWrap::FlushRemoteCache>("flushRemoteCache"),
     method<&SessionWrap::BlocksOnServer>("blocksOnServer"),
     method<&SessionWrap::AddFetched>("addFetched"),
+    method<&SessionWrap::AttachFetchChannel>("attachFetchChannel"),
     method<&SessionWrap::HeldInFull>("heldInFull"),
     method<&SessionWrap::FillStubs>("fillStubs"),
     method<&SessionWrap::Refresh>("refresh"),

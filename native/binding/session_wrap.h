@@ -4,8 +4,8 @@
 //   commit.cc          commit(): the transaction's records, metadata and segments in, the outcome out
 //   remote_apply.cc    applyRemote(): a batch of another store's commits written here;
 //                      flushRemoteCache()
-//   remote_blocks.cc   blocksOnServer(), addFetched(), heldInFull(), fillStubs(): blocks
-//                      fetched on demand
+//   remote_blocks.cc   blocksOnServer(), addFetched(), heldInFull(), fillStubs(),
+//                      attachFetchChannel(): blocks fetched on demand
 //   commit_log.cc      reads of the newest commit and of the commit log, for followers
 //   segments.cc        named segments of the snapshot
 //   store_figures.cc   stats(), check() and envFigures()
@@ -57,6 +57,9 @@ class SessionWrap : public GuardedWrap<SessionWrap> {
   Napi::Value BlocksOnServer(const Napi::CallbackInfo& info);
   // addFetched(arrayId, {index, serial, data}[]) -> how many the snapshot took
   Napi::Value AddFetched(const Napi::CallbackInfo& info);
+  // attachFetchChannel(id): faults of this session's views post the blocks they wait for
+  // to fetch channel `id` (fetch_channels.h)
+  Napi::Value AttachFetchChannel(const Napi::CallbackInfo& info);
   // heldInFull({arrayId, index}[]) -> boolean[]: the snapshot holds the block's bytes
   Napi::Value HeldInFull(const Napi::CallbackInfo& info);
   // fillStubs({arrayId, index, serial, data}[]) -> how many stubs of the store were filled

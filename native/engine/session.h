@@ -96,6 +96,11 @@ class Session {
   Outcome refresh();
 
   void flush() { env_->flush(); }
+
+  // Faults of this session's views on blocks of a lazily cached remote store post their
+  // fetch requests to `channel` (fault_fetch.h); the holder is what the fetcher answers to.
+  void attachFetchChannel(std::shared_ptr<FetchChannel> channel) { holder_->setFetcher(std::move(channel)); }
+  std::shared_ptr<SnapshotHolder> snapshotHolder() const { return holder_; }
   std::shared_ptr<Env> env() const { return env_; }
 
  private:

@@ -251,6 +251,28 @@ bool Snapshot::addFetched(uint64_t arrayId, uint64_t index, uint64_t serial, con
   return true;
 }
 
+bool Snapshot::stubVersion(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length) noexcept {
+  if (!mayHoldStubs_) return false;
+  MDB_val v;
+  bool inMemory;
+  if (lookup(arrayId, index, &v, &inMemory) != kBlockOnServer) return false;
+  blockfmt::Header stub;
+  if (blockfmt::readHeader(static_cast<const uint8_t*>(v.mv_data), v.mv_size, &stub) != blockfmt::Problem::kOnServer) return false;
+  *serial = stub.serial;
+  *length = stub.dataLength;
+  return true;
+}
+
+void Snapshot::markFetchFailed(uint64_t arrayId, uint64_t index, uint64_t serial) {
+  std::lock_guard<std::mutex> guard(txnLock_);
+  fetchFailed_.emplace(arrayId, index, serial);
+}
+
+bool Snapshot::fetchFailed(uint64_t arrayId, uint64_t index, uint64_t serial) noexcept {
+  std::lock_guard<std::mutex> guard(txnLock_);
+  return !fetchFailed_.empty() && fetchFailed_.count(std::make_tuple(arrayId, index, serial)) != 0;
+}
+
 uint64_t Snapshot::fetchedBytes() {
   std::lock_guard<std::mutex> guard(txnLock_);
   return fetchedBytes_;

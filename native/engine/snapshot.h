@@ -13,7 +13,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -95,6 +97,12 @@ class Snapshot {
   bool addFetched(uint64_t arrayId, uint64_t index, uint64_t serial, const uint8_t* data, size_t size);
   // Bytes this snapshot holds fetched in memory.
   uint64_t fetchedBytes();
+  // onServer() for the fault path: no throw, no allocation; caller holds env().mapLock shared.
+  bool stubVersion(uint64_t arrayId, uint64_t index, uint64_t* serial, uint64_t* length) noexcept;
+  // A fetch of version `serial` of the block failed: faults on it are served as unreadable
+  // (fetchFailed) for as long as this snapshot lives; a later snapshot fetches again.
+  void markFetchFailed(uint64_t arrayId, uint64_t index, uint64_t serial);
+  bool fetchFailed(uint64_t arrayId, uint64_t index, uint64_t serial) noexcept;
 
   // Copies the value stored under `key` in `db`; false if absent.
   bool get(MDB_dbi db, const std::string& key, std::string* value);
@@ -148,6 +156,8 @@ class Snapshot {
   // guarded by txnLock_; never erased while the snapshot lives, so pointers stay valid.
   std::map<std::pair<uint64_t, uint64_t>, std::vector<uint8_t>> fetched_;
   uint64_t fetchedBytes_ = 0;
+  // Versions whose fetch failed for a fault (markFetchFailed), guarded by txnLock_.
+  std::set<std::tuple<uint64_t, uint64_t, uint64_t>> fetchFailed_;
   bool mayHoldStubs_ = false;  // the store is the cache of a remote store
 };
 

@@ -58,6 +58,19 @@ bool SnapshotSource::ready(uint64_t index) {
   return !stub;
 }
 
+uint64_t SnapshotSource::requestFetch(uint64_t index) {
+  FetchChannel* channel = holder_ ? holder_->fetcher() : nullptr;
+  const uint64_t id = arrayId();
+  if (!channel || id == 0 || !pinSnapshot()) return 0;
+  FetchChannel::Request r;
+  r.arrayId = id;
+  r.index = index;
+  const bool posted = pinned_->stubVersion(id, index, &r.serial, &r.length) &&
+                      !pinned_->fetchFailed(id, index, r.serial) && channel->post(r);
+  unpin();
+  return posted ? channel->waitNs() : 0;
+}
+
 void SnapshotSource::unpin() {
   // A scan stays within cacheBytes in RssFile too: a fill copies the block out of LMDB's
   // (read-only, shared, file-backed) map, which leaves those file pages mapped in this

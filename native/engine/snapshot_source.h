@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "../block_source.h"
+#include "fetch_channel.h"
 #include "snapshot.h"
 
 namespace txa {
@@ -25,6 +26,16 @@ class SnapshotHolder {
   std::shared_ptr<Snapshot> get() {
     std::lock_guard<std::mutex> guard(mu_);
     return snapshot_;
+  }
+  // The channel faults post fetch requests to (a Store handle of a remote store in
+  // userfaultfd mode), or none. The holder keeps it alive; fetcher() is for the fault path.
+  void setFetcher(std::shared_ptr<FetchChannel> channel) {
+    std::lock_guard<std::mutex> guard(mu_);
+    fetcher_ = std::move(channel);
+  }
+  FetchChannel* fetcher() {
+    std::lock_guard<std::mutex> guard(mu_);
+    return fetcher_.get();
   }
   // Swaps in a new snapshot. The previous one is kept until the next swap: a fault in
   // flight may still hold it pinned, and if its unpin() dropped the last reference it
@@ -45,6 +56,7 @@ class SnapshotHolder {
   std::mutex mu_;
   std::shared_ptr<Snapshot> snapshot_;
   std::shared_ptr<Snapshot> retired_;  // the previous snapshot, see set()
+  std::shared_ptr<FetchChannel> fetcher_;
 };
 
 class SnapshotSource : public BlockSource {
@@ -66,6 +78,10 @@ class SnapshotSource : public BlockSource {
   void unpin() override;
   // False for a stub the snapshot has not fetched (Snapshot::isStub).
   bool ready(uint64_t index) override;
+  // Posts the stub's version to the holder's fetcher (fetch_channel.h) unless its fetch
+  // failed in this snapshot; the fetcher's wait bound, or 0 (no fetcher, not a stub, failed,
+  // closed or full).
+  uint64_t requestFetch(uint64_t index) override;
 
  private:
   // Pins the handle's current snapshot and takes its map lock shared (unpin() ends both);

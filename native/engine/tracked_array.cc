@@ -549,6 +549,7 @@ void TrackedArray::store(BlockWrite& write, uint64_t id, uint64_t serial, Sessio
 
 void TrackedArray::invalidateChanged(const ChangeSet& others, bool othersUnknown) {
   if (!region_) return;
+  region_->dropUnreadable();  // zeros served for unreadable blocks: read them again
   if (othersUnknown) {
     region_->invalidateAll();
     return;

@@ -9,6 +9,7 @@
 // status 0 only if nothing failed.
 #include <fcntl.h>
 #include <lmdb.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,6 +29,7 @@
 #include "../engine/crc32c.h"
 #include "../engine/env.h"
 #include "../engine/error.h"
+#include "../engine/fetch_channel.h"
 #include "../engine/keys.h"
 #include "../engine/pread_batch.h"
 #include "../engine/remote_apply.h"
@@ -409,8 +411,21 @@ static void testStubs() {
       threw = e.code() == ErrorCode::kFormat;
     }
     CHECK(threw);
+    {
+      std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+      CHECK(snap->stubVersion(7, 0, &serial, &length) && serial == 1 && length == 5000);
+      CHECK(!snap->stubVersion(7, 1, &serial, &length));
+    }
+    CHECK(!snap->fetchFailed(7, 0, 1));
+    snap->markFetchFailed(7, 0, 1);
+    CHECK(snap->fetchFailed(7, 0, 1) && !snap->fetchFailed(7, 0, 2));
+    CHECK(!Snapshot(env).fetchFailed(7, 0, 1));  // another snapshot fetches again
     CHECK(snap->addFetched(7, 0, 1, bytes.data(), bytes.size()));
     CHECK(snap->fetchedBytes() == 5000);
+    {
+      std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
+      CHECK(!snap->stubVersion(7, 0, &serial, &length));  // fetched: no longer a stub here
+    }
     {
       std::shared_lock<std::shared_mutex> mapGuard(env->mapLock);
       BlockView view;
@@ -438,6 +453,49 @@ static void testStubs() {
     CHECK(pread(loc.fd, got.data(), got.size(), off_t(loc.fileOffset)) == 5000 && got == bytes);
   }
   removeStore(dir);
+}
+
+// The queue between faults waiting for blocks and the fetcher (fetch_channel.h).
+static void testFetchChannel() {
+  g_ctx = "fetch channel";
+  FetchChannel ch(123);
+  CHECK(ch.waitNs() == 123);
+  pollfd p{ch.fd(), POLLIN, 0};
+  CHECK(poll(&p, 1, 0) == 0);  // nothing posted: not readable
+  FetchChannel::Request r;
+  r.arrayId = 7, r.index = 3, r.serial = 2, r.length = 100;
+  CHECK(ch.post(r));
+  CHECK(ch.post(r));  // the same version again: queued once
+  FetchChannel::Request other = r;
+  other.serial = 3;  // another version of the block: a request of its own
+  CHECK(ch.post(other));
+  CHECK(poll(&p, 1, 0) == 1);
+  uint64_t count = 0;
+  CHECK(read(ch.fd(), &count, sizeof count) == sizeof count && count == 2);
+  std::vector<FetchChannel::Request> taken = ch.take();
+  CHECK(taken.size() == 2 && taken[0].index == 3 && taken[0].length == 100);
+  CHECK(ch.take().empty());
+  CHECK(ch.post(r) && ch.take().empty());  // in flight: not queued again
+  ch.answered(7, 3, 2);
+  CHECK(ch.outstanding() == 1);
+  CHECK(ch.post(r) && ch.take().size() == 1);  // answered: may be asked again
+  ch.answered(7, 3, 2);
+  ch.answered(7, 3, 3);
+  CHECK(ch.outstanding() == 0);
+  // Full: at most kMaxRequests outstanding.
+  size_t posted = 0;
+  for (uint64_t i = 0; i < FetchChannel::kMaxRequests + 5; ++i) {
+    FetchChannel::Request q = r;
+    q.index = 1000 + i;
+    posted += ch.post(q);
+  }
+  CHECK(posted == FetchChannel::kMaxRequests && ch.outstanding() == FetchChannel::kMaxRequests);
+  CHECK(read(ch.fd(), &count, sizeof count) == sizeof count);
+  ch.countFetched(2, 300);
+  CHECK(ch.blocksFetched() == 2 && ch.bytesFetched() == 300);
+  ch.close();
+  CHECK(ch.closed() && !ch.post(r));
+  CHECK(poll(&p, 1, 0) == 1);  // a listener wakes to see the channel closed
 }
 
 // engine_test --bench: CRC32C throughput over 64 KiB blocks (the checksum's cost on the
@@ -530,6 +588,7 @@ int main(int argc, char** argv) {
   CASE("", testPreadBatch(1));
   CASE("", testPreadBatch(4));
   CASE("", testStubs());
+  CASE("", testFetchChannel());
   commitRuleCases();
   printSummary();
   return g_failed ? 1 : 0;

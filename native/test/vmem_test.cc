@@ -29,6 +29,7 @@
 #include "../vmem/internal.h"  // the fault injection of scan-window writes
 #include "../vmem/vmem.h"
 #include "harness.h"
+#include "vmem_waiting_test.h"
 
 using namespace txa;
 using namespace txa::vmem;
@@ -1057,6 +1058,12 @@ int main() {
         {"scan window write at the VMA limit", testScanWriteAtVmaLimit},
         {"scan window write: a refused open drops the window", testScanWriteRefusedOpen},
         {"scan window write: nothing works, never a fault forever", testScanWriteNothingWorks},
+        {"a fault waits for a fetch", testFaultWaitsForFetch},
+        {"a fault waiting across a move is asked again", testMoveWhileWaiting},
+        {"a failed fetch serves zeros", testFailedFetchServesZeros},
+        {"an unanswered fetch runs out", testUnansweredFetchExpires},
+        {"a fault inside a system call waits for a fetch", testKernelFaultWaits},
+        {"close() while a fault waits", testCloseWhileWaiting},
     };
     for (const Case& c : cases) {
       std::string name = mode + " " + c.name;

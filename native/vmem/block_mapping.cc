@@ -51,6 +51,7 @@ void noteUnmappedLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
     if (m.state == BlockState::Unmapped) continue;
     setCleanLocked(R, b);
     forgetSpilledLocked(R, b);  // a Spill block leaves the transaction with the others
+    if (m.unreadable) R->unreadableCount--;
     m = BlockMeta{};
     R->mappedCount--;
     chargeLocked(R, -1);

@@ -23,12 +23,15 @@ namespace {
 // Far faults in a row after which a fault maps its block alone.
 constexpr uint64_t kScatteredFaults = 2;
 
-enum class Served { Already, Mapped, Failed, NoRoom };
+enum class Served { Already, Mapped, Failed, NoRoom, Waiting };
 
 // R->mu held. Maps the faulting block b (making room in R at the VMA limit), then the
 // rest of its window. NoRoom: the kernel refused even after R unmapped all it could.
-Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, int* err) {
+// Waiting (only where `waits` is given): b waits for a fetch, nothing was mapped.
+Served mapWindowLocked(RegionImpl* R, uint64_t b, uint64_t w0, uint64_t w1, uint64_t ra, bool sequentialOk, bool* waits,
+                       int* err) {
   if (R->closing || R->blocks[b].state != BlockState::Unmapped) return Served::Already;
+  if (waits && waitForFetchLocked(R, b, WaitingWindow{w0, w1, ra, sequentialOk})) return Served::Waiting;
   *err = mapBlockMakingRoomLocked(R, b);
   if (R->blocks[b].state == BlockState::Unmapped) return *err == ENOMEM ? Served::NoRoom : Served::Failed;
   mapRangeLocked(R, w0, w1);
@@ -58,7 +61,8 @@ void makeRoomInProcess(RegionImpl* self, bool spill) {
       &pass);
 }
 
-bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi) {
+bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi, bool* waits) {
+  if (waits) *waits = false;
   const uint64_t b = (addr - reinterpret_cast<uintptr_t>(R->base)) / R->blockBytes;
   *lo = addr & ~(uintptr_t(R->pageBytes) - 1);
   *hi = *lo + R->pageBytes;
@@ -89,15 +93,30 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
     w1 = b + ra;
   }
   w1 = std::min(w1, R->blockCount);
+  return serveWindow(R, addr, b, w0, w1, sequential ? ra : 0, sequentialOk, lo, hi, waits);
+}
+
+bool serveWindow(RegionImpl* R, uintptr_t addr, uint64_t b, uint64_t w0, uint64_t w1, uint64_t ra, bool sequentialOk,
+                 uintptr_t* lo, uintptr_t* hi, bool* waits) {
+  if (waits) *waits = false;
+  *lo = addr & ~(uintptr_t(R->pageBytes) - 1);
+  *hi = *lo + R->pageBytes;
+  const bool sequential = ra != 0;
   if (R->budget) budgetMakeRoom(R->budget, w1 - w0);
   // At the VMA limit with nothing left to unmap here, the rest of the process makes room:
   // clean blocks first, then dirty ones; the region lock is not held meanwhile (THE RULE).
   int err = 0;
+  bool wakeBlock = false;  // b had waiting faults: wake every page of it, not just this one
   Served served = Served::NoRoom;
   for (int attempt = 0; attempt < 3 && served == Served::NoRoom; attempt++) {
     if (attempt > 0) makeRoomInProcess(R, attempt == 2);
     FutexLock guard(R->mu);
-    served = mapWindowLocked(R, b, w0, w1, &err);
+    served = mapWindowLocked(R, b, w0, w1, ra, sequentialOk, waits, &err);
+    if (served == Served::Waiting) {
+      *waits = true;
+      return true;
+    }
+    if (waits && dropWaitingLocked(R, b)) wakeBlock = true;
     if (attempt == 0 && served != Served::Already) R->st.faults++;
     if (served == Served::Failed || (served == Served::NoRoom && attempt == 2))
       recordErrorLocked(R, Status::SystemError, err, b, "map a block of a view");
@@ -109,6 +128,7 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
     *lo = reinterpret_cast<uintptr_t>(R->blockAddr(w0));
     *hi = reinterpret_cast<uintptr_t>(R->blockAddr(w1));
   }
+  if (wakeBlock) uffdWake(R->uffd, reinterpret_cast<uintptr_t>(R->blockAddr(b)), reinterpret_cast<uintptr_t>(R->blockAddr(b + 1)));
   // Already: served by another thread, or the region is closing (it maps nothing): wake.
   return served == Served::Mapped || served == Served::Already;  // else not even zeros mapped
 }

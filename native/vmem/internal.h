@@ -25,6 +25,7 @@ struct BlockMeta {
   uint8_t copied;  // 0, or kCopied*: Anon with the source's bytes copied in
   uint8_t ref : 1;      // clock reference bit: set when mapped, cleared by the budget's hand
   uint8_t spilled : 1;  // the block's bytes live in the spill file (state Spill or Unmapped)
+  uint8_t unreadable : 1;  // Anon zeros served because the source could not give the block
   uint32_t filePages;  // File: pages of [0, ...) mapped from the data file
   uint64_t copyHash;   // copied: blockHash() of the bytes copied in
 };
@@ -48,6 +49,24 @@ struct ScanPool {
   }
 };
 
+// Faults that wait for a fetch (waiting_faults.cc), guarded by RegionImpl::mu: the blocks
+// of a Uffd region with at least one fault waiting for the source to fetch them, each with
+// the time (CLOCK_MONOTONIC ns) after which the fault is served as an unreadable block.
+constexpr size_t kWaitingFaultsMax = 64;
+// The window the fault path decided for a fault (fault_path.cc), kept while it waits so
+// that serving it later maps what serving it at once would have mapped.
+struct WaitingWindow {
+  uint64_t w0 = 0, w1 = 0;
+  uint64_t ra = 0;  // the read-ahead run, for a sequential fault
+  bool sequentialOk = false;
+};
+struct WaitingFaults {
+  uint64_t block[kWaitingFaultsMax];
+  uint64_t deadlineNs[kWaitingFaultsMax];
+  WaitingWindow window[kWaitingFaultsMax];
+  size_t count = 0;
+};
+
 struct RegionImpl {
   // ---- immutable after open ----
   BlockSource* source = nullptr;
@@ -69,6 +88,7 @@ struct RegionImpl {
   uint64_t mappedLo = 0, mappedHi = 0;  // every mapped block lies in [lo, hi)
   uint64_t mappedCount = 0;
   uint64_t dirtyCount = 0;
+  uint64_t unreadableCount = 0;  // blocks with `unreadable` set
   uint64_t clockHand = 0;
   uint64_t sourceLimit = UINT64_MAX;
   uint64_t raNext = UINT64_MAX;  // Uffd: the block after the last window a read fault mapped
@@ -88,6 +108,7 @@ struct RegionImpl {
   Error error;
   RegionStats st;
   ScanPool scan;
+  WaitingFaults waiting;
 
   uint8_t* blockAddr(uint64_t b) const { return base + b * blockBytes; }
 };
@@ -221,6 +242,23 @@ extern ScanWriteFaultInjection g_scanWriteFaults;
 // true (and one fewer to come) if the next call of this kind is to fail.
 bool injectedFailure(std::atomic<int>& count);
 
+// ---- waiting_faults.cc (Uffd mode; see "Faults that wait for a fetch" in vmem.h) ----
+// R->mu held, b UNMAPPED. If b is a block the source must fetch (not ready) and the source
+// asked for it (requestFetch), records a waiting fault on b (once per block; an entry
+// past its deadline is dropped and false returned), asks for the other not-ready blocks
+// of [w0, w1) in the same request, and returns true: the caller leaves the fault unanswered.
+// false: serve the fault the ordinary way (an unready block then reads as zeros, the error
+// recorded).
+bool waitForFetchLocked(RegionImpl* R, uint64_t b, const WaitingWindow& window);
+// R->mu held: b has no waiting fault any more (mapped, or served otherwise); true if it had
+// (the caller wakes every page of b).
+bool dropWaitingLocked(RegionImpl* R, uint64_t b);
+// R->mu held (closing): every entry goes; the threads are woken by the unregistration.
+void clearWaitingLocked(RegionImpl* R);
+// Waiting faults of the whole process (a hint for the service's poll timeout).
+uint64_t waitingFaultsNow();
+uint64_t monoNs();
+
 // ---- fault_path.cc ----
 // Serves a fault at addr (inside R): maps the window around it. `sequentialOk`: the
 // service may grow the window for sequential faults (Uffd). Gives the mapped byte range
@@ -229,7 +267,15 @@ bool injectedFailure(std::atomic<int>& count);
 // mapped when R->mu was released (by this call or before it), or the region is closing.
 // What happens to the block after that (another fault may evict or spill it before the
 // faulting thread retries) is no failure: the retry faults again and is served again.
-bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi);
+// `waits`: nullptr where a fault cannot wait (Sigsegv mode: the handler runs on the faulting
+// thread); else set true when the fault now waits for a fetch (waitForFetchLocked): then
+// nothing is woken for it, *lo and *hi stay the faulting page.
+bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo, uintptr_t* hi, bool* waits);
+// The second half of serveFault(): the window [w0, w1) around block b decided (ra: the
+// read-ahead run of a sequential fault, else 0), made room for and mapped. Serving a
+// waiting fault again calls it with the window decided when the fault came.
+bool serveWindow(RegionImpl* R, uintptr_t addr, uint64_t b, uint64_t w0, uint64_t w1, uint64_t ra, bool sequentialOk,
+                 uintptr_t* lo, uintptr_t* hi, bool* waits);
 // No lock held. The other regions of the process (other handles, whose budgets do not see
 // `self`) give back their VMAs: their clean blocks, or (`spill`) their dirty ones too.
 void makeRoomInProcess(RegionImpl* self, bool spill);
@@ -243,6 +289,7 @@ UffdProbe probeUffd();
 int uffdServiceFd();  // the started service's fd, or -1 with errno set
 int uffdRegister(int fd, uint8_t* at, uint64_t len);
 int uffdUnregister(int fd, uint8_t* at, uint64_t len);
+int uffdWake(int fd, uintptr_t lo, uintptr_t hi);  // 0 or errno
 
 // ---- sigsegv_service.cc ----
 int sigsegvServiceStart();  // installs the process-wide handler once; 0 or errno

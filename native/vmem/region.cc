@@ -93,6 +93,7 @@ void destroyRegion(RegionImpl* R, bool registered) {
   {
     FutexLock g(R->mu);
     R->closing = true;  // faults served from now on map nothing
+    clearWaitingLocked(R);  // their threads are woken by the unregistration below
   }
   if (R->budget) budgetDetach(R->budget, R);
   // Unregistering wakes threads still waiting on faults: they retry on plain memory.
@@ -352,6 +353,19 @@ Status Region::dropDirty(Error* err) {
   return Status::Ok;
 }
 
+Status Region::dropUnreadable(Error* err) {
+  RegionImpl* R = impl_;
+  if (!R) return Status::Ok;
+  FutexLock g(R->mu);
+  if (R->unreadableCount == 0) return Status::Ok;
+  scanWritesLocked(R, R->mappedLo, R->mappedHi);
+  UnmapBatch batch(R);
+  for (uint64_t b = R->mappedLo; b < R->mappedHi; b++)
+    if (R->blocks[b].state != BlockState::Unmapped && R->blocks[b].unreadable && !R->blocks[b].dirty) batch.add(b);
+  if (int e = batch.flush()) return fail(err, Status::SystemError, e, 0, "unmap unreadable blocks");
+  return Status::Ok;
+}
+
 Status Region::invalidate(const uint64_t* blocks, size_t count, size_t* skippedDirty, Error* err) {
   RegionImpl* R = impl_;
   if (skippedDirty) *skippedDirty = 0;
@@ -497,6 +511,7 @@ RegionStats Region::stats() {
   s.mappedNow = R->mappedCount;
   s.dirtyNow = R->dirtyCount + R->parkedCount;
   s.spilledNow = R->spilledCount;
+  s.waitingNow = R->waiting.count;
   return s;
 }
 

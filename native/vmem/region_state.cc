@@ -115,6 +115,8 @@ int mapBlockLocked(RegionImpl* R, uint64_t b) {
     int e = mapAnonRW(R, at, B);
     if (e) return e;
     noteMappedLocked(R, b, BlockState::Anon);
+    m.unreadable = 1;  // dropUnreadable() unmaps it after the next move
+    R->unreadableCount++;
     return 0;
   }
   const bool clipped = R->sourceLimit < start + B;

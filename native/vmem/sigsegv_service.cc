@@ -80,7 +80,7 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
     // this one retries the access, which then faults again.
     const ScanWrite w = serveScanWriteFault(R, addr);
     uintptr_t lo, hi;
-    if (w == ScanWrite::NotShut) served = serveFault(R, addr, false, &lo, &hi);
+    if (w == ScanWrite::NotShut) served = serveFault(R, addr, false, &lo, &hi, nullptr);
     else served = w != ScanWrite::Failed;
   } else {
     // A Uffd region's block is PROT_NONE only while a thread holding Region::mu re-creates

@@ -78,14 +78,12 @@ struct Service {
   uintptr_t pfNext = 0, pfEnd = 0;
 };
 
+// How often the service serves waiting faults again while any wait (ms).
+constexpr int kResumePollMs = 100;
+
 std::atomic<Service*> g_service{nullptr};
 std::mutex g_startMu;
 int g_startErrno = 0;
-
-int wake(int fd, uintptr_t lo, uintptr_t hi) {
-  uffdio_range r{lo, hi - lo};
-  return ioctl(fd, UFFDIO_WAKE, &r) == 0 ? 0 : errno;
-}
 
 void serve(Service* S, const uffd_msg& msg) {
   const uintptr_t addr = static_cast<uintptr_t>(msg.arg.pagefault.address);
@@ -100,7 +98,12 @@ void serve(Service* S, const uffd_msg& msg) {
     serveScanWriteFault(R, addr);
     registryRelease(slot);
   } else if (R) {
-    serveFault(R, addr, true, &lo, &hi);
+    bool waits = false;
+    serveFault(R, addr, true, &lo, &hi, &waits);
+    if (waits) {  // answered when its block is fetched (waiting_faults.cc)
+      registryRelease(slot);
+      return;
+    }
     uintptr_t from = 0, to = 0;
     if (scanPrefetchRange(R, addr, &from, &to)) {
       S->pfNext = from;
@@ -108,7 +111,7 @@ void serve(Service* S, const uffd_msg& msg) {
     }
     registryRelease(slot);
   }
-  wake(S->fd, lo, hi);
+  uffdWake(S->fd, lo, hi);
 }
 
 // Loads the next window of [pfNext, pfEnd) ahead of its reader (the region is looked up
@@ -141,12 +144,6 @@ bool drain(Service* S) {
   }
 }
 
-uint64_t monoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 void* serviceMain(void* arg) {
   Service* S = static_cast<Service*>(arg);
   for (;;) {
@@ -155,9 +152,16 @@ void* serviceMain(void* arg) {
       if (!drain(S)) prefetchOne(S);
       continue;
     }
+    // While faults wait for fetches, they are served again every kResumePollMs whatever
+    // the fetcher does (a fault past its wait is answered then: it never waits for ever).
     pollfd p = {S->fd, POLLIN, -1};
-    if (poll(&p, 1, -1) < 0) {
+    const int ready = poll(&p, 1, waitingFaultsNow() ? kResumePollMs : -1);
+    if (ready < 0) {
       if (errno != EINTR) usleep(1000);
+      continue;
+    }
+    if (ready == 0) {
+      resumeWaitingFaults();
       continue;
     }
     drain(S);
@@ -235,6 +239,11 @@ int uffdRegister(int fd, uint8_t* at, uint64_t len) {
   if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0) return errno;
   const uint64_t need = UINT64_C(1) << _UFFDIO_WAKE;
   return (reg.ioctls & need) == need ? 0 : ENOTSUP;
+}
+
+int uffdWake(int fd, uintptr_t lo, uintptr_t hi) {
+  uffdio_range r{lo, hi - lo};
+  return ioctl(fd, UFFDIO_WAKE, &r) == 0 ? 0 : errno;
 }
 
 int uffdUnregister(int fd, uint8_t* at, uint64_t len) {

@@ -139,9 +139,43 @@
 //     and lifts the protection of that block alone, and ends the process if even that is
 //     refused, rather than let the writer fault forever).
 //   What runs inside a fault (the uffd service thread, or a SIGSEGV handler): the
-//   BlockSource's locate()/pin()/unpin(), mmap, mremap, mprotect, madvise, munmap, ioctl,
+//   BlockSource's locate()/pin()/unpin()/ready()/requestFetch(), mmap, mremap, mprotect, madvise, munmap, ioctl,
 //   pread(v), pwrite, memfd_create, memcpy, atomics, Region::mu, Budget::mu. Never malloc,
 //   exceptions, stdio or JavaScript.
+//
+// FAULTS THAT WAIT FOR A FETCH (Uffd mode only; waiting_faults.cc)
+//   A block the source must fetch from far away first (BlockSource::ready() false: a stub of
+//   a lazily cached remote store) is not served zeros when a fault touches it: the service
+//   thread, holding Region::mu (Budget::mu released), asks the source for it
+//   (requestFetch(): no blocking, no malloc; the unready blocks of the fault's window ride
+//   along in the same request), records the block in the region's waiting list (at most
+//   kWaitingFaultsMax blocks per region) and leaves the fault unanswered: the faulting
+//   thread sleeps in the kernel, the service thread goes on serving other faults.
+//   - Served: whoever fetched makes the block ready in the source (the engine gives the
+//     bytes to the snapshot that named the version) and calls resumeWaitingFaults() from
+//     its own thread, holding no lock: each waiting block is served again by the ordinary
+//     fault path (Budget::mu, then Region::mu, then the source's locate()/pin(): the same
+//     locks as any fault) and every page of it woken. The block is read from the source's
+//     CURRENT snapshot at that moment, as any fault would read it: the fetched bytes serve
+//     it only if that snapshot names the very version fetched; after a move to a snapshot
+//     naming another version the block is still unready, is asked for again, and waits on.
+//     No fault is ever served bytes of a snapshot other than the one the source pins.
+//   - THE WAITING RULE: the fetcher's path to serve a waiting fault takes only the locks a
+//     fault takes (THE RULE keeps every thread that touches an unmapped block from holding
+//     them), plus locks of its own never held while touching region memory. A faulting
+//     thread may hold anything else — the engine's write lock, a snapshot's copy in
+//     progress, a kernel lock inside write(2) — and the fetch still completes.
+//   - Failed: a source whose fetch failed answers requestFetch() with 0 for that version
+//     (until it moves to another snapshot); the fault is then served as an unreadable block
+//     (zeros, the error recorded on the region: THE FAULT RULE, the engine refuses to commit).
+//   - Never for ever: a fault waits at most the time requestFetch() returned; while any
+//     fault waits the service thread serves waiting blocks again every 100 ms, answering
+//     those past their time as unreadable (fetchWaitsExpired). A full waiting list, or a
+//     closed or absent fetcher, serves the fault as unreadable at once.
+//   - close(): the list is dropped and the unregistration wakes the waiting threads (what
+//     they touch next is the caller's business, as for any fault racing close()).
+//   - Sigsegv mode never waits: the handler runs on the faulting thread, which may hold
+//     what the fetcher needs (the engine fetches a view's blocks before it is made there).
 //
 // Errors: methods return Status with details in Error; nothing throws across the fault
 // path. A fault that cannot map a block maps zeros (ANON) and records the error on the
@@ -190,6 +224,11 @@ struct SystemInfo {
 };
 const SystemInfo& systemInfo();
 
+// Serves again every fault waiting for a fetch (see FAULTS THAT WAIT FOR A FETCH): call it
+// with no lock held after making blocks ready (or failed) in a source. Returns how many
+// waiting blocks were served (mapped, or answered as unreadable). Never call it inside a fault.
+uint64_t resumeWaitingFaults();
+
 class Budget;
 struct RegionImpl;
 struct BudgetImpl;
@@ -222,6 +261,9 @@ struct RegionStats {
   uint64_t scanWindowsRecycled = 0;  // ... of which moved aside whole, their huge page reused
   uint64_t scanWindowsPrefetched = 0;  // scan windows the uffd service loaded ahead of the reader
   uint64_t scanWindowOpenRefusals = 0;  // write faults whose window the kernel refused to open
+  uint64_t faultsWaited = 0;       // Uffd: faults that waited for a fetch (one per block and wait)
+  uint64_t fetchWaitsExpired = 0;  // ... answered as unreadable because their wait ran out
+  uint64_t waitingNow = 0;         // blocks with faults waiting for a fetch now
 };
 
 class Region {
@@ -292,6 +334,11 @@ class Region {
   // left (the engine reports a conflict) and counted in *skippedDirty.
   Status invalidate(const uint64_t* blocks, size_t count, size_t* skippedDirty = nullptr, Error* err = nullptr);
   Status invalidateAll(size_t* skippedDirty = nullptr, Error* err = nullptr);
+  // After a move to another snapshot: the clean blocks a fault served as zeros because the
+  // source could not give them (THE FAULT RULE) are unmapped, so that the next touch reads
+  // the new snapshot (or waits for its fetch) instead of the zeros. Dirty ones stay (the
+  // engine drops them with dropDirty()).
+  Status dropUnreadable(Error* err = nullptr);
 
   // Shrink to fromByte: blocks entirely past it are unmapped (dirty or not) and clean; the
   // tail of the block holding fromByte is zeroed in place (after unlocking: THE RULE) and

@@ -9,11 +9,14 @@
  *   costs nothing more. A copy that meets a stub throws TXA_REMOTE_UNAVAILABLE before it
  *   has written anything it would not write again; then every stub the copy reads is
  *   listed natively (stubsIn), fetched, and the copy runs again.
- * - Writes (scatter: write(), append(), imports), views and shrinks fetch the stubs they
- *   touch before they run: a write into part of a block, or a page fault of a view, needs
- *   the block's bytes, and neither may wait for the network where it happens (a fault
- *   runs no JavaScript). After every move to another snapshot, the stubs under live views
- *   are fetched (fetchUnderViews).
+ * - Writes (scatter: write(), append(), imports) and shrinks fetch the stubs they touch
+ *   before they run: a write into part of a block needs the block's bytes.
+ * - Views: in userfaultfd mode a fault on a stub waits while the link's thread fetches it
+ *   (fault-fetches.ts), so views are made without fetching anything (a populated view
+ *   excepted: it is mapped at once). In SIGSEGV mode a fault cannot wait (its handler runs
+ *   on the faulting JavaScript thread): views fetch their range before they are made, and
+ *   after every move to another snapshot the stubs under live views are fetched
+ *   (fetchUnderViews).
  *
  * The overrides are own properties of the native array object, so that the object keeps
  * its identity (commits hand it back to native code).
@@ -31,8 +34,12 @@ function fetchBefore(native: NativeArray, fetch: StubFetcher, stubs: NativeStub[
   if (stubs.length > 0) fetch(native.id, stubs)
 }
 
-/** Makes `native`'s reads and writes fetch the stubs they meet (see above). */
-export function fetchStubsOf(native: NativeArray, fetch: StubFetcher): void {
+/**
+ * Makes `native`'s reads and writes fetch the stubs they meet (see above). `viewsFault`:
+ * views' faults fetch what they touch (userfaultfd mode, fault-fetches.ts), so a view is
+ * made without fetching its range, unless it is populated (mapped at once, no fault).
+ */
+export function fetchStubsOf(native: NativeArray, fetch: StubFetcher, { viewsFault = false } = {}): void {
   const { gather, take, scatter, view, resize } = native
   const copy = (run: () => void, stubs: () => NativeStub[]) => {
     for (let attempt = 1; ; attempt++) {
@@ -68,7 +75,7 @@ export function fetchStubsOf(native: NativeArray, fetch: StubFetcher): void {
     },
     view: {
       value: (byteOffset: number, byteLength: number, populate?: boolean, sequential?: boolean) => {
-        if (byteLength > 0) fetchBefore(native, fetch, native.stubsIn(byteOffset, [byteLength], [1], 1))
+        if (byteLength > 0 && (populate || !viewsFault)) fetchBefore(native, fetch, native.stubsIn(byteOffset, [byteLength], [1], 1))
         return view.call(native, byteOffset, byteLength, populate, sequential)
       },
     },

@@ -23,6 +23,7 @@ import { install } from './schema'
 import { type FetchedBlock, fetchBlocks, fetchVersions } from './block-fetch'
 import type { LinkReply, LinkRequest, WireError } from './link-protocol'
 import { ClientRow, HEARTBEAT_MS } from './client-row'
+import { serveFaultFetches, stopFaultFetches } from './fault-fetches'
 
 interface Start {
   url: string
@@ -34,6 +35,8 @@ interface Start {
   cache?: string
   /** Catch-up writes stubs instead of block bytes (blocks are fetched when read). */
   lazy?: boolean
+  /** The fetch channel of the handle's views' faults, served by this thread (fault-fetches.ts). */
+  fetchChannel?: number
 }
 
 /** Serves one link until it closes. */
@@ -355,6 +358,7 @@ function serve(start: Start): void {
         if (heartbeat) clearInterval(heartbeat)
         heartbeat = null
         row?.useConnection(null)
+        if (start.fetchChannel !== undefined) await stopFaultFetches(start.fetchChannel)
         // The follower's connection ends first: a row write still on it lands before the delete.
         if (listening) await listening.end().catch(() => undefined)
         if (row && client) await row.remove(client).catch(() => undefined)
@@ -368,6 +372,13 @@ function serve(start: Start): void {
         return null
       }
     }
+  }
+
+  if (start.fetchChannel !== undefined) {
+    serveFaultFetches(start.fetchChannel, {
+      url: start.url, connectTimeoutMs: start.connectTimeoutMs, isServerError, schema: start.schema, retryMs: start.connectTimeoutMs,
+      fill: (arrayId, blocks) => { if (cache && cache.fill(arrayId, blocks) > 0) flushSoon() },
+    })
   }
 
   start.port.on('message', (request: LinkRequest) => {

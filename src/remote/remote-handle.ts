@@ -25,7 +25,7 @@ import {
   CommitOutcomeForgottenError, CommitOutcomeUnknownError, ConflictError, RemoteUnavailableError, TransactionError,
   TxarrayError,
 } from '../errors'
-import type { NativeSession, NativeStub } from '../binding'
+import { addon, type NativeSession, type NativeStub } from '../binding'
 import type { ArrayState, Transaction } from '../transaction'
 import { batchesOf } from './lazy-blocks'
 import type { CommitOutcome, Resolved } from './commit-call'
@@ -46,6 +46,11 @@ export interface RemoteHandleOptions {
   timeoutMs?: number
   /** Catch-up writes stubs; blocks are fetched when read (lazy-blocks.ts). Default false. */
   lazy?: boolean
+  /**
+   * Views' faults on stubs wait while the link's thread fetches them (userfaultfd mode:
+   * fault-fetches.ts); attach the handle's session with attachFaults(). Default false.
+   */
+  faultFetches?: boolean
 }
 
 /** The most block bytes one fetch asks for (larger reads take several round trips). */
@@ -63,9 +68,10 @@ export class RemoteHandle {
   /** Commits this handle made, and those refused with ConflictError. */
   commits = 0
   conflicts = 0
-  /** Block versions this handle fetched from the server on demand, and their bytes. */
-  blocksFetched = 0
-  bytesFetched = 0
+  /** The fetch channel of the views' faults, or null. */
+  readonly #channel: number | null = null
+  #blocksFetched = 0
+  #bytesFetched = 0
 
   /**
    * Connects to the remote store at `url` (creating its schema if missing) and brings the
@@ -74,16 +80,48 @@ export class RemoteHandle {
    * FormatError if the cache belongs to another remote store.
    */
   constructor(url: string, cachePath: string, options: RemoteHandleOptions = {}) {
+    const connectTimeoutMs = Math.min(options.timeoutMs ?? 5000, 5000)
+    // The link tries a fault's fetch again for connectTimeoutMs; a fault waits longer than
+    // that only when the link's thread itself is stuck (a query that never answers).
+    if (options.faultFetches) this.#channel = addon.openFetchChannel(2 * connectTimeoutMs + 10_000)
     this.#link = new RemoteLink(url, {
       schema: options.schema, cache: cachePath, callTimeoutMs: options.timeoutMs,
-      connectTimeoutMs: Math.min(options.timeoutMs ?? 5000, 5000), lazy: options.lazy,
+      connectTimeoutMs, lazy: options.lazy, fetchChannel: this.#channel ?? undefined,
     })
     try {
       this.#link.openSync()
     } catch (e) {
-      void this.#link.close()
+      this.close()
       throw e
     }
+  }
+
+  /** Views of `session` fetch the stubs they fault on through this handle's link. */
+  attachFaults(session: NativeSession): void {
+    if (this.#channel !== null) session.attachFetchChannel(this.#channel)
+  }
+
+  /** Views' faults wait for fetches (no view needs its blocks fetched before it is made). */
+  get faultsFetch(): boolean {
+    return this.#channel !== null
+  }
+
+  /** What views' faults fetched (the channel's counts; kept when it closes). */
+  #faultFetched(): { blocks: number; bytes: number } {
+    if (this.#channel !== null && this.#faultCounts === null) return addon.fetchChannelStats(this.#channel)
+    return this.#faultCounts ?? { blocks: 0, bytes: 0 }
+  }
+
+  #faultCounts: { blocks: number; bytes: number } | null = null
+
+  /** Block versions this handle fetched from the server on demand (reads and faults). */
+  get blocksFetched(): number {
+    return this.#blocksFetched + this.#faultFetched().blocks
+  }
+
+  /** Their bytes. */
+  get bytesFetched(): number {
+    return this.#bytesFetched + this.#faultFetched().bytes
   }
 
   /** Throws unless changes may be made now (see the states above). */
@@ -173,8 +211,8 @@ export class RemoteHandle {
         throw asCoded(e)
       }
       session.addFetched(arrayId, blocks)
-      this.blocksFetched += blocks.length
-      for (const b of blocks) this.bytesFetched += b.data.byteLength
+      this.#blocksFetched += blocks.length
+      for (const b of blocks) this.#bytesFetched += b.data.byteLength
     }
   }
 
@@ -186,8 +224,15 @@ export class RemoteHandle {
     this.#link.moved(serial)
   }
 
-  /** Ends the link (its thread and connections), in the background. */
+  /**
+   * Ends the link (its thread and connections), in the background. Faults still waiting
+   * for a fetch are answered at once, as unreadable blocks (zeros).
+   */
   close(): void {
+    if (this.#channel !== null && this.#faultCounts === null) {
+      this.#faultCounts = addon.fetchChannelStats(this.#channel)
+      addon.closeFetchChannel(this.#channel)
+    }
     void this.#link.close()
   }
 

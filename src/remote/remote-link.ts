@@ -40,6 +40,12 @@ export interface RemoteLinkOptions {
    * bytes are copied into the cache as its commit arrives.
    */
   lazy?: boolean
+  /**
+   * A fetch channel (binding: openFetchChannel) whose requests — block versions views'
+   * faults wait for — the link's thread fetches and answers (fault-fetches.ts), trying
+   * again for up to connectTimeoutMs before it reports a version failed.
+   */
+  fetchChannel?: number
 }
 
 function rebuild(error: WireError): TxarrayError {
@@ -83,7 +89,7 @@ export class RemoteLink {
     this.#port = port1
     const data = {
       url, schema, port: port2, cell: this.#cell.buffer, connectTimeoutMs: options.connectTimeoutMs ?? 5000, cache: options.cache,
-      lazy: options.lazy ?? false,
+      lazy: options.lazy ?? false, fetchChannel: options.fetchChannel,
     }
     linkThread().postMessage(data, [port2])
     this.#port.on('message', (reply: LinkReply) => this.#deliver(reply))
