@@ -3,7 +3,9 @@
  * every figure can be read against them: from a C helper (bench/lib/machine-costs.c), the
  * page-table costs the view layer pays (fresh anonymous page touch, madvise(MADV_DONTNEED)
  * of 17 pages, mapping hot file pages, the kernel's copy-on-write of a mapped file page) and
- * the copy speeds it competes with (memcpy, pread of a hot file); from Node, write + fsync
+ * the copy speeds it competes with (memcpy, pread of a hot file), and the floor of a view's
+ * first touch of one S1 window (its pages first read from a mapping of a hot file, beside
+ * one pread of the same bytes); from Node, write + fsync
  * throughput and fsync latency (S2's baselines).
  */
 import { execFileSync } from 'node:child_process'
@@ -27,6 +29,10 @@ export interface MachineCosts {
   preadGBps: number
   /** pread of a hot file into 2 MiB windows of MADV_HUGEPAGE anonymous memory, then dropping them; -1 without THP. */
   hugeFillGBps: number
+  /** One S1 window (256 000 bytes) copied into a warm buffer from a fresh mapping of a hot file (first access to its pages), µs. */
+  windowFirstTouchUs: number
+  /** The same window with one pread into the warm buffer, µs. */
+  windowPreadUs: number
   seqWriteFsyncGBps: number
   fsyncP50us: number
   fsyncP99us: number
@@ -74,5 +80,7 @@ export function describeMachine(m: MachineCosts): string {
     `COW of a mapped file page ${f(m.fileCowUsPerPage)} µs/page; ` +
     `memcpy ${f(m.memcpyGBps)} GB/s; pread 64 KiB ${f(m.preadGBps)} GB/s; ` +
     `huge-page fill ${m.hugeFillGBps < 0 ? 'n/a (no THP)' : `${f(m.hugeFillGBps)} GB/s`}; ` +
+    `S1 window first touch of a mapped hot file ${f(m.windowFirstTouchUs, 1)} µs vs pread ${f(m.windowPreadUs, 1)} µs ` +
+    `(view first touch bound ${f(m.windowPreadUs / m.windowFirstTouchUs)}× fs.readSync); ` +
     `write+fsync ${f(m.seqWriteFsyncGBps)} GB/s; fsync p50 ${m.fsyncP50us.toFixed(0)} µs p99 ${m.fsyncP99us.toFixed(0)} µs`
 }

@@ -98,11 +98,20 @@ function fileStream(file: string, rows: number, fsync: boolean): StreamResult {
 
 export function runS2(dir: string, rows: number, runs: number): Row[] {
   const pick = (results: StreamResult[], key: keyof StreamResult) => median(results.map((r) => r[key]))
-  const many = (fn: () => StreamResult) => Array.from({ length: runs }, fn)
-  const durable = many(() => txarrayStream(path.join(dir, 's2-durable'), rows, true))
-  const nosync = many(() => txarrayStream(path.join(dir, 's2-nosync'), rows, false))
-  const fileSync = many(() => fileStream(path.join(dir, 's2-fsync.bin'), rows, true))
-  const filePlain = many(() => fileStream(path.join(dir, 's2-plain.bin'), rows, false))
+  // Each txarray run beside its baseline's, alternating, so that the disk's load (shared
+  // with other work) drifting during the scenario weighs on both sides alike.
+  const durable: StreamResult[] = []
+  const nosync: StreamResult[] = []
+  const fileSync: StreamResult[] = []
+  const filePlain: StreamResult[] = []
+  for (let r = 0; r < runs; r++) {
+    durable.push(txarrayStream(path.join(dir, 's2-durable'), rows, true))
+    fileSync.push(fileStream(path.join(dir, 's2-fsync.bin'), rows, true))
+    nosync.push(txarrayStream(path.join(dir, 's2-nosync'), rows, false))
+    filePlain.push(fileStream(path.join(dir, 's2-plain.bin'), rows, false))
+  }
+  const p50s = (xs: StreamResult[]) => xs.map((x) => x.p50us.toFixed(0)).join(' ')
+  console.log(`  S2 durable p50 per run (µs): txarray ${p50s(durable)}; append+fsync ${p50s(fileSync)}`)
   const rowsOut: Row[] = []
   const add = (metric: string, tx: number, base: number, baseName: string, unit: string, better: 'higher' | 'lower', target?: string, met?: boolean) =>
     rowsOut.push({ scenario: 'S2 stream', metric, txarray: tx, baseline: base, baselineName: baseName, unit, better, target, met })

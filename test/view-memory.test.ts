@@ -108,4 +108,13 @@ test('mappedBlocks is the budget stats() reports; mapped blocks grow as a view i
   store.close()
 })
 
+test('views are not memory of the JavaScript heap: making 2 GiB of views with views() starts (almost) no major GC meanwhile', () => {
+  // V8 counts an ArrayBuffer's bytes as external memory and starts a major GC each time
+  // that grows by 64 MiB; a view holds none of its bytes (they are the region's), so the
+  // views a scan makes chunk after chunk must not look like allocations while they live.
+  const r = JSON.parse(runChild('view-gc.child.ts', [tempDir()]).trim().split('\n').at(-1)!)
+  assert.is(r.elements, 64 * (4 << 20))
+  assert.ok(r.majorsDuring <= 2, `${r.majorsDuring} major GCs while making 512 views of 4 MiB (${r.majorsAll} in all)`)
+})
+
 test.run()

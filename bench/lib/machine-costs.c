@@ -15,7 +15,13 @@
  *     advised MADV_HUGEPAGE (one page-table entry per 2 MiB where the kernel grants
  *     transparent huge pages), then MADV_DONTNEED of it, GB/s — what a view that copied
  *     sequential scans into huge pages instead of mapping 4 KiB file pages would pay.
- *     -1 where the kernel refuses MADV_HUGEPAGE (THP disabled).
+ *     -1 where the kernel refuses MADV_HUGEPAGE (THP disabled);
+ *   - one S1 window (16 rows of 2000 float64: 256 000 bytes) at a random place of the hot
+ *     file, copied into a warm buffer: from a fresh MAP_PRIVATE mapping of the whole file
+ *     (the first access to the window's pages: the kernel's read faults, fault-around
+ *     included), and with one pread of the same bytes; µs per window each. Their ratio
+ *     bounds a view's first touch against fs.readSync per window on this machine: any
+ *     view maps at least the window's pages, with no call of ours in between.
  *
  *   machine-costs <hotFile> <hotBytes>
  *
@@ -211,6 +217,52 @@ static double hugeFillGBps(int fd, size_t bytes) {
   return median(xs, REPS);
 }
 
+#define WINDOW_BYTES 256000
+#define WINDOW_PASSES 31
+
+/*
+ * µs per window of copying WINDOW_BYTES at each of the file's window slots, in a shuffled
+ * order, into one warm buffer: with `mapped`, from a fresh MAP_PRIVATE mapping of the file
+ * made before the timing (so each window is the first access to its pages), else with
+ * pread. The median over WINDOW_PASSES passes (a pass is a few milliseconds).
+ */
+static double windowUs(int fd, size_t bytes, int mapped) {
+  const size_t slots = bytes / WINDOW_BYTES;
+  if (slots == 0) return -1;
+  size_t* order = malloc(slots * sizeof *order);
+  uint8_t* out = mapAnon(WINDOW_BYTES, PROT_READ | PROT_WRITE);
+  if (!order) die("malloc");
+  memset(out, 1, WINDOW_BYTES);
+  uint64_t seed = 12345;
+  for (size_t i = 0; i < slots; i++) order[i] = i;
+  for (size_t i = slots - 1; i > 0; i--) {  // Fisher-Yates with a fixed LCG
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    size_t j = (size_t)((seed >> 33) % (i + 1)), t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  double xs[WINDOW_PASSES];
+  for (int r = 0; r < WINDOW_PASSES; r++) {
+    uint8_t* map = NULL;
+    if (mapped) {
+      map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+      if (map == MAP_FAILED) die("mmap hot file");
+    }
+    double t0 = now();
+    for (size_t i = 0; i < slots; i++) {
+      const off_t at = (off_t)(order[i] * WINDOW_BYTES);
+      if (mapped) memcpy(out, map + at, WINDOW_BYTES);
+      else if (pread(fd, out, WINDOW_BYTES, at) != WINDOW_BYTES) die("pread (window)");
+    }
+    xs[r] = (now() - t0) * 1e6 / slots;
+    sink += out[r];
+    if (map) unmap(map, bytes);
+  }
+  free(order);
+  unmap(out, WINDOW_BYTES);
+  return median(xs, WINDOW_PASSES);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: machine-costs <hotFile> <hotBytes>\n");
@@ -229,9 +281,12 @@ int main(int argc, char** argv) {
   double copy = memcpyGBps();
   double readGB = preadGBps(fd, bytes);
   double hugeGB = hugeFillGBps(fd, bytes);
+  double windowMapUs = windowUs(fd, bytes, 1);
+  double windowPreadUs = windowUs(fd, bytes, 0);
   if (close(fd) != 0) die("close");
   printf("{\"anonTouchUsPerPage\":%.4f,\"dontneed17PagesUs\":%.3f,\"fileMapUsPer64K\":%.3f,"
-         "\"fileMapGBps\":%.4f,\"fileCowUsPerPage\":%.4f,\"memcpyGBps\":%.3f,\"preadGBps\":%.3f,\"hugeFillGBps\":%.3f}\n",
-         anon, dontneed, map, BLOCK / map / 1e3, cow, copy, readGB, hugeGB);
+         "\"fileMapGBps\":%.4f,\"fileCowUsPerPage\":%.4f,\"memcpyGBps\":%.3f,\"preadGBps\":%.3f,\"hugeFillGBps\":%.3f,"
+         "\"windowFirstTouchUs\":%.3f,\"windowPreadUs\":%.3f}\n",
+         anon, dontneed, map, BLOCK / map / 1e3, cow, copy, readGB, hugeGB, windowMapUs, windowPreadUs);
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "array_wrap.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -156,13 +157,30 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
   if (info.Length() > 2 && info[2].ToBoolean().Value()) a.populate(offset, length);
   if (info.Length() > 3 && info[3].ToBoolean().Value()) a.loadSequential(offset, length);
   // The buffer's finalizer deletes the hint, which holds the array alive.
-  auto keepAlive = std::make_unique<std::shared_ptr<TrackedArray>>(array_);
+  struct Hint {
+    std::shared_ptr<TrackedArray> array;
+    int64_t bytes;
+  };
+  auto keepAlive = std::make_unique<Hint>(Hint{array_, int64_t(length)});
+  // V8 counts an ArrayBuffer's bytes as external memory of the heap, and a major GC is
+  // started whenever that grows by 64 MiB: a views() scan of 64 MiB chunks took a major GC
+  // per chunk. A view holds no memory (its pages belong to the region, and collecting it
+  // frees none), so the count is taken back before V8 adds it and given back when the
+  // buffer is finalized (on the JS thread), after V8 has subtracted it.
+  int64_t ignoredTotal = 0;
+  napi_adjust_external_memory(env, -int64_t(length), &ignoredTotal);
   napi_value buffer = nullptr;
   napi_status status = napi_create_external_arraybuffer(
       env, a.base() + offset, size_t(length),
-      [](napi_env, void*, void* hint) { delete static_cast<std::shared_ptr<TrackedArray>*>(hint); },
+      [](napi_env finalizeEnv, void*, void* hint) {
+        Hint* h = static_cast<Hint*>(hint);
+        int64_t total = 0;
+        napi_adjust_external_memory(finalizeEnv, h->bytes, &total);
+        delete h;
+      },
       keepAlive.get(), &buffer);
   if (status != napi_ok) {
+    napi_adjust_external_memory(env, int64_t(length), &ignoredTotal);
     bool pending = false;
     napi_value ignored;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);

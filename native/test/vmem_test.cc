@@ -799,6 +799,41 @@ static ChildEnd runChild(const char* name, FaultMode m, int seconds) {
   return end;
 }
 
+// Inside a views() range, a fault far from where the reader was maps its blocks the ordinary
+// way (random access never reads a 4 MiB window per touch); a reader going on from the
+// window before, or from a fault in that window, loads the window.
+static void testScanWindowsRandomFault(FaultMode m) {
+  if (!scanWindowsOn()) return skip("transparent huge pages are off");
+  constexpr uint64_t B = 64 << 10, W = kScanWindowBytes, PER = W / B, N = 6 * PER;
+  FileSource src(B, N);
+  for (uint64_t b = 0; b < N; b++) src.put(b, B, 0);
+  RegionOptions o;
+  o.reserveBytes = N * B;
+  o.blockBytes = B;
+  o.mode = m;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  auto holds = [&](uint64_t b) {
+    const uint8_t* p = r->blockPtr(b);
+    return p[0] == pat(b, 0, 0) && p[B / 2 + 3] == pat(b, B / 2 + 3, 0) && p[B - 1] == pat(b, B - 1, 0);
+  };
+  CHECK_OK(r->loadSequential(0, N * B));
+  CHECK(r->stats().scanWindows == 1);
+  CHECK(holds(3 * PER + 5));  // far from window 0: the ordinary path
+  RegionStats st = r->stats();
+  CHECK(st.scanWindows == 1);
+  CHECK(st.fileBlocks > 0);
+  CHECK(holds(4 * PER + 2));  // on from a fault in window 3: window 4 is loaded
+  CHECK(r->stats().scanWindows == 2);
+  CHECK(holds(5 * PER + 9));  // on from window 4, in the pool
+  CHECK(r->stats().scanWindows == 3);
+  CHECK(holds(PER + 1));  // window 0 is loaded, window 1 follows it (uffd mode may read on)
+  CHECK(r->stats().scanWindows >= 4);
+  CHECK(r->stats().fileBlocks == st.fileBlocks);
+}
+
 // Three adjacent scan windows of 64 KiB blocks, every block stored whole, all loaded.
 struct ScanFixture {
   static constexpr uint64_t B = 64 << 10, W = kScanWindowBytes, PER = W / B, N = 3 * PER;
@@ -1055,6 +1090,7 @@ int main() {
         {"scan windows", [](FaultMode fm) { testScanWindows(fm, true); }},
         {"scan windows, copied blocks", [](FaultMode fm) { testScanWindows(fm, false); }},
         {"scan windows recycled", testScanWindowsRecycled},
+        {"scan windows: a random fault in the range maps its blocks", testScanWindowsRandomFault},
         {"scan window write at the VMA limit", testScanWriteAtVmaLimit},
         {"scan window write: a refused open drops the window", testScanWriteRefusedOpen},
         {"scan window write: nothing works, never a fault forever", testScanWriteNothingWorks},

@@ -39,6 +39,7 @@ struct ScanPool {
   uint64_t lastUse[kScanWindowsMax];  // clock value of the last load or touch; 0 when free
   uint64_t clock = 0;
   uint64_t seqLo = 0, seqHi = 0;  // the byte range of the last loadSequential()
+  uint64_t lastFaultWindow = UINT64_MAX;  // window of the last fault inside that range
   // The spare (scan_windows.cc): a reserved kScanWindowBytes-aligned slot outside the
   // region where an evicted window's huge page waits to be refilled, and one read-write
   // scratch page after it (header pages between blocks are read there).
@@ -184,9 +185,11 @@ bool pagemapScanWorks();
 // ---- scan_windows.cc ----
 // THP with 2 MiB PMDs is on (not "never") and TXARRAY_SCAN_WINDOWS is not 0; probed once.
 bool scanWindowsAvailable();
-// A fault on unmapped block b: if b lies in the range of the last loadSequential(), loads
-// its window (Budget::mu then R->mu, taken here) and returns true with the window's byte
-// range in [*lo, *hi). false: serve the fault the ordinary way. Async-signal-safe.
+// A fault on unmapped block b: if b lies in the range of the last loadSequential() and the
+// reader goes on from the window before (the range's first window, the window before in the
+// pool, or the last fault in the range in that window or this one), loads its window
+// (Budget::mu then R->mu, taken here) and returns true with the window's byte range in
+// [*lo, *hi). false: serve the fault the ordinary way. Async-signal-safe.
 bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi);
 // Opens the shut scan-window blocks of [b0, b1) for writes (one call per run). 0 or errno;
 // on failure the runs before the failing one are open.

@@ -27,8 +27,10 @@
 //
 // When: loadSequential(range) loads the range's first window and records the range; a
 // fault on an unmapped block inside the recorded range loads that block's window
-// (serveScanFault, from the fault path) instead of mapping file pages. Faults elsewhere
-// take the ordinary path.
+// (serveScanFault, from the fault path) instead of mapping file pages when the reader goes
+// on from the window before it (that window is in the pool, or the range's last fault was
+// there or in this window). Random access inside a range (one views() chunk read at random
+// places) and faults elsewhere take the ordinary path: they never read 4 MiB per touch.
 //
 // The pool: at most kScanWindowsMax windows per region. Loading one more first evicts the
 // least recently used window: a whole shut window moves (mremap) to the region's spare
@@ -538,6 +540,12 @@ bool serveScanFault(RegionImpl* R, uint64_t b, uintptr_t* lo, uintptr_t* hi) {
     FutexLock g(R->mu);
     const uint64_t off = b * R->blockBytes;
     if (R->closing || off < R->scan.seqLo || off >= R->scan.seqHi) return false;
+    const uint64_t last = R->scan.lastFaultWindow;
+    R->scan.lastFaultWindow = w;
+    bool onward = w == R->scan.seqLo / kScanWindowBytes || (w > 0 && (last == w - 1 || last == w));
+    for (size_t i = 0; i < kScanWindowsMax && w > 0 && !onward; i++)
+      onward = R->scan.window[i] == w - 1;
+    if (!onward) return false;
   }
   if (g_available.load() != 1) return false;  // probed by loadSequential, which set the range
   if (R->budget) budgetMakeRoom(R->budget, wb);
