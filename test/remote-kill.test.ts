@@ -10,6 +10,7 @@ import { readChangesSince } from '../src/remote/changes-since'
 import { install } from '../src/remote/schema'
 import { startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
+import { someoneWaitsForLock } from './helpers/remote-stores'
 
 const found = testPostgres()
 
@@ -42,13 +43,7 @@ if ('skipped' in found) {
       const child = startChild('remote-commit.child.ts', [url, schema, JSON.stringify(plan)])
       const watcher = new Client({ connectionString: url })
       await watcher.connect()
-      let waiting = false
-      for (let i = 0; i < 1000 && !waiting; i++) {
-        const { rows: r } = await watcher.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
-        waiting = r[0].n > 0
-        if (!waiting) await new Promise((res) => setTimeout(res, 10))
-      }
-      assert.ok(waiting, 'the commit reached the server and waits for the lock')
+      assert.ok(await someoneWaitsForLock(watcher, 1000), 'the commit reached the server and waits for the lock')
       const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)))
       child.kill('SIGKILL')
       assert.is(await exited, 'SIGKILL')

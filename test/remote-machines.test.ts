@@ -8,7 +8,7 @@ import { CommitOutcomeUnknownError, RemoteUnavailableError, type Store } from '.
 import { finished, startChild } from './helpers/child'
 import { testPostgres } from './helpers/postgres'
 import { rejectsCode, throwsCode } from './helpers/expect'
-import { remoteStores } from './helpers/remote-stores'
+import { remoteStores, someoneWaitsForLock } from './helpers/remote-stores'
 import { tempDir } from './helpers/tmp'
 
 const found = testPostgres()
@@ -97,13 +97,7 @@ if ('skipped' in found) {
     await blocker.query('BEGIN')
     await blocker.query(`SELECT 1 FROM ${schema}.arrays FOR UPDATE`)
     const pending = a.commitAsync()
-    let waiting = false
-    for (let i = 0; i < 500 && !waiting; i++) {
-      const { rows } = await blocker.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
-      waiting = rows[0].n > 0
-      if (!waiting) await new Promise((r) => setTimeout(r, 10))
-    }
-    assert.ok(waiting, 'the commit waits inside the server')
+    assert.ok(await someoneWaitsForLock(blocker), 'the commit waits inside the server')
     server.stop('immediate')
     let doubt: CommitOutcomeUnknownError
     try {

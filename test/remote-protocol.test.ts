@@ -16,6 +16,7 @@ import { readChangesSince, type RemoteChanges } from '../src/remote/changes-sinc
 import { collectHistory } from '../src/remote/retention'
 import { install } from '../src/remote/schema'
 import { testPostgres } from './helpers/postgres'
+import { someoneWaitsForLock } from './helpers/remote-stores'
 
 const found = testPostgres()
 let database = ''
@@ -302,12 +303,7 @@ if ('skipped' in found) {
       await holder.query(`SELECT 1 FROM ${schema}.arrays WHERE id = $1 FOR UPDATE`, [id])
     }
     const waitForLockWaiter = async () => {
-      for (let i = 0; i < 500; i++) {
-        const { rows } = await b.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
-        if (rows[0].n > 0) return
-        await new Promise((r) => setTimeout(r, 10))
-      }
-      assert.unreachable('the commit never waited for the lock')
+      if (!(await someoneWaitsForLock(b))) assert.unreachable('the commit never waited for the lock')
     }
 
     // 1. The client vanishes while its commit waits: the server still runs it to the end.

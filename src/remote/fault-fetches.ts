@@ -12,6 +12,7 @@
 import { Client } from 'pg'
 import { addon, type NativeFetchRequest } from '../binding'
 import { fetchVersions } from './block-fetch'
+import { batchesOf } from './lazy-blocks'
 
 export interface FaultFetchDeps {
   url: string
@@ -26,23 +27,6 @@ export interface FaultFetchDeps {
 
 /** The most bytes one round trip asks for. */
 const BATCH_BYTES = 64 << 20
-
-function batches(requests: readonly NativeFetchRequest[]): NativeFetchRequest[][] {
-  const out: NativeFetchRequest[][] = []
-  let batch: NativeFetchRequest[] = []
-  let bytes = 0
-  for (const r of requests) {
-    if (batch.length > 0 && bytes + r.length > BATCH_BYTES) {
-      out.push(batch)
-      batch = []
-      bytes = 0
-    }
-    batch.push(r)
-    bytes += r.length
-  }
-  if (batch.length > 0) out.push(batch)
-  return out
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -142,7 +126,7 @@ export function serveFaultFetches(channel: number, deps: FaultFetchDeps): void {
     } catch {
       return  // the channel is gone (the handle closed)
     }
-    for (const batch of batches(requests)) {
+    for (const batch of batchesOf(requests, BATCH_BYTES)) {
       queue = queue.then(() => answer(batch)).catch(() => {
         try {
           addon.failFetched(channel, batch)

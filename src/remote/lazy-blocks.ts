@@ -106,10 +106,10 @@ export function fetchUnderViews(natives: readonly NativeArray[], fetch: StubFetc
   }
 }
 
-/** Splits stubs into batches of about `maxBytes` each (one round trip per batch). */
-export function batchesOf(stubs: readonly NativeStub[], maxBytes: number): NativeStub[][] {
-  const out: NativeStub[][] = []
-  let batch: NativeStub[] = []
+/** Splits what is to be fetched into batches of about `maxBytes` each (one round trip per batch). */
+export function batchesOf<T extends { readonly length: number }>(stubs: readonly T[], maxBytes: number): T[][] {
+  const out: T[][] = []
+  let batch: T[] = []
   let bytes = 0
   for (const stub of stubs) {
     if (batch.length > 0 && bytes + stub.length > maxBytes) {

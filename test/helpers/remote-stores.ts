@@ -39,3 +39,18 @@ export async function clientsAtHead(client: ClientBase, schema: string): Promise
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/**
+ * Waits (up to `tries` × 10 ms) until a session of this database waits for a lock — a
+ * commit that reached the server and waits behind a row another session holds; says
+ * whether one did.
+ */
+export async function someoneWaitsForLock(client: ClientBase, tries = 500): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`)
+    if (rows[0].n > 0) return true
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return false
+}
