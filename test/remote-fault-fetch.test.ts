@@ -12,7 +12,7 @@ import { Client } from 'pg'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { faultMode, open, slice, StorageError, type Store } from '../src/index'
-import { startWorker, workerDone } from './helpers/child'
+import { finished, startChild, startWorker, workerDone } from './helpers/child'
 import { throwsCode } from './helpers/expect'
 import { testPostgres } from './helpers/postgres'
 import { tempDir } from './helpers/tmp'
@@ -247,6 +247,22 @@ if ('skipped' in found) {
     } finally {
       await locker.query('ROLLBACK').catch(() => undefined)
       await locker.end()
+    }
+    a.close()
+  })
+
+  test('a thread that stops listening while the relay waits to hand it requests is not held up', async () => {
+    const { a, lazy } = await storeWithArray()
+    const b = lazy()
+    const dir = b.path
+    b.close()
+    const child = startChild('fault-listener.child.ts', [dir, String(BLOCK)])
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    try {
+      const out = await finished(child)
+      assert.match(out, /unlistened\nclosed\ndone 0\n/)
+    } finally {
+      clearTimeout(timer)
     }
     a.close()
   })
