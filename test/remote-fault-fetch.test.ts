@@ -266,6 +266,27 @@ if ('skipped' in found) {
     }
     a.close()
   })
+
+  test('take() into a view of stubs while the cache map grows: every fault gets its bytes, none waits out its time', async () => {
+    const { url, schema, a, expected } = await storeWithArray()
+    a.create('y', { dtype: 'float64', shape: [expected.length], blockBytes: BLOCK }).write(null, expected.map((v) => -v))
+    a.commit()
+    // A small map: the cache writes of the faults' fetches grow it while take() copies.
+    const b = open(tempDir(), { remote: url, remoteSchema: schema, remoteBlocks: 'lazy', remoteTimeoutMs: 1000, mapSize: 1 << 20 })
+    const out = b.array('y', 'float64').view()
+    // x's first block, once per block of y: every block of the view is written (and faults).
+    const starts = Array.from({ length: BLOCKS }, () => 0)
+    const t0 = performance.now()
+    b.array('x', 'float64').take(starts, PER_BLOCK, out)
+    const ms = performance.now() - t0
+    assert.ok(ms < 5000, `take() took ${Math.round(ms)} ms`)
+    assert.equal(out, new Float64Array(expected.length).map((_, i) => (i % PER_BLOCK) + 0.5))
+    b.commit()
+    a.refresh()
+    assert.equal(a.array('y', 'float64').read().data, out)
+    b.close()
+    a.close()
+  })
 }
 
 test.run()
