@@ -6,7 +6,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { ArgumentError, BoundsError, ClosedError, ConflictError, open } from '../src/index'
+import { ArgumentError, BoundsError, ClosedError, ConflictError, TooLargeError, open } from '../src/index'
 import { addon, type NativeSession } from '../src/binding'
 import { encodeFormat } from '../src/metadata'
 import { throwsCode } from './helpers/expect'
@@ -147,6 +147,25 @@ test('only the binding\'s C++ knows JavaScript; it catches errors in guarded() a
     const text = fs.readFileSync(path.join(native, file), 'utf8')
     assert.not.match(text, /napi\.h|node_api\.h|\bNapi::/, `${file} knows no JavaScript`)
   }
+})
+
+test('a view larger than the platform allows raises TooLargeError, and the process lives on past its finalizers', async () => {
+  const dir = tempDir()
+  const store = open(dir)
+  const bytes = 2 ** 32 + 2 * BLOCK
+  store.create('big', { dtype: 'uint8', shape: [bytes], blockBytes: BLOCK })
+  store.commit()
+  store.close()
+  const s = session(dir)
+  const record = s.getRecord('big')!
+  const array = s.track(record.id, BLOCK, record.rows * record.rowBytes, 'big')
+  throwsCode(() => array.view(0, 2 ** 32 + BLOCK), TooLargeError, 'TXA_TOO_LARGE')
+  // Whatever the platform did with the refused buffer's finalizer has run by now.
+  await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  const view = new Uint8Array(array.view(0, BLOCK))
+  assert.is(view[0], 0, 'a view of the array still reads')
+  s.close()
 })
 
 test.run()

@@ -12,7 +12,7 @@ import { Client } from 'pg'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { faultMode, open, slice, StorageError, type Store } from '../src/index'
-import { startWorker, workerDone } from './helpers/child'
+import { finished, startChild, startWorker, workerDone } from './helpers/child'
 import { throwsCode } from './helpers/expect'
 import { testPostgres } from './helpers/postgres'
 import { tempDir } from './helpers/tmp'
@@ -248,6 +248,57 @@ if ('skipped' in found) {
       await locker.query('ROLLBACK').catch(() => undefined)
       await locker.end()
     }
+    a.close()
+  })
+
+  test('a thread that stops listening while the relay waits to hand it requests is not held up', async () => {
+    const { a, lazy } = await storeWithArray()
+    const b = lazy()
+    const dir = b.path
+    b.close()
+    const child = startChild('fault-listener.child.ts', [dir, String(BLOCK)])
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    try {
+      const out = await finished(child)
+      assert.match(out, /unlistened\nclosed\ndone 0\n/)
+    } finally {
+      clearTimeout(timer)
+    }
+    a.close()
+  })
+
+  test('take() into a view of stubs while the cache map grows: every fault gets its bytes, none waits out its time', async () => {
+    const { url, schema, a, expected } = await storeWithArray()
+    a.create('y', { dtype: 'float64', shape: [expected.length], blockBytes: BLOCK }).write(null, expected.map((v) => -v))
+    a.commit()
+    // A small map: the cache writes of the faults' fetches grow it while take() copies.
+    const b = open(tempDir(), { remote: url, remoteSchema: schema, remoteBlocks: 'lazy', remoteTimeoutMs: 1000, mapSize: 1 << 20 })
+    const out = b.array('y', 'float64').view()
+    // x's first block, once per block of y: every block of the view is written (and faults).
+    const starts = Array.from({ length: BLOCKS }, () => 0)
+    const t0 = performance.now()
+    b.array('x', 'float64').take(starts, PER_BLOCK, out)
+    const ms = performance.now() - t0
+    assert.ok(ms < 5000, `take() took ${Math.round(ms)} ms`)
+    assert.equal(out, new Float64Array(expected.length).map((_, i) => (i % PER_BLOCK) + 0.5))
+    b.commit()
+    a.refresh()
+    assert.equal(a.array('y', 'float64').read().data, out)
+    b.close()
+    a.close()
+  })
+
+  test('write() from a view of stubs while the cache map grows: every fault gets its bytes, none waits out its time', async () => {
+    const { url, schema, a, expected } = await storeWithArray()
+    const b = open(tempDir(), { remote: url, remoteSchema: schema, remoteBlocks: 'lazy', remoteTimeoutMs: 1000, mapSize: 1 << 20 })
+    const z = b.create('z', { dtype: 'float64', shape: [expected.length], blockBytes: BLOCK })
+    z.view()  // the region exists: write() goes through it
+    const t0 = performance.now()
+    z.write(null, b.array('x', 'float64').view())
+    const ms = performance.now() - t0
+    assert.ok(ms < 5000, `write() took ${Math.round(ms)} ms`)
+    assert.equal(z.read().data, expected)
+    b.close()
     a.close()
   })
 }

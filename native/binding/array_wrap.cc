@@ -154,6 +154,12 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
   if (offset > a.reservedBytes() || length > a.reservedBytes() - offset) {
     throw Error(ErrorCode::kBounds, "view outside the array's reservation");
   }
+  // The largest buffer every supported Node.js makes (MAX_VIEW_BYTES in src/array.ts): past
+  // it the platform refuses the buffer after taking its finalizer.
+  constexpr uint64_t kMaxViewBytes = uint64_t(1) << 32;
+  if (length > kMaxViewBytes) {
+    throw Error(ErrorCode::kTooLarge, "a view of " + std::to_string(length) + " bytes is larger than " + std::to_string(kMaxViewBytes));
+  }
   if (info.Length() > 2 && info[2].ToBoolean().Value()) a.populate(offset, length);
   if (info.Length() > 3 && info[3].ToBoolean().Value()) a.loadSequential(offset, length);
   // The buffer's finalizer deletes the hint, which holds the array alive.
@@ -180,7 +186,14 @@ Napi::Value ArrayWrap::View(const Napi::CallbackInfo& info) {
       },
       keepAlive.get(), &buffer);
   if (status != napi_ok) {
-    napi_adjust_external_memory(env, int64_t(length), &ignoredTotal);
+    // Refused before the platform took the finalizer (an exception pending, external
+    // buffers not allowed): the hint and the count are still ours. Refused after: the
+    // finalizer runs (it deletes the hint and gives the count back).
+    if (status == napi_pending_exception || status == napi_status(22) /* napi_no_external_buffers_allowed */) {
+      napi_adjust_external_memory(env, int64_t(length), &ignoredTotal);
+    } else {
+      keepAlive.release();
+    }
     bool pending = false;
     napi_value ignored;
     if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &ignored);

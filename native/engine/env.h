@@ -10,7 +10,10 @@
 //             is re-mapped (growMap/adoptMapSize), which invalidates such pointers.
 //             The lock is reader-preferring (glibc's default rwlock), which the fault
 //             service relies on: a thread holding it shared may fault on a region, and
-//             the fault thread then takes it shared too.
+//             the fault thread then takes it shared too. A thread holding it shared never
+//             touches a view of another array, though: in Uffd mode a fault there may wait
+//             for a fetch, and the fetcher's thread may need it exclusively meanwhile (its
+//             cache write grows the map).
 //   writeLock serialises write transactions inside this process (LMDB serialises
 //             processes with its own lock) and guards the NOSYNC flag toggle of commit.
 //   Order: writeLock before mapLock. Never touch region memory while holding mapLock

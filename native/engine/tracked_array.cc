@@ -306,16 +306,18 @@ void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool
 void TrackedArray::copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool verify,
                               const std::function<void(uint8_t* out, BlockCache& cache)>& copy) {
   // dst inside this region (a view of this array): copy into a buffer first, so that no
-  // byte is read after the copy has overwritten it.
+  // byte is read after the copy has overwritten it. dst inside any region (a view of
+  // another array) too: a fault there may wait for a fetch (vmem.h, THE WAITING RULE), and
+  // the fetcher's thread may need mapLock exclusively meanwhile (its cache write grows the
+  // map), so dst is touched only once mapLock is released.
   std::vector<uint8_t> staged;
   uint8_t* out = dst;
-  if (inRegion(dst, bytes)) {
+  if (inRegion(dst, bytes) || vmem::inAnyRegion(dst, bytes)) {
     staged.resize(bytes);
     out = staged.data();
   }
   {
-    // Shared map lock: LMDB pointers stay valid. dst may be a view (of this or another
-    // array), so copying may fault; the fault path takes this lock shared too (env.h).
+    // Shared map lock: LMDB pointers stay valid. out is never a view (see above).
     std::shared_lock<std::shared_mutex> mapGuard(snap.env().mapLock);
     const unsigned threads = bytes >= PreadBatch::kThreadedMinBytes ? PreadBatch::defaultThreads() : 1;
     PreadBatch batch(snap.env().dataFd(), snap.env().pageSize(), threads);

@@ -62,6 +62,12 @@ void registryForEach(void (*fn)(RegionImpl*, void*), void* ctx) {
   }
 }
 
+bool inAnyRegion(const void* p, uint64_t bytes) {
+  if (bytes == 0) return false;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p);
+  return registryOverlaps(lo, lo + bytes);
+}
+
 bool registryOverlaps(uintptr_t lo, uintptr_t hi) {
   size_t n = g_highWater.load();
   for (size_t i = 0; i < n; i++) {

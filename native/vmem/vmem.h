@@ -229,6 +229,11 @@ const SystemInfo& systemInfo();
 // waiting blocks were served (mapped, or answered as unreadable). Never call it inside a fault.
 uint64_t resumeWaitingFaults();
 
+// True if [p, p + bytes) overlaps the reservation of an open region: touching it may fault,
+// and in Uffd mode such a fault may wait for a fetch (so a caller holds no lock the fetcher
+// takes while it touches such memory: THE WAITING RULE).
+bool inAnyRegion(const void* p, uint64_t bytes);
+
 class Budget;
 struct RegionImpl;
 struct BudgetImpl;
