@@ -70,6 +70,11 @@ class BlockSource {
   // block. The same request made again while it is in flight is not sent twice. Whoever
   // answers makes the block ready (or failed) and then calls vmem::resumeWaitingFaults().
   virtual uint64_t requestFetch(uint64_t) { return 0; }
+
+  // Like requestFetch() for a block read ahead of a fault, which no fault waits for: the
+  // fetcher may refuse it to keep room for blocks faults wait for. The default asks as
+  // requestFetch() does.
+  virtual void requestFetchAhead(uint64_t index) { requestFetch(index); }
 };
 
 }  // namespace txa

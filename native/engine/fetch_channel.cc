@@ -27,19 +27,21 @@ void FetchChannel::signal() noexcept {
   }
 }
 
-bool FetchChannel::post(const Request& r) noexcept {
+bool FetchChannel::post(const Request& r, bool ahead) noexcept {
   if (closed()) return false;
   {
     std::lock_guard<std::mutex> g(mu_);
     Slot* free = nullptr;
+    size_t used = 0;
     for (Slot& s : slots_) {
       if (s.state == kFree) {
         if (!free) free = &s;
         continue;
       }
       if (s.r.arrayId == r.arrayId && s.r.index == r.index && s.r.serial == r.serial) return true;
+      used++;
     }
-    if (!free) return false;
+    if (!free || (ahead && used >= kMaxRequests - kKeptForFaults)) return false;
     free->r = r;
     free->state = kQueued;
   }

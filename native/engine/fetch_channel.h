@@ -24,6 +24,10 @@ class FetchChannel {
     uint64_t length = 0;  // the version's bytes on the server
   };
   static constexpr size_t kMaxRequests = 1024;  // queued and in flight together
+  // Requests for blocks read ahead of a fault (ahead) stop at kMaxRequests - kKeptForFaults
+  // outstanding, so the block a fault itself waits for always finds a slot while fewer
+  // than kKeptForFaults faults wait at once.
+  static constexpr size_t kKeptForFaults = 256;
 
   // waitNs: how long a fault may wait for an answer (vmem's bound). Throws Error(kStorage)
   // if the eventfd cannot be made.
@@ -38,8 +42,8 @@ class FetchChannel {
   int fd() const { return fd_; }
 
   // The fault path: queues the request unless an equal one is queued or in flight. false:
-  // closed, or kMaxRequests outstanding.
-  bool post(const Request& r) noexcept;
+  // closed, or kMaxRequests outstanding (ahead: kMaxRequests - kKeptForFaults).
+  bool post(const Request& r, bool ahead = false) noexcept;
   // The fetcher: every queued request, now in flight.
   std::vector<Request> take();
   // The fetcher answered the request (delivered or failed): an equal one may be posted again.

@@ -58,7 +58,11 @@ bool SnapshotSource::ready(uint64_t index) {
   return !stub;
 }
 
-uint64_t SnapshotSource::requestFetch(uint64_t index) {
+uint64_t SnapshotSource::requestFetch(uint64_t index) { return postFetch(index, false); }
+
+void SnapshotSource::requestFetchAhead(uint64_t index) { postFetch(index, true); }
+
+uint64_t SnapshotSource::postFetch(uint64_t index, bool ahead) {
   FetchChannel* channel = holder_ ? holder_->fetcher() : nullptr;
   const uint64_t id = arrayId();
   if (!channel || id == 0 || !pinSnapshot()) return 0;
@@ -66,7 +70,7 @@ uint64_t SnapshotSource::requestFetch(uint64_t index) {
   r.arrayId = id;
   r.index = index;
   const bool posted = pinned_->stubVersion(id, index, &r.serial, &r.length) &&
-                      !pinned_->fetchFailed(id, index, r.serial) && channel->post(r);
+                      !pinned_->fetchFailed(id, index, r.serial) && channel->post(r, ahead);
   unpin();
   return posted ? channel->waitNs() : 0;
 }

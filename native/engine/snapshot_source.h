@@ -82,11 +82,15 @@ class SnapshotSource : public BlockSource {
   // failed in this snapshot; the fetcher's wait bound, or 0 (no fetcher, not a stub, failed,
   // closed or full).
   uint64_t requestFetch(uint64_t index) override;
+  void requestFetchAhead(uint64_t index) override;
 
  private:
   // Pins the handle's current snapshot and takes its map lock shared (unpin() ends both);
   // false if the source was released or has no snapshot.
   bool pinSnapshot();
+  // requestFetch() and requestFetchAhead(): posts the block's version to the handle's fetch
+  // channel (ahead: only while the channel keeps room for blocks faults wait for).
+  uint64_t postFetch(uint64_t index, bool ahead);
   std::shared_ptr<SnapshotHolder> holder_;
   std::atomic<uint64_t> arrayId_;
   // The pin in progress (vmem has at most one outstanding per region).

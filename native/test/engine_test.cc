@@ -490,6 +490,27 @@ static void testFetchChannel() {
     posted += ch.post(q);
   }
   CHECK(posted == FetchChannel::kMaxRequests && ch.outstanding() == FetchChannel::kMaxRequests);
+  for (uint64_t i = 0; i < FetchChannel::kMaxRequests + 5; ++i) ch.answered(7, 1000 + i, 2);
+  CHECK(ch.outstanding() == 0);
+  // Blocks read ahead of faults fill the channel only up to the room kept for the blocks
+  // faults wait for, which still find slots.
+  size_t ahead = 0;
+  for (uint64_t i = 0; i < FetchChannel::kMaxRequests; ++i) {
+    FetchChannel::Request q = r;
+    q.index = 5000 + i;
+    ahead += ch.post(q, true);
+  }
+  CHECK(ahead == FetchChannel::kMaxRequests - FetchChannel::kKeptForFaults);
+  FetchChannel::Request again = r;
+  again.index = 5000;
+  CHECK(ch.post(again, true));  // one already queued: still answered as queued
+  size_t needed = 0;
+  for (uint64_t i = 0; i < FetchChannel::kKeptForFaults + 1; ++i) {
+    FetchChannel::Request q = r;
+    q.index = 9000 + i;
+    needed += ch.post(q);
+  }
+  CHECK(needed == FetchChannel::kKeptForFaults && ch.outstanding() == FetchChannel::kMaxRequests);
   CHECK(read(ch.fd(), &count, sizeof count) == sizeof count);
   ch.countFetched(2, 300);
   CHECK(ch.blocksFetched() == 2 && ch.bytesFetched() == 300);

@@ -107,9 +107,10 @@ bool waitForFetchLocked(RegionImpl* R, uint64_t b, const WaitingWindow& window) 
   R->waiting.count++;
   g_waiting.fetch_add(1, std::memory_order_relaxed);
   R->st.faultsWaited++;
-  // The rest of the window comes in the same round trip, as read-ahead would map it.
+  // The rest of the window is asked for with it (fetched in the same round trip unless the
+  // fetcher takes the requests in between), as read-ahead would map it.
   for (uint64_t n = window.w0; n < window.w1 && n < R->blockCount; n++)
-    if (n != b && fetchable(R, n)) R->source->requestFetch(n);
+    if (n != b && fetchable(R, n)) R->source->requestFetchAhead(n);
   return true;
 }
 
