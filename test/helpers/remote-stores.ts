@@ -54,3 +54,21 @@ export async function someoneWaitsForLock(client: ClientBase, tries = 500): Prom
   }
   return false
 }
+
+/**
+ * Waits (up to 10 s) until no other session of this database runs a statement: a commit
+ * whose client was killed still runs to its end inside the server (PostgreSQL notices the
+ * lost client only when it answers), and lands then.
+ */
+export async function serverIdle(client: ClientBase): Promise<void> {
+  const end = Date.now() + 10_000
+  // Idle twice, 50 ms apart: a statement sent just before its client died may not have
+  // been read by its session at the first look.
+  for (let idleLooks = 0; idleLooks < 2;) {
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()`)
+    idleLooks = rows[0].n === 0 ? idleLooks + 1 : 0
+    if (idleLooks === 0 && Date.now() > end) throw new Error(`${rows[0].n} sessions still run a statement`)
+    await new Promise((r) => setTimeout(r, idleLooks ? 50 : 10))
+  }
+}
