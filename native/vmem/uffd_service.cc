@@ -78,9 +78,6 @@ struct Service {
   uintptr_t pfNext = 0, pfEnd = 0;
 };
 
-// Windows of room the service makes in a region's budget after waking a fault's reader.
-constexpr uint64_t kRoomAheadWindows = 2;
-
 // How often the service serves waiting faults again while any wait (ms).
 constexpr int kResumePollMs = 100;
 
@@ -112,12 +109,7 @@ void serve(Service* S, const uffd_msg& msg) {
       S->pfNext = from;
       S->pfEnd = to;
     }
-    uffdWake(S->fd, lo, hi);
-    // The reader runs on: room for its next window is made now, while no fault waits for
-    // it, rather than inside that fault.
-    if (R->budget) budgetMakeRoom(R->budget, kRoomAheadWindows * R->windowBlocks + 1);
     registryRelease(slot);
-    return;
   }
   uffdWake(S->fd, lo, hi);
 }
