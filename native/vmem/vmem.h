@@ -16,14 +16,14 @@
 //   region  — one reserved address range per open array (per Store handle); byte o of the
 //             array lives at base() + o.
 //   block   — the storage unit (blockBytes, a power of two, a multiple of the page).
-//   window  — what one fault maps: after a fault far from the last one (beyond a window
-//             of it), the blocks holding faultBytes from the faulting address on (a reader
-//             copying a run out from its start takes one fault); after a near one, the
-//             faultBytes-aligned run of blocks around it, growing up to kReadAheadMaxBytes
-//             while faults are sequential (Uffd mode); the faulting block alone while
-//             faults are scattered (far, twice in a row or more, where the reader did not
-//             go on into the blocks the last far fault mapped past its own: a probe of
-//             their pages' presence in the page tables, one PAGEMAP_SCAN).
+//   window  — what one fault maps: the faultBytes-aligned run of blocks around the fault,
+//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode);
+//             after a fault far from the last one (beyond a window of it) whose reader went
+//             on into the blocks the last far fault mapped past its own (a probe of their
+//             pages' presence in the page tables, one PAGEMAP_SCAN), the blocks holding
+//             faultBytes from the faulting address on (a reader copying runs out from their
+//             starts takes one fault per run); the faulting block alone while faults are
+//             scattered (far, twice in a row or more, with no such evidence).
 //
 // Block states (per block, guarded by Region::mu)
 //   UNMAPPED  a placeholder: nothing present. Uffd: anonymous, registered for MISSING
