@@ -590,6 +590,46 @@ static void testScatteredFaultsMapOneBlock(FaultMode m) {
   r.reset();
 }
 
+// A far fault maps the blocks holding faultBytes from the faulting address once the reader
+// went on into the blocks of its last far fault: runs read from their starts (random
+// windows copied out) take one fault each, however far apart they lie; a scattered writer
+// after such a reader still maps one block per fault from its second fault on.
+static void testFarFaultMapsRunFromAddress(FaultMode m) {
+  const uint64_t B = 4 * kPage, n = 4096, window = kDefaultFaultBytes / B;
+  FileSource src(B, n);
+  for (uint64_t b = 0; b < n; b += 3) src.put(b, B, 0);
+  RegionOptions o;
+  o.reserveBytes = n * B;
+  o.blockBytes = B;
+  o.mode = m;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  CHECK(r != nullptr);
+  if (!r) return;
+  const uint64_t runs = 20, stride = 5 * window;
+  bool same = true;
+  RegionStats first;
+  for (uint64_t i = 0; i < runs; i++) {
+    if (i == 1) first = r->stats();  // the first run maps aligned windows (no evidence yet)
+    const uint64_t start = (i * stride + 1) * B + B / 2;  // mid-block, never window-aligned
+    for (uint64_t at = start; at < start + kDefaultFaultBytes; at += kPage) {
+      const uint64_t b = at / B;
+      same = same && r->base()[at] == (b % 3 == 0 ? pat(b, at % B, 0) : 0);
+    }
+  }
+  CHECK(same);
+  RegionStats st = r->stats();
+  CHECK(first.faults == 2);  // the aligned window, then the one after it (near)
+  CHECK(st.faults - first.faults == runs - 1);  // then one fault per run
+  CHECK(st.blocksMapped - first.blocksMapped == (runs - 1) * (window + 1));  // the run's blocks, none before it
+  // scattered one-byte stores after the reader: a window for the first, then one block each
+  for (uint64_t i = 0; i < 10; i++) r->base()[((runs * stride + 7 + i * 2 * window) % n) * B] = 1;
+  RegionStats w = r->stats();
+  CHECK(w.faults - st.faults == 10);
+  CHECK(w.blocksMapped - st.blocksMapped <= (window + 1) + 9);
+  r.reset();
+}
+
 // Scattered dirty blocks under a small budget keep the region's VMAs bounded.
 static void testSpillBoundsVmas(FaultMode m) {
   const uint64_t B = kPage, n = 4000, limit = 32;
@@ -1097,6 +1137,7 @@ int main() {
         {"spill past vm.max_map_count", testPastMaxMapCount},
         {"the VMA limit reached by another region", testLimitReachedByOtherRegions},
         {"scattered faults map one block", testScatteredFaultsMapOneBlock},
+        {"a far fault maps the run from its address", testFarFaultMapsRunFromAddress},
         {"scan windows", [](FaultMode fm) { testScanWindows(fm, true); }},
         {"scan windows, copied blocks", [](FaultMode fm) { testScanWindows(fm, false); }},
         {"scan windows recycled", testScanWindowsRecycled},

@@ -1,9 +1,14 @@
 // The fault path, shared by both fault services: map the window of blocks around a fault.
 //
-// Window: the faultBytes-aligned run of blocks around the faulting block. In Uffd mode a
+// Window: the faultBytes-aligned run of blocks around the faulting block; but a fault far
+// from the last one (beyond a window of it) whose reader went on into the blocks the last
+// far fault mapped past its own (a presence probe of their pages) maps the blocks holding
+// faultBytes from the faulting address on: a reader starting on random runs (S1's windows)
+// takes one fault per run, where the aligned window would leave its end to a second fault. In Uffd mode a
 // read fault on the block right after the previous window (a sequential reader) doubles the
 // window, up to kReadAheadMaxBytes; any other fault resets it. While faults land far from
-// each other (beyond a window of the last one, twice in a row) a fault maps its block alone. Mapping a block costs one or
+// each other (twice in a row) and the reader did not go on into the blocks the last far
+// fault mapped past its own (a presence probe of their pages), a fault maps its block alone. Mapping a block costs one or
 // two mmap calls into an empty placeholder (no TLB flush); the kernel's own read-ahead and
 // fault-around then bring the file pages in on first touch.
 //
@@ -78,12 +83,37 @@ bool serveFault(RegionImpl* R, uintptr_t addr, bool sequentialOk, uintptr_t* lo,
   // budget. A fault within a window of the last one brings whole windows back.
   const uint64_t last = __atomic_load_n(&R->lastFault, __ATOMIC_RELAXED);
   const bool near = sequential || (last != UINT64_MAX && b + R->windowBlocks >= last && b <= last + R->windowBlocks);
-  const uint64_t far = near ? 0 : __atomic_load_n(&R->farFaults, __ATOMIC_RELAXED) + 1;
+  uint64_t far = 0;
+  bool readOn = false;
+  if (!near) {
+    // A reader that went on into the blocks the last far fault mapped past its own (a run
+    // copied out from its start: random windows) is no scattered writer, however far apart
+    // its runs lie: its far faults keep their windows.
+    const uint64_t usedLo = __atomic_load_n(&R->readOnLo, __ATOMIC_RELAXED);
+    const uint64_t usedHi = __atomic_load_n(&R->readOnHi, __ATOMIC_RELAXED);
+    readOn = usedLo < usedHi && usedHi <= R->blockCount &&
+                        anyPagePresent(reinterpret_cast<uintptr_t>(R->blockAddr(usedLo)),
+                                       reinterpret_cast<uintptr_t>(R->blockAddr(usedHi)), R->pageBytes);
+    far = readOn ? 1 : __atomic_load_n(&R->farFaults, __ATOMIC_RELAXED) + 1;
+  }
   __atomic_store_n(&R->farFaults, far, __ATOMIC_RELAXED);
   __atomic_store_n(&R->lastFault, b, __ATOMIC_RELAXED);
   if (far >= kScatteredFaults) {
     w0 = b;
     w1 = b + 1;
+  } else if (readOn && R->windowBlocks > 1) {
+    // A far fault of a reader that went on from its last far fault is where it starts on
+    // a new run: the window is the blocks that hold faultBytes from the faulting address on
+    // (one fault for a window copied out from its start, where the aligned window would
+    // leave its end to a second fault). Without that evidence (a first fault, a reader
+    // going backwards) the aligned window stays.
+    const uint64_t from = addr - reinterpret_cast<uintptr_t>(R->base);
+    w0 = b;
+    w1 = (from + R->windowBlocks * R->blockBytes - 1) / R->blockBytes + 1;
+  }
+  if (far) {  // near faults leave the last far fault's record (a run's later windows)
+    __atomic_store_n(&R->readOnLo, far == 1 ? b + 1 : 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&R->readOnHi, far == 1 ? std::min(w1, R->blockCount) : 0, __ATOMIC_RELAXED);
   }
   if (sequential) {
     ra = std::max<uint64_t>(__atomic_load_n(&R->raBlocks, __ATOMIC_RELAXED) * 2, R->windowBlocks);

@@ -97,6 +97,7 @@ struct RegionImpl {
   // Scattered faults (fault_path.cc): hints read and written with relaxed atomics, no lock.
   uint64_t lastFault = UINT64_MAX;  // the block of the last fault
   uint64_t farFaults = 0;           // faults in a row that landed beyond a window of the last
+  uint64_t readOnLo = 0, readOnHi = 0;  // blocks the last far fault mapped past its own block
   // The spill file (spill.cc): dirty blocks the budget unmapped keep their bytes there.
   int spillFd = -1;             // a memfd of reserve bytes, created at the first spill
   uint64_t spilledCount = 0;    // blocks with `spilled` set
@@ -181,6 +182,10 @@ void closeSpill(RegionImpl* R);
 // compares `copied` blocks with their source. R->mu held.
 void scanWritesLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 bool pagemapScanWorks();
+// Whether any page of [lo, hi) is present in this process's page tables (a hint: false
+// when it cannot tell). One PAGEMAP_SCAN ioctl, or reads of /proc/self/pagemap. No lock
+// needed; async-signal-safe.
+bool anyPagePresent(uintptr_t lo, uintptr_t hi, uint64_t pageBytes);
 
 // ---- scan_windows.cc ----
 // THP with 2 MiB PMDs is on (not "never") and TXARRAY_SCAN_WINDOWS is not 0; probed once.

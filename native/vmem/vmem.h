@@ -17,9 +17,13 @@
 //             array lives at base() + o.
 //   block   — the storage unit (blockBytes, a power of two, a multiple of the page).
 //   window  — what one fault maps: the faultBytes-aligned run of blocks around the fault,
-//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode), and
-//             the faulting block alone while faults are scattered (each beyond a window of
-//             the last, twice in a row or more).
+//             growing up to kReadAheadMaxBytes while faults are sequential (Uffd mode);
+//             after a fault far from the last one (beyond a window of it) whose reader went
+//             on into the blocks the last far fault mapped past its own (a probe of their
+//             pages' presence in the page tables, one PAGEMAP_SCAN), the blocks holding
+//             faultBytes from the faulting address on (a reader copying runs out from their
+//             starts takes one fault per run); the faulting block alone while faults are
+//             scattered (far, twice in a row or more, with no such evidence).
 //
 // Block states (per block, guarded by Region::mu)
 //   UNMAPPED  a placeholder: nothing present. Uffd: anonymous, registered for MISSING

@@ -132,6 +132,41 @@ bool pagemapScanWorks() {
   return ioctl(fd, PAGEMAP_SCAN, &a) >= 0;
 }
 
+bool anyPagePresent(uintptr_t lo, uintptr_t hi, uint64_t pageBytes) {
+  if (lo >= hi) return false;
+  int fd = pagemapFd();
+  if (fd < 0) return false;
+  if (systemInfo().pagemapScan) {
+    pm_scan_arg a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.start = lo;
+    a.end = hi;
+    page_region vec[1];
+    a.vec = reinterpret_cast<uint64_t>(vec);
+    a.vec_len = 1;
+    a.max_pages = 1;
+    a.category_mask = PAGE_IS_PRESENT;
+    a.return_mask = PAGE_IS_PRESENT;
+    long n;
+    do n = ioctl(fd, PAGEMAP_SCAN, &a);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0) return n > 0;
+  }
+  uint64_t entries[64];
+  for (uintptr_t at = lo; at < hi;) {
+    const uint64_t n = std::min<uint64_t>(64, (hi - at) / pageBytes);
+    if (n == 0) return false;
+    ssize_t r = pread(fd, entries, n * 8, static_cast<off_t>(at / pageBytes * 8));
+    if (r < 0 && errno == EINTR) continue;
+    if (r != static_cast<ssize_t>(n * 8)) return false;
+    for (uint64_t i = 0; i < n; i++)
+      if (entries[i] >> 63 & 1) return true;
+    at += n * pageBytes;
+  }
+  return false;
+}
+
 void scanWritesLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   b0 = std::max(b0, R->mappedLo);
   b1 = std::min(b1, R->mappedHi);
