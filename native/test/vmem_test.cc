@@ -459,6 +459,40 @@ static void testStoresRacingSpills(FaultMode m) {
   f.r.reset();
 }
 
+// A first store into a clean mapped block while another thread's faults evict clean
+// blocks: the eviction never drops the store (the block is found written, or the store
+// faults and lands in the block mapped again).
+static void testStoresRacingEvictions(FaultMode m) {
+  int lost = 0, rounds = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  while (std::chrono::steady_clock::now() < until && lost == 0) {
+    rounds++;
+    Budget budget(8);
+    Fixture f(m, &budget);
+    std::atomic<bool> done{false};
+    std::thread reader([&] {  // faults clean blocks in: the budget evicts clean ones
+      while (!done.load())
+        for (uint64_t b = 0; b < Fixture::N; b += 3) (void)*reinterpret_cast<volatile const uint8_t*>(f.r->blockPtr(b) + 100);
+    });
+    for (uint64_t b = 0; b < Fixture::N; b++) {
+      volatile uint8_t* p = f.r->blockPtr(b);
+      (void)p[200];  // mapped clean
+      for (int spin = 0; spin < 200; spin++) (void)p[300];
+      p[8] = static_cast<uint8_t>(0xA0 | (b & 0xF));
+    }
+    done = true;
+    reader.join();
+    for (uint64_t b = 0; b < Fixture::N; b++)
+      if (f.r->blockPtr(b)[8] != static_cast<uint8_t>(0xA0 | (b & 0xF))) {
+        lost++;
+        if (getenv("VMEM_TEST_VERBOSE")) fprintf(stderr, "round %d block %lu (%s) lost its store\n", rounds, (unsigned long)b, b % 7 == 3 ? "empty" : b % 5 == 1 ? "small" : "full");
+      }
+    f.r.reset();
+  }
+  CHECK(lost == 0);
+  CHECK(rounds > 0);
+}
+
 // More scattered dirty blocks than vm.max_map_count allows VMAs, with no budget at all: a
 // refused mapping evicts, then spills, and every write is kept.
 static void testPastMaxMapCount(FaultMode m) {
@@ -1130,6 +1164,7 @@ int main() {
         {"concurrent readers", testConcurrentReaders},
         {"source failure recorded", testSourceFailureRecorded},
         {"spill keeps writes under the budget", testSpillKeepsWritesUnderBudget},
+        {"stores racing evictions are kept", testStoresRacingEvictions},
         {"spill: abort drops spilled blocks", testSpillAbortDrops},
         {"spill: parked blocks are dirty", testParkedBlocksAreDirty},
         {"spill: stores racing spills land", testStoresRacingSpills},

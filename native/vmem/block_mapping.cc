@@ -59,6 +59,73 @@ void noteUnmappedLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
   if (R->mappedCount == 0) R->mappedLo = R->mappedHi = 0;
 }
 
+namespace {
+
+// Calls fn(m0, m1) for each run [m0, m1) of mapped blocks in [b0, b1), in order, while fn
+// returns true; returns where it stopped (b1 when every call returned true).
+template <class Fn>
+uint64_t forMappedRuns(const RegionImpl* R, uint64_t b0, uint64_t b1, Fn fn) {
+  for (uint64_t m0 = b0; m0 < b1;) {
+    if (R->blocks[m0].state == BlockState::Unmapped) {
+      m0++;
+      continue;
+    }
+    uint64_t m1 = m0 + 1;
+    while (m1 < b1 && R->blocks[m1].state != BlockState::Unmapped) m1++;
+    if (!fn(m0, m1)) return m0;
+    m0 = m1;
+  }
+  return b1;
+}
+
+// Opens [w0, w1) read-write again. Its VMAs are exactly those a protection made, so this
+// needs no new VMA; a refusal is recorded.
+void reopenLocked(RegionImpl* R, uint64_t w0, uint64_t w1) {
+  if (w0 < w1 && mprotect(R->blockAddr(w0), (w1 - w0) * R->blockBytes, PROT_READ | PROT_WRITE) != 0)
+    recordErrorLocked(R, Status::SystemError, errno, w0, "reopen blocks after a write scan");
+}
+
+}  // namespace
+
+bool holdStoresLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
+  const uint64_t held = forMappedRuns(R, b0, b1, [R](uint64_t m0, uint64_t m1) {
+    return mprotect(R->blockAddr(m0), (m1 - m0) * R->blockBytes, PROT_READ) == 0;
+  });
+  if (held == b1) return true;
+  // Open what was made read-only, and the refused run too: the kernel may have changed
+  // its VMAs before the one it refused.
+  forMappedRuns(R, b0, held, [R](uint64_t m0, uint64_t m1) {
+    reopenLocked(R, m0, m1);
+    return true;
+  });
+  forMappedRuns(R, held, b1, [R](uint64_t m0, uint64_t m1) {
+    reopenLocked(R, m0, m1);
+    return false;
+  });
+  return false;
+}
+
+uint64_t unmapCleanReopenWrittenLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
+  uint64_t freed = 0, w0 = 0, w1 = 0;  // [w0, w1): written blocks, opened again together
+  UnmapBatch batch(R);
+  for (uint64_t b = b0; b < b1; b++) {
+    const BlockMeta& m = R->blocks[b];
+    if (m.dirty) {
+      batch.flush();
+      if (w0 == w1) w0 = b;
+      w1 = b + 1;
+      continue;
+    }
+    reopenLocked(R, w0, w1);
+    w0 = w1 = 0;
+    batch.add(b);
+    if (m.state != BlockState::Unmapped) freed++;
+  }
+  batch.flush();
+  reopenLocked(R, w0, w1);
+  return freed;
+}
+
 void UnmapBatch::add(uint64_t b) {
   if (b0_ < b1_ && b == b1_) {
     b1_++;

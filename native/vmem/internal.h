@@ -151,6 +151,17 @@ int mapFilePages(RegionImpl* R, uint8_t* at, uint64_t len, int fd, uint64_t offs
 int mapAnonRW(RegionImpl* R, uint8_t* at, uint64_t len);
 int makePlaceholder(RegionImpl* R, uint8_t* at, uint64_t len);
 // Collects runs of adjacent blocks and unmaps each run with one call.
+// Holds off stores into the mapped blocks of [b0, b1) until Region::mu is released: they
+// are made read-only (one call per run of them; placeholders between stay as they are, so
+// an access there still faults), so that a store racing with a write scan and the unmap
+// after it faults, waits for Region::mu and lands in the block mapped again (THE FAULT
+// RULE) instead of being dropped with a block the scan found clean. false: the kernel
+// refused (ENOMEM at vm.max_map_count) and the range is as it was.
+bool holdStoresLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
+// After holdStoresLocked() and a write scan of [b0, b1): unmaps the clean blocks and
+// placeholders, opens the written blocks read-write again; returns how many mapped blocks
+// it unmapped.
+uint64_t unmapCleanReopenWrittenLocked(RegionImpl* R, uint64_t b0, uint64_t b1);
 class UnmapBatch {
  public:
   explicit UnmapBatch(RegionImpl* R) : R_(R) {}

@@ -57,21 +57,12 @@ namespace {
 // Unmaps the blocks of [b0, b1) that hold no writes, after a write scan of that range only:
 // the clock picked every mapped block in it, the rest are placeholders already (a run
 // joins picked blocks across them, one call for the lot). Returns how many it unmapped.
+//
+// Stores are held off from the scan to the unmap (holdStoresLocked, block_mapping.cc).
 uint64_t unmapPickedRunLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
-  if (b0 >= b1) return 0;
+  if (b0 >= b1 || !holdStoresLocked(R, b0, b1)) return 0;
   scanWritesLocked(R, b0, b1);
-  uint64_t freed = 0;
-  UnmapBatch batch(R);
-  for (uint64_t b = b0; b < b1; b++) {
-    const BlockMeta& m = R->blocks[b];
-    if (m.dirty) {
-      batch.flush();
-      continue;
-    }
-    batch.add(b);
-    if (m.state != BlockState::Unmapped) freed++;
-  }
-  return freed;
+  return unmapCleanReopenWrittenLocked(R, b0, b1);
 }
 
 }  // namespace

@@ -266,7 +266,18 @@ void evictWindowLocked(RegionImpl* R, size_t i) {
   bool allShut = true;
   for (uint64_t b = b0; b < b1 && allShut; b++)
     allShut = R->blocks[b].state == BlockState::Unmapped || R->blocks[b].copied == kCopiedScanShut;
-  if (!allShut) scanWritesLocked(R, b0, b1);
+  if (!allShut) {
+    // Stores held off from the scan to the unmap. Where the kernel refuses that (ENOMEM
+    // at vm.max_map_count), the window is scanned and unmapped unguarded below: a store
+    // landing between the two is the one case an eviction can still drop.
+    if (holdStoresLocked(R, b0, b1)) {
+      scanWritesLocked(R, b0, b1);
+      unmapCleanReopenWrittenLocked(R, b0, b1);
+      R->st.scanWindowEvictions++;
+      return;
+    }
+    scanWritesLocked(R, b0, b1);
+  }
   // A whole shut window (no block unmapped, opened or dirty since it was loaded) moves to
   // the spare slot instead of being freed: the next window is read into its huge page,
   // which then needs no new allocation, zeroing or compaction. Its range becomes a hole,

@@ -85,7 +85,8 @@ void onSegv(int sig, siginfo_t* si, void* ctx) {
   } else {
     // A Uffd region's block is PROT_NONE only while a thread holding Region::mu re-creates
     // its placeholder (block_mapping.cc), and read-only only while a thread holding it
-    // spills the block (spill.cc): wait for that thread, then retry the access.
+    // spills the block (spill.cc) or evicts it (holdStoresLocked): wait for that thread,
+    // then retry the access.
     FutexLock g(R->mu);
   }
   registryRelease(slot);

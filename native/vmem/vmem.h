@@ -114,11 +114,17 @@
 //   THE FAULT RULE (a fault racing with unmaps and spills never ends the process):
 //   - Whenever Region::mu is free, every mapped block of the region is read-write, except
 //     the blocks of shut scan windows (read-only until a write fault opens the window under
-//     Region::mu), and every unmapped one is a placeholder. Only a spill makes blocks
-//     read-only otherwise, holding Region::mu throughout, and before unlocking it leaves
-//     them parked (placeholder, bytes in the spill file) or read-write as they were.
+//     Region::mu), and every unmapped one is a placeholder. Only a spill or an eviction
+//     makes blocks read-only otherwise, holding Region::mu throughout, and before
+//     unlocking it leaves them parked (placeholder, bytes in the spill file), unmapped, or
+//     read-write as they were.
 //   - A dirty block's bytes are copied out only while the block is read-only, so no store
-//     can land in memory that is about to be dropped.
+//     can land in memory that is about to be dropped. Likewise a clean block is unmapped
+//     by the budget or a scan window's eviction only while read-only from before the write
+//     scan that found it clean (holdStoresLocked): a racing store faults and waits instead
+//     of being dropped; blocks that scan finds written are opened again before
+//     Region::mu is released. (Where the kernel refuses the protection at vm.max_map_count,
+//     the budget leaves the run mapped; a scan window is then evicted unguarded.)
 //   - A fault waits for Region::mu, then either finds its block mapped (served already) or
 //     maps it (from the spill file if parked). It judges success by that one locked step
 //     alone: another thread may evict or spill the block before the faulting thread
