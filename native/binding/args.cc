@@ -10,6 +10,16 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 void badArgument(const std::string& what) { throw Error(ErrorCode::kArgument, what); }
 
+Napi::Array toArray(const Napi::Value& value, const std::string& what) {
+  if (!value.IsArray()) badArgument(what + " must be an array");
+  return value.As<Napi::Array>();
+}
+
+Napi::Object toObject(const Napi::Value& value, const std::string& what) {
+  if (!value.IsObject()) badArgument(what + " must be an object");
+  return value.As<Napi::Object>();
+}
+
 uint64_t toU64(const Napi::Value& value, const char* what) {
   if (!value.IsNumber()) badArgument(std::string(what) + " must be a number");
   double d = value.As<Napi::Number>().DoubleValue();

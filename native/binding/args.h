@@ -18,6 +18,9 @@ uint64_t toU64(const Napi::Value& value, const char* what);
 int64_t toI64(const Napi::Value& value, const char* what);
 // A string argument (UTF-8).
 std::string toString(const Napi::Value& value, const char* what);
+// An array or an object argument.
+Napi::Array toArray(const Napi::Value& value, const std::string& what);
+Napi::Object toObject(const Napi::Value& value, const std::string& what);
 // The bytes of a Uint8Array, copied.
 std::string toBytes(const Napi::Value& value, const char* what);
 // A block size: 1 byte to 1 GiB.

@@ -6,19 +6,6 @@
 #include "session_wrap.h"
 
 namespace txa::binding {
-namespace {
-
-Napi::Array arrayArgument(const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) badArgument(std::string(what) + " must be an array");
-  return value.As<Napi::Array>();
-}
-
-Napi::Object objectArgument(const Napi::Value& value, const char* what) {
-  if (!value.IsObject()) badArgument(std::string(what) + " must be an object");
-  return value.As<Napi::Object>();
-}
-
-}  // namespace
 
 Napi::Value SessionWrap::Commit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -27,7 +14,7 @@ Napi::Value SessionWrap::Commit(const Napi::CallbackInfo& info) {
   auto recordList = info[0].As<Napi::Array>();
   std::vector<RecordChange> records;
   for (uint32_t i = 0; i < recordList.Length(); ++i) {
-    Napi::Object r = objectArgument(recordList.Get(i), "a record change");
+    Napi::Object r = toObject(recordList.Get(i), "a record change");
     RecordChange change;
     change.name = toString(r.Get("name"), "name");
     change.expectedSerial = toU64(r.Get("expectedSerial"), "expectedSerial");
@@ -47,23 +34,23 @@ Napi::Value SessionWrap::Commit(const Napi::CallbackInfo& info) {
   auto metaList = info[1].As<Napi::Array>();
   std::vector<MetaPut> meta;
   for (uint32_t i = 0; i < metaList.Length(); ++i) {
-    Napi::Object m = objectArgument(metaList.Get(i), "a metadata change");
+    Napi::Object m = toObject(metaList.Get(i), "a metadata change");
     meta.push_back({toString(m.Get("key"), "key"), toBytes(m.Get("value"), "value")});
   }
-  auto segmentList = arrayArgument(info[2], "segments");
+  auto segmentList = toArray(info[2], "segments");
   std::vector<SegmentChange> segments;
   for (uint32_t i = 0; i < segmentList.Length(); ++i) {
-    Napi::Object c = objectArgument(segmentList.Get(i), "a segment change");
+    Napi::Object c = toObject(segmentList.Get(i), "a segment change");
     SegmentChange change;
     change.array = trackedOf(env, c.Get("array"));
-    Napi::Array puts = arrayArgument(c.Get("puts"), "puts");
+    Napi::Array puts = toArray(c.Get("puts"), "puts");
     for (uint32_t j = 0; j < puts.Length(); ++j) {
-      Napi::Object p = objectArgument(puts.Get(j), "a segment put");
+      Napi::Object p = toObject(puts.Get(j), "a segment put");
       change.puts.push_back({toString(p.Get("name"), "name"), toU64(p.Get("start"), "start"), toU64(p.Get("rows"), "rows")});
     }
-    Napi::Array deletes = arrayArgument(c.Get("deletes"), "deletes");
+    Napi::Array deletes = toArray(c.Get("deletes"), "deletes");
     for (uint32_t j = 0; j < deletes.Length(); ++j) {
-      Napi::Object d = objectArgument(deletes.Get(j), "a segment delete");
+      Napi::Object d = toObject(deletes.Get(j), "a segment delete");
       change.deletes.push_back({toString(d.Get("name"), "name"), toU64(d.Get("start"), "start"), toU64(d.Get("stop"), "stop")});
     }
     segments.push_back(std::move(change));

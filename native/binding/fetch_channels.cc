@@ -184,23 +184,13 @@ Napi::Value TakeFetchRequests(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Object objectIn(const Napi::Value& value, const char* what) {
-  if (!value.IsObject()) badArgument(std::string(what) + " must be an object");
-  return value.As<Napi::Object>();
-}
-
-Napi::Array arrayIn(const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) badArgument(std::string(what) + " must be an array");
-  return value.As<Napi::Array>();
-}
-
 Napi::Value DeliverFetched(const Napi::CallbackInfo& info) {
   const uint64_t id = idOf(info[0]);
   std::shared_ptr<FetchChannel> channel = channelOf(id);
-  Napi::Array blocks = arrayIn(info[1], "deliverFetched: blocks");
+  Napi::Array blocks = toArray(info[1], "deliverFetched: blocks");
   std::vector<FetchedBlock> fetched(blocks.Length());
   for (uint32_t i = 0; i < blocks.Length(); ++i) {
-    Napi::Object b = objectIn(blocks.Get(i), "a fetched block");
+    Napi::Object b = toObject(blocks.Get(i), "a fetched block");
     fetched[i].arrayId = toU64(b.Get("arrayId"), "arrayId");
     fetched[i].index = toU64(b.Get("index"), "index");
     fetched[i].serial = toU64(b.Get("serial"), "serial");
@@ -217,10 +207,10 @@ Napi::Value DeliverFetched(const Napi::CallbackInfo& info) {
 Napi::Value FailFetched(const Napi::CallbackInfo& info) {
   const uint64_t id = idOf(info[0]);
   std::shared_ptr<FetchChannel> channel = channelOf(id);
-  Napi::Array blocks = arrayIn(info[1], "failFetched: blocks");
+  Napi::Array blocks = toArray(info[1], "failFetched: blocks");
   std::vector<FetchChannel::Request> failed(blocks.Length());
   for (uint32_t i = 0; i < blocks.Length(); ++i) {
-    Napi::Object b = objectIn(blocks.Get(i), "a failed block");
+    Napi::Object b = toObject(blocks.Get(i), "a failed block");
     failed[i].arrayId = toU64(b.Get("arrayId"), "arrayId");
     failed[i].index = toU64(b.Get("index"), "index");
     failed[i].serial = toU64(b.Get("serial"), "serial");

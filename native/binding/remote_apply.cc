@@ -14,15 +14,9 @@
 namespace txa::binding {
 namespace {
 
-Napi::Object objectIn(const Napi::Value& value, const char* what) {
-  if (!value.IsObject()) badArgument(std::string("applyRemote: ") + what + " must be an object");
-  return value.As<Napi::Object>();
-}
+Napi::Object objectIn(const Napi::Value& value, const char* what) { return toObject(value, std::string("applyRemote: ") + what); }
 
-Napi::Array arrayIn(const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) badArgument(std::string("applyRemote: ") + what + " must be an array");
-  return value.As<Napi::Array>();
-}
+Napi::Array arrayIn(const Napi::Value& value, const char* what) { return toArray(value, std::string("applyRemote: ") + what); }
 
 RemoteCommit toRemoteCommit(const Napi::Object& c) {
   RemoteCommit commit;

@@ -11,24 +11,11 @@
 #include "session_wrap.h"
 
 namespace txa::binding {
-namespace {
-
-Napi::Array arrayIn(const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) badArgument(std::string(what) + " must be an array");
-  return value.As<Napi::Array>();
-}
-
-Napi::Object objectIn(const Napi::Value& value, const char* what) {
-  if (!value.IsObject()) badArgument(std::string(what) + " must be an object");
-  return value.As<Napi::Object>();
-}
-
-}  // namespace
 
 Napi::Value SessionWrap::BlocksOnServer(const Napi::CallbackInfo& info) {
   Snapshot& snap = session().snapshot();
   const uint64_t id = toU64(info[0], "arrayId");
-  Napi::Array indexes = arrayIn(info[1], "blocksOnServer: indexes");
+  Napi::Array indexes = toArray(info[1], "blocksOnServer: indexes");
   Napi::Array out = Napi::Array::New(info.Env());
   uint32_t n = 0;
   for (uint32_t i = 0; i < indexes.Length(); ++i) {
@@ -47,10 +34,10 @@ Napi::Value SessionWrap::BlocksOnServer(const Napi::CallbackInfo& info) {
 Napi::Value SessionWrap::AddFetched(const Napi::CallbackInfo& info) {
   Snapshot& snap = session().snapshot();
   const uint64_t id = toU64(info[0], "arrayId");
-  Napi::Array blocks = arrayIn(info[1], "addFetched: blocks");
+  Napi::Array blocks = toArray(info[1], "addFetched: blocks");
   uint32_t added = 0;
   for (uint32_t i = 0; i < blocks.Length(); ++i) {
-    Napi::Object b = objectIn(blocks.Get(i), "a fetched block");
+    Napi::Object b = toObject(blocks.Get(i), "a fetched block");
     TypedMemory data = typedMemory(b.Get("data"), "data");
     if (snap.addFetched(id, toU64(b.Get("index"), "index"), toU64(b.Get("serial"), "serial"), data.data, data.byteLength)) {
       ++added;
@@ -67,10 +54,10 @@ Napi::Value SessionWrap::AttachFetchChannel(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionWrap::HeldInFull(const Napi::CallbackInfo& info) {
   Snapshot& snap = session().snapshot();
-  Napi::Array blocks = arrayIn(info[0], "heldInFull: blocks");
+  Napi::Array blocks = toArray(info[0], "heldInFull: blocks");
   Napi::Array out = Napi::Array::New(info.Env(), blocks.Length());
   for (uint32_t i = 0; i < blocks.Length(); ++i) {
-    Napi::Object b = objectIn(blocks.Get(i), "a block");
+    Napi::Object b = toObject(blocks.Get(i), "a block");
     out.Set(i, snap.holdsInFull(toU64(b.Get("arrayId"), "arrayId"), toU64(b.Get("index"), "index")));
   }
   return out;
@@ -78,11 +65,11 @@ Napi::Value SessionWrap::HeldInFull(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionWrap::FillStubs(const Napi::CallbackInfo& info) {
   Session& s = session();
-  Napi::Array blocks = arrayIn(info[0], "fillStubs: blocks");
+  Napi::Array blocks = toArray(info[0], "fillStubs: blocks");
   std::vector<FetchedBlock> fetched;
   fetched.reserve(blocks.Length());
   for (uint32_t i = 0; i < blocks.Length(); ++i) {
-    Napi::Object b = objectIn(blocks.Get(i), "a fetched block");
+    Napi::Object b = toObject(blocks.Get(i), "a fetched block");
     FetchedBlock block;
     block.arrayId = toU64(b.Get("arrayId"), "arrayId");
     block.index = toU64(b.Get("index"), "index");

@@ -305,14 +305,14 @@ void TrackedArray::gather(Snapshot& snap, const Strided& sel, uint8_t* dst, bool
 
 void TrackedArray::copyOutAll(Snapshot& snap, uint8_t* dst, uint64_t bytes, bool verify,
                               const std::function<void(uint8_t* out, BlockCache& cache)>& copy) {
-  // dst inside this region (a view of this array): copy into a buffer first, so that no
-  // byte is read after the copy has overwritten it. dst inside any region (a view of
-  // another array) too: a fault there may wait for a fetch (vmem.h, THE WAITING RULE), and
-  // the fetcher's thread may need mapLock exclusively meanwhile (its cache write grows the
-  // map), so dst is touched only once mapLock is released.
+  // dst inside a region (a view of this or another array): copy into a buffer first. For
+  // this array's view, no byte is read after the copy has overwritten it; for any view, a
+  // fault there may wait for a fetch (vmem.h, THE WAITING RULE), and the fetcher's thread
+  // may need mapLock exclusively meanwhile (its cache write grows the map), so dst is
+  // touched only once mapLock is released.
   std::vector<uint8_t> staged;
   uint8_t* out = dst;
-  if (inRegion(dst, bytes) || vmem::inAnyRegion(dst, bytes)) {
+  if (vmem::inAnyRegion(dst, bytes)) {
     staged.resize(bytes);
     out = staged.data();
   }
