@@ -14,17 +14,11 @@ import { startChild } from './helpers/child'
 import { throwsCode } from './helpers/expect'
 import { testPostgres } from './helpers/postgres'
 import { tempDir } from './helpers/tmp'
+import { until } from './helpers/until'
 
 const found = testPostgres()
 const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
 const mark = (cache: string) => path.join(cache, 'unflushed')
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; !done();) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 if ('skipped' in found) {
   console.log(`remote-cache-flush: skipped (${found.skipped})`)

@@ -16,6 +16,7 @@ import { finished, startChild, startWorker, workerDone } from './helpers/child'
 import { throwsCode } from './helpers/expect'
 import { testPostgres } from './helpers/postgres'
 import { tempDir } from './helpers/tmp'
+import { until } from './helpers/until'
 
 const found = testPostgres()
 const BLOCK = 65536
@@ -46,14 +47,6 @@ if ('skipped' in found) {
     return { url, schema, a, expected, lazy }
   }
 
-  /** Waits (without blocking this thread) until `ok()` or `ms` passed. */
-  async function until(ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-    for (const end = Date.now() + ms; !(await ok());) {
-      if (Date.now() > end) throw new Error('timed out')
-      await new Promise((r) => setTimeout(r, 5))
-    }
-  }
-
   test('a view of a whole lazy array is made without fetching; one element fetches its window; values equal read() and take()', async () => {
     const { a, lazy, expected } = await storeWithArray()
     const b = lazy()
@@ -64,7 +57,7 @@ if ('skipped' in found) {
     assert.is(view[21 * PER_BLOCK + 5], 21 * PER_BLOCK + 5.5)
     // The window's stubs are posted with the fault's block; a link that took the requests
     // while the fault was still posting them (a loaded machine) fetches the rest next.
-    await until(() => b.stats().blocksFetched >= WINDOW, 2_000).catch(() => undefined)
+    await until('the window was fetched', () => b.stats().blocksFetched >= WINDOW, 2_000).catch(() => undefined)
     assert.is(b.stats().blocksFetched, WINDOW, 'the faulting block and the stubs of its window (blocks 20-23)')
     assert.is(b.stats().bytesFetched, WINDOW * BLOCK)
     assert.is(view[23 * PER_BLOCK + PER_BLOCK - 1], 24 * PER_BLOCK - 0.5, 'a neighbour came with it: no fetch')
@@ -240,7 +233,7 @@ if ('skipped' in found) {
       const done = new Promise<string>((resolve) => {
         write(fd, new Uint8Array(view.buffer, view.byteOffset + 5 * BLOCK, BLOCK), (e, n) => resolve(e ? (e as NodeJS.ErrnoException).code ?? 'error' : `wrote ${n}`))
       })
-      await until(async () => (await locker.query(`SELECT 1 FROM pg_locks WHERE relation = '${schema}.blocks'::regclass AND NOT granted`)).rowCount! > 0)
+      await until('the fetch waits for the lock', async () => (await locker.query(`SELECT 1 FROM pg_locks WHERE relation = '${schema}.blocks'::regclass AND NOT granted`)).rowCount! > 0)
       const t0 = Date.now()
       b.close()
       const outcome = await done
