@@ -51,7 +51,7 @@ export interface ViewStats {
   /** Blocks mapped now, and blocks holding this transaction's writes (mapped or spilled). */
   mappedBlocks: number
   dirtyBlocks: number
-  /** Clean blocks unmapped to stay within the store's mappedBlocks. */
+  /** Clean blocks unmapped to stay within the handle's mapping budget (OpenOptions.mappings). */
   evictions: number
   /** Written blocks unmapped so far to stay within it (their bytes kept until commit or
    * abort), and blocks whose bytes are kept so now. */
@@ -217,7 +217,7 @@ export class BigArray<D extends DType = DType> {
    * system calls (fs.writeSync(fd, view), read(2) into it) work on it in a fault mode that
    * cannot serve them (faultMode().systemCalls false: SIGSEGV mode, as for most non-root
    * users). It costs one mapping per block now; blocks may be unmapped again later when the
-   * handle maps more than `mappedBlocks`.
+   * handle's views need more mappings than its budget (OpenOptions.mappings).
    */
   view(start: number | null = null, stop: number | null = null, options: ViewOptions = {}): TypedArrayFor[D] {
     const s = this.#live()

@@ -100,13 +100,15 @@ export interface NativeStats {
   blocksRead: number
   checksumSeconds: number
   checksumBytes: number
-  /** The most blocks the handle's views map at once (the store's mappedBlocks). */
-  mappedBlocksLimit: number
-  /** Blocks mapped now, all arrays of the handle. */
+  /** The most mappings (VMAs) the handle's budget allows (its own, or the process's). */
+  mappingsLimit: number
+  /** Mappings the budget's mapped blocks cost now, all arrays of the budget. */
+  mappings: number
+  /** Blocks mapped now, all arrays of the budget. */
   mappedBlocks: number
-  /** Clean blocks unmapped to stay within mappedBlocks. */
+  /** Clean blocks unmapped to stay within the budget. */
   evictedBlocks: number
-  /** Written blocks unmapped to the spill file to stay within mappedBlocks. */
+  /** Written blocks unmapped to the spill file to stay within the budget. */
   spilledBlocks: number
 }
 
@@ -140,7 +142,7 @@ export interface NativeMemoryStats {
   /** Blocks mapped now, and of them those holding uncommitted writes. */
   mappedBlocks: number
   dirtyBlocks: number
-  /** Clean blocks unmapped by the mappedBlocks budget. */
+  /** Clean blocks unmapped by the mapping budget. */
   evictions: number
   /** Written blocks unmapped to the spill file so far, and blocks held there now. */
   spills: number
@@ -322,7 +324,7 @@ export interface NativeOpenMode {
 }
 
 interface Addon {
-  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappedBlocks: number, mode: NativeOpenMode) => NativeSession
+  NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappings: number | undefined, mode: NativeOpenMode) => NativeSession
   faultMode(): NativeFaultMode
   setErrorClasses(classes: Record<string, unknown>): void
   /** Ends every blocking wait of this thread, future ones too (they return false). */

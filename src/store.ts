@@ -39,11 +39,15 @@ export interface OpenOptions {
    */
   readOnly?: boolean
   /**
-   * How many blocks the views of this handle map at once (each costs up to two of the
-   * process's vm.max_map_count mappings, not RAM: clean pages are the kernel's page cache).
-   * Beyond it the least recently mapped clean blocks are unmapped. Default 16384.
+   * The most memory mappings (VMAs, counted against the process's vm.max_map_count) the
+   * views of this handle hold at once, in a budget of the handle's own. A mapped block costs
+   * 0 to 2 mappings: one of its own, plus one where it splits an unmapped stretch (blocks
+   * mapped side by side share the cost). Beyond the budget the least recently used clean
+   * blocks are unmapped. It bounds mappings, not RAM: clean pages are the kernel's page
+   * cache. Default: the handle shares the process's budget with every other handle that
+   * sets none, three quarters of vm.max_map_count (49 147 of the usual 65 530).
    */
-  mappedBlocks?: number
+  mappings?: number
   /** Initial LMDB map size in bytes (grows by itself when full). Default 64 GiB. */
   mapSize?: number
   /** Most snapshots open at once across all processes. Default 1022. */
@@ -152,13 +156,18 @@ export interface StoreStats {
    * a block this handle committed last (a stream of appends) reads only the bytes it added.
    */
   checksumBytes: number
-  /** The most blocks the handle's views map at once (the store's mappedBlocks). */
-  mappedBlocksLimit: number
-  /** Blocks the handle's views map now, all arrays. */
+  /**
+   * The most mappings (VMAs) the handle's mapping budget allows: OpenOptions.mappings, or
+   * the process's budget, which every handle that sets none shares.
+   */
+  mappingsLimit: number
+  /** Mappings the budget's views hold now (every handle sharing the budget). */
+  mappings: number
+  /** Blocks the budget's views map now (every handle sharing the budget). */
   mappedBlocks: number
-  /** Clean blocks unmapped so far to stay within mappedBlocks. */
+  /** Clean blocks unmapped so far to stay within the budget. */
   evictedBlocks: number
-  /** Written (uncommitted) blocks unmapped so far to stay within mappedBlocks: their bytes
+  /** Written (uncommitted) blocks unmapped so far to stay within the budget: their bytes
    * wait in memory outside the mapping budget until commit() or abort(). */
   spilledBlocks: number
   /** Serial of the snapshot this handle reads. */
@@ -246,7 +255,8 @@ export class Store {
     if (typeof path !== 'string' || path.length === 0) throw new ArgumentError('path must be a non-empty string')
     if (path.includes('\0')) throw new ArgumentError('path must not contain a NUL character')
     if (options === null || typeof options !== 'object') throw new ArgumentError('options must be an object')
-    for (const key of ['mapSize', 'maxReaders', 'mappedBlocks'] as const) {
+    if ('mappedBlocks' in options) throw new ArgumentError('mappedBlocks is replaced by mappings: a budget of memory mappings (VMAs), not blocks; leave it out to share the process\'s budget')
+    for (const key of ['mapSize', 'maxReaders', 'mappings'] as const) {
       const v = options[key]
       if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new ArgumentError(`${key} must be a positive integer`)
     }
@@ -280,7 +290,7 @@ export class Store {
     else checkCacheFiles(path)
     // A remote store's cache is created when missing: the store itself is on the server.
     const mode = { create: remote ? true : options.create ?? true, readOnly: remote ? false : this.readOnly, format: encodeFormat() }
-    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappedBlocks ?? 16384, mode)
+    this.#session = new addon.NativeSession(path, options.mapSize, options.maxReaders, options.mappings, mode)
     this.#txn = new Transaction(this.#session)
     try {
       // The native side created the record with a new store, and refused a store without one.

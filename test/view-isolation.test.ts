@@ -99,9 +99,9 @@ test('another handle in the same process: its commit reaches our view after refr
   reader.close()
 })
 
-test('with a tiny mappedBlocks, unmapped blocks map again from our snapshot, not the newest one', () => {
+test('with a tiny mapping budget, unmapped blocks map again from our snapshot, not the newest one', () => {
   const { dir } = setup()
-  const reader = open(dir, { mappedBlocks: 16 }) // 16 blocks of a 79-block array
+  const reader = open(dir, { mappings: 16 }) // 16 mappings: 8 to 16 blocks of a 79-block array
   const v = reader.array('a', 'float64').view()
   const sum = () => {
     let t = 0

@@ -29,8 +29,8 @@ interface ScatterReport {
   after: { mappedBlocks: number; blocksWritten: number }
 }
 
-function scatterInChild(dir: string, mappedBlocks: number, blocks: number, writes: number, fill: number, end: 'commit' | 'abort'): ScatterReport {
-  const args = ['scatter', dir, String(mappedBlocks), String(blocks), String(writes), String(fill), end]
+function scatterInChild(dir: string, mappings: number, blocks: number, writes: number, fill: number, end: 'commit' | 'abort'): ScatterReport {
+  const args = ['scatter', dir, String(mappings), String(blocks), String(writes), String(fill), end]
   const r = spawnSync(process.execPath, ['-r', tsxRegister, path.join(helpersDir, 'view-spill.child.ts'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, TXA_CHILD: '1' },
@@ -86,7 +86,7 @@ test('2000 scattered written blocks under a budget of 32: commit stores exactly 
   assert.ok(r.viewStats.spills > 0 && r.statsBefore.spilledBlocks > 0, `written blocks were spilled (${info})`)
   // a fault maps a window of 256 KiB (64 blocks of 4 KiB) after making room for it
   assert.ok(r.statsBefore.mappedBlocks <= 32 + 64, `the budget holds with 2000 dirty blocks (${info})`)
-  assert.ok(r.peakMaps - r.mapsBefore <= 2 * 32 + 64, `mappings bounded by the budget (${info})`)
+  assert.ok(r.peakMaps - r.mapsBefore <= 32 + 64, `mappings bounded by the budget (${info})`)
   assert.ok(r.peakAnon - r.before.RssAnon < 32 * MiB, `anonymous memory bounded (${info})`)
   assert.ok(r.after.blocksWritten >= writes, `the commit stored the written blocks (${info})`)
   checkCommitted(dir, blocks, writes, 7, true)
@@ -100,7 +100,7 @@ test('2000 scattered written blocks under a budget of 32: abort drops them all',
 })
 
 {
-  const budget = 16384
+  const budget = 0 // the process's budget, shared by every handle that sets none
   // Minutes of mapping work: in `npm test` it runs in the SIGSEGV pass (the mode that was
   // terminated at the limit) and is skipped, and counted so, in the others; TXARRAY_STRESS=1
   // runs it in every pass.

@@ -47,14 +47,14 @@ SessionWrap::SessionWrap(const Napi::CallbackInfo& info) : GuardedWrap<SessionWr
     EnvOptions options;
     if (!info[1].IsUndefined()) options.mapSize = toU64(info[1], "mapSize");
     if (!info[2].IsUndefined()) options.maxReaders = unsigned(toU64(info[2], "maxReaders"));
-    uint64_t mappedBlocks = toU64(info[3], "mappedBlocks");
+    uint64_t mappings = info[3].IsUndefined() ? 0 : toU64(info[3], "mappings");
     if (!info[4].IsObject()) badArgument("open mode must be an object");
     Napi::Object mode = info[4].As<Napi::Object>();
     options.create = mode.Get("create").ToBoolean();
     options.readOnly = mode.Get("readOnly").ToBoolean();
     options.format = toBytes(mode.Get("format"), "format");
     if (path.find('\0') != std::string::npos) badArgument("path must not contain a NUL byte");
-    session_ = std::make_unique<Session>(txa::Env::acquire(path, options), mappedBlocks);
+    session_ = std::make_unique<Session>(txa::Env::acquire(path, options), mappings);
     return 0;
   });
 }

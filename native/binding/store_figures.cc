@@ -25,7 +25,8 @@ Napi::Value SessionWrap::Stats(const Napi::CallbackInfo& info) {
   out.Set("checksumSeconds", double(st.checksumNanos) / 1e9);
   out.Set("checksumBytes", double(st.checksumBytes));
   MapBudgetFigures budget = mapBudgetFigures(s);
-  out.Set("mappedBlocksLimit", double(budget.limitBlocks));
+  out.Set("mappingsLimit", double(budget.limit));
+  out.Set("mappings", double(budget.mappings));
   out.Set("mappedBlocks", double(budget.mappedBlocks));
   out.Set("evictedBlocks", double(budget.evictions));
   out.Set("spilledBlocks", double(budget.spills));

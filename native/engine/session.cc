@@ -31,8 +31,10 @@ void readRecordHeader(const std::string& name, const std::string& raw, Record* o
 
 }  // namespace
 
-Session::Session(std::shared_ptr<Env> env, uint64_t mappedBlocks)
-    : env_(std::move(env)), store_(env_), budget_(std::make_shared<vmem::Budget>(mappedBlocks)) {
+Session::Session(std::shared_ptr<Env> env, uint64_t mappings)
+    : env_(std::move(env)),
+      store_(env_),
+      budget_(mappings ? std::make_shared<vmem::Budget>(mappings) : vmem::processBudget()) {
   snapshot_ = std::make_shared<Snapshot>(env_);
   holder_ = std::make_shared<SnapshotHolder>(snapshot_);
 }

@@ -43,8 +43,10 @@ struct Record {
 
 class Session {
  public:
-  // mappedBlocks: how many blocks the views of all this session's arrays map at once.
-  Session(std::shared_ptr<Env> env, uint64_t mappedBlocks);
+  // mappings: the most mappings (VMAs) the views of this session's arrays hold at once, in
+  // a budget of the session's own; 0: the process's budget, shared with every session
+  // that passes 0 (vmem::processBudget()).
+  Session(std::shared_ptr<Env> env, uint64_t mappings);
   // Leaves arrays alive: a view (holding its array) may outlive the session object.
   ~Session() = default;
 

@@ -43,7 +43,7 @@ ArrayMemoryFigures arrayMemoryFigures(TrackedArray& array) {
 
 MapBudgetFigures mapBudgetFigures(const Session& session) {
   vmem::BudgetStats st = session.budget().stats();
-  return {st.limitBlocks, st.mappedBlocks, st.evictions, st.spills};
+  return {st.limit, st.mappings, st.mappedBlocks, st.evictions, st.spills};
 }
 
 }  // namespace txa

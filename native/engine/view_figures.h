@@ -46,8 +46,9 @@ struct ArrayMemoryFigures {
 ArrayMemoryFigures arrayMemoryFigures(TrackedArray& array);
 
 struct MapBudgetFigures {
-  uint64_t limitBlocks = 0;   // mapped blocks the session's arrays may hold together
-  uint64_t mappedBlocks = 0;  // mapped now, all arrays of the session
+  uint64_t limit = 0;         // mappings (VMAs) the budget's arrays may hold together
+  uint64_t mappings = 0;      // mappings held now, all arrays of the budget
+  uint64_t mappedBlocks = 0;  // blocks mapped now, all arrays of the budget
   uint64_t evictions = 0;     // blocks unmapped to stay under the limit
   uint64_t spills = 0;        // dirty blocks spilled to stay under the limit
 };

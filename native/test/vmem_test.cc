@@ -325,6 +325,40 @@ static int openSpillFiles() {
   return n;
 }
 
+// The budget counts the mappings the kernel makes for mapped blocks (/proc/self/maps): a
+// block and the split of its placeholder, nothing where it joins mapped neighbours, one
+// more for an anonymous tail; one too many at the region's start (it counts as a
+// placeholder), never too few; all given back as blocks are unmapped.
+static void testBudgetCountsMappings(FaultMode m) {
+  Budget budget(1 << 20);
+  Fixture f(m, &budget);
+  f.src.put(46, 2 * 4096, 0);  // two file pages, then a tail
+  const uint8_t* lo = f.r->base();
+  const uint8_t* hi = lo + Fixture::N * Fixture::B;
+  const size_t start = countVmas(lo, hi);
+  auto populate = [&](uint64_t b) { CHECK_OK(f.r->populate(b * Fixture::B, Fixture::B)); };
+  auto grown = [&] { return countVmas(lo, hi) - start; };
+  for (uint64_t b : {40, 42, 44}) populate(b);  // full file blocks, apart
+  CHECK(budget.stats().mappings == 6);
+  CHECK(grown() == 6);
+  populate(43);  // joins 42 and 44
+  populate(41);  // joins 40 and 42; 5000 bytes stored in two file pages: and a tail
+  CHECK(budget.stats().mappedBlocks == 5);
+  CHECK(budget.stats().mappings == 7);
+  CHECK(grown() == 7);
+  populate(46);  // apart, and short: file pages, tail, split
+  CHECK(budget.stats().mappings == 10);
+  CHECK(grown() == 10);
+  populate(0);  // the region's start: charged as a split the kernel does not make
+  CHECK(budget.stats().mappings == 12);
+  CHECK(grown() == 11);
+  budget.setLimit(0);
+  budget.trim();
+  CHECK(budget.stats().mappedBlocks == 0);
+  CHECK(budget.stats().mappings == 0);
+  CHECK(grown() == 0);
+}
+
 static uint8_t mark(uint64_t b) { return static_cast<uint8_t>(~pat(b, 100, 0)); }
 
 // Dirties every block of the fixture with a byte the source does not hold at offset 100.
@@ -1158,6 +1192,7 @@ int main() {
         {"abort remaps", testAbortRemaps},
         {"commit and others' changes remap", testCommitAndOthers},
         {"budget bounds mappings", testBudgetBoundsMappings},
+        {"budget counts the kernel's mappings", testBudgetCountsMappings},
         {"copy path", testCopyPath},
         {"write and discard", testWriteAndDiscard},
         {"system calls", testSystemCalls},

@@ -52,9 +52,9 @@ void noteUnmappedLocked(RegionImpl* R, uint64_t b0, uint64_t b1) {
     setCleanLocked(R, b);
     forgetSpilledLocked(R, b);  // a Spill block leaves the transaction with the others
     if (m.unreadable) R->unreadableCount--;
+    chargeLocked(R, b, false);
     m = BlockMeta{};
     R->mappedCount--;
-    chargeLocked(R, -1);
   }
   if (R->mappedCount == 0) R->mappedLo = R->mappedHi = 0;
 }

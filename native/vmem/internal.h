@@ -88,6 +88,7 @@ struct RegionImpl {
   size_t blocksMapBytes = 0;
   uint64_t mappedLo = 0, mappedHi = 0;  // every mapped block lies in [lo, hi)
   uint64_t mappedCount = 0;
+  uint64_t mappings = 0;  // VMAs the mapped blocks add to the region's one (map_budget.cc)
   uint64_t dirtyCount = 0;
   uint64_t unreadableCount = 0;  // blocks with `unreadable` set
   uint64_t clockHand = 0;
@@ -119,8 +120,9 @@ struct BudgetImpl {
   FutexMutex mu;  // guards regions, hand
   std::vector<RegionImpl*> regions;
   size_t hand = 0;
-  std::atomic<uint64_t> limit{0};
-  std::atomic<uint64_t> mapped{0};
+  std::atomic<uint64_t> limit{0};     // in mappings (VMAs)
+  std::atomic<uint64_t> mappings{0};  // charged by the attached regions
+  std::atomic<uint64_t> blocks{0};    // mapped blocks of the attached regions
   std::atomic<uint64_t> evictions{0}, spills{0}, passes{0};
 };
 
@@ -324,13 +326,17 @@ int registryInsert(RegionImpl* R);  // slot or -1 (full)
 void registryRemove(int slot);      // waits until no fault path uses the slot
 
 // ---- map_budget.cc ----
-// Called WITHOUT R->mu held, before mapping `blocks` more blocks of some region.
+// Called WITHOUT R->mu held, before mapping a run of `blocks` more blocks of some region
+// (at most blocks + 1 more mappings).
 void budgetMakeRoom(BudgetImpl* B, uint64_t blocks);
 void budgetAttach(BudgetImpl* B, RegionImpl* R);
 void budgetDetach(BudgetImpl* B, RegionImpl* R);
 // Unmaps up to `want` clean blocks of R by the clock; returns how many. R->mu held.
 uint64_t evictLocked(RegionImpl* R, uint64_t want);
-void chargeLocked(RegionImpl* R, int64_t blocks);
+// Charges block b's change of state to R (and its budget), with b's neighbours in their
+// current states: right after b became mapped (mapped = true), or right before its meta is
+// reset as it becomes a placeholder (false).
+void chargeLocked(RegionImpl* R, uint64_t b, bool mapped);
 
 }  // namespace vmem
 }  // namespace txa

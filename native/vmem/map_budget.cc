@@ -1,14 +1,29 @@
-// Budget: bounds the mapped blocks of a group of regions (each costs up to two VMAs).
+// Budget: bounds the mappings (VMAs) the mapped blocks of a group of regions cost.
 //
-// Accounting: each mapped block charges one, each unmapped one credits it back
-// (chargeLocked: an atomic counter, so the fault path adds to it under its region lock
-// only). Eviction runs BEFORE a fault maps past the limit, on the faulting path (service
-// thread or signal handler), so it is async-signal-safe: no allocation, FutexMutex only.
-// It frees a batch (limit/16) below the limit, asking regions round-robin; each region
-// runs a clock over its mapped span and scans for writes only the runs the clock picked,
-// so that written blocks stay. Where clean blocks do not make enough room, dirty blocks are
-// spilled (spill.cc) the same way, so the limit holds whatever a transaction writes.
+// Accounting: a mapped block is a VMA of its own (its file pages are never contiguous with
+// a neighbour's: LMDB's overflow header lies between), two where a FILE block's stored
+// bytes end before the block does (an anonymous tail), and it splits the placeholder it
+// lies in unless a neighbour is mapped. So mapping block b adds its pieces plus 1 when both
+// its neighbours are placeholders, plus 0 when one is, minus 1 when neither is (its
+// one-block placeholder is gone); unmapping it gives back the same, the placeholders
+// merging again. The region's edges count as placeholders, and anonymous blocks side by
+// side as separate mappings though the kernel may merge them: the count errs high, never
+// low. It is a function of the blocks' states, so it stays exact whatever order blocks
+// change in (chargeLocked: atomic counters, so the fault path adds to them under its
+// region lock only).
+//
+// Eviction runs BEFORE a fault maps past the limit, on the faulting path (service thread
+// or signal handler), so it is async-signal-safe: no allocation, FutexMutex only. It frees
+// a batch (limit/16) below the limit, asking regions round-robin; each region runs a clock
+// over its mapped span and scans for writes only the runs the clock picked, so that written
+// blocks stay. Where clean blocks do not make enough room, dirty blocks are spilled
+// (spill.cc) the same way, so the limit holds whatever a transaction writes.
+//
+// vm.max_map_count bounds a process, so by default every handle of a process shares one
+// budget (processBudget()): three quarters of the limit, the rest left to the program.
 #include <algorithm>
+#include <cstdio>
+#include <mutex>
 
 #include "internal.h"
 
@@ -19,14 +34,14 @@ namespace {
 uint64_t batchOf(const BudgetImpl* B) { return std::max<uint64_t>(B->limit.load() / 16, 16); }
 
 // B->mu held. Unmaps blocks with `unmapSome` (evictLocked: clean ones; spillLocked: dirty
-// ones) until mapped <= target or a round over the regions frees nothing.
+// ones) until the mappings are at most target or a round over the regions frees nothing.
 void unmapDownTo(BudgetImpl* B, uint64_t target, uint64_t (*unmapSome)(RegionImpl*, uint64_t),
                  std::atomic<uint64_t>* counter) {
   const size_t n = B->regions.size();
-  for (size_t tries = 0; tries < n && B->mapped.load() > target; tries++) {
+  for (size_t tries = 0; tries < n && B->mappings.load() > target; tries++) {
     RegionImpl* R = B->regions[B->hand % n];
     B->hand = (B->hand + 1) % n;
-    const uint64_t mapped = B->mapped.load();
+    const uint64_t mapped = B->mappings.load();
     if (mapped <= target) break;
     uint64_t freed;
     {
@@ -43,13 +58,30 @@ void evictDownTo(BudgetImpl* B, uint64_t target) {
   if (B->regions.empty()) return;
   B->passes.fetch_add(1);
   unmapDownTo(B, target, evictLocked, &B->evictions);
-  if (B->mapped.load() > target) unmapDownTo(B, target, spillLocked, nullptr);  // counts its own
+  if (B->mappings.load() > target) unmapDownTo(B, target, spillLocked, nullptr);  // counts its own
 }
 
 }  // namespace
 
-void chargeLocked(RegionImpl* R, int64_t blocks) {
-  if (R->budget && R->budgetAttached) R->budget->mapped.fetch_add(static_cast<uint64_t>(blocks));
+void chargeLocked(RegionImpl* R, uint64_t b, bool mapped) {
+  const bool left = b > 0 && R->blocks[b - 1].state != BlockState::Unmapped;
+  const bool right = b + 1 < R->blockCount && R->blocks[b + 1].state != BlockState::Unmapped;
+  const BlockMeta& m = R->blocks[b];
+  const bool tail = m.state == BlockState::File && uint64_t(m.filePages) * R->pageBytes < R->blockBytes;
+  const uint64_t cost = 2 + uint64_t(tail) - uint64_t(left) - uint64_t(right);
+  if (mapped) {
+    R->mappings += cost;
+  } else {
+    R->mappings -= cost;
+  }
+  if (!R->budget || !R->budgetAttached) return;
+  if (mapped) {
+    R->budget->mappings.fetch_add(cost);
+    R->budget->blocks.fetch_add(1);
+  } else {
+    R->budget->mappings.fetch_sub(cost);
+    R->budget->blocks.fetch_sub(1);
+  }
 }
 
 namespace {
@@ -101,10 +133,11 @@ uint64_t evictLocked(RegionImpl* R, uint64_t want) {
 
 void budgetMakeRoom(BudgetImpl* B, uint64_t blocks) {
   const uint64_t limit = B->limit.load();
-  if (B->mapped.load() + blocks <= limit) return;
+  const uint64_t more = blocks + 1;  // a run of blocks splits one placeholder at most
+  if (B->mappings.load() + more <= limit) return;
   FutexLock g(B->mu);
-  if (B->mapped.load() + blocks <= limit) return;  // another thread made room
-  const uint64_t floor = blocks + batchOf(B);
+  if (B->mappings.load() + more <= limit) return;  // another thread made room
+  const uint64_t floor = more + batchOf(B);
   evictDownTo(B, limit > floor ? limit - floor : 0);
 }
 
@@ -113,7 +146,8 @@ void budgetAttach(BudgetImpl* B, RegionImpl* R) {
   B->regions.push_back(R);  // may throw bad_alloc: caller's thread, nothing held after
   FutexLock r(R->mu);
   R->budgetAttached = true;
-  B->mapped.fetch_add(R->mappedCount);
+  B->mappings.fetch_add(R->mappings);
+  B->blocks.fetch_add(R->mappedCount);
 }
 
 void budgetDetach(BudgetImpl* B, RegionImpl* R) {
@@ -122,15 +156,18 @@ void budgetDetach(BudgetImpl* B, RegionImpl* R) {
   if (it != B->regions.end()) B->regions.erase(it);
   if (B->hand >= B->regions.size()) B->hand = 0;
   FutexLock r(R->mu);
-  if (R->budgetAttached) B->mapped.fetch_sub(R->mappedCount);
+  if (R->budgetAttached) {
+    B->mappings.fetch_sub(R->mappings);
+    B->blocks.fetch_sub(R->mappedCount);
+  }
   R->budgetAttached = false;
 }
 
-Budget::Budget(uint64_t limitBlocks) : impl_(new BudgetImpl) { impl_->limit = limitBlocks; }
+Budget::Budget(uint64_t limitMappings) : impl_(new BudgetImpl) { impl_->limit = limitMappings; }
 
 Budget::~Budget() { delete impl_; }  // precondition: no region attached
 
-void Budget::setLimit(uint64_t limitBlocks) { impl_->limit = limitBlocks; }
+void Budget::setLimit(uint64_t limitMappings) { impl_->limit = limitMappings; }
 uint64_t Budget::limit() const { return impl_->limit.load(); }
 
 void Budget::trim() {
@@ -140,14 +177,31 @@ void Budget::trim() {
 
 BudgetStats Budget::stats() const {
   BudgetStats s;
-  s.limitBlocks = impl_->limit.load();
-  s.mappedBlocks = impl_->mapped.load();
+  s.limit = impl_->limit.load();
+  s.mappings = impl_->mappings.load();
+  s.mappedBlocks = impl_->blocks.load();
   s.evictions = impl_->evictions.load();
   s.spills = impl_->spills.load();
   s.passes = impl_->passes.load();
   FutexLock g(impl_->mu);
   s.regions = impl_->regions.size();
   return s;
+}
+
+uint64_t processMappingsDefault() {
+  uint64_t maxMapCount = kDefaultMaxMapCount;
+  if (FILE* f = fopen("/proc/sys/vm/max_map_count", "re")) {
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) == 1 && v > 0) maxMapCount = v;
+    fclose(f);
+  }
+  return maxMapCount / 4 * 3;
+}
+
+std::shared_ptr<Budget> processBudget() {
+  // Never destroyed: views may outlive every handle, up to the process's exit.
+  static std::shared_ptr<Budget>* const shared = new std::shared_ptr<Budget>(std::make_shared<Budget>(processMappingsDefault()));
+  return *shared;
 }
 
 }  // namespace vmem

@@ -44,7 +44,7 @@ void noteMappedLocked(RegionImpl* R, uint64_t b, BlockState state) {
     R->mappedHi = std::max(R->mappedHi, b + 1);
   }
   R->st.blocksMapped++;
-  chargeLocked(R, 1);
+  chargeLocked(R, b, true);
 }
 
 namespace {

@@ -63,10 +63,10 @@ void parkLocked(RegionImpl* R, uint64_t b) {
   BlockMeta& m = R->blocks[b];
   const bool wasSpilled = m.spilled;
   setCleanLocked(R, b);
+  chargeLocked(R, b, false);
   m = BlockMeta{};
   m.spilled = 1;
   R->mappedCount--;
-  chargeLocked(R, -1);
   R->parkedCount++;
   if (wasSpilled) return;
   if (R->spilledCount++ == 0) {

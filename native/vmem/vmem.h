@@ -101,7 +101,7 @@
 //
 // Threads and locks
 //   registry     process-wide table of regions, looked up lock-free from the fault paths.
-//   Budget::mu   one per Budget (mapped-block count, list of regions).
+//   Budget::mu   one per Budget (list of regions, eviction passes; its counts are atomic).
 //   Region::mu   one per region: block states, the budget charge of the region, the
 //                kernel-side mappings of the region, the error slot.
 //   Lock order: Budget::mu before Region::mu. The fault path takes Budget::mu (to make
@@ -218,7 +218,7 @@ const char* faultModeName(FaultMode m);  // "auto" "uffd" "sigsegv"
 constexpr size_t kMaxRegions = 4096;                // registry slots
 constexpr uint64_t kDefaultFaultBytes = 256 << 10;  // the first window of a fault
 constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (sequential faults)
-constexpr uint64_t kDefaultMappedBlocks = 16384;    // Budget default: 2 VMAs per block at most
+constexpr uint64_t kDefaultMaxMapCount = 65530;     // vm.max_map_count where /proc does not tell
 constexpr uint64_t kScanWindowBytes = 4 << 20;      // a scan window: two huge pages
 constexpr size_t kScanWindowsMax = 8;               // scan windows a region holds (32 MiB)
 constexpr size_t kScanPrefetchWindows = 4;          // Uffd: windows loaded ahead of a views() reader (16 MiB)
@@ -380,7 +380,8 @@ class Region {
 };
 
 struct BudgetStats {
-  uint64_t limitBlocks = 0;
+  uint64_t limit = 0;         // in mappings (VMAs)
+  uint64_t mappings = 0;      // mappings the attached regions' mapped blocks cost now
   uint64_t mappedBlocks = 0;  // mapped blocks of all attached regions
   uint64_t evictions = 0;     // clean blocks unmapped to stay under the limit
   uint64_t spills = 0;        // dirty blocks unmapped to the spill file to stay under it
@@ -388,20 +389,23 @@ struct BudgetStats {
   uint64_t regions = 0;
 };
 
-// A budget of mapped blocks shared by a group of regions: each mapped block costs up to two
-// VMAs of vm.max_map_count (65530 by default), not memory (clean pages are page cache the
-// kernel reclaims). Before a fault maps past the limit, clean blocks picked by a clock are
+// A budget of mappings (VMAs of vm.max_map_count, 65530 by default) shared by a group of
+// regions; not memory (clean pages are page cache the kernel reclaims). A mapped block is a
+// mapping of its own and splits its placeholder unless a neighbour is mapped: it costs 0 to
+// 2 mappings, counted exactly from its neighbours' states (the region's edges count as
+// placeholders). Before a fault maps past the limit, clean blocks picked by a clock are
 // unmapped, a batch at a time (limit/16), each run of picked blocks (and the placeholders
 // between them) in one call; where that is not enough, dirty blocks are spilled (see "The
 // spill file"), so the limit holds for any transaction (a fault may still map one window
-// past it).
+// past it). Mappings outside the regions (the program's own, scan windows) are not counted:
+// the default leaves them a quarter of the process's limit.
 class Budget {
  public:
-  explicit Budget(uint64_t limitBlocks);
+  explicit Budget(uint64_t limitMappings);
   ~Budget();  // requires that no region is attached
   Budget(const Budget&) = delete;
   Budget& operator=(const Budget&) = delete;
-  void setLimit(uint64_t limitBlocks);
+  void setLimit(uint64_t limitMappings);
   uint64_t limit() const;
   void trim();  // unmaps clean blocks, then spills dirty ones, until the count is at most the limit
   BudgetStats stats() const;
@@ -410,6 +414,15 @@ class Budget {
  private:
   BudgetImpl* impl_;
 };
+
+// Three quarters of the process's vm.max_map_count (read once per call from /proc;
+// kDefaultMaxMapCount where it cannot be read).
+uint64_t processMappingsDefault();
+
+// The budget every handle of the process shares unless it asks for its own: vm.max_map_count
+// bounds the process, not a handle. Created at the first call with processMappingsDefault()
+// and never destroyed (views may outlive every handle). Thread-safe.
+std::shared_ptr<Budget> processBudget();
 
 }  // namespace vmem
 }  // namespace txa

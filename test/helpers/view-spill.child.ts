@@ -1,5 +1,5 @@
 // Child process script for the spill tests (view-spill.test.ts). Run through helpers/child.ts.
-//   scatter <dir> <mappedBlocks> <blocks> <writes> <fill> <end>
+//   scatter <dir> <mappings> <blocks> <writes> <fill> <end>   (mappings 0: the process's budget)
 //       creates a uint8 array 's' of <blocks> 4 KiB blocks (filled with <fill> through a
 //       view and committed, unless <fill> is 0), then stores one byte into each of <writes>
 //       scattered blocks through one view (block (k * 7919) % blocks, byte k % 4096, value
@@ -28,11 +28,11 @@ export function scatteredBlock(k: number, blocks: number): number {
 }
 
 function scatter(args: string[]): void {
-  const [dir, mappedBlocks, blocksArg, writesArg, fillArg, end] = args
+  const [dir, mappings, blocksArg, writesArg, fillArg, end] = args
   const blocks = Number(blocksArg)
   const writes = Number(writesArg)
   const fill = Number(fillArg)
-  const store = open(dir, { mappedBlocks: Number(mappedBlocks), sync: false })
+  const store = open(dir, Number(mappings) > 0 ? { mappings: Number(mappings), sync: false } : { sync: false })
   const a = store.create<'uint8'>('s', { dtype: 'uint8', shape: [blocks * BLOCK], blockBytes: BLOCK })
   if (fill) a.view().fill(fill)
   store.commit()

@@ -2,7 +2,7 @@
 //   view-worker <dir> <name> <index> <value>  (worker) opens the store, reports the sum of a
 //       view of the 1-D float64 array, writes `value` at `index` through the view, commits,
 //       and reports the sum again through the same view
-//   scan <dir> <cacheMiB> <arrayMiB> <chunkMiB>  (process) fills a float64 array of
+//   scan <dir> <mappings> <arrayMiB> <chunkMiB>  (process) fills a float64 array of
 //       arrayMiB by append + commit in chunks, then sums it through one view; prints JSON
 //       with the sum, the expected sum, peak RSS (anonymous and file pages), and the store's stats
 import * as fs from 'node:fs'
@@ -40,8 +40,8 @@ function mapCount(): number {
 }
 
 function scan(args: string[]): void {
-  const [dir, mappedBlocks, arrayMiB, chunkMiB] = args.map((x, i) => (i === 0 ? x : Number(x))) as [string, number, number, number]
-  const store = open(dir, { mappedBlocks, sync: false })
+  const [dir, mappings, arrayMiB, chunkMiB] = args.map((x, i) => (i === 0 ? x : Number(x))) as [string, number, number, number]
+  const store = open(dir, { mappings, sync: false })
   const n = (arrayMiB * 2 ** 20) / 8
   const chunk = (chunkMiB * 2 ** 20) / 8
   const a = store.create<'float64'>('big', { dtype: 'float64', shape: [0] })
@@ -57,7 +57,7 @@ function scan(args: string[]): void {
   const afterFill = status()
   // a fresh handle: nothing of the array is loaded yet
   store.close()
-  const reader = open(dir, { mappedBlocks, sync: false })
+  const reader = open(dir, { mappings, sync: false })
   const b = reader.array('big', 'float64')
   const beforeScan = status()
   const mapsBefore = mapCount()
