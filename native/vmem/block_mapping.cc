@@ -34,7 +34,9 @@ namespace {
 // VMAs of different anon_vmas never merge. Placeholders faulted apart would then stay
 // separate VMAs side by side once the blocks between them are unmapped, which the budget
 // (map_budget.cc: one VMA per unmapped stretch) does not count. A placeholder made over the
-// whole stretch replaces them with one fresh VMA.
+// whole stretch replaces them with one fresh VMA. Its price: the stretch's blocks pass
+// through PROT_NONE too, like the run being unmapped (a store there waits for R->mu in the
+// SIGSEGV handler; a system call reaching one of them in that moment fails with EFAULT).
 constexpr uint64_t kPlaceholderReach = 16384;  // 1 GiB of 64 KiB blocks: 0.5 MiB of states
 
 void widenOverPlaceholders(const RegionImpl* R, uint8_t** at, uint64_t* len) {
