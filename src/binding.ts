@@ -326,6 +326,10 @@ export interface NativeOpenMode {
 interface Addon {
   NativeSession: new (path: string, mapSize: number | undefined, maxReaders: number | undefined, mappings: number | undefined, mode: NativeOpenMode) => NativeSession
   faultMode(): NativeFaultMode
+  /** The process's shared mapping budget (vmem::processBudget()). */
+  processMappings(): { limit: number, mappings: number, mappedBlocks: number, evictedBlocks: number, spilledBlocks: number }
+  /** Its new limit: 1 to 2147483647 (TXA_ARGUMENT otherwise). */
+  setProcessMappings(limit: number): void
   setErrorClasses(classes: Record<string, unknown>): void
   /** Ends every blocking wait of this thread, future ones too (they return false). */
   interruptWaits(): void

@@ -45,7 +45,8 @@ export interface OpenOptions {
    * mapped side by side share the cost). Beyond the budget the least recently used clean
    * blocks are unmapped. It bounds mappings, not RAM: clean pages are the kernel's page
    * cache. Default: the handle shares the process's budget with every other handle that
-   * sets none, three quarters of vm.max_map_count (49 147 of the usual 65 530).
+   * sets none, three quarters of vm.max_map_count (49 146 of the usual 65 530); TXARRAY_MAPPINGS or
+   * setProcessMappings() sets that one.
    */
   mappings?: number
   /** Initial LMDB map size in bytes (grows by itself when full). Default 64 GiB. */

@@ -8,6 +8,7 @@
 
 #include "../engine/view_figures.h"
 #include "addon_data.h"
+#include "args.h"
 #include "array_wrap.h"
 #include "fetch_channels.h"
 #include "follower_wrap.h"
@@ -29,6 +30,25 @@ Napi::Value FaultMode(const Napi::CallbackInfo& info) {
   out.Set("pageBytes", double(report.pageBytes));
   if (!report.error.empty()) out.Set("error", report.error);
   return out;
+}
+
+// processMappings() -> { limit, mappings, mappedBlocks, evictedBlocks, spilledBlocks }: the
+// process's shared mapping budget.
+Napi::Value ProcessMappings(const Napi::CallbackInfo& info) {
+  MapBudgetFigures f = processBudgetFigures();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("limit", double(f.limit));
+  out.Set("mappings", double(f.mappings));
+  out.Set("mappedBlocks", double(f.mappedBlocks));
+  out.Set("evictedBlocks", double(f.evictions));
+  out.Set("spilledBlocks", double(f.spills));
+  return out;
+}
+
+// setProcessMappings(limit): the shared budget's new limit (validated by the engine).
+Napi::Value SetProcessMappings(const Napi::CallbackInfo& info) {
+  setProcessMappingsLimit(toU64(info[0], "limit"));
+  return info.Env().Undefined();
 }
 
 // setErrorClasses({ [code]: class }): the classes native errors become, by code
@@ -67,6 +87,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeSession", SessionWrap::Define(env));
   exports.Set("NativeArray", arrayClass);
   exports.Set("faultMode", Napi::Function::New(env, guardedFunction<&FaultMode>));
+  exports.Set("processMappings", Napi::Function::New(env, guardedFunction<&ProcessMappings>));
+  exports.Set("setProcessMappings", Napi::Function::New(env, guardedFunction<&SetProcessMappings>));
   exports.Set("setErrorClasses", Napi::Function::New(env, guardedFunction<&SetErrorClasses>));
   exports.Set("interruptWaits", Napi::Function::New(env, guardedFunction<&InterruptWaits>));
   defineFetchChannels(env, exports);

@@ -45,7 +45,8 @@ class Session {
  public:
   // mappings: the most mappings (VMAs) the views of this session's arrays hold at once, in
   // a budget of the session's own; 0: the process's budget, shared with every session
-  // that passes 0 (vmem::processBudget()).
+  // that passes 0 (vmem::processBudget()). Throws Error(kArgument) for 0 where
+  // TXARRAY_MAPPINGS holds no valid limit.
   Session(std::shared_ptr<Env> env, uint64_t mappings);
   // Leaves arrays alive: a view (holding its array) may outlive the session object.
   ~Session() = default;

@@ -41,9 +41,30 @@ ArrayMemoryFigures arrayMemoryFigures(TrackedArray& array) {
   return out;
 }
 
-MapBudgetFigures mapBudgetFigures(const Session& session) {
-  vmem::BudgetStats st = session.budget().stats();
+namespace {
+
+MapBudgetFigures figuresOf(const vmem::Budget& budget) {
+  vmem::BudgetStats st = budget.stats();
   return {st.limit, st.mappings, st.mappedBlocks, st.evictions, st.spills};
+}
+
+std::shared_ptr<vmem::Budget> processBudgetOrThrow() {
+  vmem::Error e;
+  std::shared_ptr<vmem::Budget> shared = vmem::processBudget(&e);
+  if (!shared) throw Error(ErrorCode::kArgument, e.what);
+  return shared;
+}
+
+}  // namespace
+
+MapBudgetFigures mapBudgetFigures(const Session& session) { return figuresOf(session.budget()); }
+
+MapBudgetFigures processBudgetFigures() { return figuresOf(*processBudgetOrThrow()); }
+
+void setProcessMappingsLimit(uint64_t limit) {
+  if (limit == 0 || limit > vmem::kMaxMappingsLimit)
+    throw Error(ErrorCode::kArgument, "the process's mapping limit must be a whole number from 1 to 2147483647");
+  processBudgetOrThrow()->setLimit(limit);
 }
 
 }  // namespace txa

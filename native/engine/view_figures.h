@@ -55,4 +55,11 @@ struct MapBudgetFigures {
 
 MapBudgetFigures mapBudgetFigures(const Session& session);
 
+// The process's shared budget (vmem::processBudget()): its figures, and a new limit for
+// it (1 to vmem::kMaxMappingsLimit, else Error(kArgument); it holds from the next fault
+// on: nothing is unmapped at once). Both create it if no handle did yet, and throw
+// Error(kArgument) where TXARRAY_MAPPINGS holds no valid limit.
+MapBudgetFigures processBudgetFigures();
+void setProcessMappingsLimit(uint64_t limit);
+
 }  // namespace txa

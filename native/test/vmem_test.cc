@@ -360,6 +360,151 @@ static void testBudgetCountsMappings(FaultMode m) {
 }
 
 static uint8_t mark(uint64_t b) { return static_cast<uint8_t>(~pat(b, 100, 0)); }
+static bool holdsMark(const uint8_t* p, const Fixture& f, uint64_t b);
+
+// Every way a block changes state, in random order: the budget never counts fewer
+// mappings than the kernel makes in the region (a count that ran low would let views
+// reach vm.max_map_count), and gives them all back when the blocks are unmapped. Uffd
+// mode: a store into an unmapped block gives its placeholder an anon_vma before the fault
+// reaches the service, and placeholders of different anon_vmas never merge; they did not
+// (7 mappings counted as 6 after 110 steps) until a placeholder was made over the whole
+// unmapped stretch it joins.
+static void testBudgetNeverCountsLow(FaultMode m) {
+  Budget budget(1 << 20);
+  Fixture f(m, &budget);
+  const uint8_t* lo = f.r->base();
+  const uint8_t* hi = lo + Fixture::N * Fixture::B;
+  const size_t start = countVmas(lo, hi);
+  uint64_t seed = 0x9e3779b97f4a7c15u;
+  auto rnd = [&](uint64_t n) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    return seed % n;
+  };
+  bool low = false, values = true;
+  for (int op = 0; op < 400 && !low; op++) {
+    const uint64_t b = rnd(Fixture::N);
+    switch (rnd(8)) {
+      case 0:
+      case 1:
+        values = values && f.sameAsSource(b);  // one fault window
+        break;
+      case 2:
+        CHECK_OK(f.r->populate(b * Fixture::B, std::min<uint64_t>(1 + rnd(6), Fixture::N - b) * Fixture::B));
+        break;
+      case 3:
+        f.r->base()[b * Fixture::B + 100] = mark(b);  // dirty: spilled, not evicted
+        break;
+      case 4:
+        budget.setLimit(2 + rnd(40));
+        budget.trim();  // clean blocks by the clock, then dirty ones to the spill file
+        budget.setLimit(1 << 20);
+        break;
+      case 5:
+        CHECK_OK(f.r->loadSequential((b - b % 64) * Fixture::B, 64 * Fixture::B));
+        values = values && f.sameAsSource(b);  // perhaps a scan window
+        break;
+      case 6: {
+        const uint64_t one = b;
+        size_t skipped = 0;
+        CHECK_OK(f.r->invalidate(&one, 1, &skipped));
+        break;
+      }
+      default:
+        if (rnd(4) == 0) CHECK_OK(f.r->dropDirty());  // abort: dirty and spilled blocks go
+        break;
+    }
+    const size_t grown = countVmas(lo, hi) - start;
+    const uint64_t counted = budget.stats().mappings;
+    low = grown > counted;
+    if (low) fprintf(stderr, "  op %d: the kernel holds %zu mappings, the budget counts %llu\n", op, grown, (unsigned long long)counted);
+  }
+  CHECK(!low);
+  CHECK(values);
+  CHECK_OK(f.r->dropDirty());
+  budget.setLimit(0);
+  budget.trim();
+  CHECK(budget.stats().mappedBlocks == 0);
+  CHECK(budget.stats().mappings == 0);
+  CHECK(countVmas(lo, hi) == start);
+  f.r.reset();
+}
+
+// One budget shared by the regions of several threads (as the process's budget is by
+// every handle), each thread reading and writing random windows of its region while the
+// others' faults evict and spill its blocks: the values read are the source's, every
+// write stays until the thread's region is dirty in exactly the blocks it wrote, and the
+// regions' mappings stay within the limit plus what the faults in flight map past it.
+static void testSharedBudgetAcrossThreads(FaultMode m) {
+  constexpr uint64_t kLimit = 48;
+  constexpr int kThreads = 4;
+  Budget budget(kLimit);
+  std::vector<std::unique_ptr<Fixture>> fx;
+  for (int t = 0; t < kThreads; t++) fx.push_back(std::make_unique<Fixture>(m, &budget));
+  std::vector<size_t> start(kThreads);
+  auto span = [&](int t) {
+    const uint8_t* lo = fx[t]->r->base();
+    return std::make_pair(lo, lo + Fixture::N * Fixture::B);
+  };
+  for (int t = 0; t < kThreads; t++) start[t] = countVmas(span(t).first, span(t).second);
+  auto grownAll = [&] {
+    size_t g = 0;
+    for (int t = 0; t < kThreads; t++) g += countVmas(span(t).first, span(t).second) - start[t];
+    return g;
+  };
+  std::atomic<bool> done{false};
+  std::atomic<size_t> peak{0};
+  std::thread monitor([&] {
+    while (!done.load()) {
+      size_t g = grownAll();
+      if (g > peak.load()) peak.store(g);
+      usleep(200);
+    }
+  });
+  std::vector<std::vector<bool>> wrote(kThreads, std::vector<bool>(Fixture::N));
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      Fixture& f = *fx[t];
+      uint64_t seed = 0x2545f4914f6cdd1du * uint64_t(t + 1);
+      for (int i = 0; i < 600; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        const uint64_t b = seed % Fixture::N;
+        uint8_t* p = f.r->base() + b * Fixture::B;
+        if (!f.sameAsSource(b)) wrong.fetch_add(1);
+        if (wrote[t][b] ? p[100] != mark(b) : p[100] != f.expect(b, 100)) wrong.fetch_add(1);
+        if (seed % 5 == 0) {
+          p[100] = mark(b);
+          wrote[t][b] = true;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  done.store(true);
+  monitor.join();
+  CHECK(wrong.load() == 0);
+  for (int t = 0; t < kThreads; t++) {
+    std::vector<uint64_t> expectDirty;
+    bool kept = true;
+    for (uint64_t b = 0; b < Fixture::N; b++) {
+      if (!wrote[t][b]) continue;
+      expectDirty.push_back(b);
+      kept = kept && holdsMark(fx[t]->r->blockPtr(b), *fx[t], b);
+    }
+    CHECK(kept);
+    CHECK(fx[t]->r->dirtyBlocks() == expectDirty);
+  }
+  CHECK(budget.stats().spills > 0);
+  CHECK(budget.stats().evictions > 0);
+  // A fault maps its window (4 blocks here: up to 5 mappings past the room it made) after
+  // making room: each thread's fault in flight may add that much.
+  const size_t slack = kThreads * (2 * (kDefaultFaultBytes / Fixture::B) + 1);
+  printf("    peak %zu mappings over %d regions, limit %llu\n", peak.load(), kThreads, (unsigned long long)kLimit);
+  CHECK(peak.load() <= kLimit + slack);
+  CHECK(grownAll() <= budget.stats().mappings);
+  fx.clear();  // detach before the budget goes
+}
 
 // Dirties every block of the fixture with a byte the source does not hold at offset 100.
 static void dirtyAll(Fixture& f, Budget* budget, uint64_t* maxMapped) {
@@ -1193,6 +1338,8 @@ int main() {
         {"commit and others' changes remap", testCommitAndOthers},
         {"budget bounds mappings", testBudgetBoundsMappings},
         {"budget counts the kernel's mappings", testBudgetCountsMappings},
+        {"budget never counts fewer mappings than the kernel makes", testBudgetNeverCountsLow},
+        {"a shared budget bounds the mappings of regions in several threads", testSharedBudgetAcrossThreads},
         {"copy path", testCopyPath},
         {"write and discard", testWriteAndDiscard},
         {"system calls", testSystemCalls},

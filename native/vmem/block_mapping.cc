@@ -23,7 +23,48 @@ int mapAnonRW(RegionImpl*, uint8_t* at, uint64_t len) {
   return p == MAP_FAILED ? errno : 0;
 }
 
+namespace {
+
+// Uffd mode: [*at, *at + *len) (whole blocks) widened over the UNMAPPED blocks on either side
+// (the placeholders it joins), up to kPlaceholderReach blocks each way; where every block
+// that way is UNMAPPED (outside mappedLo..mappedHi) up to the region's edge.
+//
+// Why: a write fault on a placeholder (PROT_READ|PROT_WRITE there, registered MISSING)
+// makes the kernel give its VMA an anon_vma before it hands the fault to the service, and
+// VMAs of different anon_vmas never merge. Placeholders faulted apart would then stay
+// separate VMAs side by side once the blocks between them are unmapped, which the budget
+// (map_budget.cc: one VMA per unmapped stretch) does not count. A placeholder made over the
+// whole stretch replaces them with one fresh VMA. Its price: the stretch's blocks pass
+// through PROT_NONE too, like the run being unmapped (a store there waits for R->mu in the
+// SIGSEGV handler; a system call reaching one of them in that moment fails with EFAULT).
+constexpr uint64_t kPlaceholderReach = 16384;  // 1 GiB of 64 KiB blocks: 0.5 MiB of states
+
+void widenOverPlaceholders(const RegionImpl* R, uint8_t** at, uint64_t* len) {
+  const uint64_t B = R->blockBytes;
+  const uint64_t off = uint64_t(*at - R->base);
+  if (off % B || *len % B) return;
+  uint64_t b0 = off / B, b1 = b0 + *len / B;
+  if (b1 > R->blockCount) return;
+  // Every mapped block lies in [mappedLo, mappedHi): none below b0 where b0 <= mappedLo.
+  const bool none = R->mappedCount == 0;
+  if (none || b0 <= R->mappedLo) {
+    b0 = 0;
+  } else {
+    for (uint64_t n = 0; n < kPlaceholderReach && b0 > 0 && R->blocks[b0 - 1].state == BlockState::Unmapped; n++) b0--;
+  }
+  if (none || b1 >= R->mappedHi) {
+    b1 = R->blockCount;
+  } else {
+    for (uint64_t n = 0; n < kPlaceholderReach && b1 < R->blockCount && R->blocks[b1].state == BlockState::Unmapped; n++) b1++;
+  }
+  *at = R->base + b0 * B;
+  *len = (b1 - b0) * B;
+}
+
+}  // namespace
+
 int makePlaceholder(RegionImpl* R, uint8_t* at, uint64_t len) {
+  if (R->mode == FaultMode::Uffd) widenOverPlaceholders(R, &at, &len);
   const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
   void* p = mmap(at, len, PROT_NONE, flags, -1, 0);
   // At vm.max_map_count the kernel refuses to map over a mapping (the new one would exist

@@ -23,6 +23,7 @@
 // budget (processBudget()): three quarters of the limit, the rest left to the program.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "internal.h"
@@ -198,10 +199,46 @@ uint64_t processMappingsDefault() {
   return maxMapCount / 4 * 3;
 }
 
-std::shared_ptr<Budget> processBudget() {
+Status parseMappingsLimit(const char* text, uint64_t* limit, Error* err) {
+  uint64_t v = 0;
+  bool ok = text && *text;
+  for (const char* p = text; ok && *p; p++) {
+    ok = *p >= '0' && *p <= '9';
+    if (ok) v = v * 10 + uint64_t(*p - '0');
+    ok = ok && v <= kMaxMappingsLimit;
+  }
+  if (!ok || v == 0) {
+    if (err) *err = Error{Status::InvalidArgument, 0, 0, "TXARRAY_MAPPINGS must be a whole number of mappings from 1 to 2147483647"};
+    return Status::InvalidArgument;
+  }
+  *limit = v;
+  return Status::Ok;
+}
+
+namespace {
+
+struct ProcessBudget {
+  std::shared_ptr<Budget> budget;  // null where TXARRAY_MAPPINGS was invalid
+  Error error;
+};
+
+ProcessBudget* makeProcessBudget() {
+  auto* P = new ProcessBudget;
+  uint64_t limit = 0;
+  const char* text = getenv("TXARRAY_MAPPINGS");
+  if (!text) limit = processMappingsDefault();
+  else if (parseMappingsLimit(text, &limit, &P->error) != Status::Ok) return P;
+  P->budget = std::make_shared<Budget>(limit);
+  return P;
+}
+
+}  // namespace
+
+std::shared_ptr<Budget> processBudget(Error* err) {
   // Never destroyed: views may outlive every handle, up to the process's exit.
-  static std::shared_ptr<Budget>* const shared = new std::shared_ptr<Budget>(std::make_shared<Budget>(processMappingsDefault()));
-  return *shared;
+  static ProcessBudget* const shared = makeProcessBudget();
+  if (!shared->budget && err) *err = shared->error;
+  return shared->budget;
 }
 
 }  // namespace vmem

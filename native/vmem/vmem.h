@@ -398,7 +398,10 @@ struct BudgetStats {
 // between them) in one call; where that is not enough, dirty blocks are spilled (see "The
 // spill file"), so the limit holds for any transaction (a fault may still map one window
 // past it). Mappings outside the regions (the program's own, scan windows) are not counted:
-// the default leaves them a quarter of the process's limit.
+// the default leaves them a quarter of the process's limit. The count needs each unmapped
+// stretch of a region to be one VMA: Uffd mode makes a placeholder over the whole stretch
+// it joins (block_mapping.cc), since placeholders that took write faults apart hold
+// different anon_vmas and the kernel never merges those.
 class Budget {
  public:
   explicit Budget(uint64_t limitMappings);
@@ -419,10 +422,22 @@ class Budget {
 // kDefaultMaxMapCount where it cannot be read).
 uint64_t processMappingsDefault();
 
+// The largest mapping limit a budget takes from TXARRAY_MAPPINGS or the binding (the
+// largest vm.max_map_count the kernel accepts).
+constexpr uint64_t kMaxMappingsLimit = 0x7fffffff;
+
+// Parses a value of TXARRAY_MAPPINGS: decimal digits only, 1 to kMaxMappingsLimit. Ok with
+// *limit set, or InvalidArgument with *err set (nothing else changed).
+Status parseMappingsLimit(const char* text, uint64_t* limit, Error* err);
+
 // The budget every handle of the process shares unless it asks for its own: vm.max_map_count
-// bounds the process, not a handle. Created at the first call with processMappingsDefault()
-// and never destroyed (views may outlive every handle). Thread-safe.
-std::shared_ptr<Budget> processBudget();
+// bounds the process, not a handle. Created at the first call and never destroyed (views
+// may outlive every handle). Its limit: TXARRAY_MAPPINGS, read once at that first call, or
+// processMappingsDefault() where it is unset; Budget::setLimit changes it later. Where
+// TXARRAY_MAPPINGS held anything but a valid limit at the first call, this and every later
+// call return nullptr with *err set (InvalidArgument): the process has no shared budget.
+// Thread-safe; not for a signal handler (it may allocate).
+std::shared_ptr<Budget> processBudget(Error* err);
 
 }  // namespace vmem
 }  // namespace txa
