@@ -327,7 +327,7 @@ void registryRemove(int slot);      // waits until no fault path uses the slot
 
 // ---- map_budget.cc ----
 // Called WITHOUT R->mu held, before mapping a run of `blocks` more blocks of some region
-// (at most blocks + 1 more mappings).
+// (at most 2 * blocks + 1 more mappings: a piece and a tail each, one placeholder split).
 void budgetMakeRoom(BudgetImpl* B, uint64_t blocks);
 void budgetAttach(BudgetImpl* B, RegionImpl* R);
 void budgetDetach(BudgetImpl* B, RegionImpl* R);

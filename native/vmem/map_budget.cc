@@ -134,7 +134,9 @@ uint64_t evictLocked(RegionImpl* R, uint64_t want) {
 
 void budgetMakeRoom(BudgetImpl* B, uint64_t blocks) {
   const uint64_t limit = B->limit.load();
-  const uint64_t more = blocks + 1;  // a run of blocks splits one placeholder at most
+  // A run of blocks splits one placeholder at most, and each block may bring an anonymous
+  // tail (its value's trailing zeros are not stored).
+  const uint64_t more = 2 * blocks + 1;
   if (B->mappings.load() + more <= limit) return;
   FutexLock g(B->mu);
   if (B->mappings.load() + more <= limit) return;  // another thread made room
