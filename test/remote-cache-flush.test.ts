@@ -20,6 +20,30 @@ const found = testPostgres()
 const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
 const mark = (cache: string) => path.join(cache, 'unflushed')
 
+/** Whether this process still has a file of `cache` open or mapped (a handle's LMDB files). */
+function holdsFiles(cache: string): boolean {
+  const dir = `${fs.realpathSync(cache)}/`
+  const inCache = (file: string) => file.startsWith(dir)
+  const fds = fs.readdirSync('/proc/self/fd').some((fd) => {
+    try {
+      return inCache(fs.readlinkSync(`/proc/self/fd/${fd}`))
+    } catch {
+      return false  // the fd of the listing itself, or one closed meanwhile
+    }
+  })
+  return fds || fs.readFileSync('/proc/self/maps', 'utf8').split('\n').some((l) => inCache(l.slice(l.indexOf('/'))))
+}
+
+/**
+ * Waits until a closed handle's link has flushed the cache (the mark gone) and let go of
+ * its files: close() ends the link in the background, and the mark can go (the flush
+ * 1 s after a commit) while the link still holds the LMDB files. Damaging them before
+ * then damages a store this process has open (a later open in the process shares it).
+ */
+async function closedAndReleased(cache: string): Promise<void> {
+  await until('close() flushed the cache and released its files', () => !fs.existsSync(mark(cache)) && !holdsFiles(cache))
+}
+
 if ('skipped' in found) {
   console.log(`remote-cache-flush: skipped (${found.skipped})`)
   test.skip('the cache of a remote store is flushed after its commits', () => undefined)
@@ -84,7 +108,7 @@ if ('skipped' in found) {
     a.create('x', { dtype: 'float64', shape: [2048], blockBytes: 4096 }).write(null, Float64Array.from({ length: 2048 }, (_, i) => i / 2))
     a.commit()
     a.close()
-    await until('close() flushed the cache', () => !fs.existsSync(mark(cache)))
+    await closedAndReleased(cache)
     // What a machine stop before the flush may leave: pages of any age, and the mark of that boot.
     fs.writeFileSync(path.join(cache, 'data.mdb'), randomBytes(64 * 1024))
     fs.writeFileSync(mark(cache), 'an-earlier-boot\n')
@@ -104,7 +128,7 @@ if ('skipped' in found) {
     a.create('x', { dtype: 'float64', shape: [2048], blockBytes: 4096 }).write(null, Float64Array.from(expected))
     a.commit()
     a.close()
-    await until('close() flushed the cache', () => !fs.existsSync(mark(cache)))
+    await closedAndReleased(cache)
     fs.writeFileSync(path.join(cache, 'data.mdb'), randomBytes(64 * 1024))
     fs.writeFileSync(mark(cache), 'an-earlier-boot\n')
     // The first process pauses between taking the rebuild and removing the damaged files.
@@ -133,7 +157,7 @@ if ('skipped' in found) {
     a.create('x', { dtype: 'float64', shape: [1024], blockBytes: 4096 }).write(null, 5)
     a.commit()
     a.close()
-    await until('close() flushed the cache', () => !fs.existsSync(mark(cache)))
+    await closedAndReleased(cache)
     // What a process killed mid-rebuild leaves: its rebuild file (a pid no process has) and damaged pages.
     fs.writeFileSync(path.join(cache, 'data.mdb'), randomBytes(64 * 1024))
     fs.writeFileSync(path.join(cache, 'unflushed.rebuild.2147483646'), 'an-earlier-boot\n')

@@ -395,7 +395,7 @@ if ('skipped' in found) {
     await holder.query(`SELECT 1 FROM ${schema}.arrays WHERE id = $1 FOR UPDATE`, [id])
     const p = plan(serial, [record('c', { id, expectedSerial: serial, append: rowsOf(1, 99) })])
     const inFlight = callCommit(a, p, schema).catch((e: Error) => e)
-    await new Promise((r) => setTimeout(r, 100))
+    assert.ok(await someoneWaitsForLock(holder), 'the in-flight commit reached the server and waits for the lock')
     found.server.stop('immediate')
     assert.instance(await inFlight, Error, 'the in-flight commit saw the connection drop')
     found.server.start()

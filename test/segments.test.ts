@@ -148,13 +148,18 @@ test('many segments: appended in a few commits, looked up by name, listed in ord
   const appended = Date.now() - started
   const other = open(dir)
   const y = other.array('x', 'uint32')
-  const t0 = process.hrtime.bigint()
-  for (let k = 0; k < 1000; k++) {
-    const i = (k * 7919) % N
-    const r = y.segmentRange(`s${i}`)!
-    if (r.start !== i || r.stop !== i + 1) assert.unreachable(`segment s${i} is ${JSON.stringify(r)}`)
+  // The fastest of 5 rounds of 1000 lookups: a round the scheduler preempted (a loaded
+  // machine) does not count, while a lookup slower than O(log n) makes every round slow.
+  let lookupUs = Infinity
+  for (let round = 0; round < 5; round++) {
+    const t0 = process.hrtime.bigint()
+    for (let k = 0; k < 1000; k++) {
+      const i = (k * 7919 + round) % N
+      const r = y.segmentRange(`s${i}`)!
+      if (r.start !== i || r.stop !== i + 1) assert.unreachable(`segment s${i} is ${JSON.stringify(r)}`)
+    }
+    lookupUs = Math.min(lookupUs, Number(process.hrtime.bigint() - t0) / 1000 / 1000)
   }
-  const lookupUs = Number(process.hrtime.bigint() - t0) / 1000 / 1000
   assert.equal([...y.segment(`s${N - 3}`)], [N - 3])
   let count = 0
   let last = -1
