@@ -149,7 +149,7 @@ void budgetAttach(BudgetImpl* B, RegionImpl* R) {
   B->regions.push_back(R);  // may throw bad_alloc: caller's thread, nothing held after
   FutexLock r(R->mu);
   R->budgetAttached = true;
-  B->mappings.fetch_add(R->mappings);
+  B->mappings.fetch_add(R->mappings + kRegionMappings);
   B->blocks.fetch_add(R->mappedCount);
 }
 
@@ -160,7 +160,7 @@ void budgetDetach(BudgetImpl* B, RegionImpl* R) {
   if (B->hand >= B->regions.size()) B->hand = 0;
   FutexLock r(R->mu);
   if (R->budgetAttached) {
-    B->mappings.fetch_sub(R->mappings);
+    B->mappings.fetch_sub(R->mappings + kRegionMappings);
     B->blocks.fetch_sub(R->mappedCount);
   }
   R->budgetAttached = false;

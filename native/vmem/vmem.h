@@ -219,6 +219,7 @@ constexpr size_t kMaxRegions = 4096;                // registry slots
 constexpr uint64_t kDefaultFaultBytes = 256 << 10;  // the first window of a fault
 constexpr uint64_t kReadAheadMaxBytes = 4 << 20;    // the longest window (sequential faults)
 constexpr uint64_t kDefaultMaxMapCount = 65530;     // vm.max_map_count where /proc does not tell
+constexpr uint64_t kRegionMappings = 4;  // a region's own (block states, reservation, scan-window pool, spare)
 constexpr uint64_t kScanWindowBytes = 4 << 20;      // a scan window: two huge pages
 constexpr size_t kScanWindowsMax = 8;               // scan windows a region holds (32 MiB)
 constexpr size_t kScanPrefetchWindows = 4;          // Uffd: windows loaded ahead of a views() reader (16 MiB)
@@ -397,8 +398,9 @@ struct BudgetStats {
 // unmapped, a batch at a time (limit/16), each run of picked blocks (and the placeholders
 // between them) in one call; where that is not enough, dirty blocks are spilled (see "The
 // spill file"), so the limit holds for any transaction (a fault may still map one window
-// past it). Mappings outside the regions (the program's own, scan windows) are not counted:
-// the default leaves them a quarter of the process's limit. The count needs each unmapped
+// past it). Each attached region is charged kRegionMappings for its own mappings besides
+// its blocks'. Mappings outside the regions (the program's own) are not counted: the
+// default leaves them a quarter of the process's limit. The count needs each unmapped
 // stretch of a region to be one VMA: Uffd mode makes a placeholder over the whole stretch
 // it joins (block_mapping.cc), since placeholders that took write faults apart hold
 // different anon_vmas and the kernel never merges those.
