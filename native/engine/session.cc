@@ -29,22 +29,19 @@ void readRecordHeader(const std::string& name, const std::string& raw, Record* o
   out->rowBytes = header.rowBytes;
 }
 
-// A budget of the session's own (mappings > 0), or the process's (Error(kArgument) where
-// TXARRAY_MAPPINGS holds no valid limit).
-std::shared_ptr<vmem::Budget> sessionBudget(uint64_t mappings) {
-  if (mappings) return std::make_shared<vmem::Budget>(mappings);
+}  // namespace
+
+std::shared_ptr<vmem::Budget> processMappingBudget() {
   vmem::Error e;
   std::shared_ptr<vmem::Budget> shared = vmem::processBudget(&e);
   if (!shared) throw Error(ErrorCode::kArgument, e.what);
   return shared;
 }
 
-}  // namespace
-
 Session::Session(std::shared_ptr<Env> env, uint64_t mappings)
     : env_(std::move(env)),
       store_(env_),
-      budget_(sessionBudget(mappings)) {
+      budget_(mappings ? std::make_shared<vmem::Budget>(mappings) : processMappingBudget()) {
   snapshot_ = std::make_shared<Snapshot>(env_);
   holder_ = std::make_shared<SnapshotHolder>(snapshot_);
 }

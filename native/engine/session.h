@@ -41,6 +41,10 @@ struct Record {
   std::string body;
 };
 
+// The process's mapping budget (vmem::processBudget()), shared by every session opened
+// with mappings 0. Throws Error(kArgument) where TXARRAY_MAPPINGS holds no valid limit.
+std::shared_ptr<vmem::Budget> processMappingBudget();
+
 class Session {
  public:
   // mappings: the most mappings (VMAs) the views of this session's arrays hold at once, in

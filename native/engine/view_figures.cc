@@ -48,23 +48,16 @@ MapBudgetFigures figuresOf(const vmem::Budget& budget) {
   return {st.limit, st.mappings, st.mappedBlocks, st.evictions, st.spills};
 }
 
-std::shared_ptr<vmem::Budget> processBudgetOrThrow() {
-  vmem::Error e;
-  std::shared_ptr<vmem::Budget> shared = vmem::processBudget(&e);
-  if (!shared) throw Error(ErrorCode::kArgument, e.what);
-  return shared;
-}
-
 }  // namespace
 
 MapBudgetFigures mapBudgetFigures(const Session& session) { return figuresOf(session.budget()); }
 
-MapBudgetFigures processBudgetFigures() { return figuresOf(*processBudgetOrThrow()); }
+MapBudgetFigures processBudgetFigures() { return figuresOf(*processMappingBudget()); }
 
 void setProcessMappingsLimit(uint64_t limit) {
   if (limit == 0 || limit > vmem::kMaxMappingsLimit)
     throw Error(ErrorCode::kArgument, "the process's mapping limit must be a whole number from 1 to 2147483647");
-  processBudgetOrThrow()->setLimit(limit);
+  processMappingBudget()->setLimit(limit);
 }
 
 }  // namespace txa

@@ -102,6 +102,22 @@ class FileSource : public BlockSource {
   std::vector<uint8_t> copy_;  // pre-sized in setup so that a fault never allocates
 };
 
+// A region of reserveBytes over src, blockBytes per block, in mode m; faultBytes 0 is the
+// default first window. Null (and the reason printed) where it cannot be opened.
+static std::unique_ptr<Region> openOver(FileSource& src, uint64_t reserveBytes, uint64_t blockBytes, FaultMode m,
+                                        uint64_t faultBytes = 0, Budget* budget = nullptr) {
+  RegionOptions o;
+  o.reserveBytes = reserveBytes;
+  o.blockBytes = blockBytes;
+  o.faultBytes = faultBytes;
+  o.mode = m;
+  o.budget = budget;
+  Error err;
+  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  if (!r) fprintf(stderr, "open: %s\n", describe(err).c_str());
+  return r;
+}
+
 struct Fixture {
   static constexpr uint64_t B = 64 << 10;
   static constexpr uint64_t N = 2 * kScanWindowBytes / B;  // two scan windows
@@ -114,14 +130,7 @@ struct Fixture {
       BlockView v;
       src.pin(0, &v);
     }
-    RegionOptions o;
-    o.reserveBytes = reserveBlocks * B;
-    o.blockBytes = B;
-    o.mode = mode;
-    o.budget = budget;
-    Error err;
-    r = Region::open(&src, o, &err);
-    if (!r) fprintf(stderr, "open: %s\n", describe(err).c_str());
+    r = openOver(src, reserveBlocks * B, B, mode, 0, budget);
   }
   uint8_t expect(uint64_t b, uint64_t off, uint8_t gen = 0) const {
     uint64_t size = b % 7 == 3 ? 0 : b % 5 == 1 ? 5000 : B;
@@ -687,18 +696,13 @@ static void testPastMaxMapCount(FaultMode m) {
   if (maxMaps == 0 || maxMaps > 200000) return skip("vm.max_map_count unknown or too large to reach");
   const uint64_t B = kPage, dirty = maxMaps + 5000, blocks = 2 * dirty;
   FileSource src(B, blocks);  // nothing stored: every block maps as zeros
-  RegionOptions o;
-  o.reserveBytes = blocks * B;
-  o.blockBytes = B;
-  o.faultBytes = B;  // one block per fault: every other block is a VMA of its own
-  o.mode = m;
-  Error err;
-  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  std::unique_ptr<Region> r = openOver(src, blocks * B, B, m, B);  // one block per fault: every other block is a VMA of its own
   CHECK(r != nullptr);
   if (!r) return;
   for (uint64_t i = 0; i < dirty; i++) r->base()[2 * i * B + i % B] = static_cast<uint8_t>(i | 1);
   RegionStats st = r->stats();
   CHECK(st.spills > 0);
+  Error err;
   CHECK(!r->takeError(&err));
   std::vector<uint64_t> d = r->dirtyBlocks();
   CHECK(d.size() == dirty);
@@ -732,15 +736,9 @@ static void testLimitReachedByOtherRegions(FaultMode m) {
   if (maxMaps == 0 || maxMaps > 200000) return skip("vm.max_map_count unknown or too large to reach");
   const uint64_t B = kPage, blocks = maxMaps + 10;
   FileSource srcA(B, blocks), srcB(B, 16);  // nothing stored: blocks map as zeros (clean)
-  RegionOptions o;
-  o.blockBytes = B;
-  o.faultBytes = B;  // one block per fault: every other block is a VMA of its own
-  o.mode = m;
-  Error err;
-  o.reserveBytes = blocks * B;
-  std::unique_ptr<Region> a = Region::open(&srcA, o, &err);
-  o.reserveBytes = 16 * B;
-  std::unique_ptr<Region> b = Region::open(&srcB, o, &err);
+  // One block per fault: every other block is a VMA of its own.
+  std::unique_ptr<Region> a = openOver(srcA, blocks * B, B, m, B);
+  std::unique_ptr<Region> b = openOver(srcB, 16 * B, B, m, B);
   CHECK(a != nullptr && b != nullptr);
   if (!a || !b) return;
   // A reads every other block until at most one more VMA is allowed (each read adds two).
@@ -769,6 +767,7 @@ static void testLimitReachedByOtherRegions(FaultMode m) {
   // B's first touch needs more VMAs than the kernel allows
   b->base()[3 * B + 5] = 42;
   CHECK(b->base()[3 * B + 5] == 42);
+  Error err;
   CHECK(!b->takeError(&err));
   CHECK(a->stats().mappedNow < aMapped);  // A gave back its clean blocks
   CHECK(a->stats().evictions > 0);
@@ -783,12 +782,7 @@ static void testLimitReachedByOtherRegions(FaultMode m) {
 static void testScatteredFaultsMapOneBlock(FaultMode m) {
   const uint64_t B = kPage, n = 8192, window = kDefaultFaultBytes / B;
   FileSource src(B, n);
-  RegionOptions o;
-  o.reserveBytes = n * B;
-  o.blockBytes = B;
-  o.mode = m;
-  Error err;
-  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  std::unique_ptr<Region> r = openOver(src, n * B, B, m);
   CHECK(r != nullptr);
   if (!r) return;
   const uint64_t stride = 3 * window;
@@ -815,12 +809,7 @@ static void testFarFaultMapsRunFromAddress(FaultMode m) {
   const uint64_t B = 4 * kPage, n = 4096, window = kDefaultFaultBytes / B;
   FileSource src(B, n);
   for (uint64_t b = 0; b < n; b += 3) src.put(b, B, 0);
-  RegionOptions o;
-  o.reserveBytes = n * B;
-  o.blockBytes = B;
-  o.mode = m;
-  Error err;
-  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  std::unique_ptr<Region> r = openOver(src, n * B, B, m);
   CHECK(r != nullptr);
   if (!r) return;
   const uint64_t runs = 20, stride = 5 * window;
@@ -853,14 +842,7 @@ static void testSpillBoundsVmas(FaultMode m) {
   FileSource src(B, n);
   for (uint64_t b = 0; b < n; b += 2) src.put(b, B, 0);  // file blocks: a VMA each
   Budget budget(limit);
-  RegionOptions o;
-  o.reserveBytes = n * B;
-  o.blockBytes = B;
-  o.faultBytes = B;
-  o.mode = m;
-  o.budget = &budget;
-  Error err;
-  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  std::unique_ptr<Region> r = openOver(src, n * B, B, m, B, &budget);
   CHECK(r != nullptr);
   if (!r) return;
   size_t maxVmas = 0;
@@ -954,12 +936,7 @@ static void testScanWindowsRecycled(FaultMode m) {
   auto sizeOf = [](uint64_t b) -> uint64_t { return b % 11 == 4 ? 0 : b % 13 == 2 ? 3000 : B; };
   FileSource src(B, N);
   for (uint64_t b = 0; b < N; b++) src.put(b, sizeOf(b), 0);
-  RegionOptions o;
-  o.reserveBytes = N * B;
-  o.blockBytes = B;
-  o.mode = m;
-  Error err;
-  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  std::unique_ptr<Region> r = openOver(src, N * B, B, m);
   CHECK(r != nullptr);
   if (!r) return;
   auto sameAs = [&](uint64_t b, uint8_t gen, uint64_t size) {
@@ -1074,12 +1051,7 @@ static void testScanWindowsRandomFault(FaultMode m) {
   constexpr uint64_t B = 64 << 10, W = kScanWindowBytes, PER = W / B, N = 6 * PER;
   FileSource src(B, N);
   for (uint64_t b = 0; b < N; b++) src.put(b, B, 0);
-  RegionOptions o;
-  o.reserveBytes = N * B;
-  o.blockBytes = B;
-  o.mode = m;
-  Error err;
-  std::unique_ptr<Region> r = Region::open(&src, o, &err);
+  std::unique_ptr<Region> r = openOver(src, N * B, B, m);
   CHECK(r != nullptr);
   if (!r) return;
   auto holds = [&](uint64_t b) {
@@ -1108,12 +1080,7 @@ struct ScanFixture {
   std::unique_ptr<Region> r;
   explicit ScanFixture(FaultMode m) {
     for (uint64_t b = 0; b < N; b++) src.put(b, B, 0);
-    RegionOptions o;
-    o.reserveBytes = N * B;
-    o.blockBytes = B;
-    o.mode = m;
-    Error err;
-    r = Region::open(&src, o, &err);
+    r = openOver(src, N * B, B, m);
     if (!r) return;
     (void)r->loadSequential(0, N * B);
     for (uint64_t b = 0; b < N; b++) (void)*(volatile uint8_t*)(r->blockPtr(b) + B - 1);

@@ -13,8 +13,8 @@
 // fault-around then bring the file pages in on first touch.
 //
 // At vm.max_map_count a region first unmaps its own blocks (region_state.cc); where that
-// is not enough, every other region of the process does (each handle has its own budget,
-// so several handles together may reach the limit while each is under its own).
+// is not enough, every other region of the process does (handles with budgets of their
+// own, and mappings no budget counts, may reach the limit while each budget is under its own).
 #include <algorithm>
 #include <cerrno>
 
